@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kmclient.h - the client library of the kmalloc broker (libkmclient).
+ *
+ * A km_client is one connection to kmallocd. It maps its trust domain's memfd
+ * once (the "direct map"), so kmalloc memory sits at base + phys and costs one
+ * round trip to the daemon and no mmap. vmalloc areas are stitched together
+ * from whole frames with MAP_FIXED. The names and semantics follow the Linux
+ * kernel's allocators (kmalloc, kzalloc, krealloc, ksize, vmalloc, kvmalloc)
+ * with a km_client first argument.
+ *
+ * Errors: functions returning pointers return NULL, int functions return -1,
+ * and errno is set: ENOMEM (the pool cannot serve the request, or the size
+ * overflows), EINVAL (bad argument), EACCES, ECONNRESET (the daemon went away),
+ * EPROTO (protocol error).
+ *
+ * Thread safety: every function may be called concurrently on one km_client.
+ * km_disconnect() must not race with other calls on the same client.
+ */
+#ifndef KMCLIENT_H
+#define KMCLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct km_client km_client;
+
+/* GFP flags: the Linux kernel's bit values (include/linux/gfp_types.h, 6.12). */
+typedef unsigned int km_gfp_t;
+
+#define KM___GFP_HIGH		0x20u	/* may use the emergency reserve */
+#define KM___GFP_IO		0x40u
+#define KM___GFP_FS		0x80u
+#define KM___GFP_ZERO		0x100u	/* clear the memory */
+#define KM___GFP_DIRECT_RECLAIM	0x400u	/* may sleep while memory is reclaimed */
+#define KM___GFP_KSWAPD_RECLAIM	0x800u
+#define KM___GFP_NOWARN		0x2000u	/* no failure warning in the daemon's log */
+#define KM___GFP_RETRY_MAYFAIL	0x4000u	/* retry hard, may fail */
+#define KM___GFP_NOFAIL		0x8000u	/* never fail */
+#define KM___GFP_NORETRY	0x10000u /* one try, no reclaim */
+
+#define KM_GFP_KERNEL	(KM___GFP_DIRECT_RECLAIM | KM___GFP_KSWAPD_RECLAIM | KM___GFP_IO | KM___GFP_FS)
+#define KM_GFP_NOWAIT	(KM___GFP_KSWAPD_RECLAIM | KM___GFP_NOWARN)
+#define KM_GFP_ATOMIC	(KM___GFP_HIGH | KM___GFP_KSWAPD_RECLAIM)
+#define KM_GFP_HIGH	KM___GFP_HIGH
+#define KM_GFP_NOFAIL	KM___GFP_NOFAIL
+#define KM_GFP_NORETRY	KM___GFP_NORETRY
+#define KM_GFP_RETRY_MAYFAIL KM___GFP_RETRY_MAYFAIL
+#define KM_GFP_NOWARN	KM___GFP_NOWARN
+#define KM_GFP_ZERO	KM___GFP_ZERO
+
+/* What a size-0 kmalloc returns: not NULL, never to be dereferenced. */
+#define KM_ZERO_SIZE_PTR ((void *)16)
+#define KM_ZERO_OR_NULL_PTR(p) ((uintptr_t)(p) <= (uintptr_t)KM_ZERO_SIZE_PTR)
+
+#define KM_PAGE_SIZE			4096u
+#define KM_KMALLOC_MAX_CACHE_SIZE	8192u		/* larger kmallocs are whole pages */
+#define KM_KMALLOC_MAX_SIZE		(4u << 20)	/* order 10 */
+
+/* Pool totals, in bytes (km_get_meminfo), as /proc/meminfo shows the kernel's. */
+typedef struct km_meminfo {
+	uint64_t total;		/* pool size */
+	uint64_t free;		/* held by nobody; empty slabs count in slab */
+	uint64_t slab;		/* slab caches and large kmallocs */
+	uint64_t vmalloc_used;	/* frames held by vmalloc areas */
+	uint64_t reserve;	/* emergency reserve (min watermark) */
+	uint64_t frame_size;	/* bytes per frame (2 MiB) */
+	uint64_t hugetlb;	/* 1 when the pool is hugepage-backed */
+	uint64_t available;	/* free + what reclaim could free */
+} km_meminfo;
+
+/**
+ * km_connect() - connect to kmallocd and map the domain's memory.
+ * @socket_path: the daemon's socket; NULL means $KMALLOC_SOCKET, else
+ *	"/run/kmalloc/kmallocd.sock".
+ *
+ * Return: a client, or NULL with errno (ENOENT/ECONNREFUSED: no daemon,
+ * EPROTO: protocol mismatch, ENOMEM).
+ */
+km_client *km_connect(const char *socket_path);
+
+/**
+ * km_disconnect() - close the connection; every grant of @c is given back and
+ * every pointer obtained through @c becomes invalid. NULL is a no-op.
+ */
+void km_disconnect(km_client *c);
+
+/**
+ * km_kmalloc() - physically contiguous memory, not cleared.
+ * @size: bytes. 0 returns KM_ZERO_SIZE_PTR. Up to 8 KiB the size is rounded
+ *	up to a slab class (8, 16, 32, 64, 96, 128, 192, 256, 512, 1k, 2k, 4k,
+ *	8k), above it to a power-of-two number of pages, up to 4 MiB.
+ * @gfp: KM_GFP_* flags.
+ *
+ * Alignment: 8 bytes at least; power-of-two sizes are aligned to their size.
+ * Return: the memory, or NULL with errno ENOMEM (also for size > 4 MiB).
+ */
+void *km_kmalloc(km_client *c, size_t size, km_gfp_t gfp);
+
+/** km_kzalloc() - km_kmalloc() with KM_GFP_ZERO. */
+void *km_kzalloc(km_client *c, size_t size, km_gfp_t gfp);
+
+/** km_kcalloc() - zeroed array of @n elements; NULL with ENOMEM if n * size overflows. */
+void *km_kcalloc(km_client *c, size_t n, size_t size, km_gfp_t gfp);
+
+/**
+ * km_krealloc() - resize kmalloc memory as the kernel's krealloc() does.
+ * If @new_size fits in ksize(@p), @p itself is returned (the bytes past
+ * new_size are cleared with KM_GFP_ZERO). Otherwise new memory is allocated,
+ * ksize(@p) bytes are copied and @p is freed. @p NULL or KM_ZERO_SIZE_PTR acts
+ * as km_kmalloc(); @new_size 0 frees @p and returns KM_ZERO_SIZE_PTR.
+ * Return: the memory, or NULL with errno; @p is then untouched.
+ */
+void *km_krealloc(km_client *c, const void *p, size_t new_size, km_gfp_t gfp);
+
+/** km_kfree() - free kmalloc memory. NULL and KM_ZERO_SIZE_PTR are no-ops. */
+void km_kfree(km_client *c, const void *p);
+
+/** km_ksize() - usable size of kmalloc memory @p (its class size); 0 for NULL,
+ * KM_ZERO_SIZE_PTR or a pointer that is not the start of a kmalloc. */
+size_t km_ksize(km_client *c, const void *p);
+
+/**
+ * km_vmalloc() - virtually contiguous memory made of whole frames allocated
+ * one by one, followed by an inaccessible guard frame. Not cleared.
+ * Return: page-aligned memory, or NULL with errno (EINVAL for size 0, ENOMEM).
+ */
+void *km_vmalloc(km_client *c, size_t size);
+
+/** km_vzalloc() - km_vmalloc(), cleared. */
+void *km_vzalloc(km_client *c, size_t size);
+
+/** km___vmalloc() - km_vmalloc() with explicit @gfp (KM_GFP_ZERO, KM_GFP_NOWARN, ...). */
+void *km___vmalloc(km_client *c, size_t size, km_gfp_t gfp);
+
+/** km_vfree() - free a vmalloc area (its start address). NULL is a no-op. */
+void km_vfree(km_client *c, const void *p);
+
+/**
+ * km_kvmalloc() - kmalloc, falling back to vmalloc as the kernel's kvmalloc():
+ * the kmalloc attempt of a size above one page gets KM_GFP_NOWARN and
+ * KM_GFP_NORETRY (unless KM_GFP_RETRY_MAYFAIL) and loses KM_GFP_NOFAIL; sizes up
+ * to one page never fall back, and neither do gfps that may not sleep
+ * (KM_GFP_ATOMIC, KM_GFP_NOWAIT).
+ */
+void *km_kvmalloc(km_client *c, size_t size, km_gfp_t gfp);
+
+/** km_kvfree() - free memory from km_kvmalloc(), km_kmalloc() or km_vmalloc(). */
+void km_kvfree(km_client *c, const void *p);
+
+/**
+ * km_kmalloc_bulk() - @n objects of @size bytes into @out, all or nothing,
+ * in one round trip.
+ * Return: n, or -1 with errno (nothing is allocated then).
+ */
+int km_kmalloc_bulk(km_client *c, size_t size, km_gfp_t gfp, size_t n, void **out);
+
+/** km_kfree_bulk() - free @n kmalloc pointers. */
+void km_kfree_bulk(km_client *c, size_t n, void **p);
+
+/** km_virt_to_phys() - pool offset of any byte of kmalloc memory, or UINT64_MAX. */
+uint64_t km_virt_to_phys(km_client *c, const void *p);
+
+/** km_vmalloc_to_pfn() - page frame number (phys >> 12) behind any byte of a
+ * vmalloc area, or UINT64_MAX. */
+uint64_t km_vmalloc_to_pfn(km_client *c, const void *p);
+
+/** km_get_meminfo() - pool totals. Return: 0, or -1 with errno. */
+int km_get_meminfo(km_client *c, km_meminfo *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KMCLIENT_H */

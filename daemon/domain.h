@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * domain.h - trust domains and the allocator state they hang off (struct mm).
+ *
+ * A domain is the set of clients of one uid. It has its own memfd spanning
+ * the whole pool, in which only the frames it owns are populated; its own
+ * page allocator (a buddy over the 4 KiB pages of its frames, orders 0..9,
+ * never crossing a frame); its own kmalloc slab caches. Blocks of frame size
+ * and above come straight from the frame allocator. A domain keeps the frames
+ * it freed (its free order-9 blocks) until another domain needs them:
+ * mm_reclaim() hands whole free frames back to the frame allocator.
+ *
+ * struct mm owns the pool, the frame allocator and every domain. Domains are
+ * reference counted by their connections and grants; at zero every frame goes
+ * back to the frame allocator and the memfd is closed.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "buddy.h"
+#include "frame.h"
+#include "pool.h"
+#include "slab.h"
+
+struct mm;
+
+struct domain {
+	struct mm *mm;
+	struct domain *next;		/* on mm->domains */
+	uint32_t id;			/* >= 1, used in frame owner[] */
+	uid_t uid;
+	int memfd;			/* sent to the domain's clients */
+	uint8_t *map;			/* daemon's own mapping of memfd (for __GFP_ZERO) */
+	unsigned int refs;
+	struct buddy pages;		/* free pages in owned frames (shares mm->page_map) */
+	struct kmem_cache caches[NR_KMALLOC_CACHES];
+	uint32_t nr_frames;		/* frames owned */
+	uint64_t slab_pages;		/* pages in slabs */
+	uint64_t large_pages;		/* pages of kmalloc_large blocks */
+	uint32_t vmalloc_frames;	/* frames held by vmalloc areas */
+	uint64_t phantom_punches;	/* reconcile found and punched this many frames */
+};
+
+struct mm_options {
+	uint64_t pool_size;		/* bytes */
+	enum pool_backing backing;
+	uint64_t reserve;		/* bytes of emergency reserve; UINT64_MAX: kernel's formula */
+};
+
+struct mm {
+	struct pool pool;
+	struct frame_alloc frames;
+	struct buddy_map page_map;	/* links for every domain's page buddy (per pfn) */
+	struct domain *domains;
+	uint32_t nr_domains;
+	uint32_t next_domain_id;
+};
+
+int mm_init(struct mm *mm, const struct mm_options *opt);
+/* Destroys every domain (whatever they hold) and the pool. */
+void mm_fini(struct mm *mm);
+
+/* Reclaim for a request that found no free frame: every domain gives back
+ * its whole free frames, and if @shrink_slabs, empty slabs first
+ * (kmem_cache_shrink()). Returns the frames given back. */
+uint64_t mm_reclaim(struct mm *mm, bool shrink_slabs);
+
+/* The domain of @uid, created on first use, with a reference taken.
+ * 0 and *out, or -errno. */
+int domain_get(struct mm *mm, uid_t uid, struct domain **out);
+void domain_ref(struct domain *d);
+/* Drops a reference; the last one destroys the domain. NULL is a no-op. */
+void domain_put(struct domain *d);
+
+/* Pages of order 0..9 for the domain, fed by frames as needed. 0 and *pfn,
+ * or -ENOMEM. */
+int domain_alloc_pages(struct domain *d, unsigned int order, unsigned int gfp, uint32_t *pfn);
+void domain_free_pages(struct domain *d, uint32_t pfn, unsigned int order);
+
+/* 2^@frame_order contiguous frames held outside the page buddy (kmalloc of
+ * order >= 9, vmalloc frames): the domain's own free frames first for a
+ * single frame, else the frame allocator, reclaiming once if it is empty. */
+int domain_alloc_frames(struct domain *d, unsigned int frame_order, unsigned int gfp,
+			uint32_t *frame);
+/* Back into the domain's page buddy as free frames (kept for reuse). */
+void domain_free_frames(struct domain *d, uint32_t frame, unsigned int frame_order);
+
+/* Clears [phys, phys + len) through the daemon's mapping. */
+void domain_zero(struct domain *d, uint64_t phys, uint64_t len);
+
+/* Compares what the memfd holds with the frames the domain owns and punches
+ * every frame it does not own if a client created phantoms. Returns the
+ * number of bytes found in excess (0 when clean) or -errno. */
+int64_t domain_reconcile(struct domain *d);
+
+/* Checks the domain's page buddy and caches and that frame counts add up. */
+int domain_check(const struct domain *d);

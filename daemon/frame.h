@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * frame.h - the global frame allocator: a buddy over the pool's frames that
+ * hands runs of 2^order frames to trust domains and takes them back.
+ *
+ * A free frame lives in the pool's reserve memfd. frame_get() punches it out
+ * of the reserve and fallocates it in the domain's memfd (new and zeroed
+ * there); frame_put() does the reverse. owner[] records which domain holds
+ * each frame, so holes can be told from owned frames when a domain memfd is
+ * reconciled. Watermarks (in frames) keep an emergency reserve that only
+ * __GFP_HIGH / GFP_ATOMIC / __GFP_NOFAIL requests may dip into (gfp.h).
+ */
+#pragma once
+
+#include <stdint.h>
+
+#include "buddy.h"
+
+struct pool;
+
+#define FRAME_OWNER_NONE 0u	/* owner[] of a free frame; domain ids start at 1 */
+
+struct frame_alloc {
+	struct pool *pool;
+	struct buddy_map map;
+	struct buddy free;		/* frames in the reserve memfd */
+	uint32_t *owner;		/* per frame: domain id or FRAME_OWNER_NONE */
+	uint32_t wmark_min;		/* frames: the emergency reserve */
+	uint32_t wmark_low;
+	uint32_t wmark_high;
+};
+
+/* All frames free. @min_frames is the emergency reserve (min watermark);
+ * low and high follow as min + min/4 and min + min/2 (at least +1 each). */
+int frame_alloc_init(struct frame_alloc *fa, struct pool *pool, uint32_t min_frames);
+void frame_alloc_fini(struct frame_alloc *fa);
+
+static inline uint64_t frame_nr_free(const struct frame_alloc *fa)
+{
+	return fa->free.free_units;
+}
+
+/* 2^@order contiguous, naturally aligned frames for domain @domain_id, moved
+ * into @fd. Fails with -ENOMEM when no such run is free or taking it would
+ * go below the watermark @gfp allows; -errno if the memfds refuse. */
+int frame_get(struct frame_alloc *fa, uint32_t domain_id, int fd, unsigned int order,
+	      unsigned int gfp, uint32_t *frame);
+
+/* Gives 2^@order frames starting at @frame back: punched from @fd, returned
+ * to the reserve memfd, coalesced. */
+void frame_put(struct frame_alloc *fa, int fd, uint32_t frame, unsigned int order);

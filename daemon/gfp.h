@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gfp.h - what the KM_GFP_* bits mean to the allocators: which watermark a
+ * request may go down to (mm/page_alloc.c: gfp_to_alloc_flags(),
+ * __zone_watermark_ok(); kernel-semantics.md §2.4) and whether it may reclaim.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kmclient.h"
+
+static inline bool gfp_allows_blocking(unsigned int gfp)
+{
+	return gfp & KM___GFP_DIRECT_RECLAIM;
+}
+
+static inline bool gfp_may_reclaim(unsigned int gfp)
+{
+	return gfp_allows_blocking(gfp) && !(gfp & KM___GFP_NORETRY);
+}
+
+/* The free-frame level (in frames) a request must leave untouched, given the
+ * min watermark @min: 100 % normally, 50 % for __GFP_HIGH that may block,
+ * 37.5 % for GFP_ATOMIC-like (__GFP_HIGH without direct reclaim), 50 % for
+ * __GFP_NOFAIL (ALLOC_MIN_RESERVE in the kernel's retry). */
+static inline uint32_t gfp_watermark(unsigned int gfp, uint32_t min)
+{
+	if ((gfp & KM___GFP_HIGH) && !gfp_allows_blocking(gfp))
+		return min - min / 2 - (min - min / 2) / 4;
+	if ((gfp & KM___GFP_HIGH) || (gfp & KM___GFP_NOFAIL))
+		return min - min / 2;
+	return min;
+}

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmalloc.h - vmalloc areas of a domain: the size in whole frames, each frame
+ * allocated on its own (mm/vmalloc.c: __vmalloc_area_node() takes pages one
+ * by one); the client maps them side by side. Cleared only with __GFP_ZERO.
+ */
+#pragma once
+
+#include <stdint.h>
+
+struct domain;
+
+/* 0 with a malloc'd array of *nr_frames frame numbers in *frames; -EINVAL for
+ * size 0 or larger than the pool; -ENOMEM (every frame taken is given back). */
+int vmalloc_alloc(struct domain *d, uint64_t size, unsigned int gfp, uint32_t **frames,
+		  uint32_t *nr_frames);
+/* Gives every frame back to the domain and frees @frames. */
+void vmalloc_free(struct domain *d, uint32_t *frames, uint32_t nr_frames);
