@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: MIT
+/*
+ * main.c - kmallocd: read the settings, create the pool and the server, run
+ * the event loop until SIGTERM. Nothing else lives here.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "log.h"
+#include "notify.h"
+#include "server.h"
+#include "settings.h"
+
+int main(int argc, char **argv)
+{
+	struct settings cfg;
+	struct server srv;
+	struct event_base *base;
+	char status[160];
+	int ret;
+
+	ret = settings_load(&cfg, argc, argv);
+	if (ret != 0) {
+		settings_fini(&cfg);
+		return ret > 0 ? EXIT_SUCCESS : 2;
+	}
+	log_init(cfg.log_level);
+	if (cfg.config_file)
+		log_info("read settings from %s", cfg.config_file);
+
+	base = event_base_new();
+	if (!base)
+		die("cannot create the event loop");
+	ret = server_init(&srv, &cfg, base);
+	if (ret < 0)
+		die("cannot start: %s", strerror(-ret));
+
+	snprintf(status, sizeof(status), "listening on %s, pool %llu MiB (%s)",
+		 srv.listen_fd >= 0 && srv.own_socket ? cfg.socket_path : "systemd socket",
+		 (unsigned long long)(srv.mm.pool.size >> 20),
+		 srv.mm.pool.hugetlb ? "hugetlb, 2 MiB pages" : "shmem fallback");
+	log_info("%s", status);
+	notify_ready(status);
+
+	event_base_dispatch(base);
+
+	server_fini(&srv);
+	event_base_free(base);
+	settings_fini(&cfg);
+	log_info("stopped");
+	return EXIT_SUCCESS;
+}

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dispatch.h - one packet in, one reply out: decodes a Request, checks it,
+ * calls the allocators and encodes the Reply. The only daemon file that sees
+ * both the generated protobuf-c types and the allocators.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct conn;
+
+/* Handles one received packet of @len bytes. Garbage closes the connection;
+ * everything else gets a reply. Returns 0, or -1 if @c was closed. */
+int dispatch_packet(struct conn *c, const uint8_t *buf, size_t len);
+
+/* Answers a packet that was too big to read (E2BIG, id 0). */
+void dispatch_oversized(struct conn *c);

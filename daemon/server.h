@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * server.h - the listening socket and the daemon-wide state every request
+ * reaches: the allocators (struct mm), the grant table, the connections and
+ * the libevent base. The socket is our own (bound to the configured path), or
+ * the one systemd passes with socket activation.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "domain.h"
+#include "grant.h"
+#include "settings.h"
+
+struct conn;
+struct event;
+struct event_base;
+
+struct server {
+	struct event_base *base;
+	const struct settings *cfg;
+	struct mm mm;
+	struct grant_table grants;
+	int listen_fd;
+	bool own_socket;		/* we bound it: unlink at exit */
+	bool admin_gid_valid;
+	gid_t admin_gid;
+	struct event *ev_listen;
+	struct event *ev_timer;		/* reconcile, balance, watchdog */
+	struct event *ev_signals[3];
+	struct conn *conns;
+	uint32_t nr_conns;
+	uint32_t next_conn_id;
+	uint8_t *rxbuf;			/* one packet, cfg->max_packet + 1 bytes */
+	uint64_t requests;		/* served, for STATUS= */
+	uint64_t alloc_failures;
+};
+
+/* Creates the pool and the listening socket. 0 or -errno (logged). */
+int server_init(struct server *srv, const struct settings *cfg, struct event_base *base);
+/* Closes every connection and frees everything; unlinks our socket. */
+void server_fini(struct server *srv);
+/* True when @c may use the inspection requests (root or admin group). */
+bool server_is_admin(const struct server *srv, uid_t uid, gid_t gid);

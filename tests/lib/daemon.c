@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: MIT
+/*
+ * daemon.c - run kmallocd under a test: temp dir, own socket, log file,
+ * readiness by connecting, clean stop by SIGTERM.
+ */
+#include "config.h"
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include "testutil.h"
+
+static bool try_connect(const char *path)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	bool ok;
+
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+	ok = fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+void test_daemon_dump_log(const struct test_daemon *d)
+{
+	char line[1024];
+	FILE *f = fopen(d->log, "re");
+
+	if (!f)
+		return;
+	fprintf(stderr, "---- kmallocd log (%s) ----\n", d->log);
+	while (fgets(line, sizeof(line), f))
+		fputs(line, stderr);
+	fprintf(stderr, "---- end of log ----\n");
+	fclose(f);
+}
+
+int test_daemon_log_count(const struct test_daemon *d, const char *needle)
+{
+	char line[2048];
+	FILE *f = fopen(d->log, "re");
+	int n = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, needle))
+			n++;
+	fclose(f);
+	return n;
+}
+
+void test_daemon_start(struct test_daemon *d, uint64_t pool_size, const char *const *extra)
+{
+	const char *exe = getenv("KMALLOCD");
+	const char *argv[32];
+	char size[32];
+	int argc = 0, i, logfd;
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+
+	if (!exe) {
+		fprintf(stderr, "KMALLOCD is not set (run the tests through meson test)\n");
+		exit(EXIT_FAILURE);
+	}
+	memset(d, 0, sizeof(*d));
+	test_backing_prepare(pool_size);
+	snprintf(d->dir, sizeof(d->dir), "%s/kmtest.XXXXXX", tmp);
+	if (!mkdtemp(d->dir)) {
+		perror("mkdtemp");
+		exit(EXIT_FAILURE);
+	}
+	snprintf(d->socket, sizeof(d->socket), "%s/sock", d->dir);
+	snprintf(d->log, sizeof(d->log), "%s/kmallocd.log", d->dir);
+	snprintf(size, sizeof(size), "%llu", (unsigned long long)pool_size);
+	d->pool_size = pool_size;
+
+	argv[argc++] = exe;
+	argv[argc++] = "--socket";
+	argv[argc++] = d->socket;
+	argv[argc++] = "--pool-size";
+	argv[argc++] = size;
+	argv[argc++] = "--log-level";
+	argv[argc++] = "debug";
+	if (!strcmp(test_backing(), "hugetlb")) {
+		argv[argc++] = "--require-hugepages";
+	} else {
+		argv[argc++] = "--backing";
+		argv[argc++] = "shmem";
+	}
+	for (i = 0; extra && extra[i] && argc < 30; i++)
+		argv[argc++] = extra[i];
+	argv[argc] = NULL;
+
+	logfd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	d->pid = fork();
+	if (d->pid < 0) {
+		perror("fork");
+		exit(EXIT_FAILURE);
+	}
+	if (d->pid == 0) {
+		dup2(logfd, STDERR_FILENO);
+		dup2(logfd, STDOUT_FILENO);
+		/* Not the test's config: only what the arguments say. */
+		execv(exe, (char *const *)argv);
+		_exit(127);
+	}
+	close(logfd);
+	for (i = 0; i < 1000; i++) {
+		int status;
+
+		if (try_connect(d->socket))
+			break;
+		if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+			fprintf(stderr, "kmallocd exited during start-up (status %d)\n", status);
+			test_daemon_dump_log(d);
+			exit(EXIT_FAILURE);
+		}
+		usleep(10000);
+	}
+	if (i == 1000) {
+		fprintf(stderr, "kmallocd did not accept connections within 10 s\n");
+		test_daemon_dump_log(d);
+		kill(d->pid, SIGKILL);
+		exit(EXIT_FAILURE);
+	}
+	setenv("KMALLOC_SOCKET", d->socket, 1);
+}
+
+bool test_daemon_alive(const struct test_daemon *d)
+{
+	int status;
+
+	return d->pid > 0 && waitpid(d->pid, &status, WNOHANG) == 0;
+}
+
+int test_daemon_stop(struct test_daemon *d)
+{
+	int status = 0, i;
+	char cmd[160];
+
+	if (d->pid <= 0)
+		return -1;
+	kill(d->pid, SIGTERM);
+	for (i = 0; i < 1000; i++) {
+		if (waitpid(d->pid, &status, WNOHANG) == d->pid)
+			break;
+		usleep(10000);
+	}
+	if (i == 1000) {
+		kill(d->pid, SIGKILL);
+		waitpid(d->pid, &status, 0);
+		fprintf(stderr, "kmallocd did not stop within 10 s of SIGTERM\n");
+		test_daemon_dump_log(d);
+		status = -1;
+	} else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "kmallocd exited with status %#x\n", status);
+		test_daemon_dump_log(d);
+	}
+	d->pid = 0;
+	if (status == 0 && !getenv("KM_TEST_KEEP")) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", d->dir);
+	}
+	return status == 0 ? 0 : (status < 0 ? -1 : (WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)));
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * daemon.h - start a real kmallocd for a test: in a fresh temporary
+ * directory, on its own socket, with the backing the test run asks for
+ * ($KMALLOC_TEST_BACKING), its log kept in a file and shown when a test fails.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct test_daemon {
+	pid_t pid;
+	char dir[80];
+	char socket[100];
+	char log[128];
+	uint64_t pool_size;
+};
+
+/* Starts $KMALLOCD with --socket, --pool-size @pool_size, the backing
+ * (--require-hugepages for hugetlb, --backing shmem for shmem) and @extra
+ * (NULL-terminated extra arguments, or NULL). Waits until it accepts
+ * connections (10 s). Sets $KMALLOC_SOCKET. Aborts the test program on
+ * failure, printing the daemon's log. */
+void test_daemon_start(struct test_daemon *d, uint64_t pool_size, const char *const *extra);
+/* SIGTERM, wait, check a clean exit; returns the exit status (0 = clean). */
+int test_daemon_stop(struct test_daemon *d);
+/* True while the daemon process runs. */
+bool test_daemon_alive(const struct test_daemon *d);
+/* Prints the daemon's log to stderr. */
+void test_daemon_dump_log(const struct test_daemon *d);
+/* Counts lines of the log that contain @needle. */
+int test_daemon_log_count(const struct test_daemon *d, const char *needle);
