@@ -1,0 +1,432 @@
+// SPDX-License-Identifier: MIT
+/*
+ * slab.c - the kmalloc size classes and a SLUB-like kmem_cache over pages.
+ *
+ * Owns the class table (mm/slab_common.c: kmalloc_info[], kmalloc_size_index[]),
+ * the slab order computation (mm/slub.c: calculate_order()) and every struct
+ * slab of a kmem_cache: its pages come from the cache's slab_page_ops, its
+ * objects sit back to back from the slab's first byte, and its free list lives
+ * here in daemon memory (freelist[]), never in the pool that clients can write.
+ * A slab is on exactly one list: `full` when no object is free, `partial`
+ * otherwise (empty slabs included, counted in nr_empty). Emptied slabs go back
+ * to the page allocator only once the partial list already holds min_partial
+ * slabs, as __slab_free() does (kernel-semantics.md §1.11). There are no per-CPU
+ * slabs: the daemon is single-threaded. Callers: kmalloc.c and domain.c.
+ */
+#include "config.h"
+#include "slab.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define SLUB_MAX_ORDER		3	/* slub_max_order = PAGE_ALLOC_COSTLY_ORDER */
+#define MAX_OBJS_PER_PAGE	32767u
+#define MIN_PARTIAL		5u
+#define MAX_PARTIAL		10u
+
+/* freelist[] values besides the index of the next free object. */
+#define FREELIST_END		UINT16_MAX	/* last free object; also an empty free_head */
+#define FREELIST_INUSE		(UINT16_MAX - 1)	/* object handed out */
+
+/* 2-CPU values of kernel-semantics.md §1.1; test-slab checks them against
+ * slub_calculate_order(). */
+const struct kmalloc_class kmalloc_classes[NR_KMALLOC_CACHES] = {
+	{ "kmalloc-8",      8, 0, 512 },
+	{ "kmalloc-16",    16, 0, 256 },
+	{ "kmalloc-32",    32, 0, 128 },
+	{ "kmalloc-64",    64, 0,  64 },
+	{ "kmalloc-96",    96, 0,  42 },
+	{ "kmalloc-128",  128, 0,  32 },
+	{ "kmalloc-192",  192, 0,  21 },
+	{ "kmalloc-256",  256, 0,  16 },
+	{ "kmalloc-512",  512, 1,  16 },
+	{ "kmalloc-1k",  1024, 2,  16 },
+	{ "kmalloc-2k",  2048, 3,  16 },
+	{ "kmalloc-4k",  4096, 3,   8 },
+	{ "kmalloc-8k",  8192, 3,   4 },
+};
+
+/* ------------------------------------------------------- size classes */
+
+static unsigned int fls32(uint32_t x)
+{
+	return x ? 32 - (unsigned int)__builtin_clz(x) : 0;
+}
+
+static unsigned int ilog2_32(uint32_t x)
+{
+	return fls32(x) - 1;
+}
+
+/* kmalloc_size_index[(size - 1) / 8] of mm/slab_common.c, turned into
+ * positions in kmalloc_classes[] (8 16 32 64 96 128 192 ...). */
+static const uint8_t size_index[24] = {
+	0,			/* 8 */
+	1,			/* 16 */
+	2, 2,			/* 24 32 */
+	3, 3, 3, 3,		/* 40 .. 64 */
+	4, 4, 4, 4,		/* 72 .. 96 */
+	5, 5, 5, 5,		/* 104 .. 128 */
+	6, 6, 6, 6, 6, 6, 6, 6,	/* 136 .. 192 */
+};
+
+int kmalloc_class_index(size_t size)
+{
+	if (size == 0 || size > KMALLOC_MAX_CACHE_SIZE)
+		return -1;
+	if (size <= 192)
+		return size_index[(size - 1) / 8];
+	/* fls(size - 1) is the kernel's index 8..13, i.e. ours 7..12. */
+	return (int)fls32((uint32_t)size - 1) - 1;
+}
+
+/* ---------------------------------------------------------- slab order */
+
+static unsigned int get_order(uint64_t size)
+{
+	unsigned int order = 0;
+
+	while (((uint64_t)SLAB_PAGE_SIZE << order) < size)
+		order++;
+	return order;
+}
+
+static uint32_t order_objects(unsigned int order, uint32_t size)
+{
+	return (uint32_t)(((uint64_t)SLAB_PAGE_SIZE << order) / size);
+}
+
+/* mm/slub.c: calc_slab_order(); returns max_order + 1 when nothing fits. */
+static unsigned int calc_slab_order(uint32_t size, unsigned int min_order,
+				    unsigned int max_order, unsigned int fract_leftover)
+{
+	unsigned int order;
+
+	for (order = min_order; order <= max_order; order++) {
+		uint64_t slab_size = (uint64_t)SLAB_PAGE_SIZE << order;
+
+		if (slab_size % size <= slab_size / fract_leftover)
+			break;
+	}
+	return order;
+}
+
+/*
+ * mm/slub.c: calculate_order() of 6.12 with slub_min_order 0 and no
+ * slub_min_objects. Like the kernel, the waste loop runs 1/16, 1/8, 1/4 and
+ * then 1/2 (which accepts any layout holding one object within max order)
+ * before falling back to get_order(size); the 13 classes never get that far.
+ */
+unsigned int slub_calculate_order(uint32_t size, unsigned int nr_cpus, uint32_t *objs)
+{
+	uint32_t min_objects, max_objects;
+	unsigned int order, min_order;
+
+	assert(size > 0);
+	if (nr_cpus < 1)
+		nr_cpus = 1;
+	min_objects = 4 * (fls32(nr_cpus) + 1);
+	max_objects = order_objects(SLUB_MAX_ORDER, size);
+	if (max_objects < 1)
+		max_objects = 1;
+	if (min_objects > max_objects)
+		min_objects = max_objects;
+
+	min_order = get_order((uint64_t)min_objects * size);
+	if (order_objects(min_order, size) > MAX_OBJS_PER_PAGE) {
+		order = get_order((uint64_t)size * MAX_OBJS_PER_PAGE) - 1;
+		goto out;
+	}
+	for (unsigned int fraction = 16; fraction > 1; fraction /= 2) {
+		order = calc_slab_order(size, min_order, SLUB_MAX_ORDER, fraction);
+		if (order <= SLUB_MAX_ORDER)
+			goto out;
+	}
+	order = get_order(size);
+out:
+	*objs = order_objects(order, size);
+	return order;
+}
+
+/* ------------------------------------------------------------ slab lists */
+
+static void slab_list_add(struct slab_list *l, struct slab *s)
+{
+	s->prev = NULL;
+	s->next = l->first;
+	if (l->first)
+		l->first->prev = s;
+	l->first = s;
+	l->nr++;
+}
+
+static void slab_list_del(struct slab_list *l, struct slab *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		l->first = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->next = NULL;
+	s->prev = NULL;
+	assert(l->nr > 0);
+	l->nr--;
+}
+
+/* ------------------------------------------------------------ kmem_cache */
+
+void kmem_cache_init(struct kmem_cache *c, const struct kmalloc_class *cls,
+		     const struct slab_page_ops *ops)
+{
+	unsigned int mp = ilog2_32(cls->size) / 2;
+
+	assert(cls->size > 0 && cls->objs_per_slab > 0);
+	assert(cls->objs_per_slab < FREELIST_INUSE);
+	assert((uint64_t)cls->objs_per_slab * cls->size <= (uint64_t)SLAB_PAGE_SIZE << cls->order);
+
+	c->cls = cls;
+	c->ops = *ops;
+	c->min_partial = mp < MIN_PARTIAL ? MIN_PARTIAL : mp > MAX_PARTIAL ? MAX_PARTIAL : mp;
+	c->partial.first = NULL;
+	c->partial.nr = 0;
+	c->full.first = NULL;
+	c->full.nr = 0;
+	c->nr_slabs = 0;
+	c->nr_objs = 0;
+	c->nr_active = 0;
+	c->nr_empty = 0;
+}
+
+static uint64_t slab_base(const struct slab *s)
+{
+	return (uint64_t)s->pfn << SLAB_PAGE_SHIFT;
+}
+
+/* A new empty slab, on the partial list. Touches nothing on failure. */
+static int new_slab(struct kmem_cache *c, unsigned int gfp, struct slab **out)
+{
+	uint32_t nr = c->cls->objs_per_slab;
+	struct slab *s;
+	uint32_t pfn;
+	int ret;
+
+	s = malloc(sizeof(*s) + nr * sizeof(s->freelist[0]));
+	if (!s)
+		return -ENOMEM;
+	ret = c->ops.alloc_pages(c->ops.ctx, c->cls->order, gfp, &pfn);
+	if (ret) {
+		free(s);
+		return ret < 0 ? ret : -ENOMEM;
+	}
+	s->cache = c;
+	s->pfn = pfn;
+	s->inuse = 0;
+	s->free_head = 0;
+	for (uint32_t i = 0; i < nr; i++)
+		s->freelist[i] = (uint16_t)(i + 1 < nr ? i + 1 : FREELIST_END);
+
+	slab_list_add(&c->partial, s);
+	c->nr_slabs++;
+	c->nr_objs += nr;
+	c->nr_empty++;
+	*out = s;
+	return 0;
+}
+
+static void discard_slab(struct kmem_cache *c, struct slab *s)
+{
+	c->ops.free_pages(c->ops.ctx, s->pfn, c->cls->order);
+	c->nr_slabs--;
+	c->nr_objs -= c->cls->objs_per_slab;
+	free(s);
+}
+
+int kmem_cache_alloc(struct kmem_cache *c, unsigned int gfp, uint64_t *phys,
+		     struct slab **slab)
+{
+	struct slab *s = c->partial.first;
+	uint16_t idx;
+	int ret;
+
+	if (!s) {
+		ret = new_slab(c, gfp, &s);
+		if (ret)
+			return ret;
+	}
+	idx = s->free_head;
+	assert(idx < c->cls->objs_per_slab);
+	s->free_head = s->freelist[idx];
+	s->freelist[idx] = FREELIST_INUSE;
+	if (s->inuse++ == 0)
+		c->nr_empty--;
+	c->nr_active++;
+	if (s->free_head == FREELIST_END) {
+		slab_list_del(&c->partial, s);
+		slab_list_add(&c->full, s);
+	}
+	*phys = slab_base(s) + (uint64_t)idx * c->cls->size;
+	*slab = s;
+	return 0;
+}
+
+int kmem_cache_free(struct kmem_cache *c, struct slab *s, uint64_t phys)
+{
+	uint64_t base = slab_base(s), off;
+	bool was_full;
+	uint32_t idx;
+
+	if (s->cache != c || phys < base)
+		return -EINVAL;
+	off = phys - base;
+	if (off % c->cls->size || off / c->cls->size >= c->cls->objs_per_slab)
+		return -EINVAL;
+	idx = (uint32_t)(off / c->cls->size);
+	/* Cheap double-free catch: the entry of a handed-out object is marked. */
+	if (s->freelist[idx] != FREELIST_INUSE)
+		return -EINVAL;
+
+	was_full = s->free_head == FREELIST_END;
+	s->freelist[idx] = s->free_head;
+	s->free_head = (uint16_t)idx;
+	s->inuse--;
+	c->nr_active--;
+
+	if (s->inuse == 0) {
+		/* __slab_free(): nr_partial counts this slab if it was partial. */
+		if (c->partial.nr >= c->min_partial) {
+			slab_list_del(was_full ? &c->full : &c->partial, s);
+			discard_slab(c, s);
+			return 0;
+		}
+		c->nr_empty++;
+	}
+	if (was_full) {
+		slab_list_del(&c->full, s);
+		slab_list_add(&c->partial, s);
+	}
+	return 0;
+}
+
+uint64_t kmem_cache_shrink(struct kmem_cache *c)
+{
+	uint64_t pages = 0;
+	struct slab *s, *next;
+
+	for (s = c->partial.first; s; s = next) {
+		next = s->next;
+		if (s->inuse)
+			continue;
+		slab_list_del(&c->partial, s);
+		c->nr_empty--;
+		discard_slab(c, s);
+		pages += (uint64_t)1 << c->cls->order;
+	}
+	return pages;
+}
+
+void kmem_cache_destroy(struct kmem_cache *c)
+{
+	struct slab_list *lists[] = { &c->partial, &c->full };
+
+	for (size_t i = 0; i < 2; i++) {
+		while (lists[i]->first) {
+			struct slab *s = lists[i]->first;
+
+			slab_list_del(lists[i], s);
+			c->nr_active -= s->inuse;
+			discard_slab(c, s);
+		}
+	}
+	c->nr_empty = 0;
+	assert(c->nr_slabs == 0 && c->nr_objs == 0 && c->nr_active == 0);
+}
+
+/* ------------------------------------------------------------- checking */
+
+static int check_fail(const struct kmem_cache *c, const struct slab *s, const char *what)
+{
+	fprintf(stderr, "kmem_cache_check: %s slab pfn %ld: %s\n", c->cls->name,
+		s ? (long)s->pfn : -1L, what);
+	return -EUCLEAN;
+}
+
+static int check_slab(const struct kmem_cache *c, const struct slab *s, bool full)
+{
+	uint32_t nr = c->cls->objs_per_slab, nr_inuse = 0, chain = 0;
+
+	if (s->cache != c)
+		return check_fail(c, s, "slab of another cache");
+	if (s->inuse > nr || (full && s->inuse != nr) || (!full && s->inuse == nr))
+		return check_fail(c, s, "inuse does not fit the list");
+	for (uint32_t i = 0; i < nr; i++) {
+		if (s->freelist[i] == FREELIST_INUSE)
+			nr_inuse++;
+		else if (s->freelist[i] != FREELIST_END && s->freelist[i] >= nr)
+			return check_fail(c, s, "free list entry out of range");
+	}
+	if (nr_inuse != s->inuse)
+		return check_fail(c, s, "inuse does not match the object marks");
+	/* A chain that reaches the end within nr - inuse steps has no cycle, so
+	 * it holds every free object exactly once. */
+	for (uint16_t i = s->free_head; i != FREELIST_END; i = s->freelist[i]) {
+		if (i >= nr || s->freelist[i] == FREELIST_INUSE)
+			return check_fail(c, s, "free list reaches an object in use");
+		if (++chain > nr - s->inuse)
+			return check_fail(c, s, "free list too long (cycle?)");
+	}
+	if (chain != nr - s->inuse)
+		return check_fail(c, s, "free list misses free objects");
+	return 0;
+}
+
+static int check_list(const struct kmem_cache *c, const struct slab_list *l, bool full,
+		      uint64_t *active, uint64_t *empty)
+{
+	const struct slab *prev = NULL;
+	uint64_t n = 0;
+	int ret;
+
+	for (const struct slab *s = l->first; s; s = s->next) {
+		if (++n > l->nr)
+			return check_fail(c, s, full ? "full list longer than nr" :
+					  "partial list longer than nr");
+		if (s->prev != prev)
+			return check_fail(c, s, "prev link mismatch");
+		ret = check_slab(c, s, full);
+		if (ret)
+			return ret;
+		*active += s->inuse;
+		if (!s->inuse)
+			(*empty)++;
+		prev = s;
+	}
+	if (n != l->nr)
+		return check_fail(c, NULL, "list shorter than nr");
+	return 0;
+}
+
+int kmem_cache_check(const struct kmem_cache *c)
+{
+	uint64_t active = 0, empty = 0;
+	int ret;
+
+	ret = check_list(c, &c->partial, false, &active, &empty);
+	if (ret)
+		return ret;
+	ret = check_list(c, &c->full, true, &active, &empty);
+	if (ret)
+		return ret;
+	if (c->nr_slabs != c->partial.nr + c->full.nr)
+		return check_fail(c, NULL, "nr_slabs does not match the lists");
+	if (c->nr_objs != c->nr_slabs * c->cls->objs_per_slab)
+		return check_fail(c, NULL, "nr_objs does not match nr_slabs");
+	if (c->nr_active != active)
+		return check_fail(c, NULL, "nr_active does not match the slabs");
+	if (c->nr_empty != empty)
+		return check_fail(c, NULL, "nr_empty does not match the slabs");
+	return 0;
+}
