@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
@@ -81,6 +82,8 @@ void test_daemon_start(struct test_daemon *d, uint64_t pool_size, const char *co
 		perror("mkdtemp");
 		exit(EXIT_FAILURE);
 	}
+	/* Tests also connect as other users (domains, access rights). */
+	chmod(d->dir, 0755);
 	snprintf(d->socket, sizeof(d->socket), "%s/sock", d->dir);
 	snprintf(d->log, sizeof(d->log), "%s/kmallocd.log", d->dir);
 	snprintf(size, sizeof(size), "%llu", (unsigned long long)pool_size);
@@ -140,9 +143,22 @@ void test_daemon_start(struct test_daemon *d, uint64_t pool_size, const char *co
 
 bool test_daemon_alive(const struct test_daemon *d)
 {
+	char path[64], state = '?';
+	FILE *f;
 	int status;
 
-	return d->pid > 0 && waitpid(d->pid, &status, WNOHANG) == 0;
+	if (d->pid <= 0 || waitpid(d->pid, &status, WNOHANG) == d->pid)
+		return false;
+	/* check forks each test: from there the daemon is not our child, so
+	 * look at its state instead (a zombie is dead). */
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)d->pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	if (fscanf(f, "%*d %*s %c", &state) != 1)
+		state = '?';
+	fclose(f);
+	return state != 'Z' && state != 'X' && state != '?';
 }
 
 int test_daemon_stop(struct test_daemon *d)

@@ -1,0 +1,446 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test-hostile.c - a real kmallocd (with --paranoid checking its structures
+ * after every request) fed what no well-behaved client sends: garbage,
+ * oversized packets, requests before Hello, unknown requests, wrong and
+ * double frees, other clients' grant ids, huge counts, a client that never
+ * reads. Each case checks the error reply, that the daemon still serves
+ * others, and that nothing leaked (free memory back to where it was).
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include "daemon.h"
+#include "rawclient.h"
+#include "testutil.h"
+
+#define POOL_SIZE (32ull << 20)
+#define GFP_KERNEL 0xcc0u
+
+static struct test_daemon daemon_under_test;
+
+static uint64_t pool_free(void)
+{
+	int fd = raw_connect_hello(daemon_under_test.socket, NULL, NULL);
+	Kmalloc__Reply *r;
+	uint64_t v;
+
+	ck_assert_int_ge(fd, 0);
+	r = raw_meminfo(fd, 2);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->body_case, KMALLOC__REPLY__BODY_MEMINFO);
+	/* Free frames plus free pages in domains plus empty slabs: what nobody holds. */
+	v = r->meminfo->free + r->meminfo->slab_reclaimable;
+	kmalloc__reply__free_unpacked(r, NULL);
+	close(fd);
+	return v;
+}
+
+/* The daemon is alive and serves a fresh client a kmalloc. */
+static void assert_daemon_serves(void)
+{
+	int fd = raw_connect_hello(daemon_under_test.socket, NULL, NULL);
+	Kmalloc__Reply *r;
+
+	ck_assert_msg(test_daemon_alive(&daemon_under_test), "kmallocd died");
+	ck_assert_int_ge(fd, 0);
+	r = raw_alloc(fd, 9, 64, GFP_KERNEL, 1);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->error, 0);
+	ck_assert_uint_eq(r->alloc->n_grants, 1);
+	kmalloc__reply__free_unpacked(r, NULL);
+	close(fd);
+}
+
+/* Closing connections is asynchronous for the daemon: wait until the free
+ * count is back (or give up after 5 s). */
+static uint64_t wait_free_back(uint64_t want)
+{
+	uint64_t now = 0;
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		now = pool_free();
+		if (now == want)
+			break;
+		usleep(10000);
+	}
+	return now;
+}
+
+START_TEST(test_garbage_closes_only_that_connection)
+{
+	static const uint8_t garbage[] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x02 };
+	int fd = raw_connect_hello(daemon_under_test.socket, NULL, NULL);
+	char byte;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(raw_send_bytes(fd, garbage, sizeof(garbage)), 0);
+	/* The daemon hangs up on us... */
+	ck_assert_ptr_null(raw_recv(fd, NULL, 5000));
+	ck_assert_int_eq(recv(fd, &byte, 1, MSG_DONTWAIT), 0);
+	close(fd);
+	/* ...and only on us. */
+	assert_daemon_serves();
+	ck_assert_int_ge(test_daemon_log_count(&daemon_under_test, "undecodable packet"), 1);
+}
+END_TEST
+
+START_TEST(test_oversized_packet_gets_e2big)
+{
+	size_t len = 256 * 1024;
+	uint8_t *big = calloc(1, len);
+	int fd = raw_connect_hello(daemon_under_test.socket, NULL, NULL);
+	Kmalloc__Reply *r;
+	int sndbuf = 4 << 20;
+
+	ck_assert_int_ge(fd, 0);
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	ck_assert_int_eq(raw_send_bytes(fd, big, len), 0);
+	r = raw_recv(fd, NULL, 5000);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->error, E2BIG);
+	ck_assert_str_ne(r->message, "");
+	kmalloc__reply__free_unpacked(r, NULL);
+	/* The connection still works. */
+	r = raw_alloc(fd, 3, 100, GFP_KERNEL, 1);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->error, 0);
+	kmalloc__reply__free_unpacked(r, NULL);
+	close(fd);
+	free(big);
+	assert_daemon_serves();
+}
+END_TEST
+
+START_TEST(test_protocol_errors)
+{
+	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
+	Kmalloc__Hello hello = KMALLOC__HELLO__INIT;
+	Kmalloc__Reply *r;
+	int fd = raw_connect(daemon_under_test.socket);
+
+	ck_assert_int_ge(fd, 0);
+	/* A request before Hello. */
+	r = raw_alloc(fd, 5, 64, GFP_KERNEL, 1);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_uint_eq(r->id, 5);
+	ck_assert_int_eq(r->error, EPROTO);
+	kmalloc__reply__free_unpacked(r, NULL);
+	/* A Hello of an unknown version. */
+	req.id = 6;
+	hello.version = 99;
+	req.body_case = KMALLOC__REQUEST__BODY_HELLO;
+	req.hello = &hello;
+	r = raw_call(fd, &req, NULL);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->error, EPROTO);
+	kmalloc__reply__free_unpacked(r, NULL);
+	close(fd);
+
+	fd = raw_connect_hello(daemon_under_test.socket, NULL, NULL);
+	ck_assert_int_ge(fd, 0);
+	/* A second Hello. */
+	hello.version = 1;
+	r = raw_call(fd, &req, NULL);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->error, EPROTO);
+	kmalloc__reply__free_unpacked(r, NULL);
+	/* A request with no body (an unknown request from a newer client). */
+	memset(&req, 0, sizeof(req));
+	kmalloc__request__init(&req);
+	req.id = 7;
+	r = raw_call(fd, &req, NULL);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_uint_eq(r->id, 7);
+	ck_assert_int_eq(r->error, ENOSYS);
+	kmalloc__reply__free_unpacked(r, NULL);
+	close(fd);
+	assert_daemon_serves();
+}
+END_TEST
+
+START_TEST(test_bad_sizes_and_counts)
+{
+	int fd = raw_connect_hello(daemon_under_test.socket, NULL, NULL);
+	Kmalloc__Reply *r;
+
+	ck_assert_int_ge(fd, 0);
+	r = raw_alloc(fd, 2, 0, GFP_KERNEL, 1);
+	ck_assert_int_eq(r->error, EINVAL);
+	kmalloc__reply__free_unpacked(r, NULL);
+	r = raw_alloc(fd, 3, (4u << 20) + 1, GFP_KERNEL, 1);
+	ck_assert_int_eq(r->error, ENOMEM);
+	kmalloc__reply__free_unpacked(r, NULL);
+	r = raw_alloc(fd, 4, UINT64_MAX, GFP_KERNEL, 1);
+	ck_assert_int_eq(r->error, ENOMEM);
+	kmalloc__reply__free_unpacked(r, NULL);
+	r = raw_alloc(fd, 5, 64, GFP_KERNEL, 100000);
+	ck_assert_int_eq(r->error, EINVAL);
+	kmalloc__reply__free_unpacked(r, NULL);
+	/* A bulk that cannot fit is all or nothing. */
+	r = raw_alloc(fd, 6, 4u << 20, GFP_KERNEL | 0x2000, 64);
+	ck_assert_int_eq(r->error, ENOMEM);
+	ck_assert_int_eq(r->body_case, KMALLOC__REPLY__BODY__NOT_SET);
+	kmalloc__reply__free_unpacked(r, NULL);
+	close(fd);
+	assert_daemon_serves();
+}
+END_TEST
+
+START_TEST(test_double_and_foreign_frees)
+{
+	uint64_t before = pool_free();
+	int a = raw_connect_hello(daemon_under_test.socket, NULL, NULL);
+	int b = raw_connect_hello(daemon_under_test.socket, NULL, NULL);
+	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
+	Kmalloc__Nop nop = KMALLOC__NOP__INIT;
+	Kmalloc__Reply *r;
+	uint64_t ga, gb, bogus[3];
+
+	ck_assert_int_ge(a, 0);
+	ck_assert_int_ge(b, 0);
+	r = raw_alloc(a, 2, 256, GFP_KERNEL, 1);
+	ga = r->alloc->grants[0]->id;
+	kmalloc__reply__free_unpacked(r, NULL);
+	r = raw_alloc(b, 2, 256, GFP_KERNEL, 1);
+	gb = r->alloc->grants[0]->id;
+	kmalloc__reply__free_unpacked(r, NULL);
+
+	/* b frees a's grant: refused, a's grant survives. */
+	r = raw_free(b, 3, &ga, 1);
+	ck_assert_int_eq(r->error, ENOENT);
+	ck_assert_uint_eq(r->free->freed, 0);
+	ck_assert_uint_eq(r->free->n_unknown, 1);
+	ck_assert_uint_eq(r->free->unknown[0], ga);
+	kmalloc__reply__free_unpacked(r, NULL);
+	/* Ids that never existed, in a release list: reported, request served. */
+	bogus[0] = 0;
+	bogus[1] = UINT64_MAX;
+	bogus[2] = ga;
+	req.id = 4;
+	req.n_release = 3;
+	req.release = bogus;
+	req.body_case = KMALLOC__REQUEST__BODY_NOP;
+	req.nop = &nop;
+	r = raw_call(b, &req, NULL);
+	ck_assert_int_eq(r->error, 0);
+	ck_assert_uint_eq(r->n_release_failed, 3);
+	kmalloc__reply__free_unpacked(r, NULL);
+
+	/* a frees its own grant, then again: the second is a double free. */
+	r = raw_free(a, 5, &ga, 1);
+	ck_assert_int_eq(r->error, 0);
+	ck_assert_uint_eq(r->free->freed, 1);
+	kmalloc__reply__free_unpacked(r, NULL);
+	r = raw_free(a, 6, &ga, 1);
+	ck_assert_int_eq(r->error, ENOENT);
+	kmalloc__reply__free_unpacked(r, NULL);
+	/* Too many ids at once. */
+	{
+		uint64_t *many = calloc(2000, sizeof(*many));
+
+		r = raw_free(a, 7, many, 2000);
+		ck_assert_ptr_nonnull(r);
+		ck_assert_int_eq(r->error, E2BIG);
+		kmalloc__reply__free_unpacked(r, NULL);
+		free(many);
+	}
+	r = raw_free(b, 8, &gb, 1);
+	ck_assert_int_eq(r->error, 0);
+	kmalloc__reply__free_unpacked(r, NULL);
+	close(a);
+	close(b);
+	ck_assert_uint_eq(wait_free_back(before), before);
+}
+END_TEST
+
+START_TEST(test_killed_clients_give_everything_back)
+{
+	uint64_t before = pool_free();
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		int sync[2];
+		pid_t pid;
+		char ok;
+
+		ck_assert_int_eq(pipe(sync), 0);
+		pid = fork();
+		if (pid == 0) {
+			int fd = raw_connect_hello(daemon_under_test.socket, NULL, NULL);
+			Kmalloc__Reply *r;
+
+			r = raw_alloc(fd, 2, 64, GFP_KERNEL, 500);
+			r = raw_alloc(fd, 3, 3u << 20, GFP_KERNEL, 1);
+			r = raw_alloc(fd, 4, 20000, GFP_KERNEL, 10);
+			(void)r;
+			if (write(sync[1], "x", 1) != 1)
+				_exit(1);
+			pause();
+			_exit(0);
+		}
+		close(sync[1]);
+		ck_assert_int_eq(read(sync[0], &ok, 1), 1);
+		close(sync[0]);
+		ck_assert_uint_lt(pool_free(), before);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	ck_assert_uint_eq(wait_free_back(before), before);
+	assert_daemon_serves();
+}
+END_TEST
+
+START_TEST(test_client_that_never_reads)
+{
+	int fd = raw_connect_hello(daemon_under_test.socket, NULL, NULL);
+	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
+	Kmalloc__MeminfoRequest m = KMALLOC__MEMINFO_REQUEST__INIT;
+	uint64_t before;
+	int i, sent = 0;
+
+	ck_assert_int_ge(fd, 0);
+	req.body_case = KMALLOC__REQUEST__BODY_MEMINFO;
+	req.meminfo = &m;
+	/* Flood without reading until our socket is full. */
+	for (i = 0; i < 200000; i++) {
+		size_t len;
+		uint8_t buf[64];
+
+		req.id = (uint64_t)i + 1;
+		len = kmalloc__request__get_packed_size(&req);
+		kmalloc__request__pack(&req, buf);
+		if (send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+			break;
+		sent++;
+	}
+	ck_assert_int_gt(sent, 100);
+	/* Others are still served promptly. */
+	before = pool_free();
+	(void)before;
+	assert_daemon_serves();
+	close(fd);
+	assert_daemon_serves();
+}
+END_TEST
+
+START_TEST(test_inspection_and_domains_across_uids)
+{
+	int sync[2];
+	pid_t pid;
+	int status;
+
+	ck_assert_int_eq(pipe(sync), 0);
+	pid = fork();
+	if (pid == 0) {
+		Kmalloc__Request req = KMALLOC__REQUEST__INIT;
+		Kmalloc__Inspect ins = KMALLOC__INSPECT__INIT;
+		Kmalloc__Reply *r, *welcome;
+		int fd, memfd;
+		uint8_t *map;
+		uint64_t phys;
+
+		/* nobody: a domain of its own, no inspection rights. */
+		if (setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(77);
+		fd = raw_connect_hello(daemon_under_test.socket, &memfd, &welcome);
+		if (fd < 0)
+			_exit(2);
+		req.id = 2;
+		ins.table = KMALLOC__INSPECT__TABLE__TABLE_CLIENTS;
+		req.body_case = KMALLOC__REQUEST__BODY_INSPECT;
+		req.inspect = &ins;
+		r = raw_call(fd, &req, NULL);
+		if (!r || r->error != EACCES)
+			_exit(3);
+		/* Its memory is its own memfd's: fresh memory reads zero. */
+		r = raw_alloc(fd, 3, 4096, GFP_KERNEL, 1);
+		if (!r || r->error)
+			_exit(4);
+		phys = r->alloc->grants[0]->phys;
+		map = mmap(NULL, welcome->welcome->pool_size, PROT_READ | PROT_WRITE,
+			   MAP_SHARED | (welcome->welcome->hugetlb ? MAP_NORESERVE : 0), memfd, 0);
+		if (map == MAP_FAILED)
+			_exit(5);
+		for (int i = 0; i < 4096; i++)
+			if (map[phys + (uint64_t)i])
+				_exit(6);
+		if (write(sync[1], &phys, sizeof(phys)) != sizeof(phys))
+			_exit(7);
+		_exit(0);
+	}
+	close(sync[1]);
+	waitpid(pid, &status, 0);
+	close(sync[0]);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+		return;	/* could not drop privileges: not root */
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "unprivileged client check failed at step %d", WEXITSTATUS(status));
+
+	/* Root may inspect. */
+	{
+		Kmalloc__Request req = KMALLOC__REQUEST__INIT;
+		Kmalloc__Inspect ins = KMALLOC__INSPECT__INIT;
+		int fd = raw_connect_hello(daemon_under_test.socket, NULL, NULL);
+		Kmalloc__Reply *r;
+
+		req.id = 2;
+		ins.table = KMALLOC__INSPECT__TABLE__TABLE_BUDDYINFO;
+		req.body_case = KMALLOC__REQUEST__BODY_INSPECT;
+		req.inspect = &ins;
+		r = raw_call(fd, &req, NULL);
+		ck_assert_ptr_nonnull(r);
+		ck_assert_int_eq(r->error, 0);
+		ck_assert_uint_ge(r->inspect->n_buddy, 1);
+		ck_assert_str_eq(r->inspect->buddy[0]->zone, "free");
+		ck_assert_uint_eq(r->inspect->buddy[0]->n_nr_free, 11);
+		kmalloc__reply__free_unpacked(r, NULL);
+		ins.table = 42;
+		r = raw_call(fd, &req, NULL);
+		ck_assert_int_eq(r->error, EINVAL);
+		kmalloc__reply__free_unpacked(r, NULL);
+		close(fd);
+	}
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("hostile");
+	TCase *tc = tcase_create("hostile");
+	static const char *const extra[] = { "--paranoid", NULL };
+	SRunner *sr;
+	int failed;
+
+	test_daemon_start(&daemon_under_test, POOL_SIZE, extra);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_garbage_closes_only_that_connection);
+	tcase_add_test(tc, test_oversized_packet_gets_e2big);
+	tcase_add_test(tc, test_protocol_errors);
+	tcase_add_test(tc, test_bad_sizes_and_counts);
+	tcase_add_test(tc, test_double_and_foreign_frees);
+	tcase_add_test(tc, test_killed_clients_give_everything_back);
+	tcase_add_test(tc, test_client_that_never_reads);
+	tcase_add_test(tc, test_inspection_and_domains_across_uids);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	if (test_daemon_stop(&daemon_under_test) != 0) {
+		fprintf(stderr, "kmallocd did not survive the hostile clients cleanly\n");
+		failed++;
+	}
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
