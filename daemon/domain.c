@@ -1,0 +1,577 @@
+// SPDX-License-Identifier: MIT
+/*
+ * domain.c - struct mm (pool, frame allocator, domains) and the trust
+ * domains: one per uid, each with its memfd, its page allocator and its
+ * kmalloc caches.
+ *
+ * A domain's page allocator is a buddy over the pfns of the frames it owns,
+ * orders 0..9, so a block never crosses a frame and all domains can share
+ * one link map (mm->page_map). It is fed one frame at a time from the frame
+ * allocator, and keeps the frames that become wholly free again (free
+ * order-9 blocks): reusing them is what makes a warm large kmalloc cheap (no
+ * fallocate, no zeroing by the kernel). mm_reclaim() and mm_balance() hand
+ * them back when another domain, or the watermarks, need them.
+ *
+ * Invariants (domain_check()): d->nr_frames == frames whose owner[] is d->id
+ * == (free pages in d->pages + slab_pages + large_pages) / 512 +
+ * vmalloc_frames; a frame is in the domain's memfd iff the domain owns it
+ * (reconciled against clients touching holes: domain_reconcile()).
+ *
+ * The per-node part of mm/page_alloc.c (rmqueue, free_one_page, the
+ * min_free_kbytes formula of init_per_zone_wmark_min()) and kswapd's
+ * balance_pgdat() in mm/vmscan.c, per trust domain.
+ */
+#include "config.h"
+#include "domain.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "gfp.h"
+#include "log.h"
+
+#define MIN_FREE_KBYTES_MIN	128ull		/* init_per_zone_wmark_min() clamps */
+#define MIN_FREE_KBYTES_MAX	262144ull
+
+static void domain_destroy(struct domain *d);
+
+/* ---- struct mm ------------------------------------------------------- */
+
+static uint64_t int_sqrt(uint64_t x)
+{
+	uint64_t r = 0, bit = 1ull << 62;
+
+	while (bit > x)
+		bit >>= 2;
+	while (bit) {
+		if (x >= r + bit) {
+			x -= r + bit;
+			r = (r >> 1) + bit;
+		} else {
+			r >>= 1;
+		}
+		bit >>= 2;
+	}
+	return r;
+}
+
+/* The emergency reserve in frames: the kernel's min_free_kbytes =
+ * int_sqrt(lowmem_kbytes * 16) clamped to [128 KiB, 256 MiB] by default,
+ * else the configured bytes; whole frames, at most half the pool. */
+static uint32_t mm_reserve_frames(const struct pool *pool, uint64_t reserve)
+{
+	uint64_t bytes, frames;
+
+	if (reserve == UINT64_MAX) {
+		bytes = int_sqrt((pool->size >> 10) * 16);
+		if (bytes < MIN_FREE_KBYTES_MIN)
+			bytes = MIN_FREE_KBYTES_MIN;
+		if (bytes > MIN_FREE_KBYTES_MAX)
+			bytes = MIN_FREE_KBYTES_MAX;
+		bytes <<= 10;
+	} else {
+		bytes = reserve;
+	}
+	frames = bytes / pool->frame_size + (bytes % pool->frame_size != 0);
+	if (frames > pool->nr_frames / 2)
+		frames = pool->nr_frames / 2;
+	return (uint32_t)frames;
+}
+
+int mm_init(struct mm *mm, const struct mm_options *opt)
+{
+	uint32_t min_frames;
+	int err;
+
+	memset(mm, 0, sizeof(*mm));
+	err = pool_init(&mm->pool, opt->pool_size, opt->backing);
+	if (err)
+		return err;
+	min_frames = mm_reserve_frames(&mm->pool, opt->reserve);
+	err = frame_alloc_init(&mm->frames, &mm->pool, min_frames);
+	if (err)
+		goto err_pool;
+	err = buddy_map_init(&mm->page_map, mm->pool.nr_pages);
+	if (err)
+		goto err_frames;
+	mm->next_domain_id = 1;
+	log_info("emergency reserve: %" PRIu32 " frames (%" PRIu64 " MiB), watermarks "
+		 "min %" PRIu32 " low %" PRIu32 " high %" PRIu32 " frames", min_frames,
+		 ((uint64_t)min_frames * mm->pool.frame_size) >> 20, mm->frames.wmark_min,
+		 mm->frames.wmark_low, mm->frames.wmark_high);
+	return 0;
+
+err_frames:
+	frame_alloc_fini(&mm->frames);
+err_pool:
+	pool_fini(&mm->pool);
+	return err;
+}
+
+void mm_fini(struct mm *mm)
+{
+	while (mm->domains)
+		domain_destroy(mm->domains);
+	buddy_map_fini(&mm->page_map);
+	frame_alloc_fini(&mm->frames);
+	pool_fini(&mm->pool);
+}
+
+/* Hands every wholly free frame of @d back to the frame allocator, stopping
+ * early once the allocator has @until free frames. Returns frames given. */
+static uint64_t domain_release_free_frames(struct domain *d, uint64_t until)
+{
+	struct frame_alloc *fa = &d->mm->frames;
+	uint64_t n = 0;
+	uint32_t pfn;
+
+	while (d->pages.head[POOL_FRAME_ORDER] != BUDDY_NONE && frame_nr_free(fa) < until) {
+		pfn = d->pages.head[POOL_FRAME_ORDER];
+		buddy_take(&d->pages, pfn, POOL_FRAME_ORDER);
+		frame_put(fa, d->memfd, pfn >> POOL_FRAME_ORDER, 0);
+		d->nr_frames--;
+		n++;
+	}
+	return n;
+}
+
+uint64_t mm_reclaim(struct mm *mm, bool shrink_slabs)
+{
+	struct domain *d;
+	uint64_t n = 0;
+	int i;
+
+	for (d = mm->domains; d; d = d->next) {
+		if (shrink_slabs)
+			for (i = 0; i < NR_KMALLOC_CACHES; i++)
+				kmem_cache_shrink(&d->caches[i]);
+		n += domain_release_free_frames(d, UINT64_MAX);
+	}
+	if (n)
+		log_debug("reclaim: %" PRIu64 " frames given back, %" PRIu64 " free",
+			  n, frame_nr_free(&mm->frames));
+	return n;
+}
+
+uint64_t mm_balance(struct mm *mm)
+{
+	struct frame_alloc *fa = &mm->frames;
+	struct domain *d;
+	uint64_t n = 0;
+
+	if (frame_nr_free(fa) >= fa->wmark_low)
+		return 0;
+	for (d = mm->domains; d && frame_nr_free(fa) < fa->wmark_high; d = d->next)
+		n += domain_release_free_frames(d, fa->wmark_high);
+	if (n)
+		log_debug("balance: %" PRIu64 " frames given back, %" PRIu64 " free",
+			  n, frame_nr_free(fa));
+	return n;
+}
+
+/* ---- domains: life cycle --------------------------------------------- */
+
+static int slab_alloc_pages(void *ctx, unsigned int order, unsigned int gfp, uint32_t *pfn)
+{
+	struct domain *d = ctx;
+	int err;
+
+	err = domain_alloc_pages(d, order, gfp, pfn);
+	if (!err)
+		d->slab_pages += 1ull << order;
+	return err;
+}
+
+static void slab_free_pages(void *ctx, uint32_t pfn, unsigned int order)
+{
+	struct domain *d = ctx;
+
+	assert(d->slab_pages >= 1ull << order);
+	d->slab_pages -= 1ull << order;
+	domain_free_pages(d, pfn, order);
+}
+
+static bool domain_id_used(const struct mm *mm, uint32_t id)
+{
+	const struct domain *d;
+
+	for (d = mm->domains; d; d = d->next)
+		if (d->id == id)
+			return true;
+	return false;
+}
+
+static uint32_t mm_new_domain_id(struct mm *mm)
+{
+	uint32_t id;
+
+	/* ids are never 0 (FRAME_OWNER_NONE); skip live ones after a wrap */
+	do {
+		id = mm->next_domain_id++;
+		if (mm->next_domain_id == FRAME_OWNER_NONE)
+			mm->next_domain_id = 1;
+	} while (id == FRAME_OWNER_NONE || domain_id_used(mm, id));
+	return id;
+}
+
+static int domain_new(struct mm *mm, uid_t uid, struct domain **out)
+{
+	struct slab_page_ops ops = { slab_alloc_pages, slab_free_pages, NULL };
+	struct domain *d;
+	char name[32];
+	int i, err;
+
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->mm = mm;
+	d->uid = uid;
+	snprintf(name, sizeof(name), "kmalloc-uid%u", (unsigned int)uid);
+	err = pool_memfd_create(&mm->pool, name, &d->memfd);
+	if (err) {
+		log_err("uid %u: cannot create the domain memfd: %s", (unsigned int)uid,
+			strerror(-err));
+		goto err_free;
+	}
+	/* NORESERVE: a hugetlb mapping of a sparse file would otherwise
+	 * reserve a hugepage for every hole. Never populated here: touching
+	 * a hole would allocate a phantom frame in the memfd. */
+	d->map = mmap(NULL, mm->pool.size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
+		      d->memfd, 0);
+	if (d->map == MAP_FAILED) {
+		err = -errno;
+		log_err("uid %u: cannot map the domain memfd: %s", (unsigned int)uid,
+			strerror(-err));
+		goto err_close;
+	}
+	/* Best effort: THP for shmem may be disabled on the host. */
+	if (!mm->pool.hugetlb && madvise(d->map, mm->pool.size, MADV_HUGEPAGE) < 0)
+		log_debug("uid %u: MADV_HUGEPAGE: %s", (unsigned int)uid, strerror(errno));
+
+	d->id = mm_new_domain_id(mm);
+	buddy_init(&d->pages, &mm->page_map, POOL_FRAME_ORDER);
+	ops.ctx = d;
+	for (i = 0; i < NR_KMALLOC_CACHES; i++)
+		kmem_cache_init(&d->caches[i], &kmalloc_classes[i], &ops);
+	d->refs = 1;
+	d->next = mm->domains;
+	mm->domains = d;
+	mm->nr_domains++;
+	log_debug("domain %" PRIu32 ": created for uid %u", d->id, (unsigned int)uid);
+	*out = d;
+	return 0;
+
+err_close:
+	close(d->memfd);
+err_free:
+	free(d);
+	return err;
+}
+
+int domain_get(struct mm *mm, uid_t uid, struct domain **out)
+{
+	struct domain *d;
+
+	for (d = mm->domains; d; d = d->next) {
+		if (d->uid == uid) {
+			domain_ref(d);
+			*out = d;
+			return 0;
+		}
+	}
+	return domain_new(mm, uid, out);
+}
+
+void domain_ref(struct domain *d)
+{
+	assert(d->refs > 0);
+	d->refs++;
+}
+
+void domain_put(struct domain *d)
+{
+	if (!d)
+		return;
+	assert(d->refs > 0);
+	if (--d->refs == 0)
+		domain_destroy(d);
+}
+
+/* Removes every free block of d->pages inside @frame from the shared page
+ * map, so the frame can go to another domain. */
+static void domain_take_free_blocks(struct domain *d, uint32_t frame)
+{
+	const struct buddy_map *map = d->pages.map;
+	uint32_t pfn = frame << POOL_FRAME_ORDER;
+	uint32_t end = pfn + POOL_PAGES_PER_FRAME;
+	unsigned int order;
+
+	while (pfn < end) {
+		order = map->order[pfn];
+		/* the frame is d's, so a free head in it is on d->pages */
+		if (order != BUDDY_NOT_FREE) {
+			buddy_take(&d->pages, pfn, order);
+			pfn += 1u << order;
+		} else {
+			pfn++;
+		}
+	}
+}
+
+/* Gives back every frame @d owns, whatever holds it (at the last reference
+ * nothing does; mm_fini() may destroy a domain that still has grants). */
+static void domain_destroy(struct domain *d)
+{
+	struct mm *mm = d->mm;
+	struct frame_alloc *fa = &mm->frames;
+	struct domain **pp;
+	uint32_t f, start, end;
+	unsigned int order;
+	int i;
+
+	for (pp = &mm->domains; *pp != d; pp = &(*pp)->next)
+		;
+	*pp = d->next;
+	mm->nr_domains--;
+
+	for (i = 0; i < NR_KMALLOC_CACHES; i++)
+		kmem_cache_destroy(&d->caches[i]);
+
+	for (f = 0; f < mm->pool.nr_frames; f++) {
+		if (fa->owner[f] != d->id)
+			continue;
+		/* a run of owned frames, given back as the largest aligned
+		 * blocks that fit (buddy_free_range()'s decomposition) */
+		for (start = f; f < mm->pool.nr_frames && fa->owner[f] == d->id; f++)
+			domain_take_free_blocks(d, f);
+		end = f;
+		while (start < end) {
+			order = start ? (unsigned int)__builtin_ctz(start) : fa->free.max_order;
+			if (order > fa->free.max_order)
+				order = fa->free.max_order;
+			while ((1u << order) > end - start)
+				order--;
+			frame_put(fa, d->memfd, start, order);
+			d->nr_frames -= 1u << order;
+			start += 1u << order;
+		}
+	}
+	assert(d->nr_frames == 0 && d->pages.free_units == 0);
+	log_debug("domain %" PRIu32 ": destroyed (uid %u)", d->id, (unsigned int)d->uid);
+	munmap(d->map, mm->pool.size);
+	close(d->memfd);
+	free(d);
+}
+
+/* ---- domains: pages and frames --------------------------------------- */
+
+int domain_alloc_pages(struct domain *d, unsigned int order, unsigned int gfp, uint32_t *pfn)
+{
+	struct mm *mm = d->mm;
+	bool reclaimed = false;
+	uint32_t frame;
+	int err;
+
+	assert(order <= POOL_FRAME_ORDER);
+	for (;;) {
+		if (!buddy_alloc(&d->pages, order, pfn))
+			return 0;
+		err = frame_get(&mm->frames, d->id, d->memfd, 0, gfp, &frame);
+		if (!err) {
+			buddy_free(&d->pages, frame << POOL_FRAME_ORDER, POOL_FRAME_ORDER);
+			d->nr_frames++;
+			continue;
+		}
+		if (reclaimed)
+			return err;
+		mm_reclaim(mm, gfp_may_reclaim(gfp));
+		reclaimed = true;
+	}
+}
+
+void domain_free_pages(struct domain *d, uint32_t pfn, unsigned int order)
+{
+	assert(order <= POOL_FRAME_ORDER);
+	assert(d->mm->frames.owner[pfn >> POOL_FRAME_ORDER] == d->id);
+	buddy_free(&d->pages, pfn, order);
+}
+
+/* 2^@frame_order naturally aligned frames that are all wholly free in
+ * d->pages, taken out of it. O(frames of the pool), only tried when the
+ * domain has enough free frames; it saves fallocate()s and a kernel zeroing
+ * of every page, which is what makes a warm 4 MiB kmalloc fast. */
+static bool domain_take_free_run(struct domain *d, unsigned int frame_order, uint32_t *frame)
+{
+	const uint32_t *owner = d->mm->frames.owner;
+	const struct buddy_map *map = d->pages.map;
+	uint32_t nr = 1u << frame_order, f, i;
+
+	if (d->pages.nr_free[POOL_FRAME_ORDER] < nr)
+		return false;
+	if (frame_order == 0) {
+		f = d->pages.head[POOL_FRAME_ORDER] >> POOL_FRAME_ORDER;
+		buddy_take(&d->pages, f << POOL_FRAME_ORDER, POOL_FRAME_ORDER);
+		*frame = f;
+		return true;
+	}
+	for (f = 0; f + nr <= d->mm->pool.nr_frames; f += nr) {
+		/* owned by d and heading an order-9 block: free on d->pages,
+		 * as no other domain's block lies in d's frames */
+		for (i = 0; i < nr; i++)
+			if (owner[f + i] != d->id ||
+			    map->order[(f + i) << POOL_FRAME_ORDER] != POOL_FRAME_ORDER)
+				break;
+		if (i < nr)
+			continue;
+		for (i = 0; i < nr; i++)
+			buddy_take(&d->pages, (f + i) << POOL_FRAME_ORDER, POOL_FRAME_ORDER);
+		*frame = f;
+		return true;
+	}
+	return false;
+}
+
+int domain_alloc_frames(struct domain *d, unsigned int frame_order, unsigned int gfp,
+			uint32_t *frame)
+{
+	struct mm *mm = d->mm;
+	bool reclaimed = false;
+	int err;
+
+	for (;;) {
+		if (domain_take_free_run(d, frame_order, frame))
+			return 0;
+		err = frame_get(&mm->frames, d->id, d->memfd, frame_order, gfp, frame);
+		if (!err) {
+			d->nr_frames += 1u << frame_order;
+			return 0;
+		}
+		if (reclaimed)
+			return err;
+		mm_reclaim(mm, gfp_may_reclaim(gfp));
+		reclaimed = true;
+	}
+}
+
+void domain_free_frames(struct domain *d, uint32_t frame, unsigned int frame_order)
+{
+	uint32_t i;
+
+	for (i = 0; i < 1u << frame_order; i++) {
+		assert(d->mm->frames.owner[frame + i] == d->id);
+		buddy_free(&d->pages, (frame + i) << POOL_FRAME_ORDER, POOL_FRAME_ORDER);
+	}
+}
+
+/* ---- domains: memory contents ---------------------------------------- */
+
+void domain_zero(struct domain *d, uint64_t phys, uint64_t len)
+{
+	assert(phys <= d->mm->pool.size && len <= d->mm->pool.size - phys);
+	memset(d->map + phys, 0, len);
+}
+
+/* How many frames the domain does not own hold data in its memfd. On
+ * hugetlb every phantom is a whole frame; on shmem a client may have touched
+ * single 4 KiB pages, so the data extents are walked (SEEK_DATA works on
+ * shmem, not on hugetlbfs). */
+static uint64_t domain_count_phantoms(const struct domain *d, uint64_t excess)
+{
+	const struct mm *mm = d->mm;
+	uint64_t n = 0;
+	uint32_t f, last = UINT32_MAX;
+	off_t data, hole = 0;
+
+	if (mm->pool.hugetlb)
+		return excess >= mm->pool.frame_size ? excess / mm->pool.frame_size : 1;
+	for (;;) {
+		data = lseek(d->memfd, hole, SEEK_DATA);
+		if (data < 0)
+			break;
+		hole = lseek(d->memfd, data, SEEK_HOLE);
+		if (hole <= data)
+			break;
+		for (f = (uint32_t)(data >> POOL_FRAME_SHIFT);
+		     f <= (uint32_t)((hole - 1) >> POOL_FRAME_SHIFT); f++) {
+			if (mm->frames.owner[f] != d->id && f != last)
+				n++;
+			last = f;
+		}
+	}
+	return n ? n : 1;	/* st_blocks said there was something */
+}
+
+int64_t domain_reconcile(struct domain *d)
+{
+	struct mm *mm = d->mm;
+	const uint32_t *owner = mm->frames.owner;
+	uint64_t owned = (uint64_t)d->nr_frames * mm->pool.frame_size;
+	uint64_t phantoms;
+	uint32_t f, start;
+	int64_t bytes, excess;
+	int err;
+
+	bytes = pool_memfd_bytes(d->memfd);
+	if (bytes < 0)
+		return bytes;
+	if ((uint64_t)bytes <= owned)
+		return 0;
+	excess = bytes - (int64_t)owned;
+	phantoms = domain_count_phantoms(d, (uint64_t)excess);
+	/* SEEK_DATA does not work on hugetlbfs: punch every run of frames the
+	 * domain does not own; punching a hole is cheap. */
+	for (f = 0; f < mm->pool.nr_frames; f++) {
+		if (owner[f] == d->id)
+			continue;
+		for (start = f; f < mm->pool.nr_frames && owner[f] != d->id; f++)
+			;
+		err = pool_frames_punch(&mm->pool, d->memfd, start, f - start);
+		if (err) {
+			log_err("domain %" PRIu32 ": cannot punch phantom frames: %s", d->id,
+				strerror(-err));
+			return err;
+		}
+	}
+	d->phantom_punches += phantoms;
+	if (log_ratelimit())
+		log_warn("domain %" PRIu32 " uid %u: memfd held %" PRId64 " bytes in %" PRIu64
+			 " frames it does not own (a client touched holes); punched them",
+			 d->id, (unsigned int)d->uid, excess, phantoms);
+	return excess;
+}
+
+int domain_check(const struct domain *d)
+{
+	const struct mm *mm = d->mm;
+	uint64_t owned = 0, pages;
+	uint32_t f;
+	int i, err;
+
+	err = buddy_check(&d->pages);
+	if (err)
+		return err;
+	for (i = 0; i < NR_KMALLOC_CACHES; i++) {
+		err = kmem_cache_check(&d->caches[i]);
+		if (err)
+			return err;
+	}
+	for (f = 0; f < mm->pool.nr_frames; f++)
+		owned += mm->frames.owner[f] == d->id;
+	pages = d->pages.free_units + d->slab_pages + d->large_pages +
+		((uint64_t)d->vmalloc_frames << POOL_FRAME_ORDER);
+	if (owned != d->nr_frames || owned << POOL_FRAME_ORDER != pages) {
+		log_err("domain %" PRIu32 ": %" PRIu64 " frames owned, %" PRIu32 " counted; "
+			"pages: %" PRIu64 " free + %" PRIu64 " slab + %" PRIu64 " large + %" PRIu32
+			" vmalloc frames != %" PRIu64, d->id, owned, d->nr_frames,
+			d->pages.free_units, d->slab_pages, d->large_pages, d->vmalloc_frames,
+			owned << POOL_FRAME_ORDER);
+		return -EUCLEAN;
+	}
+	return 0;
+}

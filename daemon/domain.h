@@ -68,6 +68,12 @@ void mm_fini(struct mm *mm);
  * (kmem_cache_shrink()). Returns the frames given back. */
 uint64_t mm_reclaim(struct mm *mm, bool shrink_slabs);
 
+/* kswapd's balance_pgdat() for frames: when fewer than wmark_low frames are
+ * free, domains hand back their whole free frames until wmark_high are free
+ * (or none is left). Cheap when balanced; call it after frees and from a
+ * timer. Returns the frames given back. */
+uint64_t mm_balance(struct mm *mm);
+
 /* The domain of @uid, created on first use, with a reference taken.
  * 0 and *out, or -errno. */
 int domain_get(struct mm *mm, uid_t uid, struct domain **out);

@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: MIT
+/*
+ * frame.c - the global frame allocator: a buddy over the pool's frames that
+ * moves runs of 2^order frames between the reserve memfd and the domains'
+ * memfds, and the watermarks that keep an emergency reserve.
+ *
+ * Invariants: a frame is free in fa->free exactly when owner[] says
+ * FRAME_OWNER_NONE, and then it is populated in the reserve memfd (unless a
+ * repopulation failed, which is logged and healed by the next move); an
+ * owned frame is populated in its domain's memfd and punched from the
+ * reserve, so the pool never holds a frame twice. Only domain.c calls this.
+ *
+ * Mirrors the zone-level part of mm/page_alloc.c: __zone_watermark_ok()
+ * before rmqueue(), with the watermarks of __setup_per_zone_wmarks()
+ * (kernel-semantics.md §2.4).
+ */
+#include "config.h"
+#include "frame.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gfp.h"
+#include "log.h"
+#include "pool.h"
+
+int frame_alloc_init(struct frame_alloc *fa, struct pool *pool, uint32_t min_frames)
+{
+	unsigned int max_order = 0;
+	int err;
+
+	memset(fa, 0, sizeof(*fa));
+	if (pool->nr_frames == 0 || min_frames > pool->nr_frames)
+		return -EINVAL;
+	fa->pool = pool;
+	fa->owner = calloc(pool->nr_frames, sizeof(*fa->owner));
+	if (!fa->owner)
+		return -ENOMEM;
+	err = buddy_map_init(&fa->map, pool->nr_frames);
+	if (err)
+		goto err_owner;
+
+	/* floor(log2(nr_frames)): the largest block that can exist */
+	while (max_order < BUDDY_MAX_ORDER && (2ull << max_order) <= pool->nr_frames)
+		max_order++;
+	buddy_init(&fa->free, &fa->map, max_order);
+	buddy_free_range(&fa->free, 0, pool->nr_frames);
+
+	fa->wmark_min = min_frames;
+	fa->wmark_low = min_frames + (min_frames / 4 > 1 ? min_frames / 4 : 1);
+	fa->wmark_high = min_frames + (min_frames / 2 > 1 ? min_frames / 2 : 1);
+	log_debug("frames: %" PRIu32 " free, watermarks min %" PRIu32 " low %" PRIu32
+		  " high %" PRIu32, pool->nr_frames, fa->wmark_min, fa->wmark_low,
+		  fa->wmark_high);
+	return 0;
+
+err_owner:
+	free(fa->owner);
+	fa->owner = NULL;
+	return err;
+}
+
+void frame_alloc_fini(struct frame_alloc *fa)
+{
+	if (fa->owner)
+		buddy_map_fini(&fa->map);
+	free(fa->owner);
+	fa->owner = NULL;
+}
+
+/* __zone_watermark_ok() in frames: taking 2^order must leave at least the
+ * level @gfp may go down to. */
+static bool frame_watermark_ok(const struct frame_alloc *fa, unsigned int order,
+			       unsigned int gfp)
+{
+	uint64_t free_units = fa->free.free_units;
+	uint64_t nr = 1ull << order;
+
+	return free_units >= nr && free_units - nr >= gfp_watermark(gfp, fa->wmark_min);
+}
+
+int frame_get(struct frame_alloc *fa, uint32_t domain_id, int fd, unsigned int order,
+	      unsigned int gfp, uint32_t *frame)
+{
+	struct pool *pool = fa->pool;
+	uint32_t idx, nr, i;
+	int err, err2;
+
+	assert(domain_id != FRAME_OWNER_NONE);
+	if (order > fa->free.max_order || !frame_watermark_ok(fa, order, gfp))
+		return -ENOMEM;
+	if (buddy_alloc(&fa->free, order, &idx))
+		return -ENOMEM;
+	nr = 1u << order;
+
+	/* Punch first: on hugetlb that returns the pages to the host's free
+	 * pool, from which the domain's fallocate takes them again. */
+	err = pool_frames_punch(pool, pool->reserve_fd, idx, nr);
+	if (err) {
+		log_err("frames %" PRIu32 "+%" PRIu32 ": cannot punch from the reserve: %s",
+			idx, nr, strerror(-err));
+		buddy_free(&fa->free, idx, order);
+		return err;
+	}
+	/* A client may have touched these holes of its memfd (phantoms):
+	 * punch them so the run is new and zeroed in the domain, as promised. */
+	pool_frames_punch(pool, fd, idx, nr);
+	err = pool_frames_populate(pool, fd, idx, nr);
+	if (err) {
+		/* ENOSPC: the host's hugepages were taken meanwhile. fallocate
+		 * may have populated part of the run before failing. */
+		pool_frames_punch(pool, fd, idx, nr);
+		err2 = pool_frames_populate(pool, pool->reserve_fd, idx, nr);
+		if (err2)
+			log_err("frames %" PRIu32 "+%" PRIu32 ": cannot populate them in a "
+				"domain (%s) nor back in the reserve (%s): the host took the "
+				"pool's hugepages", idx, nr, strerror(-err), strerror(-err2));
+		else
+			log_warn("frames %" PRIu32 "+%" PRIu32 ": cannot populate them in a "
+				 "domain: %s", idx, nr, strerror(-err));
+		buddy_free(&fa->free, idx, order);
+		return -ENOMEM;
+	}
+	for (i = 0; i < nr; i++) {
+		assert(fa->owner[idx + i] == FRAME_OWNER_NONE);
+		fa->owner[idx + i] = domain_id;
+	}
+	*frame = idx;
+	return 0;
+}
+
+void frame_put(struct frame_alloc *fa, int fd, uint32_t frame, unsigned int order)
+{
+	struct pool *pool = fa->pool;
+	uint32_t nr = 1u << order, i;
+	int err;
+
+	assert(order <= fa->free.max_order && (frame & (nr - 1)) == 0);
+	err = pool_frames_punch(pool, fd, frame, nr);
+	if (err)
+		log_err("frames %" PRIu32 "+%" PRIu32 ": cannot punch from a domain: %s",
+			frame, nr, strerror(-err));
+	/* A failure leaves a hole in the reserve; the next frame_get() of it
+	 * populates the domain's memfd directly, so it only costs speed. */
+	err = pool_frames_populate(pool, pool->reserve_fd, frame, nr);
+	if (err)
+		log_err("frames %" PRIu32 "+%" PRIu32 ": cannot repopulate the reserve: %s",
+			frame, nr, strerror(-err));
+	for (i = 0; i < nr; i++) {
+		assert(fa->owner[frame + i] != FRAME_OWNER_NONE);
+		fa->owner[frame + i] = FRAME_OWNER_NONE;
+	}
+	buddy_free(&fa->free, frame, order);
+}

@@ -85,7 +85,7 @@ bool inspect_buddyinfo(const struct mm *mm, uint32_t index, struct inspect_buddy
 		const struct buddy *b = &mm->frames.free;
 
 		snprintf(out->zone, sizeof(out->zone), "free");
-		for (o = 0; o <= b->max_order; o++) {
+		for (o = 0; o <= b->max_order && o <= BUDDY_MAX_ORDER; o++) {
 			unsigned int page_order = o + POOL_FRAME_ORDER;
 
 			if (page_order < INSPECT_BUDDY_ORDERS)

@@ -11,7 +11,8 @@
 struct domain;
 
 /* 0 with a malloc'd array of *nr_frames frame numbers in *frames; -EINVAL for
- * size 0 or larger than the pool; -ENOMEM (every frame taken is given back). */
+ * size 0; -ENOMEM when larger than the pool ("exceeds total pages") or when
+ * the frames cannot be had (every frame taken is given back). */
 int vmalloc_alloc(struct domain *d, uint64_t size, unsigned int gfp, uint32_t **frames,
 		  uint32_t *nr_frames);
 /* Gives every frame back to the domain and frees @frames. */

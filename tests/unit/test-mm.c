@@ -1,0 +1,996 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test-mm.c - unit tests of the daemon's memory layers below the protocol:
+ * pool.c (backings, fallback, sealed sparse memfds), frame.c (moves between
+ * memfds, watermarks per gfp), domain.c (page allocator fed by frames,
+ * reclaim and balance between domains, teardown, phantom frames), kmalloc.c
+ * and vmalloc.c (classes, alignment, isolation, __GFP_ZERO, rollback).
+ *
+ * Every behaviour that touches memory runs over shmem and, when hugepages can
+ * be had, hugetlb (loop index 0 and 1). As root, main() raises
+ * /proc/sys/vm/nr_hugepages by what the tests need and gives it back at the
+ * end; without hugepages the hugetlb runs are skipped with a message.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "domain.h"
+#include "frame.h"
+#include "gfp.h"
+#include "kmalloc.h"
+#include "log.h"
+#include "pool.h"
+#include "vmalloc.h"
+
+#define MiB			(1ull << 20)
+#define FRAME			POOL_FRAME_SIZE
+#define POOL_SIZE		(32 * MiB)	/* 16 frames */
+#define POOL_FRAMES		16u
+#define HUGEPAGES_NEEDED	(POOL_FRAMES + 4)	/* a pool, phantoms, slack */
+#define NR_HUGEPAGES		"/proc/sys/vm/nr_hugepages"
+#define FREE_HUGEPAGES		"/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
+
+static bool hugetlb_ok;			/* set by main(), inherited by forks */
+static const char *hugetlb_why = "not tried";
+
+/* ---- helpers --------------------------------------------------------- */
+
+static long read_long(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = -1;
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
+static bool write_long(const char *path, long v)
+{
+	FILE *f = fopen(path, "w");
+	bool ok;
+
+	if (!f)
+		return false;
+	ok = fprintf(f, "%ld\n", v) > 0;
+	return fclose(f) == 0 && ok;
+}
+
+static enum pool_backing backing_of(int i)
+{
+	return i ? POOL_BACKING_HUGETLB : POOL_BACKING_SHMEM;
+}
+
+/* False (and a message) when loop @i is the hugetlb run and there are no
+ * hugepages: the caller returns, the case is skipped. */
+static bool backing_available(int i, const char *test)
+{
+	if (i == 0 || hugetlb_ok)
+		return true;
+	printf("%s[hugetlb]: skipped: %s\n", test, hugetlb_why);
+	return false;
+}
+
+static void mm_setup(struct mm *mm, int i, uint64_t size, uint64_t reserve)
+{
+	struct mm_options opt = { .pool_size = size, .backing = backing_of(i),
+				  .reserve = reserve };
+
+	ck_assert_int_eq(mm_init(mm, &opt), 0);
+	ck_assert(mm->pool.hugetlb == (i == 1));
+}
+
+#define SKIP_UNLESS_BACKING() do { if (!backing_available(_i, __func__)) return; } while (0)
+
+static void check_domain(const struct domain *d)
+{
+	ck_assert_int_eq(domain_check(d), 0);
+}
+
+static int64_t memfd_bytes(int fd)
+{
+	int64_t b = pool_memfd_bytes(fd);
+
+	ck_assert_int_ge(b, 0);
+	return b;
+}
+
+static void fill(struct domain *d, uint64_t phys, uint64_t len, int c)
+{
+	memset(d->map + phys, c, len);
+}
+
+static bool all_bytes(const struct domain *d, uint64_t phys, uint64_t len, uint8_t c)
+{
+	for (uint64_t i = 0; i < len; i++)
+		if (d->map[phys + i] != c)
+			return false;
+	return true;
+}
+
+static uint32_t owned_by(const struct mm *mm, uint32_t id)
+{
+	uint32_t n = 0;
+
+	for (uint32_t f = 0; f < mm->pool.nr_frames; f++)
+		n += mm->frames.owner[f] == id;
+	return n;
+}
+
+/* ---- pool ------------------------------------------------------------ */
+
+START_TEST(test_pool_init)
+{
+	struct pool pool;
+	uint64_t seals;
+	int fd;
+
+	SKIP_UNLESS_BACKING();
+	/* rounded up to whole frames, faulted in whole */
+	ck_assert_int_eq(pool_init(&pool, POOL_SIZE - FRAME + 1, backing_of(_i)), 0);
+	ck_assert(pool.hugetlb == (_i == 1));
+	ck_assert_uint_eq(pool.size, POOL_SIZE);
+	ck_assert_uint_eq(pool.frame_size, FRAME);
+	ck_assert_uint_eq(pool.nr_frames, POOL_FRAMES);
+	ck_assert_uint_eq(pool.nr_pages, POOL_FRAMES * 512);
+	ck_assert_int_eq(memfd_bytes(pool.reserve_fd), POOL_SIZE);
+
+	/* a domain memfd: same size, sparse, sealed */
+	ck_assert_int_eq(pool_memfd_create(&pool, "kmalloc-uid1000", &fd), 0);
+	ck_assert_int_eq(lseek(fd, 0, SEEK_END), POOL_SIZE);
+	ck_assert_int_eq(memfd_bytes(fd), 0);
+	seals = (uint64_t)fcntl(fd, F_GET_SEALS);
+	ck_assert(seals & F_SEAL_SHRINK);
+	ck_assert(seals & F_SEAL_GROW);
+	ck_assert_int_eq(ftruncate(fd, FRAME), -1);
+	ck_assert_int_eq(errno, EPERM);
+
+	ck_assert_int_eq(pool_frames_populate(&pool, fd, 3, 2), 0);
+	ck_assert_int_eq(memfd_bytes(fd), 2 * FRAME);
+	ck_assert_int_eq(pool_frames_punch(&pool, fd, 3, 1), 0);
+	ck_assert_int_eq(memfd_bytes(fd), FRAME);
+	ck_assert_int_eq(pool_frames_punch(&pool, fd, 4, 1), 0);
+	ck_assert_int_eq(memfd_bytes(fd), 0);
+	ck_assert_int_eq(pool_frames_populate(&pool, fd, POOL_FRAMES - 1, 2), -EINVAL);
+	ck_assert_int_eq(pool_frames_punch(&pool, fd, POOL_FRAMES, 1), -EINVAL);
+	close(fd);
+	pool_fini(&pool);
+	ck_assert_int_eq(pool.reserve_fd, -1);
+}
+END_TEST
+
+START_TEST(test_pool_bad_size)
+{
+	struct pool pool;
+
+	ck_assert_int_eq(pool_init(&pool, 0, POOL_BACKING_SHMEM), -EINVAL);
+	ck_assert_int_eq(pool_init(&pool, UINT64_MAX, POOL_BACKING_SHMEM), -EINVAL);
+	ck_assert_int_eq(pool.reserve_fd, -1);
+}
+END_TEST
+
+START_TEST(test_pool_auto)
+{
+	struct pool pool;
+	long free_pages;
+
+	if (hugetlb_ok) {
+		ck_assert_int_eq(pool_init(&pool, 8 * FRAME, POOL_BACKING_AUTO), 0);
+		ck_assert(pool.hugetlb);
+		pool_fini(&pool);
+	} else {
+		printf("%s: hugetlb half skipped: %s\n", __func__, hugetlb_why);
+	}
+	/* more frames than free hugepages: shmem, with a warning */
+	free_pages = read_long(FREE_HUGEPAGES);
+	if (free_pages < 0)
+		free_pages = 0;
+	ck_assert_int_eq(pool_init(&pool, (uint64_t)(free_pages + 1) * FRAME,
+				   POOL_BACKING_AUTO), 0);
+	ck_assert(!pool.hugetlb);
+	ck_assert_int_eq(memfd_bytes(pool.reserve_fd), (int64_t)pool.size);
+	pool_fini(&pool);
+
+	/* SHMEM never tries hugetlb */
+	ck_assert_int_eq(pool_init(&pool, 4 * FRAME, POOL_BACKING_SHMEM), 0);
+	ck_assert(!pool.hugetlb);
+	pool_fini(&pool);
+}
+END_TEST
+
+START_TEST(test_pool_hugetlb_fails)
+{
+	struct pool pool;
+	long free_pages = read_long(FREE_HUGEPAGES);
+
+	if (free_pages < 0)
+		free_pages = 0;
+	ck_assert_int_eq(pool_init(&pool, (uint64_t)(free_pages + 1) * FRAME,
+				   POOL_BACKING_HUGETLB), -ENOMEM);
+	ck_assert_int_eq(pool.reserve_fd, -1);
+	pool_fini(&pool);	/* harmless after a failed init */
+}
+END_TEST
+
+/* ---- frames and watermarks ------------------------------------------- */
+
+START_TEST(test_frame_move)
+{
+	struct mm mm;
+	struct domain *d;
+	uint32_t f, run;
+
+	SKIP_UNLESS_BACKING();
+	mm_setup(&mm, _i, POOL_SIZE, 4 * FRAME);
+	ck_assert_uint_eq(mm.frames.wmark_min, 4);
+	ck_assert_uint_eq(mm.frames.wmark_low, 5);
+	ck_assert_uint_eq(mm.frames.wmark_high, 6);
+	ck_assert_int_eq(domain_get(&mm, 1000, &d), 0);
+	ck_assert_uint_eq(d->id, 1);
+
+	ck_assert_int_eq(frame_get(&mm.frames, d->id, d->memfd, 0, KM_GFP_KERNEL, &f), 0);
+	ck_assert_uint_eq(mm.frames.owner[f], d->id);
+	ck_assert_uint_eq(frame_nr_free(&mm.frames), POOL_FRAMES - 1);
+	ck_assert_int_eq(memfd_bytes(d->memfd), FRAME);
+	ck_assert_int_eq(memfd_bytes(mm.pool.reserve_fd), POOL_SIZE - FRAME);
+
+	ck_assert_int_eq(frame_get(&mm.frames, d->id, d->memfd, 2, KM_GFP_KERNEL, &run), 0);
+	ck_assert_uint_eq(run % 4, 0);
+	ck_assert_int_eq(memfd_bytes(d->memfd), 5 * FRAME);
+	ck_assert_int_eq(memfd_bytes(mm.pool.reserve_fd), POOL_SIZE - 5 * FRAME);
+	ck_assert_uint_eq(owned_by(&mm, d->id), 5);
+
+	frame_put(&mm.frames, d->memfd, run, 2);
+	frame_put(&mm.frames, d->memfd, f, 0);
+	ck_assert_uint_eq(frame_nr_free(&mm.frames), POOL_FRAMES);
+	ck_assert_uint_eq(owned_by(&mm, FRAME_OWNER_NONE), POOL_FRAMES);
+	ck_assert_int_eq(memfd_bytes(d->memfd), 0);
+	ck_assert_int_eq(memfd_bytes(mm.pool.reserve_fd), POOL_SIZE);
+	ck_assert_int_eq(buddy_check(&mm.frames.free), 0);
+	check_domain(d);
+	domain_put(d);
+	mm_fini(&mm);
+}
+END_TEST
+
+/* min 8 of 16 frames: how far down each gfp may take the free frames. */
+static const struct {
+	const char *name;
+	unsigned int gfp;
+	uint32_t floor;
+} wmark_cases[] = {
+	{ "GFP_KERNEL", KM_GFP_KERNEL, 8 },			/* 100 % of min */
+	{ "GFP_NOWAIT", KM_GFP_NOWAIT, 8 },
+	{ "GFP_KERNEL|__GFP_HIGH", KM_GFP_KERNEL | KM___GFP_HIGH, 4 },	/* 50 % */
+	{ "GFP_KERNEL|__GFP_NOFAIL", KM_GFP_KERNEL | KM_GFP_NOFAIL, 4 },
+	{ "GFP_ATOMIC", KM_GFP_ATOMIC, 3 },			/* 37.5 % */
+	{ "__GFP_HIGH", KM_GFP_HIGH, 3 },
+};
+#define NR_WMARK_CASES (int)(sizeof(wmark_cases) / sizeof(wmark_cases[0]))
+
+START_TEST(test_watermarks)
+{
+	int backing = _i / NR_WMARK_CASES, k = _i % NR_WMARK_CASES;
+	uint32_t frames[POOL_FRAMES], n = 0, f;
+	struct mm mm;
+	struct domain *d;
+
+	if (!backing_available(backing, wmark_cases[k].name))
+		return;
+	mm_setup(&mm, backing, POOL_SIZE, 8 * FRAME);
+	ck_assert_uint_eq(mm.frames.wmark_min, 8);
+	ck_assert_uint_eq(mm.frames.wmark_low, 10);
+	ck_assert_uint_eq(mm.frames.wmark_high, 12);
+	ck_assert_int_eq(domain_get(&mm, 1000, &d), 0);
+	while (frame_get(&mm.frames, d->id, d->memfd, 0, wmark_cases[k].gfp, &f) == 0)
+		frames[n++] = f;
+	ck_assert_msg(frame_nr_free(&mm.frames) == wmark_cases[k].floor,
+		      "%s stopped at %" PRIu64 " free frames, expected %" PRIu32,
+		      wmark_cases[k].name, frame_nr_free(&mm.frames), wmark_cases[k].floor);
+	/* a run larger than what is left above the mark fails whatever gfp */
+	ck_assert_int_eq(frame_get(&mm.frames, d->id, d->memfd, 3, KM_GFP_ATOMIC, &f), -ENOMEM);
+	while (n)
+		frame_put(&mm.frames, d->memfd, frames[--n], 0);
+	ck_assert_uint_eq(frame_nr_free(&mm.frames), POOL_FRAMES);
+	domain_put(d);
+	mm_fini(&mm);
+}
+END_TEST
+
+START_TEST(test_reserve_default)
+{
+	struct mm_options opt = { .pool_size = POOL_SIZE, .backing = POOL_BACKING_SHMEM,
+				  .reserve = UINT64_MAX };
+	struct mm mm;
+
+	/* int_sqrt(32768 kB * 16) = 724 kB: one frame */
+	ck_assert_int_eq(mm_init(&mm, &opt), 0);
+	ck_assert_uint_eq(mm.frames.wmark_min, 1);
+	ck_assert_uint_eq(mm.frames.wmark_low, 2);
+	ck_assert_uint_eq(mm.frames.wmark_high, 2);
+	mm_fini(&mm);
+	/* never more than half the pool */
+	opt.reserve = 100 * MiB;
+	ck_assert_int_eq(mm_init(&mm, &opt), 0);
+	ck_assert_uint_eq(mm.frames.wmark_min, POOL_FRAMES / 2);
+	mm_fini(&mm);
+	/* bytes round up to frames */
+	opt.reserve = FRAME + 1;
+	ck_assert_int_eq(mm_init(&mm, &opt), 0);
+	ck_assert_uint_eq(mm.frames.wmark_min, 2);
+	mm_fini(&mm);
+}
+END_TEST
+
+/* ---- domain page allocator ------------------------------------------- */
+
+START_TEST(test_domain_pages)
+{
+	struct mm mm;
+	struct domain *d, *d2;
+	uint32_t p0, p9, f;
+
+	SKIP_UNLESS_BACKING();
+	mm_setup(&mm, _i, POOL_SIZE, 2 * FRAME);
+	ck_assert_int_eq(domain_get(&mm, 1000, &d), 0);
+	ck_assert_int_eq(domain_get(&mm, 1000, &d2), 0);
+	ck_assert_ptr_eq(d, d2);
+	ck_assert_uint_eq(d->refs, 2);
+	domain_put(d2);
+
+	/* the first page takes a frame; the rest of it stays free in d->pages */
+	ck_assert_int_eq(domain_alloc_pages(d, 0, KM_GFP_KERNEL, &p0), 0);
+	ck_assert_uint_eq(d->nr_frames, 1);
+	ck_assert_uint_eq(mm.frames.owner[p0 >> 9], d->id);
+	ck_assert_uint_eq(frame_nr_free(&mm.frames), POOL_FRAMES - 1);
+	ck_assert_uint_eq(d->pages.free_units, 511);
+	ck_assert_int_eq(memfd_bytes(d->memfd), FRAME);
+
+	/* a whole frame's worth of pages takes a second frame */
+	ck_assert_int_eq(domain_alloc_pages(d, 9, KM_GFP_KERNEL, &p9), 0);
+	ck_assert_uint_eq(p9 % 512, 0);
+	ck_assert_uint_eq(d->nr_frames, 2);
+	d->large_pages += 513;	/* account them as kmalloc would, for domain_check */
+	check_domain(d);
+	d->large_pages -= 513;
+
+	/* freed frames stay in the domain as free order-9 blocks */
+	domain_free_pages(d, p0, 0);
+	domain_free_pages(d, p9, 9);
+	ck_assert_uint_eq(d->pages.nr_free[9], 2);
+	ck_assert_uint_eq(d->nr_frames, 2);
+	check_domain(d);
+
+	/* a single frame comes from those first */
+	ck_assert_int_eq(domain_alloc_frames(d, 0, KM_GFP_KERNEL, &f), 0);
+	ck_assert_uint_eq(frame_nr_free(&mm.frames), POOL_FRAMES - 2);
+	ck_assert_uint_eq(d->pages.nr_free[9], 1);
+	domain_free_frames(d, f, 0);
+	check_domain(d);
+
+	ck_assert_uint_eq(mm_reclaim(&mm, false), 2);
+	ck_assert_uint_eq(d->nr_frames, 0);
+	ck_assert_uint_eq(frame_nr_free(&mm.frames), POOL_FRAMES);
+	ck_assert_int_eq(memfd_bytes(d->memfd), 0);
+	check_domain(d);
+	domain_put(d);
+	ck_assert_uint_eq(mm.nr_domains, 0);
+	mm_fini(&mm);
+}
+END_TEST
+
+/* ---- kmalloc --------------------------------------------------------- */
+
+static const size_t small_sizes[] = {
+	1, 7, 8, 9, 16, 17, 24, 32, 33, 48, 64, 65, 72, 96, 97, 100, 128, 129, 160, 192,
+	193, 200, 256, 257, 384, 512, 513, 768, 1000, 1024, 1025, 1536, 2048, 2049, 3000,
+	4095, 4096, 4097, 6144, 8191, 8192,
+};
+#define NR_SMALL (sizeof(small_sizes) / sizeof(small_sizes[0]))
+#define PER_SIZE 3
+
+static int cmp_obj(const void *a, const void *b)
+{
+	const struct kmalloc_obj *x = a, *y = b;
+
+	return x->phys < y->phys ? -1 : x->phys > y->phys;
+}
+
+START_TEST(test_kmalloc_classes)
+{
+	struct kmalloc_obj objs[NR_SMALL * PER_SIZE];
+	size_t n = 0, size, align;
+	struct mm mm;
+	struct domain *d;
+
+	SKIP_UNLESS_BACKING();
+	mm_setup(&mm, _i, POOL_SIZE, UINT64_MAX);
+	ck_assert_int_eq(domain_get(&mm, 1000, &d), 0);
+	for (size_t s = 0; s < NR_SMALL; s++) {
+		size = small_sizes[s];
+		for (int k = 0; k < PER_SIZE; k++, n++) {
+			struct kmalloc_obj *o = &objs[n];
+
+			ck_assert_int_eq(kmalloc_alloc(d, size, KM_GFP_KERNEL, o), 0);
+			ck_assert_uint_eq(o->size, kmalloc_size_roundup(size));
+			ck_assert_uint_ge(o->size, size);
+			ck_assert_int_eq(o->cache, kmalloc_class_index(size));
+			ck_assert_ptr_nonnull(o->slab);
+			align = size & -size;	/* largest power of two dividing size */
+			ck_assert_msg(o->phys % 8 == 0 && o->phys % align == 0,
+				      "size %zu at phys %#" PRIx64 " not aligned to %zu", size,
+				      o->phys, align);
+			fill(d, o->phys, o->size, (int)(n & 0xff));
+		}
+	}
+	check_domain(d);
+	ck_assert_uint_gt(d->slab_pages, 0);
+	ck_assert_uint_eq(d->large_pages, 0);
+
+	/* no two objects overlap, every byte kept what was written */
+	qsort(objs, n, sizeof(objs[0]), cmp_obj);
+	for (size_t k = 1; k < n; k++)
+		ck_assert_uint_ge(objs[k].phys, objs[k - 1].phys + objs[k - 1].size);
+	/* every object lies in frames the domain owns: no phantom appeared */
+	ck_assert_int_eq(domain_reconcile(d), 0);
+
+	for (size_t k = 0; k < n; k++)
+		kmalloc_free(d, &objs[k]);
+	check_domain(d);
+	mm_reclaim(&mm, true);
+	ck_assert_uint_eq(d->slab_pages, 0);
+	ck_assert_uint_eq(d->nr_frames, 0);
+	check_domain(d);
+	mm_fini(&mm);
+}
+END_TEST
+
+static const size_t large_sizes[] = {
+	8193, 12288, 16384, 65537, MiB, 2 * MiB - 1, 2 * MiB, 2 * MiB + 1, 3 * MiB, 4 * MiB,
+};
+#define NR_LARGE (sizeof(large_sizes) / sizeof(large_sizes[0]))
+
+START_TEST(test_kmalloc_large)
+{
+	struct kmalloc_obj objs[NR_LARGE];
+	uint64_t pages = 0;
+	struct mm mm;
+	struct domain *d;
+
+	SKIP_UNLESS_BACKING();
+	mm_setup(&mm, _i, POOL_SIZE, UINT64_MAX);
+	ck_assert_int_eq(domain_get(&mm, 1000, &d), 0);
+	for (size_t k = 0; k < NR_LARGE; k++) {
+		struct kmalloc_obj *o = &objs[k];
+
+		ck_assert_int_eq(kmalloc_alloc(d, large_sizes[k], KM_GFP_KERNEL, o), 0);
+		ck_assert_ptr_null(o->slab);
+		ck_assert_int_eq(o->cache, -1);
+		ck_assert_uint_eq(o->order, kmalloc_get_order(large_sizes[k]));
+		ck_assert_uint_eq(o->size, 4096ull << o->order);
+		ck_assert_uint_eq(o->size, kmalloc_size_roundup(large_sizes[k]));
+		/* page aligned, and aligned to its size like a buddy block */
+		ck_assert_uint_eq(o->phys % o->size, 0);
+		fill(d, o->phys, o->size, 0x11 + (int)k);
+		pages += 1ull << o->order;
+		ck_assert_uint_eq(d->large_pages, pages);
+		check_domain(d);
+	}
+	ck_assert_uint_eq(objs[NR_LARGE - 1].phys % (4 * MiB), 0);
+	ck_assert_int_eq(domain_reconcile(d), 0);
+	for (size_t k = 0; k < NR_LARGE; k++)
+		ck_assert(all_bytes(d, objs[k].phys, objs[k].size, (uint8_t)(0x11 + k)));
+	for (size_t k = 0; k < NR_LARGE; k++)
+		kmalloc_free(d, &objs[k]);
+	ck_assert_uint_eq(d->large_pages, 0);
+	check_domain(d);
+	mm_fini(&mm);
+}
+END_TEST
+
+START_TEST(test_kmalloc_limits)
+{
+	static const struct { size_t size, roundup; unsigned int order; } t[] = {
+		{ 1, 8, 0 }, { 8, 8, 0 }, { 9, 16, 0 }, { 65, 96, 0 }, { 97, 128, 0 },
+		{ 129, 192, 0 }, { 193, 256, 0 }, { 4096, 4096, 0 }, { 4097, 8192, 1 },
+		{ 8192, 8192, 1 }, { 8193, 16384, 2 }, { 12288, 16384, 2 },
+		{ 2 * MiB, 2 * MiB, 9 }, { 2 * MiB + 1, 4 * MiB, 10 }, { 4 * MiB, 4 * MiB, 10 },
+	};
+	struct mm_options opt = { .pool_size = 8 * MiB, .backing = POOL_BACKING_SHMEM,
+				  .reserve = 0 };
+	struct kmalloc_obj o;
+	struct mm mm;
+	struct domain *d;
+
+	for (size_t k = 0; k < sizeof(t) / sizeof(t[0]); k++) {
+		ck_assert_uint_eq(kmalloc_size_roundup(t[k].size), t[k].roundup);
+		ck_assert_uint_eq(kmalloc_get_order(t[k].size), t[k].order);
+	}
+	ck_assert_uint_eq(kmalloc_size_roundup(0), 0);
+	ck_assert_uint_eq(kmalloc_size_roundup(4 * MiB + 1), 4 * MiB + 1);
+
+	ck_assert_int_eq(mm_init(&mm, &opt), 0);
+	ck_assert_int_eq(domain_get(&mm, 1000, &d), 0);
+	ck_assert_int_eq(kmalloc_alloc(d, 0, KM_GFP_KERNEL, &o), -EINVAL);
+	ck_assert_int_eq(kmalloc_alloc(d, 4 * MiB + 1, KM_GFP_KERNEL, &o), -ENOMEM);
+	ck_assert_int_eq(kmalloc_alloc(d, SIZE_MAX, KM_GFP_KERNEL, &o), -ENOMEM);
+	ck_assert_uint_eq(d->nr_frames, 0);
+	/* 4 frames: a 4 MiB block fits twice, not three times */
+	{
+		struct kmalloc_obj a, b;
+
+		ck_assert_int_eq(kmalloc_alloc(d, 4 * MiB, KM_GFP_KERNEL, &a), 0);
+		ck_assert_int_eq(kmalloc_alloc(d, 4 * MiB, KM_GFP_KERNEL, &b), 0);
+		ck_assert_int_eq(kmalloc_alloc(d, 4 * MiB, KM_GFP_KERNEL, &o), -ENOMEM);
+		ck_assert_int_eq(kmalloc_alloc(d, 8, KM_GFP_KERNEL, &o), -ENOMEM);
+		kmalloc_free(d, &a);
+		kmalloc_free(d, &b);
+	}
+	check_domain(d);
+	mm_fini(&mm);
+}
+END_TEST
+
+START_TEST(test_kmalloc_zero)
+{
+	static const size_t sizes[] = { 24, 256, 4096, 8192, 65536, 4 * MiB };
+#define NR_Z (sizeof(sizes) / sizeof(sizes[0]))
+	struct kmalloc_obj objs[NR_Z], o;
+	uint64_t free_frames;
+	struct mm mm;
+	struct domain *d;
+
+	SKIP_UNLESS_BACKING();
+	mm_setup(&mm, _i, POOL_SIZE, UINT64_MAX);
+	ck_assert_int_eq(domain_get(&mm, 1000, &d), 0);
+
+	/* dirty, free: the memory stays in the domain */
+	for (size_t k = 0; k < NR_Z; k++) {
+		ck_assert_int_eq(kmalloc_alloc(d, sizes[k], KM_GFP_KERNEL, &objs[k]), 0);
+		fill(d, objs[k].phys, objs[k].size, 0xa5);
+	}
+	for (size_t k = 0; k < NR_Z; k++)
+		kmalloc_free(d, &objs[k]);
+	free_frames = frame_nr_free(&mm.frames);
+
+	/* kmalloc does not clear: the warm 4 MiB block is the dirty one */
+	ck_assert_int_eq(kmalloc_alloc(d, 4 * MiB, KM_GFP_KERNEL, &o), 0);
+	ck_assert_uint_eq(o.phys, objs[NR_Z - 1].phys);
+	ck_assert(all_bytes(d, o.phys, o.size, 0xa5));
+	kmalloc_free(d, &o);
+
+	/* __GFP_ZERO clears the whole bucket of reused, dirty memory */
+	for (size_t k = 0; k < NR_Z; k++) {
+		ck_assert_int_eq(kmalloc_alloc(d, sizes[k], KM_GFP_KERNEL | KM___GFP_ZERO,
+					       &objs[k]), 0);
+		ck_assert_msg(all_bytes(d, objs[k].phys, objs[k].size, 0),
+			      "size %zu at %#" PRIx64 " not cleared", sizes[k], objs[k].phys);
+	}
+	ck_assert_uint_eq(frame_nr_free(&mm.frames), free_frames);	/* all reused */
+	for (size_t k = 0; k < NR_Z; k++)
+		kmalloc_free(d, &objs[k]);
+	check_domain(d);
+	mm_fini(&mm);
+#undef NR_Z
+}
+END_TEST
+
+START_TEST(test_isolation)
+{
+	struct kmalloc_obj a, small;
+	uint32_t *frames, nr;
+	uint8_t buf[4096];
+	struct mm mm;
+	struct domain *d1, *d2;
+
+	SKIP_UNLESS_BACKING();
+	mm_setup(&mm, _i, POOL_SIZE, 0);	/* no reserve: B may take every frame */
+	ck_assert_int_eq(domain_get(&mm, 1000, &d1), 0);
+	ck_assert_int_eq(domain_get(&mm, 1001, &d2), 0);
+	ck_assert_uint_ne(d1->id, d2->id);
+	ck_assert_int_ne(d1->memfd, d2->memfd);
+
+	ck_assert_int_eq(kmalloc_alloc(d1, 2 * MiB, KM_GFP_KERNEL, &a), 0);
+	ck_assert_int_eq(kmalloc_alloc(d1, 100, KM_GFP_KERNEL, &small), 0);
+	fill(d1, a.phys, a.size, 0x5a);
+	fill(d1, small.phys, small.size, 0x5b);
+	/* another domain's memfd has a hole there: reads give zeros */
+	ck_assert_int_eq(pread(d2->memfd, buf, sizeof(buf), (off_t)a.phys), sizeof(buf));
+	for (size_t k = 0; k < sizeof(buf); k++)
+		ck_assert_uint_eq(buf[k], 0);
+	ck_assert_int_eq(pread(d2->memfd, buf, 128, (off_t)small.phys), 128);
+	for (size_t k = 0; k < 128; k++)
+		ck_assert_uint_eq(buf[k], 0);
+	ck_assert_int_eq(memfd_bytes(d2->memfd), 0);
+
+	/* frames that move to the other domain arrive zeroed */
+	kmalloc_free(d1, &a);
+	kmalloc_free(d1, &small);
+	ck_assert_int_eq(vmalloc_alloc(d2, POOL_SIZE, KM_GFP_KERNEL, &frames, &nr), 0);
+	ck_assert_uint_eq(nr, POOL_FRAMES);
+	ck_assert_uint_eq(d1->nr_frames, 0);
+	for (uint32_t k = 0; k < nr; k++)
+		ck_assert(all_bytes(d2, (uint64_t)frames[k] * FRAME, FRAME, 0));
+	check_domain(d1);
+	check_domain(d2);
+	vmalloc_free(d2, frames, nr);
+	domain_put(d1);
+	domain_put(d2);
+	mm_fini(&mm);
+}
+END_TEST
+
+/* ---- vmalloc --------------------------------------------------------- */
+
+START_TEST(test_vmalloc)
+{
+	uint32_t *frames, *again, nr, nr2;
+	uint64_t free_frames;
+	struct mm mm;
+	struct domain *d;
+
+	SKIP_UNLESS_BACKING();
+	mm_setup(&mm, _i, POOL_SIZE, UINT64_MAX);
+	ck_assert_int_eq(domain_get(&mm, 1000, &d), 0);
+	ck_assert_int_eq(vmalloc_alloc(d, 0, KM_GFP_KERNEL, &frames, &nr), -EINVAL);
+	ck_assert_int_eq(vmalloc_alloc(d, POOL_SIZE + 1, KM_GFP_KERNEL, &frames, &nr), -ENOMEM);
+
+	ck_assert_int_eq(vmalloc_alloc(d, 5 * FRAME + 1, KM_GFP_KERNEL, &frames, &nr), 0);
+	ck_assert_uint_eq(nr, 6);
+	ck_assert_uint_eq(d->vmalloc_frames, 6);
+	for (uint32_t k = 0; k < nr; k++) {
+		ck_assert_uint_eq(mm.frames.owner[frames[k]], d->id);
+		for (uint32_t j = 0; j < k; j++)
+			ck_assert_uint_ne(frames[j], frames[k]);
+		fill(d, (uint64_t)frames[k] * FRAME, FRAME, 0xc3);
+	}
+	check_domain(d);
+	ck_assert_int_eq(domain_reconcile(d), 0);
+	free_frames = frame_nr_free(&mm.frames);
+	vmalloc_free(d, frames, nr);
+	ck_assert_uint_eq(d->vmalloc_frames, 0);
+	ck_assert_uint_eq(d->pages.nr_free[9], 6);
+	check_domain(d);
+
+	/* again, zeroed: the domain's dirty frames are reused and cleared */
+	ck_assert_int_eq(vmalloc_alloc(d, 6 * FRAME, KM_GFP_KERNEL | KM___GFP_ZERO, &again,
+				       &nr2), 0);
+	ck_assert_uint_eq(frame_nr_free(&mm.frames), free_frames);
+	for (uint32_t k = 0; k < nr2; k++)
+		ck_assert(all_bytes(d, (uint64_t)again[k] * FRAME, FRAME, 0));
+	vmalloc_free(d, again, nr2);
+	check_domain(d);
+	mm_fini(&mm);
+}
+END_TEST
+
+START_TEST(test_vmalloc_rollback)
+{
+	uint32_t *frames, *other, nr, nr_other;
+	struct mm mm;
+	struct domain *d, *o;
+
+	SKIP_UNLESS_BACKING();
+	mm_setup(&mm, _i, POOL_SIZE, 4 * FRAME);
+	ck_assert_int_eq(domain_get(&mm, 1000, &d), 0);
+	ck_assert_int_eq(domain_get(&mm, 1001, &o), 0);
+	/* another domain holds two free frames: reclaimed on the way */
+	ck_assert_int_eq(vmalloc_alloc(o, 2 * FRAME, KM_GFP_KERNEL, &other, &nr_other), 0);
+	vmalloc_free(o, other, nr_other);
+
+	/* one frame more than GFP_KERNEL may take: fails, gives everything back */
+	ck_assert_int_eq(vmalloc_alloc(d, 13 * FRAME, KM_GFP_KERNEL, &frames, &nr), -ENOMEM);
+	ck_assert_uint_eq(d->vmalloc_frames, 0);
+	ck_assert_uint_eq(o->nr_frames, 0);
+	ck_assert_uint_eq(frame_nr_free(&mm.frames) + d->pages.nr_free[9], POOL_FRAMES);
+	ck_assert_uint_eq(d->nr_frames, d->pages.nr_free[9]);
+	check_domain(d);
+	check_domain(o);
+
+	/* exactly what is above the min watermark fits */
+	ck_assert_int_eq(vmalloc_alloc(d, 12 * FRAME, KM_GFP_KERNEL, &frames, &nr), 0);
+	ck_assert_uint_eq(frame_nr_free(&mm.frames), 4);
+	check_domain(d);
+	vmalloc_free(d, frames, nr);
+	ck_assert_uint_eq(mm_reclaim(&mm, false), 12);
+	ck_assert_uint_eq(frame_nr_free(&mm.frames), POOL_FRAMES);
+	mm_fini(&mm);
+}
+END_TEST
+
+/* ---- reclaim, balance ------------------------------------------------ */
+
+START_TEST(test_reclaim_moves_frames)
+{
+	uint32_t *frames, nr;
+	struct kmalloc_obj big;
+	struct mm mm;
+	struct domain *a, *b;
+
+	SKIP_UNLESS_BACKING();
+	mm_setup(&mm, _i, POOL_SIZE, 2 * FRAME);
+	ck_assert_int_eq(domain_get(&mm, 1000, &a), 0);
+	ck_assert_int_eq(domain_get(&mm, 1001, &b), 0);
+	/* A takes everything above min and frees it: it keeps 14 free frames */
+	ck_assert_int_eq(vmalloc_alloc(a, 14 * FRAME, KM_GFP_KERNEL, &frames, &nr), 0);
+	for (uint32_t k = 0; k < nr; k++)
+		fill(a, (uint64_t)frames[k] * FRAME, FRAME, 0x77);
+	vmalloc_free(a, frames, nr);
+	ck_assert_uint_eq(a->nr_frames, 14);
+	ck_assert_uint_eq(frame_nr_free(&mm.frames), 2);
+
+	/* B's 4 MiB kmalloc finds the pool at min: reclaim moves A's frames */
+	ck_assert_int_eq(kmalloc_alloc(b, 4 * MiB, KM_GFP_KERNEL, &big), 0);
+	ck_assert_uint_eq(a->nr_frames, 0);
+	ck_assert_uint_eq(b->nr_frames, 2);
+	ck_assert_uint_eq(frame_nr_free(&mm.frames), 14);
+	ck_assert_int_eq(memfd_bytes(a->memfd), 0);
+	ck_assert(all_bytes(b, big.phys, big.size, 0));	/* new in B: zeroed */
+	check_domain(a);
+	check_domain(b);
+	kmalloc_free(b, &big);
+	mm_fini(&mm);
+}
+END_TEST
+
+START_TEST(test_reclaim_shrinks_slabs)
+{
+	struct kmalloc_obj objs[64];
+	struct mm mm;
+	struct domain *d;
+
+	SKIP_UNLESS_BACKING();
+	mm_setup(&mm, _i, POOL_SIZE, UINT64_MAX);
+	ck_assert_int_eq(domain_get(&mm, 1000, &d), 0);
+	for (int k = 0; k < 64; k++)
+		ck_assert_int_eq(kmalloc_alloc(d, 8192, KM_GFP_KERNEL, &objs[k]), 0);
+	ck_assert_uint_eq(d->slab_pages, 128);
+	for (int k = 0; k < 64; k++)
+		kmalloc_free(d, &objs[k]);
+	/* empty slabs kept up to min_partial pin the frame */
+	ck_assert_uint_gt(d->slab_pages, 0);
+	check_domain(d);
+	ck_assert_uint_eq(mm_reclaim(&mm, false), 0);
+	ck_assert_uint_eq(d->nr_frames, 1);
+	ck_assert_uint_eq(mm_reclaim(&mm, true), 1);
+	ck_assert_uint_eq(d->slab_pages, 0);
+	ck_assert_uint_eq(d->nr_frames, 0);
+	check_domain(d);
+	mm_fini(&mm);
+}
+END_TEST
+
+START_TEST(test_balance)
+{
+	uint32_t *frames, nr;
+	struct mm mm;
+	struct domain *d;
+
+	SKIP_UNLESS_BACKING();
+	mm_setup(&mm, _i, POOL_SIZE, 4 * FRAME);	/* min 4, low 5, high 6 */
+	ck_assert_int_eq(domain_get(&mm, 1000, &d), 0);
+	ck_assert_uint_eq(mm_balance(&mm), 0);
+	ck_assert_int_eq(vmalloc_alloc(d, 12 * FRAME, KM_GFP_KERNEL, &frames, &nr), 0);
+	ck_assert_uint_eq(mm_balance(&mm), 0);	/* nothing free to give */
+	vmalloc_free(d, frames, nr);
+	ck_assert_uint_eq(frame_nr_free(&mm.frames), 4);
+	ck_assert_uint_eq(mm_balance(&mm), 2);	/* up to high, no further */
+	ck_assert_uint_eq(frame_nr_free(&mm.frames), mm.frames.wmark_high);
+	ck_assert_uint_eq(d->nr_frames, 10);
+	ck_assert_uint_eq(mm_balance(&mm), 0);	/* above low: nothing to do */
+	check_domain(d);
+	mm_fini(&mm);
+}
+END_TEST
+
+/* ---- teardown, phantoms ---------------------------------------------- */
+
+START_TEST(test_teardown)
+{
+	struct kmalloc_obj objs[NR_SMALL + 3];
+	uint32_t *frames, nr;
+	struct mm mm;
+	struct domain *d;
+	int fd;
+
+	SKIP_UNLESS_BACKING();
+	mm_setup(&mm, _i, POOL_SIZE, UINT64_MAX);
+	ck_assert_int_eq(domain_get(&mm, 1000, &d), 0);
+	domain_ref(d);
+	for (size_t k = 0; k < NR_SMALL; k++)
+		ck_assert_int_eq(kmalloc_alloc(d, small_sizes[k], KM_GFP_KERNEL, &objs[k]), 0);
+	ck_assert_int_eq(kmalloc_alloc(d, 20000, KM_GFP_KERNEL, &objs[NR_SMALL]), 0);
+	ck_assert_int_eq(kmalloc_alloc(d, 3 * MiB, KM_GFP_KERNEL, &objs[NR_SMALL + 1]), 0);
+	ck_assert_int_eq(kmalloc_alloc(d, 2 * MiB, KM_GFP_KERNEL, &objs[NR_SMALL + 2]), 0);
+	ck_assert_int_eq(vmalloc_alloc(d, 3 * FRAME, KM_GFP_KERNEL, &frames, &nr), 0);
+	check_domain(d);
+	ck_assert_uint_lt(frame_nr_free(&mm.frames), POOL_FRAMES);
+	fd = dup(d->memfd);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(memfd_bytes(fd), (int64_t)d->nr_frames * FRAME);
+
+	domain_put(d);		/* one reference left: still alive */
+	ck_assert_uint_eq(mm.nr_domains, 1);
+	check_domain(d);
+	domain_put(d);		/* everything it held goes back */
+	ck_assert_uint_eq(mm.nr_domains, 0);
+	ck_assert_ptr_null(mm.domains);
+	ck_assert_uint_eq(frame_nr_free(&mm.frames), POOL_FRAMES);
+	ck_assert_uint_eq(owned_by(&mm, FRAME_OWNER_NONE), POOL_FRAMES);
+	ck_assert_int_eq(buddy_check(&mm.frames.free), 0);
+	ck_assert_int_eq(memfd_bytes(fd), 0);
+	ck_assert_int_eq(memfd_bytes(mm.pool.reserve_fd), POOL_SIZE);
+	close(fd);
+	free(frames);
+
+	/* a new domain gets a new id and can use the whole page map again */
+	ck_assert_int_eq(domain_get(&mm, 1000, &d), 0);
+	ck_assert_uint_eq(d->id, 2);
+	ck_assert_int_eq(kmalloc_alloc(d, 8, KM_GFP_KERNEL, &objs[0]), 0);
+	check_domain(d);
+	mm_fini(&mm);	/* with a live domain and object */
+}
+END_TEST
+
+START_TEST(test_phantom)
+{
+	struct kmalloc_obj o;
+	uint64_t owned;
+	uint8_t *client;
+	struct mm mm;
+	struct domain *d;
+	int64_t excess;
+
+	SKIP_UNLESS_BACKING();
+	mm_setup(&mm, _i, POOL_SIZE, UINT64_MAX);
+	ck_assert_int_eq(domain_get(&mm, 1000, &d), 0);
+	ck_assert_int_eq(kmalloc_alloc(d, 4096, KM_GFP_KERNEL, &o), 0);
+	fill(d, o.phys, o.size, 0x42);
+	owned = (uint64_t)d->nr_frames * FRAME;
+	ck_assert_int_eq(domain_reconcile(d), 0);
+
+	/* a client maps its memfd and touches holes in two frames */
+	client = mmap(NULL, mm.pool.size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
+		      d->memfd, 0);
+	ck_assert_ptr_ne(client, MAP_FAILED);
+	ck_assert_uint_eq(client[o.phys], 0x42);
+	client[(POOL_FRAMES - 1) * FRAME + 123] = 1;
+	client[(POOL_FRAMES - 3) * FRAME] = 2;
+	ck_assert_uint_gt(memfd_bytes(d->memfd), owned);
+
+	excess = domain_reconcile(d);
+	ck_assert_int_eq(excess, _i ? 2 * FRAME : 2 * 4096);
+	ck_assert_uint_eq(d->phantom_punches, 2);
+	ck_assert_int_eq(memfd_bytes(d->memfd), (int64_t)owned);
+	ck_assert(all_bytes(d, o.phys, o.size, 0x42));	/* owned data untouched */
+	ck_assert_int_eq(domain_reconcile(d), 0);
+	ck_assert_uint_eq(d->phantom_punches, 2);
+	check_domain(d);
+	munmap(client, mm.pool.size);
+	kmalloc_free(d, &o);
+	mm_fini(&mm);
+}
+END_TEST
+
+/* ---- suite ----------------------------------------------------------- */
+
+static TCase *tcase(Suite *s, const char *name)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+	return tc;
+}
+
+static Suite *mm_suite(void)
+{
+	Suite *s = suite_create("mm");
+	TCase *tc;
+
+	tc = tcase(s, "pool");
+	tcase_add_loop_test(tc, test_pool_init, 0, 2);
+	tcase_add_test(tc, test_pool_bad_size);
+	tc = tcase(s, "pool-fallback");
+	tcase_add_test(tc, test_pool_auto);
+	tcase_add_test(tc, test_pool_hugetlb_fails);
+	tc = tcase(s, "frames");
+	tcase_add_loop_test(tc, test_frame_move, 0, 2);
+	tc = tcase(s, "watermarks");
+	tcase_add_loop_test(tc, test_watermarks, 0, 2 * NR_WMARK_CASES);
+	tcase_add_test(tc, test_reserve_default);
+	tc = tcase(s, "domain-pages");
+	tcase_add_loop_test(tc, test_domain_pages, 0, 2);
+	tc = tcase(s, "kmalloc-classes");
+	tcase_add_loop_test(tc, test_kmalloc_classes, 0, 2);
+	tc = tcase(s, "kmalloc-large");
+	tcase_add_loop_test(tc, test_kmalloc_large, 0, 2);
+	tcase_add_test(tc, test_kmalloc_limits);
+	tc = tcase(s, "gfp-zero");
+	tcase_add_loop_test(tc, test_kmalloc_zero, 0, 2);
+	tc = tcase(s, "isolation");
+	tcase_add_loop_test(tc, test_isolation, 0, 2);
+	tc = tcase(s, "vmalloc");
+	tcase_add_loop_test(tc, test_vmalloc, 0, 2);
+	tcase_add_loop_test(tc, test_vmalloc_rollback, 0, 2);
+	tc = tcase(s, "reclaim");
+	tcase_add_loop_test(tc, test_reclaim_moves_frames, 0, 2);
+	tcase_add_loop_test(tc, test_reclaim_shrinks_slabs, 0, 2);
+	tcase_add_loop_test(tc, test_balance, 0, 2);
+	tc = tcase(s, "teardown");
+	tcase_add_loop_test(tc, test_teardown, 0, 2);
+	tc = tcase(s, "phantom");
+	tcase_add_loop_test(tc, test_phantom, 0, 2);
+	return s;
+}
+
+/* Makes HUGEPAGES_NEEDED hugepages free, raising nr_hugepages when root.
+ * Returns how many pages were added (to give back), sets hugetlb_ok. */
+static long hugepages_reserve(void)
+{
+	long nr = read_long(NR_HUGEPAGES), free_pages = read_long(FREE_HUGEPAGES);
+	long added = 0;
+
+	if (nr < 0 || free_pages < 0) {
+		hugetlb_why = "no 2 MiB hugepage support";
+		return 0;
+	}
+	if (free_pages < HUGEPAGES_NEEDED) {
+		added = HUGEPAGES_NEEDED - free_pages;
+		if (!write_long(NR_HUGEPAGES, nr + added)) {
+			hugetlb_why = "cannot raise /proc/sys/vm/nr_hugepages (not root?)";
+			return 0;
+		}
+		free_pages = read_long(FREE_HUGEPAGES);
+	}
+	if (free_pages >= HUGEPAGES_NEEDED)
+		hugetlb_ok = true;
+	else
+		hugetlb_why = "the kernel could not allocate enough hugepages";
+	printf("hugetlb: %ld free hugepages (%ld added)%s\n", free_pages, added,
+	       hugetlb_ok ? "" : ": hugetlb cases skipped");
+	return added;
+}
+
+static void hugepages_release(long added)
+{
+	long nr;
+
+	if (!added)
+		return;
+	/* subtract what we added, keeping what others may have raised since */
+	nr = read_long(NR_HUGEPAGES);
+	if (nr >= 0)
+		write_long(NR_HUGEPAGES, nr > added ? nr - added : 0);
+}
+
+int main(void)
+{
+	SRunner *sr;
+	long added;
+	int failed;
+
+	log_init(LOG_LEVEL_WARN);
+	added = hugepages_reserve();
+	fflush(stdout);
+	sr = srunner_create(mm_suite());
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	hugepages_release(added);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
