@@ -442,5 +442,6 @@ int main(void)
 		fprintf(stderr, "kmallocd did not survive the hostile clients cleanly\n");
 		failed++;
 	}
+	test_daemon_cleanup(&daemon_under_test);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -220,5 +220,6 @@ int main(void)
 	srunner_free(sr);
 	if (test_daemon_stop(&daemon_under_test) != 0)
 		failed++;
+	test_daemon_cleanup(&daemon_under_test);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

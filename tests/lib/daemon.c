@@ -164,7 +164,6 @@ bool test_daemon_alive(const struct test_daemon *d)
 int test_daemon_stop(struct test_daemon *d)
 {
 	int status = 0, i;
-	char cmd[160];
 
 	if (d->pid <= 0)
 		return -1;
@@ -185,10 +184,21 @@ int test_daemon_stop(struct test_daemon *d)
 		test_daemon_dump_log(d);
 	}
 	d->pid = 0;
-	if (status == 0 && !getenv("KM_TEST_KEEP")) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not remove %s\n", d->dir);
-	}
+	d->clean_exit = status == 0;
 	return status == 0 ? 0 : (status < 0 ? -1 : (WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)));
+}
+
+void test_daemon_cleanup(struct test_daemon *d)
+{
+	char cmd[160];
+
+	if (d->pid > 0)
+		test_daemon_stop(d);
+	/* A failed run keeps its directory (and log) for a post-mortem. */
+	if (!d->clean_exit || getenv("KM_TEST_KEEP") || !d->dir[0])
+		return;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", d->dir);
+	d->dir[0] = '\0';
 }

@@ -16,6 +16,7 @@ struct test_daemon {
 	char socket[100];
 	char log[128];
 	uint64_t pool_size;
+	bool clean_exit;		/* the last stop saw exit status 0 */
 };
 
 /* Starts $KMALLOCD with --socket, --pool-size @pool_size, the backing
@@ -24,8 +25,11 @@ struct test_daemon {
  * connections (10 s). Sets $KMALLOC_SOCKET. Aborts the test program on
  * failure, printing the daemon's log. */
 void test_daemon_start(struct test_daemon *d, uint64_t pool_size, const char *const *extra);
-/* SIGTERM, wait, check a clean exit; returns the exit status (0 = clean). */
+/* SIGTERM, wait, check a clean exit; returns the exit status (0 = clean).
+ * The directory and log stay until test_daemon_cleanup(). */
 int test_daemon_stop(struct test_daemon *d);
+/* Stops it if running, then removes its directory unless it failed. */
+void test_daemon_cleanup(struct test_daemon *d);
 /* True while the daemon process runs. */
 bool test_daemon_alive(const struct test_daemon *d);
 /* Prints the daemon's log to stderr. */

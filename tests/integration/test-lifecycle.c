@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test-lifecycle.c - what happens around clients and the daemon coming and
+ * going: a client killed with SIGKILL or disconnecting gives everything back,
+ * the daemon stops cleanly on SIGTERM with clients attached (they then see
+ * ECONNRESET), refuses a socket another daemon serves, replaces a stale one,
+ * says which backing it uses, and --require-hugepages fails with advice.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include "daemon.h"
+#include "kmclient.h"
+#include "testutil.h"
+
+#define POOL_SIZE (32ull << 20)
+
+static km_client *connect_or_fail(void)
+{
+	km_client *c = km_connect(NULL);
+
+	ck_assert_msg(c != NULL, "km_connect: %s", strerror(errno));
+	return c;
+}
+
+/* What nobody holds: free memory plus empty slabs kept by caches
+ * (MemAvailable is that less the reserve). */
+static uint64_t unheld(km_client *c)
+{
+	km_meminfo mi;
+
+	ck_assert_int_eq(km_get_meminfo(c, &mi), 0);
+	return mi.available + mi.reserve;
+}
+
+static uint64_t wait_unheld(km_client *c, uint64_t want)
+{
+	uint64_t now = 0;
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		now = unheld(c);
+		if (now == want)
+			break;
+		usleep(10000);
+	}
+	return now;
+}
+
+/* A child that allocates a mix of everything, reports, and waits to die. */
+static pid_t spawn_holder(int *ready_fd)
+{
+	int sync[2];
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(sync), 0);
+	pid = fork();
+	if (pid == 0) {
+		km_client *c = km_connect(NULL);
+		void *objs[200];
+		int i;
+
+		if (!c)
+			_exit(2);
+		for (i = 0; i < 200; i++)
+			if (!(objs[i] = km_kmalloc(c, 8u << (i % 11), KM_GFP_KERNEL)))
+				_exit(3);
+		if (!km_vmalloc(c, 5u << 20) || !km_kmalloc(c, 4u << 20, KM_GFP_KERNEL))
+			_exit(4);
+		/* Frees deferred in the library: the daemon must still take them back. */
+		for (i = 0; i < 10; i++)
+			km_kfree(c, objs[i]);
+		if (write(sync[1], "r", 1) != 1)
+			_exit(5);
+		pause();
+		_exit(0);
+	}
+	close(sync[1]);
+	*ready_fd = sync[0];
+	return pid;
+}
+
+START_TEST(test_sigkill_gives_everything_back)
+{
+	struct test_daemon d;
+	km_client *c;
+	uint64_t before;
+	int round;
+
+	test_daemon_start(&d, POOL_SIZE, NULL);
+	c = connect_or_fail();
+	/* Let the domain settle: the first client's domain is shared with us. */
+	before = unheld(c);
+	for (round = 0; round < 5; round++) {
+		int ready;
+		char byte;
+		pid_t pid = spawn_holder(&ready);
+
+		ck_assert_int_eq(read(ready, &byte, 1), 1);
+		close(ready);
+		ck_assert_uint_lt(unheld(c), before);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		ck_assert_uint_eq(wait_unheld(c, before), before);
+	}
+	km_disconnect(c);
+	ck_assert_int_eq(test_daemon_stop(&d), 0);
+	ck_assert_int_ge(test_daemon_log_count(&d, "gave back"), 5);
+	test_daemon_cleanup(&d);
+}
+END_TEST
+
+START_TEST(test_disconnect_gives_everything_back)
+{
+	struct test_daemon d;
+	km_client *watcher, *c;
+	uint64_t before;
+	int i;
+
+	test_daemon_start(&d, POOL_SIZE, NULL);
+	watcher = connect_or_fail();
+	before = unheld(watcher);
+	for (i = 0; i < 3; i++) {
+		c = connect_or_fail();
+		ck_assert_ptr_nonnull(km_kmalloc(c, 100, KM_GFP_KERNEL));
+		ck_assert_ptr_nonnull(km_kmalloc(c, 1u << 20, KM_GFP_KERNEL));
+		ck_assert_ptr_nonnull(km_vmalloc(c, 3u << 20));
+		km_disconnect(c);
+		ck_assert_uint_eq(wait_unheld(watcher, before), before);
+	}
+	km_disconnect(NULL);
+	km_disconnect(watcher);
+	ck_assert_int_eq(test_daemon_stop(&d), 0);
+	test_daemon_cleanup(&d);
+}
+END_TEST
+
+START_TEST(test_sigterm_with_clients_attached)
+{
+	struct test_daemon d;
+	km_client *c;
+	void *p;
+
+	test_daemon_start(&d, POOL_SIZE, NULL);
+	c = connect_or_fail();
+	p = km_kmalloc(c, 4096, KM_GFP_KERNEL);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(test_daemon_stop(&d), 0);	/* exits 0 on SIGTERM */
+	ck_assert_int_ge(test_daemon_log_count(&d, "shutting down"), 1);
+	test_daemon_cleanup(&d);
+	errno = 0;
+	ck_assert_ptr_null(km_kmalloc(c, 64, KM_GFP_KERNEL));
+	ck_assert_msg(errno == ECONNRESET || errno == EPIPE, "errno %d", errno);
+	km_disconnect(c);
+}
+END_TEST
+
+START_TEST(test_socket_ownership)
+{
+	struct test_daemon d;
+	const char *exe = getenv("KMALLOCD");
+	char cmd[512];
+	int status;
+
+	test_daemon_start(&d, POOL_SIZE, NULL);
+	/* A second daemon on the same socket refuses to steal it. */
+	snprintf(cmd, sizeof(cmd), "%s --socket %s --pool-size 4M --backing shmem 2>&1 | "
+		 "grep -q 'already listening'", exe, d.socket);
+	status = system(cmd);
+	ck_assert_int_eq(status, 0);
+	ck_assert(test_daemon_alive(&d));
+	ck_assert_int_eq(test_daemon_stop(&d), 0);
+	test_daemon_cleanup(&d);
+}
+END_TEST
+
+START_TEST(test_stale_socket_replaced)
+{
+	struct test_daemon d, again;
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int fd;
+
+	test_daemon_start(&d, POOL_SIZE, NULL);
+	/* Kill it hard: the socket file stays behind. */
+	kill(d.pid, SIGKILL);
+	waitpid(d.pid, NULL, 0);
+	d.pid = 0;
+	ck_assert_int_eq(access(d.socket, F_OK), 0);
+	/* A new daemon on the same path takes the stale socket over. */
+	test_daemon_start(&again, POOL_SIZE, NULL);
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", again.socket);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	close(fd);
+	ck_assert_int_eq(test_daemon_stop(&again), 0);
+	test_daemon_cleanup(&again);
+	d.clean_exit = true;
+	test_daemon_cleanup(&d);
+}
+END_TEST
+
+START_TEST(test_backing_is_reported)
+{
+	struct test_daemon d;
+	km_client *c;
+	km_meminfo mi;
+	bool hugetlb = !strcmp(test_backing(), "hugetlb");
+
+	test_daemon_start(&d, POOL_SIZE, NULL);
+	c = connect_or_fail();
+	ck_assert_int_eq(km_get_meminfo(c, &mi), 0);
+	ck_assert_uint_eq(mi.hugetlb, hugetlb);
+	km_disconnect(c);
+	ck_assert_int_eq(test_daemon_stop(&d), 0);
+	ck_assert_int_ge(test_daemon_log_count(&d, hugetlb ? "hugetlb" : "shmem"), 1);
+	test_daemon_cleanup(&d);
+}
+END_TEST
+
+START_TEST(test_require_hugepages_without_enough)
+{
+	const char *exe = getenv("KMALLOCD");
+	char cmd[512], out[4096] = "";
+	FILE *p;
+	size_t n;
+	int status;
+
+	/* Far more hugepages than any test machine has free. */
+	snprintf(cmd, sizeof(cmd), "%s --socket /tmp/kmtest-never.sock --pool-size 4T "
+		 "--require-hugepages 2>&1", exe);
+	p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	status = pclose(p);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) != 0, "exit status %#x", status);
+	ck_assert_msg(strstr(out, "nr_hugepages") != NULL, "no advice in: %s", out);
+	ck_assert_int_ne(access("/tmp/kmtest-never.sock", F_OK), 0);
+}
+END_TEST
+
+START_TEST(test_bad_command_lines)
+{
+	const char *exe = getenv("KMALLOCD");
+	char cmd[512];
+	int status;
+
+	snprintf(cmd, sizeof(cmd), "%s --pool-size lots >/dev/null 2>&1", exe);
+	status = system(cmd);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+	snprintf(cmd, sizeof(cmd), "%s --no-such-flag >/dev/null 2>&1", exe);
+	status = system(cmd);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+	snprintf(cmd, sizeof(cmd), "%s --help | grep -q -- --require-hugepages", exe);
+	ck_assert_int_eq(system(cmd), 0);
+	/* No daemon: km_connect says so. */
+	errno = 0;
+	ck_assert_ptr_null(km_connect("/tmp/kmtest-nobody-listens.sock"));
+	ck_assert(errno == ENOENT || errno == ECONNREFUSED);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("lifecycle");
+	TCase *tc = tcase_create("lifecycle");
+	SRunner *sr;
+	int failed;
+
+	test_backing_prepare(2 * POOL_SIZE);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_sigkill_gives_everything_back);
+	tcase_add_test(tc, test_disconnect_gives_everything_back);
+	tcase_add_test(tc, test_sigterm_with_clients_attached);
+	tcase_add_test(tc, test_socket_ownership);
+	tcase_add_test(tc, test_stale_socket_replaced);
+	tcase_add_test(tc, test_backing_is_reported);
+	tcase_add_test(tc, test_require_hugepages_without_enough);
+	tcase_add_test(tc, test_bad_command_lines);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
