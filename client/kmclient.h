@@ -16,6 +16,10 @@
  *
  * Thread safety: every function may be called concurrently on one km_client.
  * km_disconnect() must not race with other calls on the same client.
+ *
+ * Diagnostics: the library prints nothing unless the environment has
+ * KMCLIENT_DEBUG=1; then it writes one line to stderr per notable event
+ * (a kfree of an unknown pointer, an error reply, a lost connection).
  */
 #ifndef KMCLIENT_H
 #define KMCLIENT_H
@@ -114,11 +118,18 @@ void *km_kcalloc(km_client *c, size_t n, size_t size, km_gfp_t gfp);
  * new_size are cleared with KM_GFP_ZERO). Otherwise new memory is allocated,
  * ksize(@p) bytes are copied and @p is freed. @p NULL or KM_ZERO_SIZE_PTR acts
  * as km_kmalloc(); @new_size 0 frees @p and returns KM_ZERO_SIZE_PTR.
- * Return: the memory, or NULL with errno; @p is then untouched.
+ * Return: the memory, or NULL with errno (ENOMEM; EINVAL if @p is not the
+ * start of a live kmalloc); @p is then untouched.
  */
 void *km_krealloc(km_client *c, const void *p, size_t new_size, km_gfp_t gfp);
 
-/** km_kfree() - free kmalloc memory. NULL and KM_ZERO_SIZE_PTR are no-ops. */
+/**
+ * km_kfree() - free kmalloc memory. NULL and KM_ZERO_SIZE_PTR are no-ops, and
+ * so is a pointer that is not the start of a live kmalloc (logged with
+ * KMCLIENT_DEBUG=1). Objects of up to 8 KiB cost no round trip: they are given
+ * back with the client's next request (at the latest after 32 such kfrees);
+ * larger ones are given back at once.
+ */
 void km_kfree(km_client *c, const void *p);
 
 /** km_ksize() - usable size of kmalloc memory @p (its class size); 0 for NULL,
@@ -138,7 +149,8 @@ void *km_vzalloc(km_client *c, size_t size);
 /** km___vmalloc() - km_vmalloc() with explicit @gfp (KM_GFP_ZERO, KM_GFP_NOWARN, ...). */
 void *km___vmalloc(km_client *c, size_t size, km_gfp_t gfp);
 
-/** km_vfree() - free a vmalloc area (its start address). NULL is a no-op. */
+/** km_vfree() - free a vmalloc area (its start address). NULL is a no-op; an
+ * address that does not start an area is ignored (logged with KMCLIENT_DEBUG=1). */
 void km_vfree(km_client *c, const void *p);
 
 /**

@@ -1,0 +1,682 @@
+// SPDX-License-Identifier: MIT
+/*
+ * rpc.c - request ids, sending, and matching out-of-order replies to the
+ * threads that wait for them; the only file of libkmclient that sees the
+ * generated protobuf-c types.
+ *
+ * Threading: leader/follower. A caller registers a struct kmc_call (on its own
+ * stack) in the pending hash under c->lock, sends its packet under
+ * c->send_lock, then waits. If no thread is reading the socket it becomes the
+ * reader: it receives packets and hands each reply to the call with the same
+ * id until its own has come, then passes the reader role to another pending
+ * call by signalling its condition variable. Invariant: while calls are
+ * pending and nobody reads, some pending thread has been signalled or has not
+ * reached its wait yet, and will check c->reading before sleeping.
+ *
+ * The reply's id is read from the raw packet first, so a reply nobody waits
+ * for (or an unasked event, id 0) is dropped undecoded with its fds closed;
+ * the wanted one is unpacked straight into the waiting call's on-stack arena.
+ * Hot-path cost of one uncontended call: one sendmsg, one recvmsg, no malloc
+ * (replies of up to about 1 KiB decode into the arena), no futex syscall.
+ *
+ * A failed connection (EOF, ECONNRESET, any receive error) fails every pending
+ * and every later call; it is never reopened.
+ *
+ * Deferred kfree: kmalloc.c queues the grant ids of small objects here
+ * (kmc_rpc_release()); every request takes the whole queue along in
+ * Request.release, and a full queue is flushed with a Nop.
+ */
+#include "config.h"
+#include "kmclient-private.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include "kmalloc.pb-c.h"
+#include "wire.h"
+
+#define RPC_ARENA_SIZE	1024	/* bytes: fits every small reply decoded */
+#define RPC_VERSION	1
+#define RPC_SENDBUF	WIRE_DEFAULT_MAX_PACKET
+
+/* Bump allocator for protobuf-c: decoding a reply costs no malloc unless it
+ * outgrows the arena (bulk replies); free() is a no-op inside the arena. */
+struct rpc_arena {
+	ProtobufCAllocator base;
+	size_t used;
+	_Alignas(16) unsigned char buf[RPC_ARENA_SIZE];
+};
+
+struct kmc_call {
+	uint64_t id;
+	struct kmc_call *next;		/* pending hash chain */
+	pthread_cond_t cond;		/* signalled: done, or become the reader */
+	bool done;
+	int err;			/* 0, or -errno of the transport */
+	Kmalloc__Reply *reply;		/* decoded into arena when err == 0 */
+	int fds[WIRE_MAX_FDS];
+	unsigned int nr_fds;
+	struct rpc_arena arena;
+};
+
+static void *arena_alloc(void *data, size_t size)
+{
+	struct rpc_arena *a = data;
+	size_t need = (size + 15) & ~(size_t)15;
+
+	if (need >= size && need <= sizeof(a->buf) - a->used) {
+		void *p = a->buf + a->used;
+
+		a->used += need;
+		return p;
+	}
+	return malloc(size);
+}
+
+static void arena_free(void *data, void *p)
+{
+	struct rpc_arena *a = data;
+
+	if ((unsigned char *)p >= a->buf && (unsigned char *)p < a->buf + sizeof(a->buf))
+		return;
+	free(p);
+}
+
+/* ---- connection state ---------------------------------------------------- */
+
+int kmc_rpc_init(struct km_client *c)
+{
+	c->recvbuf = malloc(WIRE_MAX_REPLY);
+	c->sendbuf = malloc(RPC_SENDBUF);
+	if (!c->recvbuf || !c->sendbuf)
+		return -ENOMEM;
+	c->sendcap = RPC_SENDBUF;
+	return 0;
+}
+
+void kmc_rpc_destroy(struct km_client *c)
+{
+	free(c->recvbuf);
+	free(c->sendbuf);
+	c->recvbuf = NULL;
+	c->sendbuf = NULL;
+}
+
+/* Grant ids that fit in one request besides the release queue: the protocol
+ * caps a list at 1024, the daemon's max_packet may cap it lower (an id costs
+ * at most 11 bytes packed). */
+size_t kmc_rpc_max_ids(const struct km_client *c)
+{
+	size_t room = c->sendcap > 512 + KMC_RELEASE_MAX * 11 ?
+		      (c->sendcap - 512 - KMC_RELEASE_MAX * 11) / 11 : 1;
+
+	return room < KMC_MAX_IDS ? room : KMC_MAX_IDS;
+}
+
+static struct kmc_call **pending_bucket(struct km_client *c, uint64_t id)
+{
+	return &c->pending[id & (KMC_PENDING_BUCKETS - 1)];
+}
+
+static void pending_add_locked(struct km_client *c, struct kmc_call *call)
+{
+	struct kmc_call **b = pending_bucket(c, call->id);
+
+	call->next = *b;
+	*b = call;
+	c->nr_pending++;
+}
+
+static struct kmc_call *pending_take_locked(struct km_client *c, uint64_t id)
+{
+	struct kmc_call **pp;
+
+	for (pp = pending_bucket(c, id); *pp; pp = &(*pp)->next) {
+		struct kmc_call *call = *pp;
+
+		if (call->id == id) {
+			*pp = call->next;
+			c->nr_pending--;
+			return call;
+		}
+	}
+	return NULL;
+}
+
+/* Lets another pending call take the reader role if nobody holds it. */
+static void handoff_locked(struct km_client *c)
+{
+	if (c->reading || !c->nr_pending)
+		return;
+	for (unsigned int i = 0; i < KMC_PENDING_BUCKETS; i++)
+		if (c->pending[i]) {
+			pthread_cond_signal(&c->pending[i]->cond);
+			return;
+		}
+}
+
+static void conn_fail_locked(struct km_client *c, int err)
+{
+	if (!c->dead) {
+		kmc_dbg(c, "connection lost: %s", strerror(-err));
+		c->dead = true;
+		c->dead_err = err;
+	}
+	c->nr_release = 0;	/* the daemon gave everything back */
+	for (unsigned int i = 0; i < KMC_PENDING_BUCKETS; i++) {
+		while (c->pending[i]) {
+			struct kmc_call *call = c->pending[i];
+
+			c->pending[i] = call->next;
+			call->err = c->dead_err;
+			call->done = true;
+			pthread_cond_signal(&call->cond);
+		}
+	}
+	c->nr_pending = 0;
+}
+
+/* ---- receiving ----------------------------------------------------------- */
+
+static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	uint64_t x = 0;
+
+	for (unsigned int shift = 0; shift < 64 && *p < end; shift += 7) {
+		uint8_t b = *(*p)++;
+
+		x |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*v = x;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Reply.id (field 1) from the raw packet, wherever the encoder put it. An
+ * absent id is 0 (proto3 omits zeros): an unasked event. */
+static bool peek_reply_id(const uint8_t *p, size_t len, uint64_t *id)
+{
+	const uint8_t *end = p + len;
+	uint64_t key, v;
+
+	*id = 0;
+	while (p < end) {
+		if (!read_varint(&p, end, &key))
+			return false;
+		switch (key & 7) {
+		case 0:
+			if (!read_varint(&p, end, &v))
+				return false;
+			if (key >> 3 == 1)
+				*id = v;
+			break;
+		case 1:
+			if (end - p < 8)
+				return false;
+			p += 8;
+			break;
+		case 2:
+			if (!read_varint(&p, end, &v) || v > (uint64_t)(end - p))
+				return false;
+			p += v;
+			break;
+		case 5:
+			if (end - p < 4)
+				return false;
+			p += 4;
+			break;
+		default:
+			return false;
+		}
+	}
+	return true;
+}
+
+static void close_fds(const int *fds, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+/* recvmsg() returns 0 both at EOF and for an empty packet, which is a valid
+ * encoding of an empty Reply (id 0: an event without content). The peer has
+ * hung up only if the socket says so. Costs a poll() on that rare path only. */
+static bool peer_gone(int sock)
+{
+	struct pollfd pfd = { .fd = sock, .events = POLLRDHUP };
+
+	return poll(&pfd, 1, 0) != 0;
+}
+
+/* Called by the reader with c->lock held; drops it around recvmsg. */
+static void read_one_locked(struct km_client *c)
+{
+	int fds[WIRE_MAX_FDS];
+	unsigned int nr_fds = 0;
+	struct kmc_call *call;
+	uint64_t id;
+	ssize_t n;
+
+	pthread_mutex_unlock(&c->lock);
+	n = wire_recv(c->sock, c->recvbuf, WIRE_MAX_REPLY, fds, WIRE_MAX_FDS, &nr_fds, 0);
+	pthread_mutex_lock(&c->lock);
+
+	if (n == -ECONNRESET || (n == 0 && peer_gone(c->sock))) {
+		conn_fail_locked(c, -ECONNRESET);
+		return;
+	}
+	if (n < 0) {
+		/* A lost reply (EMSGSIZE) would leave its caller waiting forever. */
+		conn_fail_locked(c, n == -EMSGSIZE ? -EPROTO : (int)n);
+		return;
+	}
+	if (!peek_reply_id(c->recvbuf, n, &id)) {
+		close_fds(fds, nr_fds);
+		conn_fail_locked(c, -EPROTO);
+		return;
+	}
+	call = id ? pending_take_locked(c, id) : NULL;
+	if (!call) {
+		kmc_dbg(c, "dropping reply %" PRIu64 " that nobody waits for", id);
+		close_fds(fds, nr_fds);
+		return;
+	}
+	call->reply = kmalloc__reply__unpack(&call->arena.base, n, c->recvbuf);
+	if (!call->reply) {
+		call->err = -EPROTO;
+		close_fds(fds, nr_fds);
+	} else {
+		memcpy(call->fds, fds, sizeof(int) * nr_fds);
+		call->nr_fds = nr_fds;
+	}
+	call->done = true;
+	pthread_cond_signal(&call->cond);
+}
+
+/* ---- calling ------------------------------------------------------------- */
+
+/* Sends @req (its id and release list are filled in here) and waits for the
+ * answer. Returns 0 with call->reply set (the caller ends with call_end()),
+ * or -errno when the transport failed. */
+static int rpc_call(struct km_client *c, Kmalloc__Request *req, struct kmc_call *call)
+{
+	uint64_t release[KMC_RELEASE_MAX];
+	size_t len;
+	int err;
+
+	call->done = false;
+	call->err = 0;
+	call->reply = NULL;
+	call->nr_fds = 0;
+	call->arena.base.alloc = arena_alloc;
+	call->arena.base.free = arena_free;
+	call->arena.base.allocator_data = &call->arena;
+	call->arena.used = 0;
+	pthread_cond_init(&call->cond, NULL);
+
+	pthread_mutex_lock(&c->lock);
+	if (c->dead) {
+		err = c->dead_err;
+		pthread_mutex_unlock(&c->lock);
+		goto out;
+	}
+	do
+		call->id = ++c->next_id;
+	while (!call->id);
+	pending_add_locked(c, call);
+	memcpy(release, c->release, sizeof(uint64_t) * c->nr_release);
+	req->n_release = c->nr_release;
+	req->release = release;
+	c->nr_release = 0;
+	pthread_mutex_unlock(&c->lock);
+	req->id = call->id;
+
+	pthread_mutex_lock(&c->send_lock);
+	len = kmalloc__request__get_packed_size(req);
+	if (len > c->sendcap) {
+		err = -E2BIG;
+	} else {
+		kmalloc__request__pack(req, c->sendbuf);
+		err = wire_send(c->sock, c->sendbuf, len, NULL, 0, 0);
+	}
+	pthread_mutex_unlock(&c->send_lock);
+
+	pthread_mutex_lock(&c->lock);
+	if (err) {
+		if (!call->done)
+			pending_take_locked(c, call->id);
+		if (err == -EPIPE || err == -ECONNRESET || err == -ENOTCONN)
+			conn_fail_locked(c, -ECONNRESET);
+		if (req->n_release)
+			kmc_dbg(c, "%zu deferred kfrees lost with a failed send", req->n_release);
+		handoff_locked(c);
+		pthread_mutex_unlock(&c->lock);
+		if (call->done && call->reply)
+			kmalloc__reply__free_unpacked(call->reply, &call->arena.base);
+		close_fds(call->fds, call->nr_fds);
+		goto out;
+	}
+	while (!call->done) {
+		if (c->reading) {
+			pthread_cond_wait(&call->cond, &c->lock);
+			continue;
+		}
+		c->reading = true;
+		read_one_locked(c);
+		c->reading = false;
+	}
+	handoff_locked(c);
+	pthread_mutex_unlock(&c->lock);
+	err = call->err;
+out:
+	pthread_cond_destroy(&call->cond);
+	return err;
+}
+
+static void call_end(struct kmc_call *call)
+{
+	close_fds(call->fds, call->nr_fds);
+	call->nr_fds = 0;
+	if (call->reply)
+		kmalloc__reply__free_unpacked(call->reply, &call->arena.base);
+	call->reply = NULL;
+}
+
+/* Common checks on an answered call: refused release ids (logged), the error
+ * reply (-errno), and the body we expect. */
+static int reply_check(struct km_client *c, struct kmc_call *call,
+		       Kmalloc__Reply__BodyCase body)
+{
+	const Kmalloc__Reply *r = call->reply;
+
+	for (size_t i = 0; i < r->n_release_failed; i++)
+		kmc_dbg(c, "daemon refused release of grant %" PRIu64, r->release_failed[i]);
+	if (r->error) {
+		kmc_dbg(c, "request %" PRIu64 " failed: %s (%s)", call->id,
+			strerror(r->error), r->message ? r->message : "");
+		return r->error > 0 && r->error < 4096 ? -r->error : -EPROTO;
+	}
+	if (r->body_case != body) {
+		kmc_dbg(c, "reply %" PRIu64 " has body %d, expected %d", call->id,
+			(int)r->body_case, (int)body);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static bool range_in_pool(const struct km_client *c, uint64_t phys, uint64_t size)
+{
+	return size && phys <= c->pool_size && size <= c->pool_size - phys;
+}
+
+/* ---- typed requests ------------------------------------------------------ */
+
+/* Gives back the grants of a reply we refuse (a daemon bug): nothing leaks. */
+static void free_grants(struct km_client *c, const struct kmc_grant *g, uint32_t count)
+{
+	uint64_t ids[64];
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < count; i++) {
+		ids[n++] = g[i].id;
+		if (n == 64 || i + 1 == count) {
+			kmc_rpc_free(c, ids, n);
+			n = 0;
+		}
+	}
+}
+
+int kmc_rpc_hello(struct km_client *c, struct kmc_welcome *out, int *memfd)
+{
+	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
+	Kmalloc__Hello hello = KMALLOC__HELLO__INIT;
+	const Kmalloc__Welcome *w;
+	struct kmc_call call;
+	int err;
+
+	hello.version = RPC_VERSION;
+	hello.name = program_invocation_short_name;
+	req.body_case = KMALLOC__REQUEST__BODY_HELLO;
+	req.hello = &hello;
+	err = rpc_call(c, &req, &call);
+	if (err)
+		return err;
+	err = reply_check(c, &call, KMALLOC__REPLY__BODY_WELCOME);
+	if (err)
+		goto out;
+	w = call.reply->welcome;
+	if (w->version != RPC_VERSION || call.nr_fds != 1 || !w->pool_size ||
+	    w->frame_size < KM_PAGE_SIZE || (w->frame_size & (w->frame_size - 1)) ||
+	    w->pool_size % w->frame_size) {
+		kmc_dbg(c, "bad welcome: version %u, %u fds, pool %" PRIu64 ", frame %" PRIu64,
+			w->version, call.nr_fds, w->pool_size, w->frame_size);
+		err = -EPROTO;
+		goto out;
+	}
+	out->pool_size = w->pool_size;
+	out->frame_size = w->frame_size;
+	out->hugetlb = w->hugetlb;
+	out->domain = w->domain;
+	out->max_packet = w->max_packet;
+	*memfd = call.fds[0];
+	call.nr_fds = 0;
+
+	/* Requests never need more than the default packet; respect a smaller cap. */
+	if (w->max_packet && w->max_packet < c->sendcap)
+		c->sendcap = w->max_packet;
+out:
+	call_end(&call);
+	return err;
+}
+
+int kmc_rpc_alloc(struct km_client *c, uint64_t size, km_gfp_t gfp, uint32_t count,
+		  struct kmc_grant *out)
+{
+	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
+	Kmalloc__Alloc alloc = KMALLOC__ALLOC__INIT;
+	const Kmalloc__AllocReply *a;
+	bool have_grants = false;
+	struct kmc_call call;
+	uint32_t i;
+	int err;
+
+	alloc.size = size;
+	alloc.gfp = gfp;
+	alloc.count = count;
+	req.body_case = KMALLOC__REQUEST__BODY_ALLOC;
+	req.alloc = &alloc;
+	err = rpc_call(c, &req, &call);
+	if (err)
+		return err;
+	err = reply_check(c, &call, KMALLOC__REPLY__BODY_ALLOC);
+	if (err)
+		goto out;
+	a = call.reply->alloc;
+	if (a->n_grants != count) {
+		kmc_dbg(c, "alloc of %u got %zu grants", count, a->n_grants);
+		err = -EPROTO;
+		goto out;
+	}
+	have_grants = true;
+	for (i = 0; i < count; i++) {
+		const Kmalloc__Grant *g = a->grants[i];
+
+		out[i].id = g->id;
+		out[i].phys = g->phys;
+		out[i].size = g->size;
+		if (!range_in_pool(c, g->phys, g->size) || g->size < size) {
+			kmc_dbg(c, "bad grant %" PRIu64 ": phys %#" PRIx64 " size %" PRIu64,
+				g->id, g->phys, g->size);
+			err = -EPROTO;
+		}
+	}
+out:
+	call_end(&call);
+	if (err && have_grants)
+		free_grants(c, out, count);
+	return err;
+}
+
+int kmc_rpc_vmalloc(struct km_client *c, uint64_t size, km_gfp_t gfp, uint64_t vaddr,
+		    const char *caller, uint64_t *id, uint32_t *frames, uint32_t nr_frames)
+{
+	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
+	Kmalloc__Vmalloc vm = KMALLOC__VMALLOC__INIT;
+	const Kmalloc__VmallocReply *v;
+	uint64_t nr_pool_frames = c->pool_size / c->frame_size;
+	struct kmc_call call;
+	uint64_t grant = 0;
+	int err;
+
+	vm.size = size;
+	vm.gfp = gfp;
+	vm.vaddr = vaddr;
+	vm.caller = (char *)caller;
+	req.body_case = KMALLOC__REQUEST__BODY_VMALLOC;
+	req.vmalloc = &vm;
+	err = rpc_call(c, &req, &call);
+	if (err)
+		return err;
+	err = reply_check(c, &call, KMALLOC__REPLY__BODY_VMALLOC);
+	if (err)
+		goto out;
+	v = call.reply->vmalloc;
+	grant = v->id;
+	if (v->n_frames != nr_frames) {
+		kmc_dbg(c, "vmalloc grant %" PRIu64 " has %zu frames, expected %u", v->id,
+			v->n_frames, nr_frames);
+		err = -EPROTO;
+		goto out;
+	}
+	for (uint32_t i = 0; i < nr_frames; i++) {
+		if (v->frames[i] >= nr_pool_frames) {
+			kmc_dbg(c, "vmalloc grant %" PRIu64 ": frame %u outside the pool", v->id,
+				v->frames[i]);
+			err = -EPROTO;
+			goto out;
+		}
+		frames[i] = v->frames[i];
+	}
+	*id = v->id;
+out:
+	call_end(&call);
+	if (err == -EPROTO && grant)
+		kmc_rpc_free(c, &grant, 1);
+	return err;
+}
+
+int kmc_rpc_free(struct km_client *c, const uint64_t *ids, size_t n)
+{
+	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
+	Kmalloc__Free fr = KMALLOC__FREE__INIT;
+	const Kmalloc__FreeReply *f;
+	struct kmc_call call;
+	int err;
+
+	if (!n)
+		return 0;
+	assert(n <= KMC_MAX_IDS);
+	fr.n_grants = n;
+	fr.grants = (uint64_t *)ids;
+	req.body_case = KMALLOC__REQUEST__BODY_FREE;
+	req.free = &fr;
+	err = rpc_call(c, &req, &call);
+	if (err) {
+		kmc_dbg(c, "free of %zu grants failed: %s", n, strerror(-err));
+		return err;
+	}
+	err = reply_check(c, &call, KMALLOC__REPLY__BODY_FREE);
+	if (!err) {
+		f = call.reply->free;
+		for (size_t i = 0; i < f->n_unknown; i++)
+			kmc_dbg(c, "daemon does not know grant %" PRIu64 " (double free?)",
+				f->unknown[i]);
+	}
+	call_end(&call);
+	return err;
+}
+
+int kmc_rpc_nop(struct km_client *c)
+{
+	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
+	Kmalloc__Nop nop = KMALLOC__NOP__INIT;
+	struct kmc_call call;
+	int err;
+
+	req.body_case = KMALLOC__REQUEST__BODY_NOP;
+	req.nop = &nop;
+	err = rpc_call(c, &req, &call);
+	if (err)
+		return err;
+	err = reply_check(c, &call, KMALLOC__REPLY__BODY__NOT_SET);
+	call_end(&call);
+	return err;
+}
+
+/* Queues a small kmalloc grant for release with the next request; a full
+ * queue is flushed with a synchronous Nop (one round trip per 32 kfrees). */
+void kmc_rpc_release(struct km_client *c, uint64_t id)
+{
+	bool full;
+	int err;
+
+	pthread_mutex_lock(&c->lock);
+	while (c->nr_release == KMC_RELEASE_MAX && !c->dead) {
+		/* Another thread filled it and is about to flush: help, don't wait. */
+		pthread_mutex_unlock(&c->lock);
+		err = kmc_rpc_nop(c);
+		pthread_mutex_lock(&c->lock);
+		if (err)
+			break;
+	}
+	if (c->dead || c->nr_release == KMC_RELEASE_MAX) {
+		/* A dead connection gave everything back already. */
+		if (!c->dead)
+			kmc_dbg(c, "grant %" PRIu64 " not released: queue stuck", id);
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	c->release[c->nr_release++] = id;
+	full = c->nr_release == KMC_RELEASE_MAX;
+	pthread_mutex_unlock(&c->lock);
+	if (full)
+		kmc_rpc_nop(c);
+}
+
+int kmc_rpc_meminfo(struct km_client *c, km_meminfo *out)
+{
+	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
+	Kmalloc__MeminfoRequest mr = KMALLOC__MEMINFO_REQUEST__INIT;
+	const Kmalloc__Meminfo *m;
+	struct kmc_call call;
+	int err;
+
+	req.body_case = KMALLOC__REQUEST__BODY_MEMINFO;
+	req.meminfo = &mr;
+	err = rpc_call(c, &req, &call);
+	if (err)
+		return err;
+	err = reply_check(c, &call, KMALLOC__REPLY__BODY_MEMINFO);
+	if (!err) {
+		m = call.reply->meminfo;
+		*out = (km_meminfo){
+			.total = m->total,
+			.free = m->free,
+			.slab = m->slab,
+			.vmalloc_used = m->vmalloc_used,
+			.reserve = m->reserve,
+			.frame_size = m->frame_size,
+			.hugetlb = m->hugetlb ? 1 : 0,
+			.available = m->available,
+		};
+	}
+	call_end(&call);
+	return err;
+}

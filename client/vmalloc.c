@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vmalloc.c - the km_vmalloc family and km_vmalloc_to_pfn(); the client half
+ * of mm/vmalloc.c (kernel-semantics.md §4).
+ *
+ * An area is a frame-aligned PROT_NONE reservation of nr_frames + 1 frames.
+ * The daemon allocates the frames one by one and names them in the reply; the
+ * client maps each run of consecutive frame numbers with one
+ * mmap(MAP_FIXED | MAP_POPULATE) of the domain memfd, since hugetlb mappings
+ * never merge (3.5 us per frame alone, 0.24 us per frame in a run). The last
+ * frame stays PROT_NONE: the guard. Populating is safe here because every
+ * mapped frame is owned by the domain (no phantom pages).
+ *
+ * The areas live in an array sorted by start address under vm_lock: lookup
+ * by any interior address is a binary search (O(log n)); insert and remove
+ * shift the array (O(n), n bounded by vm.max_map_count anyway).
+ */
+#include "config.h"
+#include "kmclient-private.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define CALLER_LEN 128
+
+/* ---- area set ------------------------------------------------------------ */
+
+/* Index of the first area whose start is > addr. */
+static size_t varea_upper_locked(const struct km_client *c, uintptr_t addr)
+{
+	size_t lo = 0, hi = c->nr_vareas;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (c->vareas[mid]->start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The area whose frames (not its guard) contain @addr, or NULL. */
+static struct kmc_varea *varea_find_locked(const struct km_client *c, uintptr_t addr)
+{
+	size_t i = varea_upper_locked(c, addr);
+	struct kmc_varea *a;
+
+	if (!i)
+		return NULL;
+	a = c->vareas[i - 1];
+	return addr - a->start < (uintptr_t)a->nr_frames * c->frame_size ? a : NULL;
+}
+
+static int varea_insert(struct km_client *c, struct kmc_varea *a)
+{
+	size_t i;
+	int err = 0;
+
+	pthread_mutex_lock(&c->vm_lock);
+	if (c->nr_vareas == c->cap_vareas) {
+		size_t cap = c->cap_vareas ? 2 * c->cap_vareas : 16;
+		struct kmc_varea **v = realloc(c->vareas, cap * sizeof(*v));
+
+		if (!v) {
+			err = -ENOMEM;
+			goto out;
+		}
+		c->vareas = v;
+		c->cap_vareas = cap;
+	}
+	i = varea_upper_locked(c, a->start);
+	memmove(&c->vareas[i + 1], &c->vareas[i], (c->nr_vareas - i) * sizeof(*c->vareas));
+	c->vareas[i] = a;
+	c->nr_vareas++;
+out:
+	pthread_mutex_unlock(&c->vm_lock);
+	return err;
+}
+
+/* Unlinks the area starting exactly at @p (vfree takes only the start). */
+static struct kmc_varea *varea_take(struct km_client *c, const void *p)
+{
+	struct kmc_varea *a = NULL;
+	size_t i;
+
+	pthread_mutex_lock(&c->vm_lock);
+	i = varea_upper_locked(c, (uintptr_t)p);
+	if (i && c->vareas[i - 1]->start == (uintptr_t)p) {
+		a = c->vareas[i - 1];
+		memmove(&c->vareas[i - 1], &c->vareas[i], (c->nr_vareas - i) * sizeof(*c->vareas));
+		c->nr_vareas--;
+	}
+	pthread_mutex_unlock(&c->vm_lock);
+	return a;
+}
+
+void kmc_varea_destroy_all(struct km_client *c)
+{
+	for (size_t i = 0; i < c->nr_vareas; i++) {
+		munmap((void *)c->vareas[i]->start, c->vareas[i]->len);
+		free(c->vareas[i]);
+	}
+	free(c->vareas);
+	c->vareas = NULL;
+	c->nr_vareas = 0;
+	c->cap_vareas = 0;
+}
+
+/* ---- vmalloc ------------------------------------------------------------- */
+
+/* "symbol+0xoff" of the caller for vmallocinfo, as the kernel's %pS. dladdr()
+ * scans the object's dynamic symbols (a few us); vmalloc costs a round trip
+ * and mmaps anyway. Callers in executables without -rdynamic get @fallback. */
+static void caller_name(const void *ret_addr, const char *fallback, char *buf, size_t len)
+{
+	Dl_info info;
+
+	if (ret_addr && dladdr(ret_addr, &info) && info.dli_sname && info.dli_saddr)
+		snprintf(buf, len, "%s+0x%tx", info.dli_sname,
+			 (const char *)ret_addr - (const char *)info.dli_saddr);
+	else
+		snprintf(buf, len, "%s", fallback);
+}
+
+/* Reserves @len bytes of PROT_NONE address space aligned to @align. */
+static int reserve(size_t len, size_t align, uintptr_t *out)
+{
+	uintptr_t res, start;
+	void *p;
+
+	p = mmap(NULL, len + align, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	res = (uintptr_t)p;
+	start = (res + align - 1) & ~(uintptr_t)(align - 1);
+	if (start > res)
+		munmap((void *)res, start - res);
+	if (res + align > start)
+		munmap((void *)(start + len), res + align - start);
+	*out = start;
+	return 0;
+}
+
+static int map_frames(struct km_client *c, const struct kmc_varea *a)
+{
+	int flags = MAP_SHARED | MAP_FIXED | MAP_POPULATE | (c->hugetlb ? MAP_NORESERVE : 0);
+	size_t fs = c->frame_size;
+	uint32_t i = 0;
+
+	while (i < a->nr_frames) {
+		uint32_t j = i + 1;
+		void *p;
+
+		while (j < a->nr_frames && a->frames[j] == a->frames[j - 1] + 1)
+			j++;
+		p = mmap((void *)(a->start + (size_t)i * fs), (size_t)(j - i) * fs,
+			 PROT_READ | PROT_WRITE, flags, c->memfd, (off_t)a->frames[i] * (off_t)fs);
+		if (p == MAP_FAILED)
+			return -errno;
+		i = j;
+	}
+	return 0;
+}
+
+int kmc_vmalloc(struct km_client *c, size_t size, km_gfp_t gfp, const void *ret_addr,
+		const char *fallback_caller, void **out)
+{
+	size_t fs = c->frame_size, nr_frames;
+	char caller[CALLER_LEN];
+	struct kmc_varea *a;
+	int err;
+
+	if (!size)
+		return -EINVAL;
+	nr_frames = size / fs + (size % fs != 0);
+	/* More than the pool can never be served; this also bounds every product below. */
+	if (nr_frames > c->pool_size / fs || nr_frames > UINT32_MAX)
+		return -ENOMEM;
+	a = malloc(sizeof(*a) + nr_frames * sizeof(a->frames[0]));
+	if (!a)
+		return -ENOMEM;
+	a->nr_frames = nr_frames;
+	a->len = (nr_frames + 1) * fs;
+	err = reserve(a->len, fs, &a->start);
+	if (err)
+		goto err_free;
+
+	caller_name(ret_addr, fallback_caller, caller, sizeof(caller));
+	err = kmc_rpc_vmalloc(c, size, gfp, a->start, caller, &a->id, a->frames, a->nr_frames);
+	if (err)
+		goto err_unmap;
+	err = map_frames(c, a);
+	if (!err)
+		err = varea_insert(c, a);
+	if (err) {
+		/* Unmap before the frames go back, so none is mapped once it is not ours. */
+		munmap((void *)a->start, a->len);
+		kmc_rpc_free(c, &a->id, 1);
+		goto err_free;
+	}
+	*out = (void *)a->start;
+	return 0;
+
+err_unmap:
+	munmap((void *)a->start, a->len);
+err_free:
+	free(a);
+	return err;
+}
+
+void kmc_vfree(struct km_client *c, const void *p)
+{
+	struct kmc_varea *a;
+
+	if (!p)
+		return;
+	a = varea_take(c, p);
+	if (!a) {
+		kmc_dbg(c, "vfree of %p, which is not a vmalloc area", p);
+		return;
+	}
+	munmap((void *)a->start, a->len);
+	kmc_rpc_free(c, &a->id, 1);
+	free(a);
+}
+
+static void *vmalloc_ret(struct km_client *c, size_t size, km_gfp_t gfp, const void *ret_addr,
+			 const char *name)
+{
+	void *p;
+	int err = kmc_vmalloc(c, size, gfp, ret_addr, name, &p);
+
+	if (err) {
+		errno = -err;
+		return NULL;
+	}
+	return p;
+}
+
+KM_EXPORT void *km_vmalloc(km_client *c, size_t size)
+{
+	return vmalloc_ret(c, size, KM_GFP_KERNEL, __builtin_return_address(0), "km_vmalloc");
+}
+
+KM_EXPORT void *km_vzalloc(km_client *c, size_t size)
+{
+	return vmalloc_ret(c, size, KM_GFP_KERNEL | KM___GFP_ZERO, __builtin_return_address(0),
+			   "km_vzalloc");
+}
+
+KM_EXPORT void *km___vmalloc(km_client *c, size_t size, km_gfp_t gfp)
+{
+	return vmalloc_ret(c, size, gfp, __builtin_return_address(0), "km___vmalloc");
+}
+
+KM_EXPORT void km_vfree(km_client *c, const void *p)
+{
+	kmc_vfree(c, p);
+}
+
+KM_EXPORT uint64_t km_vmalloc_to_pfn(km_client *c, const void *p)
+{
+	uint64_t pfn = UINT64_MAX;
+	struct kmc_varea *a;
+
+	pthread_mutex_lock(&c->vm_lock);
+	a = varea_find_locked(c, (uintptr_t)p);
+	if (a) {
+		uint64_t off = (uintptr_t)p - a->start;
+
+		pfn = ((uint64_t)a->frames[off / c->frame_size] * c->frame_size +
+		       off % c->frame_size) >> 12;
+	}
+	pthread_mutex_unlock(&c->vm_lock);
+	return pfn;
+}
