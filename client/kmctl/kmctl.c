@@ -1,0 +1,553 @@
+// SPDX-License-Identifier: MIT
+/*
+ * kmctl.c - the inspector: subcommand table, options, one connection to
+ * kmallocd speaking the raw protocol (proto/kmalloc.proto), Inspect paging,
+ * and the `top` loop. It does not link libkmclient: it never maps the pool, so
+ * the domain memfd that comes with the Welcome is closed on arrival. Requests
+ * go one at a time, so a reply must carry the id just sent. Everything printed
+ * comes from format.c; this file only fetches and reports errors.
+ *
+ * Exit status: 0 success, 1 an error (connection, daemon reply, output),
+ * 2 a usage error.
+ */
+#include "config.h"
+#include "format.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "kmalloc.pb-c.h"
+#include "wire.h"
+
+#define KMCTL_PROTOCOL_VERSION	1
+#define KMCTL_REQUEST_MAX	256	/* bytes: our requests are tiny */
+#define KMCTL_RECV_TIMEOUT	10	/* seconds to wait for any reply */
+#define KMCTL_MAX_PAGES		65536	/* a daemon that pages forever is broken */
+
+struct kmctl {
+	const char *socket_path;
+	const char *cmd;		/* subcommand name, for messages */
+	int sock;
+	uint64_t next_id;
+	uint8_t *buf;			/* WIRE_MAX_REPLY bytes */
+	bool json;
+	double delay;			/* seconds between `top` refreshes */
+	unsigned long iterations;	/* `top` refreshes, 0: until SIGINT */
+};
+
+/* Every page of one Inspect table; the rows point into the replies. */
+struct pages {
+	Kmalloc__Reply **replies;
+	Kmalloc__InspectReply **inspect;
+	size_t nr;
+};
+
+static volatile sig_atomic_t interrupted;
+
+/* ------------------------------------------------------------------------ */
+/* Talking to kmallocd                                                      */
+
+/* kmctl: <subcommand>: <strerror>[: <daemon's message>][ (hint)] */
+static void report(const struct kmctl *k, int err, const char *msg)
+{
+	fprintf(stderr, "kmctl: %s: %s", k->cmd, strerror(err));
+	if (msg && msg[0])
+		fprintf(stderr, ": %s", msg);
+	/* Say why unless the daemon's message already does. */
+	if (err == EACCES && (!msg || !strstr(msg, "admin")))
+		fputs(" (inspection needs root or membership in kmallocd's admin group)", stderr);
+	fputc('\n', stderr);
+}
+
+static int kmctl_connect(struct kmctl *k)
+{
+	struct timeval tv = { .tv_sec = KMCTL_RECV_TIMEOUT };
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int err;
+
+	if (strlen(k->socket_path) >= sizeof(addr.sun_path)) {
+		fprintf(stderr, "kmctl: cannot connect to %s: %s\n", k->socket_path,
+			strerror(ENAMETOOLONG));
+		return -1;
+	}
+	strcpy(addr.sun_path, k->socket_path);
+	k->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (k->sock < 0) {
+		fprintf(stderr, "kmctl: socket: %s\n", strerror(errno));
+		return -1;
+	}
+	if (connect(k->sock, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		err = errno;
+		fprintf(stderr, "kmctl: cannot connect to %s: %s%s\n", k->socket_path,
+			strerror(err), err == ENOENT || err == ECONNREFUSED ?
+			" (is kmallocd running?)" : "");
+		close(k->sock);
+		k->sock = -1;
+		return -1;
+	}
+	/* A daemon that stops answering must not hang a script forever. */
+	setsockopt(k->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return 0;
+}
+
+/*
+ * Sends @req (its id is set here) and waits for its reply. Returns 0 with
+ * *@out set to a reply of body @want, or -1 after reporting the error: a
+ * transport failure, a reply with error != 0, or a reply of the wrong shape.
+ */
+static int kmctl_call(struct kmctl *k, Kmalloc__Request *req, Kmalloc__Reply__BodyCase want,
+		      Kmalloc__Reply **out)
+{
+	uint8_t packet[KMCTL_REQUEST_MAX];
+	Kmalloc__Reply *reply;
+	size_t len;
+	ssize_t n;
+	int err;
+
+	req->id = ++k->next_id;
+	len = kmalloc__request__get_packed_size(req);
+	if (len > sizeof(packet)) {
+		report(k, EMSGSIZE, "request too large");
+		return -1;
+	}
+	kmalloc__request__pack(req, packet);
+	err = wire_send(k->sock, packet, len, NULL, 0, 0);
+	if (err) {
+		report(k, -err, "sending to kmallocd");
+		return -1;
+	}
+	/* The Welcome brings the domain memfd: fds NULL closes it at once. */
+	n = wire_recv(k->sock, k->buf, WIRE_MAX_REPLY, NULL, 0, NULL, 0);
+	if (n == 0) {
+		report(k, ECONNRESET, "kmallocd closed the connection");
+		return -1;
+	}
+	if (n < 0) {
+		report(k, (int)-n, n == -EAGAIN ? "no reply from kmallocd" : "receiving a reply");
+		return -1;
+	}
+	reply = kmalloc__reply__unpack(NULL, (size_t)n, k->buf);
+	if (!reply) {
+		report(k, EPROTO, "kmallocd sent a reply that does not decode");
+		return -1;
+	}
+	if (reply->id != req->id) {
+		report(k, EPROTO, "reply to an unknown request id");
+		goto err_free;
+	}
+	if (reply->error) {
+		report(k, reply->error > 0 ? reply->error : EPROTO, reply->message);
+		goto err_free;
+	}
+	if (reply->body_case != want) {
+		report(k, EPROTO, "kmallocd sent a reply of the wrong type");
+		goto err_free;
+	}
+	*out = reply;
+	return 0;
+
+err_free:
+	kmalloc__reply__free_unpacked(reply, NULL);
+	return -1;
+}
+
+static int kmctl_hello(struct kmctl *k)
+{
+	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
+	Kmalloc__Hello hello = KMALLOC__HELLO__INIT;
+	Kmalloc__Reply *reply;
+	int ret = 0;
+
+	hello.version = KMCTL_PROTOCOL_VERSION;
+	hello.name = "kmctl";
+	req.body_case = KMALLOC__REQUEST__BODY_HELLO;
+	req.hello = &hello;
+	if (kmctl_call(k, &req, KMALLOC__REPLY__BODY_WELCOME, &reply))
+		return -1;
+	if (!reply->welcome || reply->welcome->version != KMCTL_PROTOCOL_VERSION) {
+		report(k, EPROTO, "kmallocd speaks another protocol version");
+		ret = -1;
+	}
+	kmalloc__reply__free_unpacked(reply, NULL);
+	return ret;
+}
+
+static int fetch_meminfo(struct kmctl *k, Kmalloc__Reply **out)
+{
+	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
+	Kmalloc__MeminfoRequest body = KMALLOC__MEMINFO_REQUEST__INIT;
+
+	req.body_case = KMALLOC__REQUEST__BODY_MEMINFO;
+	req.meminfo = &body;
+	if (kmctl_call(k, &req, KMALLOC__REPLY__BODY_MEMINFO, out))
+		return -1;
+	if (!(*out)->meminfo) {
+		report(k, EPROTO, "empty meminfo reply");
+		kmalloc__reply__free_unpacked(*out, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+static void pages_free(struct pages *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->nr; i++)
+		kmalloc__reply__free_unpacked(p->replies[i], NULL);
+	free(p->replies);
+	free(p->inspect);
+	memset(p, 0, sizeof(*p));
+}
+
+static int pages_add(struct pages *p, Kmalloc__Reply *reply)
+{
+	Kmalloc__Reply **replies;
+	Kmalloc__InspectReply **inspect;
+
+	replies = realloc(p->replies, (p->nr + 1) * sizeof(*replies));
+	if (!replies)
+		return -ENOMEM;
+	p->replies = replies;
+	inspect = realloc(p->inspect, (p->nr + 1) * sizeof(*inspect));
+	if (!inspect)
+		return -ENOMEM;
+	p->inspect = inspect;
+	p->replies[p->nr] = reply;
+	p->inspect[p->nr] = reply->inspect;
+	p->nr++;
+	return 0;
+}
+
+/* Fetches every page of @table: ask again at next_offset until it is 0. */
+static int fetch_table(struct kmctl *k, Kmalloc__Inspect__Table table, struct pages *out)
+{
+	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
+	Kmalloc__Inspect body = KMALLOC__INSPECT__INIT;
+	Kmalloc__Reply *reply;
+	uint32_t next;
+
+	memset(out, 0, sizeof(*out));
+	body.table = table;
+	req.body_case = KMALLOC__REQUEST__BODY_INSPECT;
+	req.inspect = &body;
+	do {
+		if (kmctl_call(k, &req, KMALLOC__REPLY__BODY_INSPECT, &reply))
+			goto err_free;
+		if (!reply->inspect) {
+			report(k, EPROTO, "empty inspect reply");
+			goto err_reply;
+		}
+		next = reply->inspect->next_offset;
+		if (pages_add(out, reply)) {
+			report(k, ENOMEM, NULL);
+			goto err_reply;
+		}
+		/* Offsets only move forward; anything else would loop forever. */
+		if (next && (next <= body.offset || out->nr >= KMCTL_MAX_PAGES)) {
+			report(k, EPROTO, "kmallocd returned a bad page offset");
+			goto err_free;
+		}
+		body.offset = next;
+	} while (next);
+	return 0;
+
+err_reply:
+	kmalloc__reply__free_unpacked(reply, NULL);
+err_free:
+	pages_free(out);
+	return -1;
+}
+
+static int print_result(struct kmctl *k, int err)
+{
+	if (err) {
+		report(k, -err, "writing the output");
+		return -1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Subcommands                                                              */
+
+static int cmd_meminfo(struct kmctl *k)
+{
+	Kmalloc__Reply *reply;
+	int ret;
+
+	if (fetch_meminfo(k, &reply))
+		return -1;
+	ret = print_result(k, format_meminfo(stdout, reply->meminfo, k->json));
+	kmalloc__reply__free_unpacked(reply, NULL);
+	return ret;
+}
+
+static int cmd_table(struct kmctl *k, Kmalloc__Inspect__Table table,
+		     int (*format)(FILE *, const struct format_table *, bool))
+{
+	struct format_table t;
+	struct pages p;
+	int ret;
+
+	if (fetch_table(k, table, &p))
+		return -1;
+	t.pages = p.inspect;
+	t.nr_pages = p.nr;
+	ret = print_result(k, format(stdout, &t, k->json));
+	pages_free(&p);
+	return ret;
+}
+
+static int cmd_slabinfo(struct kmctl *k)
+{
+	return cmd_table(k, KMALLOC__INSPECT__TABLE__TABLE_SLABINFO, format_slabinfo);
+}
+
+static int cmd_buddyinfo(struct kmctl *k)
+{
+	return cmd_table(k, KMALLOC__INSPECT__TABLE__TABLE_BUDDYINFO, format_buddyinfo);
+}
+
+static int cmd_vmallocinfo(struct kmctl *k)
+{
+	return cmd_table(k, KMALLOC__INSPECT__TABLE__TABLE_VMALLOCINFO, format_vmallocinfo);
+}
+
+static int cmd_clients(struct kmctl *k)
+{
+	return cmd_table(k, KMALLOC__INSPECT__TABLE__TABLE_CLIENTS, format_clients);
+}
+
+static void on_sigint(int sig)
+{
+	interrupted = 1;
+}
+
+/* Sleeps @seconds unless SIGINT arrives first. */
+static void top_sleep(double seconds)
+{
+	struct timespec ts = { .tv_sec = (time_t)seconds };
+
+	ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
+
+	while (!interrupted && nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static int top_once(struct kmctl *k, bool clear)
+{
+	struct format_table slab_t, client_t;
+	struct pages slabs, clients;
+	Kmalloc__Reply *mi;
+	int ret = -1;
+
+	if (fetch_meminfo(k, &mi))
+		return -1;
+	if (fetch_table(k, KMALLOC__INSPECT__TABLE__TABLE_SLABINFO, &slabs))
+		goto out_mi;
+	if (fetch_table(k, KMALLOC__INSPECT__TABLE__TABLE_CLIENTS, &clients))
+		goto out_slabs;
+	slab_t = (struct format_table){ .pages = slabs.inspect, .nr_pages = slabs.nr };
+	client_t = (struct format_table){ .pages = clients.inspect, .nr_pages = clients.nr };
+	/* Home the cursor and clear the screen, as top(1) does on a terminal. */
+	if (clear)
+		fputs("\033[H\033[2J", stdout);
+	ret = print_result(k, format_top(stdout, mi->meminfo, &slab_t, &client_t, k->json));
+	if (!ret && fflush(stdout)) {
+		report(k, errno, "writing the output");
+		ret = -1;
+	}
+	pages_free(&clients);
+out_slabs:
+	pages_free(&slabs);
+out_mi:
+	kmalloc__reply__free_unpacked(mi, NULL);
+	return ret;
+}
+
+static int cmd_top(struct kmctl *k)
+{
+	struct sigaction sa = { .sa_handler = on_sigint };
+	bool clear = !k->json && isatty(STDOUT_FILENO);
+	unsigned long i;
+
+	/* No SA_RESTART: SIGINT must cut the sleep short. */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	for (i = 0; !k->iterations || i < k->iterations; i++) {
+		if (i)
+			top_sleep(k->delay);
+		if (interrupted)
+			break;
+		if (top_once(k, clear))
+			return -1;
+	}
+	return 0;
+}
+
+struct subcommand {
+	const char *name;
+	int (*run)(struct kmctl *k);
+	const char *help;
+};
+
+static const struct subcommand subcommands[] = {
+	{ "meminfo", cmd_meminfo, "pool totals, as /proc/meminfo" },
+	{ "slabinfo", cmd_slabinfo, "slab caches, as /proc/slabinfo 2.1 (slabtop's input)" },
+	{ "buddyinfo", cmd_buddyinfo, "free blocks per order per domain, as /proc/buddyinfo" },
+	{ "vmallocinfo", cmd_vmallocinfo, "vmalloc areas, as /proc/vmallocinfo" },
+	{ "clients", cmd_clients, "connected clients and what they hold" },
+	{ "top", cmd_top, "slabtop-like summary and clients by bytes, refreshed" },
+};
+
+/* ------------------------------------------------------------------------ */
+/* Command line                                                             */
+
+static void usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f,
+		"Usage: kmctl [OPTIONS] SUBCOMMAND\n"
+		"Inspect the kmalloc broker kmallocd (needs root or its admin group).\n"
+		"\n"
+		"Subcommands:\n");
+	for (i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
+		fprintf(f, "  %-12s %s\n", subcommands[i].name, subcommands[i].help);
+	fprintf(f,
+		"\n"
+		"Options:\n"
+		"  -s, --socket PATH      daemon socket (default: $KMALLOC_SOCKET, else %s)\n"
+		"  -j, --json             print one JSON document instead of text\n"
+		"                         (top: one document per refresh)\n"
+		"  -d, --delay SECONDS    top: time between refreshes (default 1)\n"
+		"  -n, --iterations N     top: exit after N refreshes (default: until SIGINT)\n"
+		"  -h, --help             show this help\n"
+		"  -V, --version          show the version\n",
+		KM_DEFAULT_SOCKET);
+}
+
+static const struct subcommand *find_subcommand(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
+		if (!strcmp(subcommands[i].name, name))
+			return &subcommands[i];
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "delay", required_argument, NULL, 'd' },
+		{ "iterations", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{}
+	};
+	struct kmctl k = { .sock = -1, .delay = 1.0 };
+	const struct subcommand *sub;
+	bool top_options = false;
+	char *end;
+	int opt, ret;
+
+	while ((opt = getopt_long(argc, argv, "s:jd:n:hV", options, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			k.socket_path = optarg;
+			break;
+		case 'j':
+			k.json = true;
+			break;
+		case 'd':
+			errno = 0;
+			k.delay = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(k.delay > 0) || k.delay > 86400) {
+				fprintf(stderr, "kmctl: invalid delay '%s' (seconds, > 0)\n",
+					optarg);
+				return 2;
+			}
+			top_options = true;
+			break;
+		case 'n':
+			errno = 0;
+			k.iterations = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || !k.iterations || optarg[0] == '-') {
+				fprintf(stderr, "kmctl: invalid iteration count '%s' (>= 1)\n",
+					optarg);
+				return 2;
+			}
+			top_options = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("kmctl %s (protocol %d)\n", PACKAGE_VERSION, KMCTL_PROTOCOL_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		fputs("kmctl: no subcommand given\n", stderr);
+		usage(stderr);
+		return 2;
+	}
+	sub = find_subcommand(argv[optind]);
+	if (!sub) {
+		fprintf(stderr, "kmctl: unknown subcommand '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (optind + 1 < argc) {
+		fprintf(stderr, "kmctl: %s: unexpected argument '%s'\n", sub->name,
+			argv[optind + 1]);
+		return 2;
+	}
+	if (top_options && sub->run != cmd_top) {
+		fprintf(stderr, "kmctl: %s: -d and -n apply to top only\n", sub->name);
+		return 2;
+	}
+	k.cmd = sub->name;
+	if (!k.socket_path)
+		k.socket_path = getenv("KMALLOC_SOCKET");
+	if (!k.socket_path || !k.socket_path[0])
+		k.socket_path = KM_DEFAULT_SOCKET;
+
+	k.buf = malloc(WIRE_MAX_REPLY);
+	if (!k.buf) {
+		report(&k, ENOMEM, NULL);
+		return 1;
+	}
+	ret = kmctl_connect(&k);
+	if (!ret)
+		ret = kmctl_hello(&k);
+	if (!ret)
+		ret = sub->run(&k);
+	if (k.sock >= 0)
+		close(k.sock);
+	free(k.buf);
+	if (fflush(stdout) || ferror(stdout)) {
+		if (!ret)
+			report(&k, errno ? errno : EIO, "writing the output");
+		ret = -1;
+	}
+	return ret ? 1 : 0;
+}
