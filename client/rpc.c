@@ -265,7 +265,7 @@ static void read_one_locked(struct km_client *c)
 	ssize_t n;
 
 	pthread_mutex_unlock(&c->lock);
-	n = wire_recv(c->sock, c->recvbuf, WIRE_MAX_REPLY, fds, WIRE_MAX_FDS, &nr_fds, 0);
+	n = kmwire_recv(c->sock, c->recvbuf, WIRE_MAX_REPLY, fds, WIRE_MAX_FDS, &nr_fds, 0);
 	pthread_mutex_lock(&c->lock);
 
 	if (n == -ECONNRESET || (n == 0 && peer_gone(c->sock))) {
@@ -344,7 +344,7 @@ static int rpc_call(struct km_client *c, Kmalloc__Request *req, struct kmc_call 
 		err = -E2BIG;
 	} else {
 		kmalloc__request__pack(req, c->sendbuf);
-		err = wire_send(c->sock, c->sendbuf, len, NULL, 0, 0);
+		err = kmwire_send(c->sock, c->sendbuf, len, NULL, 0, 0);
 	}
 	pthread_mutex_unlock(&c->send_lock);
 

@@ -51,7 +51,7 @@ static void conn_on_readable(evutil_socket_t fd, short what, void *arg)
 	unsigned int i;
 
 	for (i = 0; i < CONN_BATCH && c->reading; i++) {
-		ssize_t n = wire_recv(fd, srv->rxbuf, srv->cfg->max_packet, NULL, 0, NULL,
+		ssize_t n = kmwire_recv(fd, srv->rxbuf, srv->cfg->max_packet, NULL, 0, NULL,
 				      MSG_DONTWAIT);
 
 		if (n == -EAGAIN)
@@ -77,7 +77,7 @@ static int conn_flush(struct conn *c)
 {
 	while (c->outq) {
 		struct conn_packet *p = c->outq;
-		int err = wire_send(c->fd, p->data, p->len, p->fd >= 0 ? &p->fd : NULL,
+		int err = kmwire_send(c->fd, p->data, p->len, p->fd >= 0 ? &p->fd : NULL,
 				    p->fd >= 0 ? 1 : 0, MSG_DONTWAIT);
 
 		if (err == -EAGAIN || err == -ENOBUFS)
@@ -231,7 +231,7 @@ int conn_send(struct conn *c, const void *buf, size_t len, int pass_fd)
 	int err;
 
 	if (!c->outq) {
-		err = wire_send(c->fd, buf, len, pass_fd >= 0 ? &pass_fd : NULL,
+		err = kmwire_send(c->fd, buf, len, pass_fd >= 0 ? &pass_fd : NULL,
 				pass_fd >= 0 ? 1 : 0, MSG_DONTWAIT);
 		if (err == 0)
 			return 0;

@@ -13,7 +13,7 @@
 #include <unistd.h>
 #include <sys/socket.h>
 
-int wire_send(int sock, const void *buf, size_t len, const int *fds, unsigned int nr_fds,
+int kmwire_send(int sock, const void *buf, size_t len, const int *fds, unsigned int nr_fds,
 	      int flags)
 {
 	union {
@@ -46,7 +46,7 @@ int wire_send(int sock, const void *buf, size_t len, const int *fds, unsigned in
 	return (size_t)n == len ? 0 : -EIO;
 }
 
-ssize_t wire_recv(int sock, void *buf, size_t cap, int *fds, unsigned int max_fds,
+ssize_t kmwire_recv(int sock, void *buf, size_t cap, int *fds, unsigned int max_fds,
 		  unsigned int *nr_fds, int flags)
 {
 	union {

@@ -2,7 +2,9 @@
 /*
  * wire.h - one packet per message on a SOCK_SEQPACKET socket, with file
  * descriptors passed as SCM_RIGHTS. Shared by the daemon and the client; knows
- * nothing of the message types (the caller packs and unpacks).
+ * nothing of the message types (the caller packs and unpacks). The kmwire_
+ * prefix keeps these names from colliding in programs that link the static
+ * libkmclient.
  */
 #pragma once
 
@@ -17,7 +19,7 @@
 /* Sends @len bytes as one packet, with @nr_fds descriptors attached.
  * @flags: MSG_DONTWAIT or 0 (MSG_NOSIGNAL is always added).
  * Returns 0, or -errno (-EAGAIN when non-blocking and the socket is full). */
-int wire_send(int sock, const void *buf, size_t len, const int *fds, unsigned int nr_fds,
+int kmwire_send(int sock, const void *buf, size_t len, const int *fds, unsigned int nr_fds,
 	      int flags);
 
 /* Receives one packet into @buf (capacity @cap). Descriptors that arrive are
@@ -25,5 +27,5 @@ int wire_send(int sock, const void *buf, size_t len, const int *fds, unsigned in
  * pass fds NULL to close them all. Every received descriptor is O_CLOEXEC.
  * Returns the packet's length, 0 on orderly shutdown, -EMSGSIZE if the packet
  * was longer than @cap (it is consumed and dropped), or -errno. */
-ssize_t wire_recv(int sock, void *buf, size_t cap, int *fds, unsigned int max_fds,
+ssize_t kmwire_recv(int sock, void *buf, size_t cap, int *fds, unsigned int max_fds,
 		  unsigned int *nr_fds, int flags);

@@ -121,13 +121,13 @@ static int kmctl_call(struct kmctl *k, Kmalloc__Request *req, Kmalloc__Reply__Bo
 		return -1;
 	}
 	kmalloc__request__pack(req, packet);
-	err = wire_send(k->sock, packet, len, NULL, 0, 0);
+	err = kmwire_send(k->sock, packet, len, NULL, 0, 0);
 	if (err) {
 		report(k, -err, "sending to kmallocd");
 		return -1;
 	}
 	/* The Welcome brings the domain memfd: fds NULL closes it at once. */
-	n = wire_recv(k->sock, k->buf, WIRE_MAX_REPLY, NULL, 0, NULL, 0);
+	n = kmwire_recv(k->sock, k->buf, WIRE_MAX_REPLY, NULL, 0, NULL, 0);
 	if (n == 0) {
 		report(k, ECONNRESET, "kmallocd closed the connection");
 		return -1;

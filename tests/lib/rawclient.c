@@ -41,14 +41,14 @@ int raw_send(int fd, const Kmalloc__Request *req)
 	if (!buf)
 		return -ENOMEM;
 	kmalloc__request__pack(req, buf);
-	err = wire_send(fd, buf, len, NULL, 0, 0);
+	err = kmwire_send(fd, buf, len, NULL, 0, 0);
 	free(buf);
 	return err;
 }
 
 int raw_send_bytes(int fd, const void *buf, size_t len)
 {
-	return wire_send(fd, buf, len, NULL, 0, 0);
+	return kmwire_send(fd, buf, len, NULL, 0, 0);
 }
 
 Kmalloc__Reply *raw_recv(int fd, int *fd_out, int timeout_ms)
@@ -63,7 +63,7 @@ Kmalloc__Reply *raw_recv(int fd, int *fd_out, int timeout_ms)
 		*fd_out = -1;
 	if (poll(&pfd, 1, timeout_ms) <= 0)
 		return NULL;
-	n = wire_recv(fd, buf, sizeof(buf), fds, WIRE_MAX_FDS, &nr, 0);
+	n = kmwire_recv(fd, buf, sizeof(buf), fds, WIRE_MAX_FDS, &nr, 0);
 	if (n <= 0)
 		return NULL;
 	for (i = 0; i < nr; i++) {

@@ -46,8 +46,8 @@ START_TEST(test_request_roundtrip)
 	kmalloc__request__pack(&req, buf);
 
 	pair(sv);
-	ck_assert_int_eq(wire_send(sv[0], buf, len, NULL, 0, 0), 0);
-	n = wire_recv(sv[1], rx, sizeof(rx), NULL, 0, NULL, 0);
+	ck_assert_int_eq(kmwire_send(sv[0], buf, len, NULL, 0, 0), 0);
+	n = kmwire_recv(sv[1], rx, sizeof(rx), NULL, 0, NULL, 0);
 	ck_assert_int_eq(n, (ssize_t)len);
 	got = kmalloc__request__unpack(NULL, (size_t)n, rx);
 	ck_assert_ptr_nonnull(got);
@@ -75,8 +75,8 @@ START_TEST(test_fd_passing)
 	fd = memfd_create("wire-test", MFD_CLOEXEC);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(write(fd, "hello", 5), 5);
-	ck_assert_int_eq(wire_send(sv[0], &byte, 1, &fd, 1, 0), 0);
-	n = wire_recv(sv[1], rx, sizeof(rx), got, WIRE_MAX_FDS, &nr, 0);
+	ck_assert_int_eq(kmwire_send(sv[0], &byte, 1, &fd, 1, 0), 0);
+	n = kmwire_recv(sv[1], rx, sizeof(rx), got, WIRE_MAX_FDS, &nr, 0);
 	ck_assert_int_eq(n, 1);
 	ck_assert_uint_eq(nr, 1);
 	ck_assert_int_ne(got[0], fd);
@@ -86,10 +86,10 @@ START_TEST(test_fd_passing)
 	close(got[0]);
 
 	/* A receiver that wants no fds gets them closed, not leaked. */
-	ck_assert_int_eq(wire_send(sv[0], &byte, 1, &fd, 1, 0), 0);
-	ck_assert_int_eq(wire_recv(sv[1], rx, sizeof(rx), NULL, 0, &nr, 0), 1);
+	ck_assert_int_eq(kmwire_send(sv[0], &byte, 1, &fd, 1, 0), 0);
+	ck_assert_int_eq(kmwire_recv(sv[1], rx, sizeof(rx), NULL, 0, &nr, 0), 1);
 	ck_assert_uint_eq(nr, 0);
-	ck_assert_int_eq(wire_send(sv[0], &byte, 1, NULL, WIRE_MAX_FDS + 1, 0), -EINVAL);
+	ck_assert_int_eq(kmwire_send(sv[0], &byte, 1, NULL, WIRE_MAX_FDS + 1, 0), -EINVAL);
 	close(fd);
 	close(sv[0]);
 	close(sv[1]);
@@ -102,14 +102,14 @@ START_TEST(test_oversized_and_eof)
 	int sv[2];
 
 	pair(sv);
-	ck_assert_int_eq(wire_send(sv[0], big, sizeof(big), NULL, 0, 0), 0);
-	ck_assert_int_eq(wire_send(sv[0], "ok", 2, NULL, 0, 0), 0);
-	ck_assert_int_eq(wire_recv(sv[1], rx, sizeof(rx), NULL, 0, NULL, 0), -EMSGSIZE);
+	ck_assert_int_eq(kmwire_send(sv[0], big, sizeof(big), NULL, 0, 0), 0);
+	ck_assert_int_eq(kmwire_send(sv[0], "ok", 2, NULL, 0, 0), 0);
+	ck_assert_int_eq(kmwire_recv(sv[1], rx, sizeof(rx), NULL, 0, NULL, 0), -EMSGSIZE);
 	/* The oversized packet is consumed whole: the next one is intact. */
-	ck_assert_int_eq(wire_recv(sv[1], rx, sizeof(rx), NULL, 0, NULL, 0), 2);
-	ck_assert_int_eq(wire_recv(sv[1], rx, sizeof(rx), NULL, 0, NULL, MSG_DONTWAIT), -EAGAIN);
+	ck_assert_int_eq(kmwire_recv(sv[1], rx, sizeof(rx), NULL, 0, NULL, 0), 2);
+	ck_assert_int_eq(kmwire_recv(sv[1], rx, sizeof(rx), NULL, 0, NULL, MSG_DONTWAIT), -EAGAIN);
 	close(sv[0]);
-	ck_assert_int_eq(wire_recv(sv[1], rx, sizeof(rx), NULL, 0, NULL, 0), 0);
+	ck_assert_int_eq(kmwire_recv(sv[1], rx, sizeof(rx), NULL, 0, NULL, 0), 0);
 	close(sv[1]);
 }
 END_TEST
