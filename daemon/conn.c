@@ -57,7 +57,8 @@ static void conn_on_readable(evutil_socket_t fd, short what, void *arg)
 		if (n == -EAGAIN)
 			return;
 		if (n == -EMSGSIZE) {
-			dispatch_oversized(c);
+			if (dispatch_oversized(c) < 0)
+				return;	/* closed */
 			continue;
 		}
 		if (n == 0) {

@@ -245,8 +245,11 @@ static int handle_alloc(struct conn *c, Kmalloc__Request *req, Kmalloc__Reply *r
 	Kmalloc__Alloc *a = req->alloc;
 	Kmalloc__AllocReply body = KMALLOC__ALLOC_REPLY__INIT;
 	uint32_t count = a->count ? a->count : 1, i, done = 0;
-	struct grant **grants;
-	Kmalloc__Grant *msgs, **ptrs;
+	/* Single and small bulk allocations, the hot path, stay off the heap. */
+	struct grant *grants_small[8];
+	Kmalloc__Grant msgs_small[8], *ptrs_small[8];
+	struct grant **grants = grants_small;
+	Kmalloc__Grant *msgs = msgs_small, **ptrs = ptrs_small;
 	int err = 0, ret;
 
 	if (a->size == 0)
@@ -260,12 +263,14 @@ static int handle_alloc(struct conn *c, Kmalloc__Request *req, Kmalloc__Reply *r
 				   " bytes: above KMALLOC_MAX_SIZE (4 MiB)", a->size);
 	}
 
-	grants = calloc(count, sizeof(*grants));
-	msgs = calloc(count, sizeof(*msgs));
-	ptrs = calloc(count, sizeof(*ptrs));
-	if (!grants || !msgs || !ptrs) {
-		err = ENOMEM;
-		goto out;
+	if (count > 8) {
+		grants = calloc(count, sizeof(*grants));
+		msgs = calloc(count, sizeof(*msgs));
+		ptrs = calloc(count, sizeof(*ptrs));
+		if (!grants || !msgs || !ptrs) {
+			err = ENOMEM;
+			goto out;
+		}
 	}
 	/* All or nothing, as kmem_cache_alloc_bulk(). */
 	for (done = 0; done < count; done++) {
@@ -315,9 +320,11 @@ out:
 	} else {
 		ret = reply_send(c, reply, -1);
 	}
-	free(grants);
-	free(msgs);
-	free(ptrs);
+	if (count > 8) {
+		free(grants);
+		free(msgs);
+		free(ptrs);
+	}
 	return ret;
 }
 
@@ -571,14 +578,14 @@ static int handle_inspect(struct conn *c, Kmalloc__Request *req, Kmalloc__Reply 
 
 /* ---- entry points ------------------------------------------------------ */
 
-void dispatch_oversized(struct conn *c)
+int dispatch_oversized(struct conn *c)
 {
 	Kmalloc__Reply reply = KMALLOC__REPLY__INIT;
 
 	log_client(c, LOG_LEVEL_WARN, "packet over max_packet (%u bytes) dropped",
 		   c->srv->cfg->max_packet);
-	reply_error(c, &reply, E2BIG, "packet larger than max_packet (%u bytes)",
-		    c->srv->cfg->max_packet);
+	return reply_error(c, &reply, E2BIG, "packet larger than max_packet (%u bytes)",
+			   c->srv->cfg->max_packet);
 }
 
 /* Frees the deferred kfrees riding on a request; ids not held are reported. */

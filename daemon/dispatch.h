@@ -15,5 +15,6 @@ struct conn;
  * everything else gets a reply. Returns 0, or -1 if @c was closed. */
 int dispatch_packet(struct conn *c, const uint8_t *buf, size_t len);
 
-/* Answers a packet that was too big to read (E2BIG, id 0). */
-void dispatch_oversized(struct conn *c);
+/* Answers a packet that was too big to read (E2BIG, id 0). Returns 0, or
+ * -1 if @c was closed. */
+int dispatch_oversized(struct conn *c);

@@ -181,7 +181,7 @@ int server_init(struct server *srv, const struct settings *cfg, struct event_bas
 		.backing = cfg->backing,
 		.reserve = cfg->reserve,
 	};
-	static const int signals[] = { SIGTERM, SIGINT, SIGHUP };
+	static const int signals[] = { SIGTERM, SIGINT };
 	struct timeval tick = { .tv_sec = 1 };
 	uint64_t watchdog = notify_watchdog_usec();
 	int err, fd;
@@ -248,6 +248,9 @@ int server_init(struct server *srv, const struct settings *cfg, struct event_bas
 			goto err_socket;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* Settings are read once; a HUP from a closing terminal must not stop
+	 * the daemon and every client's memory with it. */
+	signal(SIGHUP, SIG_IGN);
 	return 0;
 
 err_socket:
