@@ -45,8 +45,9 @@ START_TEST(test_pattern_across_frame_boundaries)
 	ck_assert_uint_eq((uintptr_t)p % 4096, 0);
 	for (i = 0; i < size / 8; i++)
 		p[i] = i * 0x9e3779b97f4a7c15ull;
-	for (i = 0; i < size / 8; i++)
-		ck_assert_uint_eq(p[i], i * 0x9e3779b97f4a7c15ull);
+	for (i = 0; i < size / 8 && p[i] == i * 0x9e3779b97f4a7c15ull; i++)
+		;
+	ck_assert_uint_eq(i, size / 8);
 	/* Around each boundary, byte by byte. */
 	for (i = 1; i < 10; i++) {
 		uint8_t *b = (uint8_t *)p + i * FRAME;
@@ -138,8 +139,9 @@ START_TEST(test_vzalloc_clears_dirty_frames)
 		z = round == 2 ? km___vmalloc(c, size, KM_GFP_KERNEL | KM_GFP_ZERO)
 			       : km_vzalloc(c, size);
 		ck_assert_ptr_nonnull(z);
-		for (i = 0; i < size; i += 64)
-			ck_assert_msg(z[i] == 0, "byte %zu of vzalloc is %#x", i, z[i]);
+		for (i = 0; i < size && z[i] == 0; i += 64)
+			;
+		ck_assert_msg(i >= size, "byte %zu of vzalloc is %#x", i, z[i]);
 		km_vfree(c, z);
 	}
 	km_disconnect(c);
