@@ -257,6 +257,16 @@ int format_meminfo(FILE *f, const Kmalloc__Meminfo *mi, bool json)
 	show_val_kb(f, "MemTotal:", mi->total);
 	show_val_kb(f, "MemFree:", mi->free);
 	show_val_kb(f, "MemAvailable:", mi->available);
+	/* The pool has no page cache, swap or shmem of its own; the lines are
+	 * there, as zeros, because free(1) and vmstat(8) read them. */
+	show_val_kb(f, "Buffers:", 0);
+	show_val_kb(f, "Cached:", 0);
+	show_val_kb(f, "SwapCached:", 0);
+	show_val_kb(f, "Active:", 0);
+	show_val_kb(f, "Inactive:", 0);
+	show_val_kb(f, "SwapTotal:", 0);
+	show_val_kb(f, "SwapFree:", 0);
+	show_val_kb(f, "Shmem:", 0);
 	show_val_kb(f, "KReclaimable:", mi->slab_reclaimable);
 	show_val_kb(f, "Slab:", mi->slab);
 	show_val_kb(f, "SReclaimable:", mi->slab_reclaimable);

@@ -243,6 +243,14 @@ static const char meminfo_hugetlb[] =
 	"MemTotal:          65536 kB\n"
 	"MemFree:           57344 kB\n"
 	"MemAvailable:      59392 kB\n"
+	"Buffers:               0 kB\n"
+	"Cached:                0 kB\n"
+	"SwapCached:            0 kB\n"
+	"Active:                0 kB\n"
+	"Inactive:              0 kB\n"
+	"SwapTotal:             0 kB\n"
+	"SwapFree:              0 kB\n"
+	"Shmem:                 0 kB\n"
 	"KReclaimable:       1024 kB\n"
 	"Slab:               3072 kB\n"
 	"SReclaimable:       1024 kB\n"
@@ -323,7 +331,7 @@ START_TEST(test_meminfo_shape)
 				ck_assert_uint_eq(len, 24);
 			}
 		}
-		ck_assert_int_eq(lines, 19);
+		ck_assert_int_eq(lines, 27);
 		free(s);
 	}
 	regfree(&re);
