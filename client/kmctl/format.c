@@ -257,8 +257,9 @@ int format_meminfo(FILE *f, const Kmalloc__Meminfo *mi, bool json)
 	show_val_kb(f, "MemTotal:", mi->total);
 	show_val_kb(f, "MemFree:", mi->free);
 	show_val_kb(f, "MemAvailable:", mi->available);
-	/* The pool has no page cache, swap or shmem of its own; the lines are
-	 * there, as zeros, because free(1) and vmstat(8) read them. */
+	/* The pool has no page cache or swap; the lines are there, as zeros,
+	 * because free(1) and vmstat(8) read them. Shmem is the pool itself
+	 * when it fell back to shmem, as Hugetlb is when it did not. */
 	show_val_kb(f, "Buffers:", 0);
 	show_val_kb(f, "Cached:", 0);
 	show_val_kb(f, "SwapCached:", 0);
@@ -266,7 +267,7 @@ int format_meminfo(FILE *f, const Kmalloc__Meminfo *mi, bool json)
 	show_val_kb(f, "Inactive:", 0);
 	show_val_kb(f, "SwapTotal:", 0);
 	show_val_kb(f, "SwapFree:", 0);
-	show_val_kb(f, "Shmem:", 0);
+	show_val_kb(f, "Shmem:", mi->hugetlb ? 0 : mi->total);
 	show_val_kb(f, "KReclaimable:", mi->slab_reclaimable);
 	show_val_kb(f, "Slab:", mi->slab);
 	show_val_kb(f, "SReclaimable:", mi->slab_reclaimable);

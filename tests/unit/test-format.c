@@ -291,6 +291,8 @@ START_TEST(test_meminfo_shmem)
 	ck_assert_ptr_nonnull(strstr(s, "\nHugePages_Free:        0\n"));
 	ck_assert_ptr_nonnull(strstr(s, "\nHugepagesize:       2048 kB\n"));
 	ck_assert_ptr_nonnull(strstr(s, "\nHugetlb:               0 kB\n"));
+	/* The shmem fallback shows as Shmem, the whole pool. */
+	ck_assert_ptr_nonnull(strstr(s, "\nShmem:             65536 kB\n"));
 	free(s);
 }
 END_TEST
