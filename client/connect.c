@@ -173,6 +173,7 @@ static void client_free(struct km_client *c)
 	if (c->memfd >= 0)
 		close(c->memfd);
 	free(c->populated);
+	kmc_pcp_destroy(c);
 	kmc_ktab_destroy(c);
 	kmc_rpc_destroy(c);
 	pthread_mutex_destroy(&c->lock);
@@ -231,6 +232,9 @@ static int client_open(const char *path, struct km_client **out)
 			strerror(-err));
 		goto err_free;
 	}
+	err = kmc_pcp_init(c);
+	if (err)
+		goto err_free;
 	kmc_dbg(c, "connected to %s: domain %u, pool %llu bytes, frame %llu, %s", path,
 		w.domain, (unsigned long long)c->pool_size, (unsigned long long)c->frame_size,
 		c->hugetlb ? "hugetlb" : "shmem");

@@ -10,12 +10,14 @@
  * probing and backward-shift deletion (no tombstones), Fibonacci hashing,
  * grown at 3/4 load. Every lookup, insert and delete is O(1) under ktab_lock.
  *
- * Cost of km_kmalloc(): one round trip (sendmsg + recvmsg), a table insert and
- * a bitmap test; a syscall more only when the grant lands in a populate unit
- * this client has not touched yet. km_kfree() of an object of at most
- * KM_KMALLOC_MAX_CACHE_SIZE bytes costs no round trip: its id rides on the
- * next request (rpc.c), one Nop per 32 kfrees at worst. Larger objects are
- * freed synchronously so their pages return to the pool at once.
+ * Cost of km_kmalloc(): usually no round trip at all: freed objects and
+ * blocks wait on per-client lists (pcp.c) and a miss in a slab class fetches
+ * a batch of objects in one round trip; a table insert and a bitmap test, and
+ * a syscall more only when a grant lands in a populate unit this client has
+ * not touched yet. km_kfree() puts the object on its list; past the list's
+ * limit an object of at most KM_KMALLOC_MAX_CACHE_SIZE bytes costs no round
+ * trip either (its id rides on the next request, rpc.c), while larger ones
+ * are freed synchronously so their pages return to the pool at once.
  */
 #include "config.h"
 #include "kmclient-private.h"
@@ -28,6 +30,7 @@
 #define KMC_KOBJ_EMPTY		UINT64_MAX
 #define KTAB_INITIAL_BITS	10	/* 1024 slots, 24 KiB */
 #define BATCH_ON_STACK		64	/* grants handled without malloc in bulk calls */
+#define KMS_REFILL_MAX		64	/* objects one refill asks for, at most */
 
 /* ---- phys -> grant table ------------------------------------------------- */
 
@@ -143,6 +146,100 @@ static void ktab_remove_locked(struct km_client *c, struct kmc_kobj *o)
 
 /* ---- kmalloc ------------------------------------------------------------- */
 
+/* Populates the grants' ranges, merging neighbours so a run of objects from
+ * one slab costs one madvise at most. */
+static void populate_grants(struct km_client *c, const struct kmc_grant *g, size_t n)
+{
+	uint64_t lo = 0, hi = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (hi && g[i].phys >= lo && g[i].phys <= hi + c->populate_unit) {
+			if (g[i].phys + g[i].size > hi)
+				hi = g[i].phys + g[i].size;
+			continue;
+		}
+		if (hi)
+			kmc_populate(c, lo, hi - lo);
+		lo = g[i].phys;
+		hi = g[i].phys + g[i].size;
+	}
+	if (hi)
+		kmc_populate(c, lo, hi - lo);
+}
+
+/* Takes an object from the client's own list for @size: no round trip. */
+static bool kmalloc_from_pcp(struct km_client *c, size_t size, km_gfp_t gfp, void **out)
+{
+	uint64_t ksize = size <= KMS_MAX_CACHE_SIZE ? kms_class_size[kms_class_index(size)]
+						    : 4096ull << kms_get_order(size);
+	struct kmc_pcp_list *l = kmc_pcp_list_for(c, ksize);
+	struct kmc_grant g;
+	struct kmc_kobj o;
+	bool hit;
+
+	pthread_mutex_lock(&c->ktab_lock);
+	hit = kmc_pcp_pop_locked(c, l, &o);
+	if (hit) {
+		g = (struct kmc_grant){ .id = o.id, .phys = o.phys, .size = o.size };
+		if (ktab_insert_locked(c, &g) < 0) {
+			kmc_pcp_push_locked(c, l, &o);
+			hit = false;
+		}
+	}
+	pthread_mutex_unlock(&c->ktab_lock);
+	if (!hit)
+		return false;
+	/* The daemon clears what it hands out; what we kept, we clear. */
+	if (gfp & KM___GFP_ZERO)
+		memset(c->base + o.phys, 0, o.size);
+	*out = c->base + o.phys;
+	return true;
+}
+
+/*
+ * A miss in a slab class: one bulk Alloc of the class's batch; the first
+ * object is the caller's, the others wait on the list. Returns false when
+ * the batch could not be had (the caller then asks for one object, with its
+ * own gfp, so a short pool still serves single objects).
+ */
+static bool kmalloc_refill(struct km_client *c, size_t size, km_gfp_t gfp, void **out)
+{
+	int idx = kms_class_index(size);
+	struct kmc_pcp_list *l = &c->pcp_small[idx];
+	struct kmc_grant g[KMS_REFILL_MAX];
+	uint32_t n = l->batch < KMS_REFILL_MAX ? l->batch : KMS_REFILL_MAX, i;
+	bool ok = true;
+
+	if (n < 2)
+		return false;
+	if (kmc_rpc_alloc(c, kms_class_size[idx], (gfp & ~KM___GFP_ZERO) | KM___GFP_NOWARN, n,
+			  g) < 0)
+		return false;
+	pthread_mutex_lock(&c->ktab_lock);
+	if (ktab_insert_locked(c, &g[0]) < 0) {
+		ok = false;
+		i = 0;
+	} else {
+		for (i = 1; i < n; i++) {
+			struct kmc_kobj o = { .phys = g[i].phys, .id = g[i].id, .size = g[i].size };
+
+			if (!kmc_pcp_push_locked(c, l, &o))
+				break;
+		}
+	}
+	pthread_mutex_unlock(&c->ktab_lock);
+	/* Whatever found no room (another thread refilled meanwhile) goes back. */
+	for (; i < n; i++)
+		kmc_rpc_release(c, g[i].id);
+	if (!ok)
+		return false;
+	populate_grants(c, g, n);
+	if (gfp & KM___GFP_ZERO)
+		memset(c->base + g[0].phys, 0, g[0].size);
+	*out = c->base + g[0].phys;
+	return true;
+}
+
 static int kmalloc_one(struct km_client *c, size_t size, km_gfp_t gfp, void **out)
 {
 	struct kmc_grant g;
@@ -155,6 +252,10 @@ static int kmalloc_one(struct km_client *c, size_t size, km_gfp_t gfp, void **ou
 	/* Above order 10 the kernel fails in the page allocator; we save the trip. */
 	if (size > KM_KMALLOC_MAX_SIZE)
 		return -ENOMEM;
+	if (kmalloc_from_pcp(c, size, gfp, out))
+		return 0;
+	if (size <= KMS_MAX_CACHE_SIZE && kmalloc_refill(c, size, gfp, out))
+		return 0;
 	err = kmc_rpc_alloc(c, size, gfp, 1, &g);
 	if (err)
 		return err;
@@ -193,8 +294,14 @@ static bool ktab_take(struct km_client *c, const void *p, struct kmc_kobj *out)
 static void kfree_one(struct km_client *c, const void *p)
 {
 	struct kmc_kobj o;
+	bool kept;
 
 	if (KM_ZERO_OR_NULL_PTR(p) || !ktab_take(c, p, &o))
+		return;
+	pthread_mutex_lock(&c->ktab_lock);
+	kept = kmc_pcp_push_locked(c, kmc_pcp_list_for(c, o.size), &o);
+	pthread_mutex_unlock(&c->ktab_lock);
+	if (kept)
 		return;
 	if (o.size <= KM_KMALLOC_MAX_CACHE_SIZE)
 		kmc_rpc_release(c, o.id);
@@ -344,27 +451,6 @@ static void kfree_bulk(struct km_client *c, size_t n, void *const *p)
 	kmc_rpc_free(c, ids, nr);
 	if (ids != stack_ids)
 		free(ids);
-}
-
-/* Populates the grants' ranges, merging neighbours so a run of objects from
- * one slab costs one madvise at most. */
-static void populate_grants(struct km_client *c, const struct kmc_grant *g, size_t n)
-{
-	uint64_t lo = 0, hi = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		if (hi && g[i].phys >= lo && g[i].phys <= hi + c->populate_unit) {
-			if (g[i].phys + g[i].size > hi)
-				hi = g[i].phys + g[i].size;
-			continue;
-		}
-		if (hi)
-			kmc_populate(c, lo, hi - lo);
-		lo = g[i].phys;
-		hi = g[i].phys + g[i].size;
-	}
-	if (hi)
-		kmc_populate(c, lo, hi - lo);
 }
 
 /* One Alloc of @n objects (n <= max ids): all of them in the table and @out,

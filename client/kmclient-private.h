@@ -4,7 +4,7 @@
  * libkmclient call across each other, grouped by the file that defines them.
  *
  * Locks; no path holds two of them at once, so there is no order to keep:
- *   ktab_lock  kmalloc.c's phys -> grant table
+ *   ktab_lock  kmalloc.c's phys -> grant table and pcp.c's lists
  *   vm_lock    vmalloc.c's area array
  *   lock       rpc.c: pending calls, reader role, next id, release queue
  *   send_lock  rpc.c: the socket's send side and the send buffer
@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "kmclient.h"
+#include "sizes.h"
 
 #define KM_EXPORT __attribute__((visibility("default")))
 
@@ -47,6 +48,14 @@ struct kmc_varea {
 	uint64_t id;		/* grant id */
 	uint32_t nr_frames;
 	uint32_t frames[];	/* frame numbers, in virtual order */
+};
+
+/* A per-client list of freed objects of one slab class or page order (pcp.c). */
+struct kmc_pcp_list {
+	uint32_t nr;		/* objects on the list */
+	uint32_t high;		/* at most this many are kept */
+	uint32_t batch;		/* objects asked for at once on a miss */
+	struct kmc_kobj *objs;	/* a stack of high entries */
 };
 
 /* What Welcome tells us, checked by kmc_rpc_hello(). */
@@ -101,6 +110,10 @@ struct km_client {
 	struct kmc_kobj *ktab;
 	unsigned int ktab_bits;	/* log2 of the slot count */
 	size_t ktab_count;	/* live entries */
+	struct kmc_pcp_list pcp_small[KMS_NR_CLASSES];	/* per slab class */
+	struct kmc_pcp_list pcp_large[KMS_MAX_ORDER + 1];	/* per page order (1..10) */
+	uint64_t pcp_large_bytes;	/* bytes on the pcp_large lists */
+	uint64_t pcp_large_high;	/* at most this many */
 
 	/* vmalloc.c, under vm_lock: sorted by start. */
 	pthread_mutex_t vm_lock;
@@ -141,6 +154,15 @@ int kmc_rpc_meminfo(struct km_client *c, km_meminfo *out);
 /* kmalloc.c */
 int kmc_ktab_init(struct km_client *c);
 void kmc_ktab_destroy(struct km_client *c);
+
+/* pcp.c: the lists live under ktab_lock */
+int kmc_pcp_init(struct km_client *c);
+void kmc_pcp_destroy(struct km_client *c);
+struct kmc_pcp_list *kmc_pcp_list_for(struct km_client *c, uint64_t ksize);
+bool kmc_pcp_pop_locked(struct km_client *c, struct kmc_pcp_list *l, struct kmc_kobj *out);
+bool kmc_pcp_push_locked(struct km_client *c, struct kmc_pcp_list *l, const struct kmc_kobj *o);
+/* Gives every listed object back to the daemon. */
+int kmc_pcp_drain(struct km_client *c);
 
 /* vmalloc.c */
 int kmc_vmalloc(struct km_client *c, size_t size, km_gfp_t gfp, const void *ret_addr,

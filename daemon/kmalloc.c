@@ -23,14 +23,13 @@
 #include "gfp.h"
 #include "log.h"
 #include "pool.h"
+#include "sizes.h"
 #include "slab.h"
 
 unsigned int kmalloc_get_order(uint64_t size)
 {
-	uint64_t pages = (size - 1) >> POOL_PAGE_SHIFT;
-
 	assert(size >= 1);
-	return pages ? 64 - (unsigned int)__builtin_clzll(pages) : 0;
+	return kms_get_order(size);
 }
 
 size_t kmalloc_size_roundup(size_t size)

@@ -16,6 +16,8 @@
 #include "config.h"
 #include "slab.h"
 
+#include "sizes.h"
+
 #include <assert.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -61,26 +63,9 @@ static unsigned int ilog2_32(uint32_t x)
 	return fls32(x) - 1;
 }
 
-/* kmalloc_size_index[(size - 1) / 8] of mm/slab_common.c, turned into
- * positions in kmalloc_classes[] (8 16 32 64 96 128 192 ...). */
-static const uint8_t size_index[24] = {
-	0,			/* 8 */
-	1,			/* 16 */
-	2, 2,			/* 24 32 */
-	3, 3, 3, 3,		/* 40 .. 64 */
-	4, 4, 4, 4,		/* 72 .. 96 */
-	5, 5, 5, 5,		/* 104 .. 128 */
-	6, 6, 6, 6, 6, 6, 6, 6,	/* 136 .. 192 */
-};
-
 int kmalloc_class_index(size_t size)
 {
-	if (size == 0 || size > KMALLOC_MAX_CACHE_SIZE)
-		return -1;
-	if (size <= 192)
-		return size_index[(size - 1) / 8];
-	/* fls(size - 1) is the kernel's index 8..13, i.e. ours 7..12. */
-	return (int)fls32((uint32_t)size - 1) - 1;
+	return kms_class_index(size);
 }
 
 /* ---------------------------------------------------------- slab order */
