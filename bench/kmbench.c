@@ -726,7 +726,8 @@ static int memfd_trial(size_t size, bool huge, double *us)
 	/* 4 KiB pages even where shmem_enabled lets the host use THP for memfds. */
 	if (!huge)
 		madvise(p, size, MADV_NOHUGEPAGE);
-	touch(p, size, huge ? SZ_2M : SZ_4K);
+	/* The same work as the broker's trials: a write to every 4 KiB page. */
+	touch(p, size, SZ_4K);
 	t1 = now_ns();
 	munmap(p, size);
 	close(fd);
@@ -899,8 +900,45 @@ static void print_buffer_rows(const struct series *broker, const struct series *
 		     true, huge->skipped ? "vs memfd hugetlb (skipped)" : "vs memfd hugetlb");
 }
 
+/* The same measurements through a client without its per-client lists
+ * (KMCLIENT_NO_CACHE=1): every kmalloc is one round trip to the daemon. */
+struct cold {
+	struct series km;	/* kmalloc+kfree 64 B */
+	struct series k4m;	/* kmalloc 4 MiB */
+};
+
+static void run_cold(const char *socket, struct cold *cold)
+{
+	km_client *c;
+
+	setenv("KMCLIENT_NO_CACHE", "1", 1);
+	c = km_connect(socket);
+	unsetenv("KMCLIENT_NO_CACHE");
+	if (!c)
+		fail("km_connect(%s): %s", socket ? socket : KM_DEFAULT_SOCKET, strerror(errno));
+	series_init(&cold->km, "  one round trip each", "ops/s", opt.rt_trials);
+	series_init(&cold->k4m, "  one round trip each", "us", opt.trials);
+	kmalloc_trial(c, opt.iterations / 10 > 100 ? opt.iterations / 10 : 100);
+	for (unsigned int t = 0; t < opt.rt_trials; t++)
+		cold->km.v[cold->km.n++] = kmalloc_trial(c, opt.iterations);
+	broker_trial(c, BUF_KMALLOC, SZ_4M);
+	for (unsigned int t = 0; t < opt.trials; t++)
+		cold->k4m.v[cold->k4m.n++] = broker_trial(c, BUF_KMALLOC, SZ_4M);
+	km_disconnect(c);
+}
+
+/* An informative row: the ratio against @base, no verdict. */
+static void print_info(const struct series *s, double ratio, bool times, const char *note)
+{
+	print_values(s->name, s);
+	if (times)
+		printf(" %8s %7.1fx  %-6s %s\n", "", ratio, "info", note);
+	else
+		printf(" %8s %8.2f  %-6s %s\n", "", ratio, "info", note);
+}
+
 static void report(const km_meminfo *mi, const struct series *pp, const struct series *km,
-		   const struct series buf[CASE_MAX])
+		   const struct series buf[CASE_MAX], const struct cold *cold)
 {
 	bool huge_pool = mi->hugetlb != 0;
 
@@ -920,16 +958,24 @@ static void report(const km_meminfo *mi, const struct series *pp, const struct s
 	print_values(km->name, km);
 	print_target(0.70, series_median(km) / series_median(pp), true, true, false,
 		     "broker / ping-pong");
+	print_info(&cold->km, series_median(&cold->km) / series_median(pp), false,
+		   "KMCLIENT_NO_CACHE=1, vs ping-pong");
 	print_plain(&buf[CASE_MEMFD_4M]);
 	print_plain(&buf[CASE_HUGETLB_4M]);
 	print_buffer_rows(&buf[CASE_KMALLOC_4M], &buf[CASE_MEMFD_4M], &buf[CASE_HUGETLB_4M],
 			  huge_pool);
+	if (!buf[CASE_HUGETLB_4M].skipped)
+		print_info(&cold->k4m, series_median(&buf[CASE_HUGETLB_4M]) /
+			   series_median(&cold->k4m), true,
+			   "KMCLIENT_NO_CACHE=1, vs memfd hugetlb");
 	print_plain(&buf[CASE_MEMFD_64M]);
 	print_plain(&buf[CASE_HUGETLB_64M]);
 	print_buffer_rows(&buf[CASE_VMALLOC_64M], &buf[CASE_MEMFD_64M], &buf[CASE_HUGETLB_64M],
 			  huge_pool);
 	printf("ratios: ops/s of the broker over the ping-pong's; time of the memfd over the "
 	       "broker's (x faster)\n");
+	printf("info rows: the client's own object lists off, so each kmalloc is one round "
+	       "trip to kmallocd\n");
 	if (!huge_pool)
 		printf("n.a.: the pool is shmem-backed; the buffer targets are stated for a "
 		       "hugepage pool (--hugepages)\n");
@@ -1124,6 +1170,7 @@ static void reserve_hugepages(void)
 int main(int argc, char **argv)
 {
 	struct series pp, km, buf[CASE_MAX];
+	struct cold cold;
 	bool daemon_ok;
 	km_meminfo mi;
 	km_client *c;
@@ -1157,13 +1204,14 @@ int main(int argc, char **argv)
 
 	run_roundtrips(c, echo_fd, &pp, &km);
 	run_buffers(c, buf);
+	run_cold(opt.socket, &cold);
 
 	km_disconnect(c);
 	close(echo_fd);
 	echo_stop();
 	daemon_ok = daemon_stop();
 
-	report(&mi, &pp, &km, buf);
+	report(&mi, &pp, &km, buf, &cold);
 	if (!daemon_ok) {
 		daemon_log_tail();
 		cleanup();
