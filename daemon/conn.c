@@ -178,22 +178,24 @@ void conn_grant_del(struct conn *c, struct grant *g)
 	c->bytes -= g->bytes;
 }
 
+void conn_grant_release(struct conn *c, struct grant *g)
+{
+	conn_grant_del(c, g);
+	if (g->kind == GRANT_KMALLOC)
+		kmalloc_free(g->domain, &g->k);
+	else
+		vmalloc_free(g->domain, g->v.frames, g->v.nr_frames);
+	grant_delete(&c->srv->grants, g);
+}
+
 void conn_close(struct conn *c, const char *why)
 {
 	struct server *srv = c->srv;
 	uint64_t nr = c->nr_grants, bytes = c->bytes;
 
 	c->state = CONN_CLOSING;
-	while (c->grants) {
-		struct grant *g = c->grants;
-
-		conn_grant_del(c, g);
-		if (g->kind == GRANT_KMALLOC)
-			kmalloc_free(g->domain, &g->k);
-		else
-			vmalloc_free(g->domain, g->v.frames, g->v.nr_frames);
-		grant_delete(&srv->grants, g);
-	}
+	while (c->grants)
+		conn_grant_release(c, c->grants);
 	if (nr)
 		log_info("conn %u pid %d uid %u (%s): %s, gave back %" PRIu64 " grants, %" PRIu64
 			 " bytes", c->id, (int)c->pid, (unsigned int)c->uid, c->name, why, nr, bytes);

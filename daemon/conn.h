@@ -77,3 +77,5 @@ int conn_send(struct conn *c, const void *buf, size_t len, int pass_fd);
 /* Links / unlinks a grant on the connection's list and counters. */
 void conn_grant_add(struct conn *c, struct grant *g);
 void conn_grant_del(struct conn *c, struct grant *g);
+/* Unlinks @g, gives its memory back to its domain and deletes it. */
+void conn_grant_release(struct conn *c, struct grant *g);

@@ -97,16 +97,6 @@ static void log_client(const struct conn *c, enum log_level level, const char *f
 
 /* ---- grants ------------------------------------------------------------ */
 
-static void grant_release(struct conn *c, struct grant *g)
-{
-	conn_grant_del(c, g);
-	if (g->kind == GRANT_KMALLOC)
-		kmalloc_free(g->domain, &g->k);
-	else
-		vmalloc_free(g->domain, g->v.frames, g->v.nr_frames);
-	grant_delete(&c->srv->grants, g);
-}
-
 /* The grant @id if @c holds it. */
 static struct grant *grant_held(struct conn *c, uint64_t id)
 {
@@ -382,7 +372,7 @@ static int handle_free(struct conn *c, Kmalloc__Request *req, Kmalloc__Reply *re
 			unknown[body.n_unknown++] = f->grants[i];
 			continue;
 		}
-		grant_release(c, g);
+		conn_grant_release(c, g);
 		body.freed++;
 	}
 	reply->body_case = KMALLOC__REPLY__BODY_FREE;
@@ -598,7 +588,7 @@ static void handle_release(struct conn *c, const Kmalloc__Request *req, Kmalloc_
 		struct grant *g = grant_held(c, req->release[i]);
 
 		if (g)
-			grant_release(c, g);
+			conn_grant_release(c, g);
 		else
 			failed[reply->n_release_failed++] = req->release[i];
 	}

@@ -456,7 +456,6 @@ int main(void)
 {
 	Suite *s = suite_create("clients");
 	TCase *tc = tcase_create("kmalloc");
-	SRunner *sr;
 	int failed;
 
 	test_daemon_start(&daemon_under_test, POOL_SIZE, NULL);
@@ -472,10 +471,7 @@ int main(void)
 	tcase_add_test(tc, test_meminfo_totals);
 	tcase_add_test(tc, test_client_lists);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = test_run_suite(s);
 	if (test_daemon_stop(&daemon_under_test) != 0)
 		failed++;
 	test_daemon_cleanup(&daemon_under_test);

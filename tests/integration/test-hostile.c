@@ -420,7 +420,6 @@ int main(void)
 	Suite *s = suite_create("hostile");
 	TCase *tc = tcase_create("hostile");
 	static const char *const extra[] = { "--paranoid", NULL };
-	SRunner *sr;
 	int failed;
 
 	test_daemon_start(&daemon_under_test, POOL_SIZE, extra);
@@ -434,10 +433,7 @@ int main(void)
 	tcase_add_test(tc, test_client_that_never_reads);
 	tcase_add_test(tc, test_inspection_and_domains_across_uids);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = test_run_suite(s);
 	if (test_daemon_stop(&daemon_under_test) != 0) {
 		fprintf(stderr, "kmallocd did not survive the hostile clients cleanly\n");
 		failed++;

@@ -251,7 +251,6 @@ int main(void)
 {
 	Suite *s = suite_create("kmctl");
 	TCase *tc = tcase_create("kmctl");
-	SRunner *sr;
 	int failed;
 
 	if (!getenv("KMCTL")) {
@@ -267,10 +266,7 @@ int main(void)
 	tcase_add_test(tc, test_json_is_valid);
 	tcase_add_test(tc, test_unprivileged_user_refused);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = test_run_suite(s);
 	if (test_daemon_stop(&daemon_under_test) != 0)
 		failed++;
 	test_daemon_cleanup(&daemon_under_test);

@@ -274,7 +274,6 @@ int main(void)
 {
 	Suite *s = suite_create("lifecycle");
 	TCase *tc = tcase_create("lifecycle");
-	SRunner *sr;
 	int failed;
 
 	test_backing_prepare(2 * POOL_SIZE);
@@ -288,9 +287,6 @@ int main(void)
 	tcase_add_test(tc, test_require_hugepages_without_enough);
 	tcase_add_test(tc, test_bad_command_lines);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = test_run_suite(s);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

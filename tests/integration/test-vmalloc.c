@@ -206,7 +206,6 @@ int main(void)
 {
 	Suite *s = suite_create("vmalloc");
 	TCase *tc = tcase_create("vmalloc");
-	SRunner *sr;
 	int failed;
 
 	test_daemon_start(&daemon_under_test, POOL_SIZE, NULL);
@@ -218,10 +217,7 @@ int main(void)
 	tcase_add_test(tc, test_too_big_fails_and_gives_back);
 	tcase_add_test(tc, test_many_areas_and_kvfree);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = test_run_suite(s);
 	if (test_daemon_stop(&daemon_under_test) != 0)
 		failed++;
 	test_daemon_cleanup(&daemon_under_test);

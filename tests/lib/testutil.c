@@ -13,6 +13,17 @@
 
 static uint64_t rand_state;
 
+int test_run_suite(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed;
+}
+
 uint64_t test_seed(void)
 {
 	static uint64_t seed;

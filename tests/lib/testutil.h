@@ -9,6 +9,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <check.h>
+
+/* Runs @s (CK_ENV verbosity, check's fork mode unless CK_FORK=no) and frees
+ * it; returns the number of failed tests. */
+int test_run_suite(Suite *s);
+
 /* The seed of this run: $KM_TEST_SEED, else the clock; printed once. */
 uint64_t test_seed(void);
 /* xorshift64* from test_seed(); deterministic for a seed. */

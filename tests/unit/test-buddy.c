@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "buddy.h"
+#include "testutil.h"
 
 static struct buddy_map map;
 static struct buddy b;
@@ -386,15 +387,6 @@ static uint64_t rnd(void)
 	return z ^ (z >> 31);
 }
 
-static uint64_t test_seed(void)
-{
-	const char *env = getenv("KM_TEST_SEED");
-
-	if (env && *env)
-		return strtoull(env, NULL, 0);
-	return (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 16);
-}
-
 START_TEST(test_random)
 {
 	static uint32_t owner[RND_UNITS];	/* live block index per unit, or RND_NONE */
@@ -551,14 +543,11 @@ static Suite *buddy_suite(bool fork)
 int main(void)
 {
 	const char *ck_fork = getenv("CK_FORK");
-	SRunner *sr = srunner_create(buddy_suite(!ck_fork || strcmp(ck_fork, "no") != 0));
 	int failed;
 
 	base_seed = test_seed();
 	printf("test-buddy: KM_TEST_SEED=%" PRIu64 "\n", base_seed);
 	fflush(stdout);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = test_run_suite(buddy_suite(!ck_fork || strcmp(ck_fork, "no") != 0));
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

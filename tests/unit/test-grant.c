@@ -85,15 +85,11 @@ int main(void)
 {
 	Suite *s = suite_create("grant");
 	TCase *tc = tcase_create("table");
-	SRunner *sr;
 	int failed;
 
 	tcase_add_test(tc, test_ids_unique_and_increasing);
 	tcase_add_test(tc, test_find_after_growth_and_random_deletes);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = test_run_suite(s);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

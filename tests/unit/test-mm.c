@@ -32,6 +32,7 @@
 #include "log.h"
 #include "pool.h"
 #include "vmalloc.h"
+#include "testutil.h"
 
 #define MiB			(1ull << 20)
 #define FRAME			POOL_FRAME_SIZE
@@ -980,17 +981,13 @@ static void hugepages_release(long added)
 
 int main(void)
 {
-	SRunner *sr;
 	long added;
 	int failed;
 
 	log_init(LOG_LEVEL_WARN);
 	added = hugepages_reserve();
 	fflush(stdout);
-	sr = srunner_create(mm_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = test_run_suite(mm_suite());
 	hugepages_release(added);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "settings.h"
+#include "testutil.h"
 
 START_TEST(test_parse_size)
 {
@@ -117,7 +118,6 @@ int main(void)
 {
 	Suite *s = suite_create("settings");
 	TCase *tc = tcase_create("settings");
-	SRunner *sr;
 	int failed;
 
 	tcase_add_test(tc, test_parse_size);
@@ -125,9 +125,6 @@ int main(void)
 	tcase_add_test(tc, test_file_then_flags);
 	tcase_add_test(tc, test_bad_file_and_flags);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = test_run_suite(s);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

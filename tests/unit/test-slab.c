@@ -21,6 +21,7 @@
 
 #include "buddy.h"
 #include "slab.h"
+#include "testutil.h"
 
 /* ------------------------------------------------- fake page allocator */
 
@@ -682,15 +683,6 @@ END_TEST
 
 /* ------------------------------------------------------------ suite */
 
-static uint64_t test_seed(void)
-{
-	const char *env = getenv("KM_TEST_SEED");
-
-	if (env && *env)
-		return strtoull(env, NULL, 0);
-	return (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 16);
-}
-
 static Suite *slab_suite(void)
 {
 	Suite *s = suite_create("slab");
@@ -747,14 +739,11 @@ static Suite *slab_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(slab_suite());
 	int failed;
 
 	base_seed = test_seed();
 	printf("test-slab: KM_TEST_SEED=%" PRIu64 "\n", base_seed);
 	fflush(stdout);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = test_run_suite(slab_suite());
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -17,6 +17,7 @@
 
 #include "kmalloc.pb-c.h"
 #include "wire.h"
+#include "testutil.h"
 
 static void pair(int sv[2])
 {
@@ -132,7 +133,6 @@ int main(void)
 {
 	Suite *s = suite_create("wire");
 	TCase *tc = tcase_create("wire");
-	SRunner *sr;
 	int failed;
 
 	tcase_add_test(tc, test_request_roundtrip);
@@ -140,9 +140,6 @@ int main(void)
 	tcase_add_test(tc, test_oversized_and_eof);
 	tcase_add_test(tc, test_garbage_does_not_decode);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	failed = test_run_suite(s);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
