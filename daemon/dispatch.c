@@ -32,6 +32,9 @@
 #define PROTOCOL_VERSION	1
 #define MAX_IDS_PER_REQUEST	1024	/* release / free lists, bulk count */
 #define INSPECT_PAGE_ROWS	256	/* keeps every reply far below WIRE_MAX_REPLY */
+/* A vmalloc reply lists every frame (up to 5 bytes each) and must fit in one
+ * packet of the default socket buffer (~200 KiB): 16384 frames, 32 GiB. */
+#define VMALLOC_MAX_FRAMES	16384u
 
 /* ---- replies ---------------------------------------------------------- */
 
@@ -327,6 +330,12 @@ static int handle_vmalloc(struct conn *c, Kmalloc__Request *req, Kmalloc__Reply 
 
 	if (v->size == 0)
 		return reply_error(c, reply, EINVAL, "vmalloc of size 0");
+	if (v->size / c->srv->mm.pool.frame_size >= VMALLOC_MAX_FRAMES) {
+		warn_alloc(c, v->gfp, "vmalloc", v->size);
+		return reply_error(c, reply, ENOMEM, "vmalloc error: size %" PRIu64
+				   ", over the %u frames one area may have", v->size,
+				   VMALLOC_MAX_FRAMES);
+	}
 	g = grant_new(&c->srv->grants, GRANT_VMALLOC);
 	if (!g)
 		return reply_error(c, reply, ENOMEM, "out of memory");

@@ -540,9 +540,9 @@ int64_t domain_reconcile(struct domain *d)
 	}
 	d->phantom_punches += phantoms;
 	if (log_ratelimit())
-		log_warn("domain %" PRIu32 " uid %u: memfd held %" PRId64 " bytes in %" PRIu64
-			 " frames it does not own (a client touched holes); punched them",
-			 d->id, (unsigned int)d->uid, excess, phantoms);
+		log_warn("domain %" PRIu32 " uid %u: punched %" PRIu64 " phantom frame(s), %" PRId64
+			 " bytes a client created by touching holes of the memfd",
+			 d->id, (unsigned int)d->uid, phantoms, excess);
 	return excess;
 }
 

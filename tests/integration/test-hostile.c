@@ -18,10 +18,12 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "daemon.h"
 #include "rawclient.h"
+#include "wire.h"
 #include "testutil.h"
 
 #define POOL_SIZE (32ull << 20)
@@ -415,11 +417,99 @@ START_TEST(test_inspection_and_domains_across_uids)
 }
 END_TEST
 
+static int count_fds(pid_t pid)
+{
+	char cmd[96];
+	FILE *p;
+	int n = -1;
+
+	snprintf(cmd, sizeof(cmd), "ls /proc/%d/fd | wc -l", (int)pid);
+	p = popen(cmd, "r");
+	if (p && fscanf(p, "%d", &n) != 1)
+		n = -1;
+	if (p)
+		pclose(p);
+	return n;
+}
+
+/* Descriptors a client attaches to its requests are closed, not kept. */
+START_TEST(test_fds_sent_to_the_daemon_are_closed)
+{
+	int fd = raw_connect_hello(daemon_under_test.socket, NULL, NULL);
+	int before = count_fds(daemon_under_test.pid), after, i, spare;
+	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
+	Kmalloc__Nop nop = KMALLOC__NOP__INIT;
+	uint8_t buf[64];
+	size_t len;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_gt(before, 0);
+	spare = memfd_create("hostile", MFD_CLOEXEC);
+	req.body_case = KMALLOC__REQUEST__BODY_NOP;
+	req.nop = &nop;
+	for (i = 0; i < 50; i++) {
+		Kmalloc__Reply *r;
+
+		req.id = (uint64_t)i + 1;
+		len = kmalloc__request__get_packed_size(&req);
+		kmalloc__request__pack(&req, buf);
+		ck_assert_int_eq(kmwire_send(fd, buf, len, &spare, 1, 0), 0);
+		r = raw_recv(fd, NULL, 5000);
+		ck_assert_ptr_nonnull(r);
+		kmalloc__reply__free_unpacked(r, NULL);
+	}
+	after = count_fds(daemon_under_test.pid);
+	ck_assert_int_le(after, before);
+	close(spare);
+	close(fd);
+}
+END_TEST
+
+/* A client that touches holes of its domain memfd makes the kernel allocate
+ * pages there ("phantoms"); the daemon finds and punches them. */
+START_TEST(test_phantom_pages_are_punched)
+{
+	Kmalloc__Reply *welcome;
+	struct stat st;
+	int memfd, fd = raw_connect_hello(daemon_under_test.socket, &memfd, &welcome);
+	uint64_t size, before, touched;
+	uint8_t *map;
+	int i;
+
+	ck_assert_int_ge(fd, 0);
+	size = welcome->welcome->pool_size;
+	map = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		   MAP_SHARED | (welcome->welcome->hugetlb ? MAP_NORESERVE : 0), memfd, 0);
+	ck_assert_ptr_ne(map, MAP_FAILED);
+	ck_assert_int_eq(fstat(memfd, &st), 0);
+	before = (uint64_t)st.st_blocks * 512;
+	/* The last frame of the pool: nobody has allocated that far. */
+	map[size - 1] = 1;
+	ck_assert_int_eq(fstat(memfd, &st), 0);
+	touched = (uint64_t)st.st_blocks * 512;
+	ck_assert_uint_gt(touched, before);
+	munmap(map, size);
+	/* The daemon reconciles every second here (--reconcile-interval 1). */
+	for (i = 0; i < 500; i++) {
+		ck_assert_int_eq(fstat(memfd, &st), 0);
+		if ((uint64_t)st.st_blocks * 512 <= before)
+			break;
+		usleep(10000);
+	}
+	ck_assert_uint_le((uint64_t)st.st_blocks * 512, before);
+	ck_assert_int_ge(test_daemon_log_count(&daemon_under_test, "phantom"), 1);
+	kmalloc__reply__free_unpacked(welcome, NULL);
+	close(memfd);
+	close(fd);
+	assert_daemon_serves();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("hostile");
 	TCase *tc = tcase_create("hostile");
-	static const char *const extra[] = { "--paranoid", NULL };
+	static const char *const extra[] = { "--paranoid", "--reconcile-interval", "1", NULL };
 	int failed;
 
 	test_daemon_start(&daemon_under_test, POOL_SIZE, extra);
@@ -432,6 +522,8 @@ int main(void)
 	tcase_add_test(tc, test_killed_clients_give_everything_back);
 	tcase_add_test(tc, test_client_that_never_reads);
 	tcase_add_test(tc, test_inspection_and_domains_across_uids);
+	tcase_add_test(tc, test_fds_sent_to_the_daemon_are_closed);
+	tcase_add_test(tc, test_phantom_pages_are_punched);
 	suite_add_tcase(s, tc);
 	failed = test_run_suite(s);
 	if (test_daemon_stop(&daemon_under_test) != 0) {
