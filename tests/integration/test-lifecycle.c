@@ -10,6 +10,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -270,6 +271,72 @@ START_TEST(test_bad_command_lines)
 }
 END_TEST
 
+/* Under systemd: the listening socket comes from socket activation
+ * (LISTEN_FDS) and readiness goes to NOTIFY_SOCKET. systemd-socket-activate
+ * plays systemd's part. */
+START_TEST(test_socket_activation_and_sd_notify)
+{
+	const char *exe = getenv("KMALLOCD");
+	char dir[] = "/tmp/kmact.XXXXXX", sock[96], notify[96], env[128], buf[512];
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	bool ready = false;
+	km_client *c;
+	int nfd, status, i;
+	pid_t pid;
+	void *p;
+
+	if (access("/usr/bin/systemd-socket-activate", X_OK) != 0)
+		return;	/* no systemd tools: nothing to play systemd's part */
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(sock, sizeof(sock), "%s/sock", dir);
+	snprintf(notify, sizeof(notify), "%s/notify", dir);
+	snprintf(env, sizeof(env), "NOTIFY_SOCKET=%s", notify);
+	nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", notify);
+	ck_assert_int_eq(bind(nfd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+
+	pid = fork();
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_WRONLY);
+
+		dup2(devnull, STDERR_FILENO);
+		execl("/usr/bin/systemd-socket-activate", "systemd-socket-activate", "--seqpacket",
+		      "-l", sock, "-E", env, exe, "--pool-size", "16M", "--backing", "shmem",
+		      "--socket", "/nonexistent/never-bound.sock", (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 500 && access(sock, F_OK) != 0; i++)
+		usleep(10000);
+	/* The first connection starts the daemon on the passed socket. */
+	c = km_connect(sock);
+	ck_assert_msg(c != NULL, "km_connect through socket activation: %s", strerror(errno));
+	p = km_kmalloc(c, 1000, KM_GFP_KERNEL);
+	ck_assert_ptr_nonnull(p);
+	km_kfree(c, p);
+	for (i = 0; i < 50 && !ready; i++) {
+		ssize_t n = recv(nfd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+
+		if (n > 0) {
+			buf[n] = '\0';
+			ready = strstr(buf, "READY=1") != NULL;
+		} else {
+			usleep(20000);
+		}
+	}
+	ck_assert_msg(ready, "no READY=1 on NOTIFY_SOCKET");
+	km_disconnect(c);
+	kill(pid, SIGTERM);
+	waitpid(pid, &status, 0);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
+	/* The socket is systemd's: the daemon leaves it in place. */
+	ck_assert_int_eq(access(sock, F_OK), 0);
+	close(nfd);
+	unlink(sock);
+	unlink(notify);
+	rmdir(dir);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("lifecycle");
@@ -286,6 +353,7 @@ int main(void)
 	tcase_add_test(tc, test_backing_is_reported);
 	tcase_add_test(tc, test_require_hugepages_without_enough);
 	tcase_add_test(tc, test_bad_command_lines);
+	tcase_add_test(tc, test_socket_activation_and_sd_notify);
 	suite_add_tcase(s, tc);
 	failed = test_run_suite(s);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
