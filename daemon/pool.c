@@ -122,10 +122,35 @@ static int pool_reserve_hugetlb(struct pool *pool, int64_t *free_pages)
 	return 0;
 }
 
+/* MemAvailable in bytes, or UINT64_MAX if /proc/meminfo cannot tell. */
+static uint64_t mem_available(void)
+{
+	unsigned long long kb;
+	char line[128];
+	uint64_t bytes = UINT64_MAX;
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	if (!f)
+		return bytes;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+			bytes = (uint64_t)kb << 10;
+	fclose(f);
+	return bytes;
+}
+
 static int pool_reserve_shmem(struct pool *pool)
 {
+	uint64_t avail = mem_available();
 	int fd, err;
 
+	/* Faulting in more shmem than the host has would summon the OOM killer,
+	 * not an error: refuse first. */
+	if (pool->size > avail) {
+		log_err("a %" PRIu64 " MiB shmem pool is more than the %" PRIu64
+			" MiB of memory available", pool->size >> 20, avail >> 20);
+		return -ENOMEM;
+	}
 	err = memfd_new("kmalloc-reserve", false, pool->size, &fd);
 	if (err)
 		return err;

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -65,6 +66,19 @@ static void server_on_accept(evutil_socket_t fd, short what, void *arg)
 		if (cfd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				/* The pending connection stays pending and the socket
+				 * readable: pause accepting, or the loop would spin. */
+				struct timeval pause = { .tv_usec = 100000 };
+
+				if (log_ratelimit())
+					log_warn("accept: %s; pausing new connections for 100 ms",
+						 strerror(errno));
+				event_del(srv->ev_listen);
+				event_add(srv->ev_accept_pause, &pause);
+				return;
+			}
 			if (errno != EAGAIN && errno != EWOULDBLOCK && log_ratelimit())
 				log_warn("accept: %s", strerror(errno));
 			return;
@@ -81,6 +95,25 @@ static void server_on_accept(evutil_socket_t fd, short what, void *arg)
 			log_warn("cannot set up a connection: %s", strerror(-err));
 			close(cfd);
 		}
+	}
+}
+
+static void server_on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	event_add(srv->ev_listen, NULL);
+}
+
+/* One descriptor per client: take every descriptor the hard limit allows. */
+static void raise_nofile_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_debug("RLIMIT_NOFILE: %s", strerror(errno));
 	}
 }
 
@@ -232,8 +265,12 @@ int server_init(struct server *srv, const struct settings *cfg, struct event_bas
 	srv->listen_fd = fd;
 
 	err = -ENOMEM;
+	raise_nofile_limit();
 	srv->ev_listen = event_new(base, fd, EV_READ | EV_PERSIST, server_on_accept, srv);
 	if (!srv->ev_listen || event_add(srv->ev_listen, NULL) < 0)
+		goto err_socket;
+	srv->ev_accept_pause = evtimer_new(base, server_on_accept_resume, srv);
+	if (!srv->ev_accept_pause)
 		goto err_socket;
 	if (watchdog && watchdog / 2 < SERVER_TICK_USEC) {
 		tick.tv_sec = (time_t)(watchdog / 2 / 1000000);
@@ -277,6 +314,8 @@ void server_fini(struct server *srv)
 			event_free(srv->ev_signals[i]);
 	if (srv->ev_timer)
 		event_free(srv->ev_timer);
+	if (srv->ev_accept_pause)
+		event_free(srv->ev_accept_pause);
 	if (srv->ev_listen)
 		event_free(srv->ev_listen);
 	if (srv->listen_fd >= 0) {

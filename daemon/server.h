@@ -30,6 +30,7 @@ struct server {
 	gid_t admin_gid;
 	struct event *ev_listen;
 	struct event *ev_timer;		/* reconcile, balance, watchdog */
+	struct event *ev_accept_pause;	/* re-arms ev_listen after EMFILE */
 	struct event *ev_signals[2];
 	struct conn *conns;
 	uint32_t nr_conns;

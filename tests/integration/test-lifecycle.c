@@ -271,6 +271,66 @@ START_TEST(test_bad_command_lines)
 }
 END_TEST
 
+static unsigned long cpu_ticks(pid_t pid)
+{
+	char path[64];
+	unsigned long utime = 0, stime = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
+		   &stime) != 2)
+		utime = stime = 0;
+	fclose(f);
+	return utime + stime;
+}
+
+/* Out of descriptors, the daemon neither spins on its listening socket nor
+ * stops serving: it pauses accepting and picks up again when fds free up. */
+START_TEST(test_out_of_descriptors)
+{
+	enum { N = 64 };
+	struct test_daemon d;
+	char cmd[128];
+	int fds[N], i, n = 0;
+	unsigned long before, after;
+	km_client *c;
+
+	if (system("command -v prlimit >/dev/null 2>&1") != 0)
+		return;
+	test_daemon_start(&d, POOL_SIZE, NULL);
+	snprintf(cmd, sizeof(cmd), "prlimit --pid %d --nofile=32:32", (int)d.pid);
+	ck_assert_int_eq(system(cmd), 0);
+	for (i = 0; i < N; i++) {
+		struct sockaddr_un addr = { .sun_family = AF_UNIX };
+
+		fds[i] = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", d.socket);
+		if (connect(fds[i], (struct sockaddr *)&addr, sizeof(addr)) == 0)
+			n++;
+	}
+	ck_assert_int_gt(n, 32);	/* queued in the backlog beyond what it can accept */
+	before = cpu_ticks(d.pid);
+	usleep(500000);
+	after = cpu_ticks(d.pid);
+	ck_assert_msg(after - before < 15, "kmallocd used %lu ticks in 0.5 s while out of fds",
+		      after - before);
+	for (i = 0; i < N; i++)
+		close(fds[i]);
+	c = km_connect(d.socket);
+	ck_assert_msg(c != NULL, "not served after descriptors were freed: %s", strerror(errno));
+	ck_assert_ptr_nonnull(km_kmalloc(c, 64, KM_GFP_KERNEL));
+	km_disconnect(c);
+	ck_assert(test_daemon_alive(&d));
+	ck_assert_int_eq(test_daemon_stop(&d), 0);
+	ck_assert_int_ge(test_daemon_log_count(&d, "pausing new connections"), 1);
+	test_daemon_cleanup(&d);
+}
+END_TEST
+
 /* Under systemd: the listening socket comes from socket activation
  * (LISTEN_FDS) and readiness goes to NOTIFY_SOCKET. systemd-socket-activate
  * plays systemd's part. */
@@ -354,6 +414,7 @@ int main(void)
 	tcase_add_test(tc, test_require_hugepages_without_enough);
 	tcase_add_test(tc, test_bad_command_lines);
 	tcase_add_test(tc, test_socket_activation_and_sd_notify);
+	tcase_add_test(tc, test_out_of_descriptors);
 	suite_add_tcase(s, tc);
 	failed = test_run_suite(s);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
