@@ -417,6 +417,123 @@ START_TEST(test_inspection_and_domains_across_uids)
 }
 END_TEST
 
+/* Seeded random traffic: valid and broken requests of every kind, ids the
+ * client holds and ids it does not, mutated packets; the daemon (checking
+ * itself after every request) must answer or hang up, and in the end give
+ * every byte back. */
+START_TEST(test_random_requests)
+{
+	enum { CONNS = 4, ROUNDS = 3000 };
+	uint64_t before = pool_free();
+	uint64_t held[CONNS][64] = { { 0 } };
+	int fds[CONNS], k, i;
+
+	for (k = 0; k < CONNS; k++) {
+		fds[k] = raw_connect_hello(daemon_under_test.socket, NULL, NULL);
+		ck_assert_int_ge(fds[k], 0);
+	}
+	for (i = 0; i < ROUNDS; i++) {
+		Kmalloc__Request req = KMALLOC__REQUEST__INIT;
+		Kmalloc__Alloc alloc = KMALLOC__ALLOC__INIT;
+		Kmalloc__Vmalloc vm = KMALLOC__VMALLOC__INIT;
+		Kmalloc__Free fr = KMALLOC__FREE__INIT;
+		Kmalloc__Nop nop = KMALLOC__NOP__INIT;
+		Kmalloc__Inspect ins = KMALLOC__INSPECT__INIT;
+		uint64_t ids[4], rel[2];
+		uint8_t buf[512];
+		size_t len, j;
+		Kmalloc__Reply *r;
+
+		k = (int)test_rand_below(CONNS);
+		if (fds[k] < 0) {
+			fds[k] = raw_connect_hello(daemon_under_test.socket, NULL, NULL);
+			ck_assert_int_ge(fds[k], 0);
+			memset(held[k], 0, sizeof(held[k]));
+		}
+		req.id = test_rand();
+		if (test_rand_below(4) == 0) {
+			rel[0] = held[k][test_rand_below(64)];
+			rel[1] = test_rand_below(3) ? test_rand() : rel[0];
+			req.n_release = 1 + test_rand_below(2);
+			req.release = rel;
+		}
+		switch (test_rand_below(6)) {
+		case 0:
+		case 1:
+			alloc.size = test_rand_below(3) ? test_rand_below(9000)
+							: test_rand_below(6u << 20);
+			alloc.gfp = (uint32_t)test_rand();
+			alloc.count = (uint32_t)test_rand_below(12);
+			req.body_case = KMALLOC__REQUEST__BODY_ALLOC;
+			req.alloc = &alloc;
+			break;
+		case 2:
+			vm.size = test_rand_below(9u << 20);
+			vm.gfp = (uint32_t)test_rand();
+			vm.vaddr = test_rand();
+			vm.caller = "random caller \x01 with spaces";
+			req.body_case = KMALLOC__REQUEST__BODY_VMALLOC;
+			req.vmalloc = &vm;
+			break;
+		case 3:
+			for (j = 0; j < 4; j++)
+				ids[j] = test_rand_below(2) ? held[k][test_rand_below(64)] : test_rand();
+			fr.n_grants = test_rand_below(5);
+			fr.grants = ids;
+			req.body_case = KMALLOC__REQUEST__BODY_FREE;
+			req.free = &fr;
+			break;
+		case 4:
+			ins.table = (Kmalloc__Inspect__Table)test_rand_below(6);
+			ins.offset = (uint32_t)test_rand_below(3);
+			req.body_case = KMALLOC__REQUEST__BODY_INSPECT;
+			req.inspect = &ins;
+			break;
+		default:
+			req.body_case = KMALLOC__REQUEST__BODY_NOP;
+			req.nop = &nop;
+			break;
+		}
+		len = kmalloc__request__get_packed_size(&req);
+		ck_assert_uint_le(len, sizeof(buf));
+		kmalloc__request__pack(&req, buf);
+		/* One packet in eight is mutated: a flipped byte or a cut tail. */
+		if (test_rand_below(8) == 0 && len) {
+			if (test_rand_below(2))
+				buf[test_rand_below(len)] ^= (uint8_t)(1 + test_rand_below(255));
+			else
+				len = test_rand_below(len);
+		}
+		if (raw_send_bytes(fds[k], buf, len) < 0) {
+			close(fds[k]);
+			fds[k] = -1;
+			continue;
+		}
+		r = raw_recv(fds[k], NULL, 5000);
+		if (!r) {
+			/* Hung up on garbage: allowed. Timing out is not. */
+			char byte;
+
+			ck_assert_int_eq(recv(fds[k], &byte, 1, MSG_DONTWAIT), 0);
+			close(fds[k]);
+			fds[k] = -1;
+			continue;
+		}
+		if (r->body_case == KMALLOC__REPLY__BODY_ALLOC)
+			for (j = 0; j < r->alloc->n_grants; j++)
+				held[k][test_rand_below(64)] = r->alloc->grants[j]->id;
+		if (r->body_case == KMALLOC__REPLY__BODY_VMALLOC)
+			held[k][test_rand_below(64)] = r->vmalloc->id;
+		kmalloc__reply__free_unpacked(r, NULL);
+	}
+	for (k = 0; k < CONNS; k++)
+		if (fds[k] >= 0)
+			close(fds[k]);
+	ck_assert_uint_eq(wait_free_back(before), before);
+	assert_daemon_serves();
+}
+END_TEST
+
 static int count_fds(pid_t pid)
 {
 	char cmd[96];
@@ -524,6 +641,7 @@ int main(void)
 	tcase_add_test(tc, test_inspection_and_domains_across_uids);
 	tcase_add_test(tc, test_fds_sent_to_the_daemon_are_closed);
 	tcase_add_test(tc, test_phantom_pages_are_punched);
+	tcase_add_test(tc, test_random_requests);
 	suite_add_tcase(s, tc);
 	failed = test_run_suite(s);
 	if (test_daemon_stop(&daemon_under_test) != 0) {
