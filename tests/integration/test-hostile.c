@@ -190,6 +190,20 @@ START_TEST(test_bad_sizes_and_counts)
 	r = raw_alloc(fd, 5, 64, GFP_KERNEL, 100000);
 	ck_assert_int_eq(r->error, EINVAL);
 	kmalloc__reply__free_unpacked(r, NULL);
+	/* A failure is logged, kernel-style, unless __GFP_NOWARN says not to. */
+	{
+		int warned = test_daemon_log_count(&daemon_under_test, "kmalloc failure");
+
+		r = raw_alloc(fd, 8, 5u << 20, GFP_KERNEL | 0x2000, 1);
+		ck_assert_int_eq(r->error, ENOMEM);
+		kmalloc__reply__free_unpacked(r, NULL);
+		ck_assert_int_eq(test_daemon_log_count(&daemon_under_test, "kmalloc failure"), warned);
+		r = raw_alloc(fd, 9, 5u << 20, GFP_KERNEL, 1);
+		kmalloc__reply__free_unpacked(r, NULL);
+		ck_assert_int_eq(test_daemon_log_count(&daemon_under_test,
+						       "kmalloc failure: size 5242880, mode:0xcc0(GFP_KERNEL)"),
+				 1);
+	}
 	/* A bulk that cannot fit is all or nothing. */
 	r = raw_alloc(fd, 6, 4u << 20, GFP_KERNEL | 0x2000, 64);
 	ck_assert_int_eq(r->error, ENOMEM);
