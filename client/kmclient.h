@@ -3,8 +3,10 @@
  * kmclient.h - the client library of the kmalloc broker (libkmclient).
  *
  * A km_client is one connection to kmallocd. It maps its trust domain's memfd
- * once (the "direct map"), so kmalloc memory sits at base + phys and costs one
- * round trip to the daemon and no mmap. vmalloc areas are stitched together
+ * once (the "direct map"), so kmalloc memory sits at base + phys and costs no
+ * mmap; freed objects wait on per-client lists (as on the kernel's per-CPU
+ * lists), so most kmallocs cost no round trip either, and a miss costs one
+ * (set KMCLIENT_NO_CACHE=1 for one round trip each). vmalloc areas are stitched together
  * from whole frames with MAP_FIXED. The names and semantics follow the Linux
  * kernel's allocators (kmalloc, kzalloc, krealloc, ksize, vmalloc, kvmalloc)
  * with a km_client first argument.
@@ -126,9 +128,10 @@ void *km_krealloc(km_client *c, const void *p, size_t new_size, km_gfp_t gfp);
 /**
  * km_kfree() - free kmalloc memory. NULL and KM_ZERO_SIZE_PTR are no-ops, and
  * so is a pointer that is not the start of a live kmalloc (logged with
- * KMCLIENT_DEBUG=1). Objects of up to 8 KiB cost no round trip: they are given
- * back with the client's next request (at the latest after 32 such kfrees);
- * larger ones are given back at once.
+ * KMCLIENT_DEBUG=1). No round trip: the object goes on the client's list for
+ * its size, to be handed out again by the next kmalloc of that size; past the
+ * list's limit an object of up to 8 KiB is given back with the client's next
+ * request (at the latest after 32 such kfrees), a larger one at once.
  */
 void km_kfree(km_client *c, const void *p);
 
