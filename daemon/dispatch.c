@@ -623,6 +623,11 @@ int dispatch_packet(struct conn *c, const uint8_t *buf, size_t len)
 	}
 	c->srv->requests++;
 	reply.id = req->id;
+	if (req->id == 0) {
+		log_client(c, LOG_LEVEL_NOTICE, "request with id 0 refused");
+		ret = reply_error(c, &reply, EINVAL, "request ids must not be 0");
+		goto out;
+	}
 
 	if (req->body_case == KMALLOC__REQUEST__BODY_HELLO) {
 		ret = handle_hello(c, req, &reply);
@@ -655,9 +660,14 @@ int dispatch_packet(struct conn *c, const uint8_t *buf, size_t len)
 	case KMALLOC__REQUEST__BODY_INSPECT:
 		ret = handle_inspect(c, req, &reply);
 		break;
-	case KMALLOC__REQUEST__BODY_NOP:
+	case KMALLOC__REQUEST__BODY_NOP: {
+		Kmalloc__Nop nop = KMALLOC__NOP__INIT;
+
+		reply.body_case = KMALLOC__REPLY__BODY_NOP;
+		reply.nop = &nop;
 		ret = reply_send(c, &reply, -1);
 		break;
+	}
 	default:
 		log_client(c, LOG_LEVEL_NOTICE, "unknown request (body %d)", (int)req->body_case);
 		ret = reply_error(c, &reply, ENOSYS, "unknown request");

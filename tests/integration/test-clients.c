@@ -456,9 +456,7 @@ int main(void)
 {
 	Suite *s = suite_create("clients");
 	TCase *tc = tcase_create("kmalloc");
-	int failed;
 
-	test_daemon_start(&daemon_under_test, POOL_SIZE, NULL);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_size_classes_alignment_ksize);
 	tcase_add_test(tc, test_zero_size_overflow_and_limits);
@@ -471,9 +469,5 @@ int main(void)
 	tcase_add_test(tc, test_meminfo_totals);
 	tcase_add_test(tc, test_client_lists);
 	suite_add_tcase(s, tc);
-	failed = test_run_suite(s);
-	if (test_daemon_stop(&daemon_under_test) != 0)
-		failed++;
-	test_daemon_cleanup(&daemon_under_test);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return test_daemon_main(&daemon_under_test, s, POOL_SIZE, NULL);
 }

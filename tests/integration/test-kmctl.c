@@ -251,13 +251,11 @@ int main(void)
 {
 	Suite *s = suite_create("kmctl");
 	TCase *tc = tcase_create("kmctl");
-	int failed;
 
 	if (!getenv("KMCTL")) {
 		fprintf(stderr, "KMCTL is not set (run through meson test)\n");
 		return EXIT_FAILURE;
 	}
-	test_daemon_start(&daemon_under_test, POOL_SIZE, NULL);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_meminfo);
 	tcase_add_test(tc, test_slabinfo_parses_like_slabtop);
@@ -266,9 +264,5 @@ int main(void)
 	tcase_add_test(tc, test_json_is_valid);
 	tcase_add_test(tc, test_unprivileged_user_refused);
 	suite_add_tcase(s, tc);
-	failed = test_run_suite(s);
-	if (test_daemon_stop(&daemon_under_test) != 0)
-		failed++;
-	test_daemon_cleanup(&daemon_under_test);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return test_daemon_main(&daemon_under_test, s, POOL_SIZE, NULL);
 }

@@ -206,9 +206,7 @@ int main(void)
 {
 	Suite *s = suite_create("vmalloc");
 	TCase *tc = tcase_create("vmalloc");
-	int failed;
 
-	test_daemon_start(&daemon_under_test, POOL_SIZE, NULL);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_pattern_across_frame_boundaries);
 	tcase_add_test(tc, test_vmalloc_to_pfn);
@@ -217,9 +215,5 @@ int main(void)
 	tcase_add_test(tc, test_too_big_fails_and_gives_back);
 	tcase_add_test(tc, test_many_areas_and_kvfree);
 	suite_add_tcase(s, tc);
-	failed = test_run_suite(s);
-	if (test_daemon_stop(&daemon_under_test) != 0)
-		failed++;
-	test_daemon_cleanup(&daemon_under_test);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return test_daemon_main(&daemon_under_test, s, POOL_SIZE, NULL);
 }

@@ -171,7 +171,13 @@ def run(path, pb, backing):
     r = c.call(alloc=pb.Alloc(size=5 << 20, gfp=GFP_KERNEL))
     check(r.error == errno.ENOMEM, "5 MiB kmalloc: %s" % r)
     r = c.call(nop=pb.Nop())
-    check(r.error == 0 and r.WhichOneof("body") is None, "nop")
+    check(r.error == 0 and r.WhichOneof("body") == "nop", "nop")
+    # id 0 is refused, and no reply is ever an empty packet
+    c.sock.send(pb.Request(id=0, nop=pb.Nop()).SerializeToString())
+    data = c.sock.recv(1 << 20)
+    check(data != b"", "an empty reply packet")
+    r = pb.Reply.FromString(data)
+    check(r.id == 0 and r.error == errno.EINVAL, "id 0: %s" % r)
 
     # garbage closes that connection only
     c2.sock.send(b"\xff\xff\xff\xff\xff\xff\xff\xff")

@@ -202,3 +202,18 @@ void test_daemon_cleanup(struct test_daemon *d)
 		fprintf(stderr, "could not remove %s\n", d->dir);
 	d->dir[0] = '\0';
 }
+
+int test_daemon_main(struct test_daemon *d, Suite *s, uint64_t pool_size,
+		     const char *const *extra)
+{
+	int failed;
+
+	test_daemon_start(d, pool_size, extra);
+	failed = test_run_suite(s);
+	if (test_daemon_stop(d) != 0) {
+		fprintf(stderr, "kmallocd did not exit cleanly\n");
+		failed++;
+	}
+	test_daemon_cleanup(d);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <check.h>
+
 struct test_daemon {
 	pid_t pid;
 	char dir[80];
@@ -32,6 +34,12 @@ int test_daemon_stop(struct test_daemon *d);
 void test_daemon_cleanup(struct test_daemon *d);
 /* True while the daemon process runs. */
 bool test_daemon_alive(const struct test_daemon *d);
+/* The main() of an integration test: starts @d (see test_daemon_start()),
+ * runs @s, stops @d and cleans up. A daemon that does not exit cleanly on
+ * SIGTERM (a crash, a leak under AddressSanitizer) fails the run. Returns
+ * the exit status for main(). */
+int test_daemon_main(struct test_daemon *d, Suite *s, uint64_t pool_size,
+		     const char *const *extra);
 /* Prints the daemon's log to stderr. */
 void test_daemon_dump_log(const struct test_daemon *d);
 /* Counts lines of the log that contain @needle. */

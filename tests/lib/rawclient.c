@@ -72,7 +72,13 @@ Kmalloc__Reply *raw_recv(int fd, int *fd_out, int timeout_ms)
 		else
 			close(fds[i]);
 	}
-	return kmalloc__reply__unpack(NULL, (size_t)n, buf);
+	{
+		Kmalloc__Reply *r = kmalloc__reply__unpack(NULL, (size_t)n, buf);
+
+		if (!r)
+			fprintf(stderr, "rawclient: a reply of %zd bytes does not decode\n", n);
+		return r;
+	}
 }
 
 Kmalloc__Reply *raw_call(int fd, const Kmalloc__Request *req, int *fd_out)

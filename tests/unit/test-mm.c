@@ -39,37 +39,11 @@
 #define POOL_SIZE		(32 * MiB)	/* 16 frames */
 #define POOL_FRAMES		16u
 #define HUGEPAGES_NEEDED	(POOL_FRAMES + 4)	/* a pool, phantoms, slack */
-#define NR_HUGEPAGES		"/proc/sys/vm/nr_hugepages"
-#define FREE_HUGEPAGES		"/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
 
 static bool hugetlb_ok;			/* set by main(), inherited by forks */
 static const char *hugetlb_why = "not tried";
 
 /* ---- helpers --------------------------------------------------------- */
-
-static long read_long(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	long v = -1;
-
-	if (!f)
-		return -1;
-	if (fscanf(f, "%ld", &v) != 1)
-		v = -1;
-	fclose(f);
-	return v;
-}
-
-static bool write_long(const char *path, long v)
-{
-	FILE *f = fopen(path, "w");
-	bool ok;
-
-	if (!f)
-		return false;
-	ok = fprintf(f, "%ld\n", v) > 0;
-	return fclose(f) == 0 && ok;
-}
 
 static enum pool_backing backing_of(int i)
 {
@@ -197,7 +171,7 @@ START_TEST(test_pool_auto)
 		printf("%s: hugetlb half skipped: %s\n", __func__, hugetlb_why);
 	}
 	/* more frames than free hugepages: shmem, with a warning */
-	free_pages = read_long(FREE_HUGEPAGES);
+	free_pages = test_hugepages_free();
 	if (free_pages < 0)
 		free_pages = 0;
 	ck_assert_int_eq(pool_init(&pool, (uint64_t)(free_pages + 1) * FRAME,
@@ -216,7 +190,7 @@ END_TEST
 START_TEST(test_pool_hugetlb_fails)
 {
 	struct pool pool;
-	long free_pages = read_long(FREE_HUGEPAGES);
+	long free_pages = test_hugepages_free();
 
 	if (free_pages < 0)
 		free_pages = 0;
@@ -941,53 +915,15 @@ static Suite *mm_suite(void)
 
 /* Makes HUGEPAGES_NEEDED hugepages free, raising nr_hugepages when root.
  * Returns how many pages were added (to give back), sets hugetlb_ok. */
-static long hugepages_reserve(void)
-{
-	long nr = read_long(NR_HUGEPAGES), free_pages = read_long(FREE_HUGEPAGES);
-	long added = 0;
-
-	if (nr < 0 || free_pages < 0) {
-		hugetlb_why = "no 2 MiB hugepage support";
-		return 0;
-	}
-	if (free_pages < HUGEPAGES_NEEDED) {
-		added = HUGEPAGES_NEEDED - free_pages;
-		if (!write_long(NR_HUGEPAGES, nr + added)) {
-			hugetlb_why = "cannot raise /proc/sys/vm/nr_hugepages (not root?)";
-			return 0;
-		}
-		free_pages = read_long(FREE_HUGEPAGES);
-	}
-	if (free_pages >= HUGEPAGES_NEEDED)
-		hugetlb_ok = true;
-	else
-		hugetlb_why = "the kernel could not allocate enough hugepages";
-	printf("hugetlb: %ld free hugepages (%ld added)%s\n", free_pages, added,
-	       hugetlb_ok ? "" : ": hugetlb cases skipped");
-	return added;
-}
-
-static void hugepages_release(long added)
-{
-	long nr;
-
-	if (!added)
-		return;
-	/* subtract what we added, keeping what others may have raised since */
-	nr = read_long(NR_HUGEPAGES);
-	if (nr >= 0)
-		write_long(NR_HUGEPAGES, nr > added ? nr - added : 0);
-}
-
 int main(void)
 {
-	long added;
-	int failed;
-
 	log_init(LOG_LEVEL_WARN);
-	added = hugepages_reserve();
+	hugetlb_ok = test_hugepages_reserve(HUGEPAGES_NEEDED);
+	if (!hugetlb_ok)
+		hugetlb_why = geteuid() ? "not enough hugepages (not root?)"
+					: "the kernel could not allocate enough hugepages";
+	printf("hugetlb: %ld free hugepages%s\n", test_hugepages_free(),
+	       hugetlb_ok ? "" : ": hugetlb cases skipped");
 	fflush(stdout);
-	failed = test_run_suite(mm_suite());
-	hugepages_release(added);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return test_run_suite(mm_suite()) ? EXIT_FAILURE : EXIT_SUCCESS;
 }
