@@ -211,6 +211,13 @@ static void series_init(struct series *s, const char *name, const char *unit, un
 		fail("out of memory");
 }
 
+static void series_free(struct series *s)
+{
+	free(s->v);
+	s->v = NULL;
+	s->n = 0;
+}
+
 static void __attribute__((format(printf, 2, 3)))
 series_skip(struct series *s, const char *fmt, ...)
 {
@@ -1219,6 +1226,12 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 	cleanup();
+	series_free(&pp);
+	series_free(&km);
+	series_free(&cold.km);
+	series_free(&cold.k4m);
+	for (int i = 0; i < CASE_MAX; i++)
+		series_free(&buf[i]);
 	if (nr_failed && !opt.quick) {
 		printf("kmbench: %u target%s missed\n", nr_failed, nr_failed == 1 ? "" : "s");
 		return EXIT_MISSED;
