@@ -24,12 +24,14 @@ static inline bool gfp_may_reclaim(unsigned int gfp)
 /* The free-frame level (in frames) a request must leave untouched, given the
  * min watermark @min: 100 % normally, 50 % for __GFP_HIGH that may block,
  * 37.5 % for GFP_ATOMIC-like (__GFP_HIGH without direct reclaim), 50 % for
- * __GFP_NOFAIL (ALLOC_MIN_RESERVE in the kernel's retry). */
+ * __GFP_NOFAIL (ALLOC_MIN_RESERVE in the kernel's retry). The kernel counts
+ * in pages, where rounding does not matter; in frames it does, so the
+ * shares are rounded down: a one-frame reserve is there for GFP_ATOMIC. */
 static inline uint32_t gfp_watermark(unsigned int gfp, uint32_t min)
 {
 	if ((gfp & KM___GFP_HIGH) && !gfp_allows_blocking(gfp))
-		return min - min / 2 - (min - min / 2) / 4;
+		return (uint32_t)((uint64_t)min * 3 / 8);
 	if ((gfp & KM___GFP_HIGH) || (gfp & KM___GFP_NOFAIL))
-		return min - min / 2;
+		return min / 2;
 	return min;
 }

@@ -410,6 +410,41 @@ START_TEST(test_meminfo_totals)
 }
 END_TEST
 
+/* The emergency reserve: GFP_KERNEL and GFP_NOWAIT stop at the min
+ * watermark, GFP_ATOMIC may go below it (kernel-semantics.md §2.4). */
+START_TEST(test_reserve_is_for_atomic)
+{
+	enum { MAX = 64 };
+	void *p[MAX], *atomic;
+	km_meminfo mi, after;
+	km_client *c;
+	int n = 0, i;
+
+	setenv("KMCLIENT_NO_CACHE", "1", 1);
+	c = connect_or_fail();
+	unsetenv("KMCLIENT_NO_CACHE");
+	while (n < MAX && (p[n] = km_kmalloc(c, 2u << 20, KM_GFP_KERNEL | KM_GFP_NOWARN)))
+		n++;
+	ck_assert_int_eq(errno, ENOMEM);
+	ck_assert_int_gt(n, 8);
+	ck_assert_int_eq(km_get_meminfo(c, &mi), 0);
+	ck_assert_uint_gt(mi.reserve, 0);
+	ck_assert_uint_ge(mi.free, mi.reserve);		/* the reserve is still there */
+	errno = 0;
+	ck_assert_ptr_null(km_kmalloc(c, 2u << 20, KM_GFP_NOWAIT));
+	ck_assert_int_eq(errno, ENOMEM);
+	atomic = km_kmalloc(c, 2u << 20, KM_GFP_ATOMIC);
+	ck_assert_msg(atomic != NULL, "GFP_ATOMIC could not use the reserve: %s", strerror(errno));
+	memset(atomic, 0x3c, 2u << 20);
+	km_kfree(c, atomic);
+	for (i = 0; i < n; i++)
+		km_kfree(c, p[i]);
+	ck_assert_int_eq(km_get_meminfo(c, &after), 0);
+	ck_assert_uint_eq(after.free, mi.free + (uint64_t)n * (2u << 20));
+	km_disconnect(c);
+}
+END_TEST
+
 /* Freed objects wait on the client's own lists and come back without a
  * round trip; meminfo drains the lists so the caller sees exact numbers. */
 START_TEST(test_client_lists)
@@ -468,6 +503,7 @@ int main(void)
 	tcase_add_test(tc, test_threads_share_one_client);
 	tcase_add_test(tc, test_meminfo_totals);
 	tcase_add_test(tc, test_client_lists);
+	tcase_add_test(tc, test_reserve_is_for_atomic);
 	suite_add_tcase(s, tc);
 	return test_daemon_main(&daemon_under_test, s, POOL_SIZE, NULL);
 }

@@ -257,6 +257,21 @@ static const struct {
 };
 #define NR_WMARK_CASES (int)(sizeof(wmark_cases) / sizeof(wmark_cases[0]))
 
+/* Shares of small reserves round down, so even one frame of reserve is one
+ * that GFP_ATOMIC may take and GFP_KERNEL may not. */
+START_TEST(test_watermark_rounding)
+{
+	ck_assert_uint_eq(gfp_watermark(KM_GFP_KERNEL, 1), 1);
+	ck_assert_uint_eq(gfp_watermark(KM_GFP_NOWAIT, 1), 1);
+	ck_assert_uint_eq(gfp_watermark(KM_GFP_ATOMIC, 1), 0);
+	ck_assert_uint_eq(gfp_watermark(KM_GFP_KERNEL | KM___GFP_HIGH, 1), 0);
+	ck_assert_uint_eq(gfp_watermark(KM_GFP_ATOMIC, 3), 1);
+	ck_assert_uint_eq(gfp_watermark(KM_GFP_KERNEL | KM_GFP_NOFAIL, 3), 1);
+	ck_assert_uint_eq(gfp_watermark(KM_GFP_ATOMIC, 0), 0);
+	ck_assert_uint_eq(gfp_watermark(KM_GFP_ATOMIC, UINT32_MAX), 1610612735u);
+}
+END_TEST
+
 START_TEST(test_watermarks)
 {
 	int backing = _i / NR_WMARK_CASES, k = _i % NR_WMARK_CASES;
@@ -887,6 +902,7 @@ static Suite *mm_suite(void)
 	tcase_add_loop_test(tc, test_frame_move, 0, 2);
 	tc = tcase(s, "watermarks");
 	tcase_add_loop_test(tc, test_watermarks, 0, 2 * NR_WMARK_CASES);
+	tcase_add_test(tc, test_watermark_rounding);
 	tcase_add_test(tc, test_reserve_default);
 	tc = tcase(s, "domain-pages");
 	tcase_add_loop_test(tc, test_domain_pages, 0, 2);
