@@ -163,6 +163,8 @@ bool kmc_pcp_pop_locked(struct km_client *c, struct kmc_pcp_list *l, struct kmc_
 bool kmc_pcp_push_locked(struct km_client *c, struct kmc_pcp_list *l, const struct kmc_kobj *o);
 /* Gives every listed object back to the daemon. */
 int kmc_pcp_drain(struct km_client *c);
+/* kmc_pcp_drain() if the lists hold anything; true when something went back. */
+bool kmc_pcp_drain_if_any(struct km_client *c);
 
 /* vmalloc.c */
 int kmc_vmalloc(struct km_client *c, size_t size, km_gfp_t gfp, const void *ret_addr,

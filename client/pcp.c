@@ -15,7 +15,9 @@
  * What sits here is still granted to this client: the daemon counts it as
  * in use (as /proc/slabinfo counts per-CPU free objects as active), a client
  * that dies gives it back, and km_get_meminfo() drains the lists first so
- * the caller sees exact numbers. Limits follow SLUB's set_cpu_partial():
+ * the caller sees exact numbers, and an allocation the daemon refuses for
+ * want of memory drains them and tries once more (as the kernel drains the
+ * per-CPU lists before it gives up). Limits follow SLUB's set_cpu_partial():
  * 120 objects below 256 bytes, 52 below 1 KiB, 24 below 4 KiB, 6 above;
  * KMCLIENT_NO_CACHE=1 turns the lists off (every call one round trip).
  *
@@ -29,6 +31,7 @@
 #include <string.h>
 
 #define PCP_LARGE_HIGH_MAX	(8ull << 20)	/* bytes of freed large blocks kept */
+#define PCP_LARGE_POOL_SHARE	64		/* and at most 1/64 of the pool */
 
 static uint32_t slub_cpu_partial(uint32_t size)
 {
@@ -57,8 +60,8 @@ int kmc_pcp_init(struct km_client *c)
 	unsigned int i;
 	int err = 0;
 
-	/* A client may hide at most 1/32 of the pool in freed large blocks. */
-	c->pcp_large_high = enabled ? c->pool_size / 32 : 0;
+	/* A client may hide at most 1/64 of the pool in freed large blocks. */
+	c->pcp_large_high = enabled ? c->pool_size / PCP_LARGE_POOL_SHARE : 0;
 	if (c->pcp_large_high > PCP_LARGE_HIGH_MAX)
 		c->pcp_large_high = PCP_LARGE_HIGH_MAX;
 	c->pcp_large_bytes = 0;
@@ -119,6 +122,20 @@ bool kmc_pcp_push_locked(struct km_client *c, struct kmc_pcp_list *l, const stru
 	}
 	l->objs[l->nr++] = *o;
 	return true;
+}
+
+bool kmc_pcp_drain_if_any(struct km_client *c)
+{
+	bool any = false;
+	unsigned int k;
+
+	pthread_mutex_lock(&c->ktab_lock);
+	for (k = 0; k < KMS_NR_CLASSES && !any; k++)
+		any = c->pcp_small[k].nr != 0;
+	for (k = 0; k <= KMS_MAX_ORDER && !any; k++)
+		any = c->pcp_large[k].nr != 0;
+	pthread_mutex_unlock(&c->ktab_lock);
+	return any && kmc_pcp_drain(c) == 0;
 }
 
 int kmc_pcp_drain(struct km_client *c)

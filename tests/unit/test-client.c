@@ -34,6 +34,7 @@
 struct fake {
 	int reverse;		/* hold this many Alloc requests, answer in reverse */
 	int hang_up_after;	/* close after this many requests (0: never) */
+	int enomem_until_free;	/* refuse allocations after the first until a Free */
 	int alloc_requests;
 	int alloc_objects;
 	int free_requests;
@@ -132,6 +133,13 @@ static void fake_serve(int fd)
 			break;
 		}
 		case KMALLOC__REQUEST__BODY_ALLOC:
+			if (fake->enomem_until_free && fake->alloc_requests && !fake->free_requests) {
+				fake->alloc_requests++;
+				r.error = ENOMEM;
+				r.message = "fake: pool exhausted";
+				reply_send(fd, &r, -1);
+				break;
+			}
 			if (fake->reverse) {
 				held[nheld++] = req;
 				if (nheld < fake->reverse)
@@ -363,6 +371,29 @@ START_TEST(test_deferred_release_without_lists)
 }
 END_TEST
 
+/* A refused allocation first gives back what the client keeps, then retries. */
+START_TEST(test_enomem_drains_lists)
+{
+	km_client *c;
+	void *p;
+
+	fake_start();
+	fake->enomem_until_free = 1;
+	c = connect_fake(true);
+	p = km_kmalloc(c, 65536, KM_GFP_KERNEL);
+	ck_assert_ptr_nonnull(p);
+	km_kfree(c, p);				/* kept on the client's list */
+	ck_assert_int_eq(fake->free_requests, 0);
+	p = km_kmalloc(c, 100000, KM_GFP_KERNEL);	/* another order: a miss */
+	ck_assert_msg(p != NULL, "no retry after the drain: %s", strerror(errno));
+	ck_assert_int_eq(fake->alloc_requests, 3);	/* ok, refused, retried */
+	ck_assert_int_eq(fake->free_requests, 1);
+	ck_assert_int_eq(fake->freed_ids, 1);
+	km_disconnect(c);
+	fake_stop();
+}
+END_TEST
+
 static Suite *client_suite(void)
 {
 	Suite *s = suite_create("client");
@@ -373,6 +404,7 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, test_hang_up_fails_waiting_calls);
 	tcase_add_test(tc, test_batch_refill_and_lists);
 	tcase_add_test(tc, test_deferred_release_without_lists);
+	tcase_add_test(tc, test_enomem_drains_lists);
 	suite_add_tcase(s, tc);
 	return s;
 }
