@@ -121,6 +121,71 @@ START_TEST(test_sigkill_gives_everything_back)
 }
 END_TEST
 
+/* Clients busy allocating and freeing, killed at random moments, in the
+ * middle of whatever they were doing: nothing stays behind. */
+START_TEST(test_chaos_of_killed_clients)
+{
+	enum { CHILDREN = 6, ROUNDS = 4 };
+	struct test_daemon d;
+	pid_t pids[CHILDREN];
+	km_client *c;
+	uint64_t before;
+	int round, i;
+
+	test_daemon_start(&d, POOL_SIZE, NULL);
+	c = connect_or_fail();
+	before = unheld(c);
+	for (round = 0; round < ROUNDS; round++) {
+		for (i = 0; i < CHILDREN; i++) {
+			uint64_t seed = test_rand();
+
+			pids[i] = fork();
+			if (pids[i] == 0) {
+				km_client *cc = km_connect(NULL);
+				void *live[32] = { NULL };
+
+				if (!cc)
+					_exit(2);
+				for (;;) {
+					int k = (int)(seed % 32);
+
+					seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+					if (live[k]) {
+						if ((seed >> 40) % 7 == 0)
+							km_vfree(cc, live[k]);
+						else
+							km_kfree(cc, live[k]);
+						live[k] = NULL;
+						continue;
+					}
+					if ((seed >> 33) % 7 == 0) {
+						live[k] = km_vmalloc(cc, 1 + (seed >> 20) % (3u << 20));
+						if (live[k])
+							continue;
+					}
+					live[k] = km_kmalloc(cc, 1 + (seed >> 24) % 300000,
+							     KM_GFP_KERNEL | KM_GFP_NOWARN);
+					if (live[k] && (seed >> 33) % 7 == 0) {
+						km_kfree(cc, live[k]);	/* kept apart from vfree */
+						live[k] = NULL;
+					}
+				}
+			}
+		}
+		usleep(20000 + test_rand_below(80000));
+		for (i = 0; i < CHILDREN; i++)
+			kill(pids[i], SIGKILL);
+		for (i = 0; i < CHILDREN; i++)
+			waitpid(pids[i], NULL, 0);
+	}
+	ck_assert_uint_eq(wait_unheld(c, before), before);
+	km_disconnect(c);
+	ck_assert(test_daemon_alive(&d));
+	ck_assert_int_eq(test_daemon_stop(&d), 0);
+	test_daemon_cleanup(&d);
+}
+END_TEST
+
 START_TEST(test_disconnect_gives_everything_back)
 {
 	struct test_daemon d;
@@ -407,6 +472,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_sigkill_gives_everything_back);
 	tcase_add_test(tc, test_disconnect_gives_everything_back);
+	tcase_add_test(tc, test_chaos_of_killed_clients);
 	tcase_add_test(tc, test_sigterm_with_clients_attached);
 	tcase_add_test(tc, test_socket_ownership);
 	tcase_add_test(tc, test_stale_socket_replaced);
