@@ -214,6 +214,11 @@ void conn_close(struct conn *c, const char *why)
 	event_free(c->ev_read);
 	event_free(c->ev_write);
 	close(c->fd);
+	/* Everything the client held is free again, the slabs it emptied too:
+	 * a client that goes away leaves the free count where it found it
+	 * (the caches keep empty slabs only while their users are there). */
+	if (c->domain && c->domain->refs > 1)
+		domain_shrink(c->domain);
 	domain_put(c->domain);
 	if (c->prev)
 		c->prev->next = c->next;

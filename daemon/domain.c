@@ -141,16 +141,24 @@ static uint64_t domain_release_free_frames(struct domain *d, uint64_t until)
 	return n;
 }
 
+uint64_t domain_shrink(struct domain *d)
+{
+	uint64_t pages = 0;
+	int i;
+
+	for (i = 0; i < NR_KMALLOC_CACHES; i++)
+		pages += kmem_cache_shrink(&d->caches[i]);
+	return pages;
+}
+
 uint64_t mm_reclaim(struct mm *mm, bool shrink_slabs)
 {
 	struct domain *d;
 	uint64_t n = 0;
-	int i;
 
 	for (d = mm->domains; d; d = d->next) {
 		if (shrink_slabs)
-			for (i = 0; i < NR_KMALLOC_CACHES; i++)
-				kmem_cache_shrink(&d->caches[i]);
+			domain_shrink(d);
 		n += domain_release_free_frames(d, UINT64_MAX);
 	}
 	if (n)

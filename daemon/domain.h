@@ -94,6 +94,10 @@ int domain_alloc_frames(struct domain *d, unsigned int frame_order, unsigned int
 /* Back into the domain's page buddy as free frames (kept for reuse). */
 void domain_free_frames(struct domain *d, uint32_t frame, unsigned int frame_order);
 
+/* kmem_cache_shrink() on every cache of @d: empty slabs back to its pages.
+ * Returns the pages freed. */
+uint64_t domain_shrink(struct domain *d);
+
 /* Clears [phys, phys + len) through the daemon's mapping. */
 void domain_zero(struct domain *d, uint64_t phys, uint64_t len);
 
