@@ -111,6 +111,14 @@ static void conn_on_writable(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+static void conn_on_hello_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	if (c->state == CONN_HELLO)
+		conn_close(c, "no hello in time");
+}
+
 int conn_new(struct server *srv, int fd, struct conn **out)
 {
 	struct conn *c = calloc(1, sizeof(*c));
@@ -133,13 +141,22 @@ int conn_new(struct server *srv, int fd, struct conn **out)
 	}
 	c->ev_read = event_new(srv->base, fd, EV_READ | EV_PERSIST, conn_on_readable, c);
 	c->ev_write = event_new(srv->base, fd, EV_WRITE | EV_PERSIST, conn_on_writable, c);
-	if (!c->ev_read || !c->ev_write) {
+	c->ev_hello = evtimer_new(srv->base, conn_on_hello_timeout, c);
+	if (!c->ev_read || !c->ev_write || !c->ev_hello) {
 		if (c->ev_read)
 			event_free(c->ev_read);
 		if (c->ev_write)
 			event_free(c->ev_write);
+		if (c->ev_hello)
+			event_free(c->ev_hello);
 		free(c);
 		return -ENOMEM;
+	}
+	{
+		/* A connection that never says Hello must not hold a slot forever. */
+		struct timeval timeout = { .tv_sec = srv->cfg->hello_timeout };
+
+		event_add(c->ev_hello, &timeout);
 	}
 	c->next = srv->conns;
 	if (srv->conns)
@@ -213,6 +230,7 @@ void conn_close(struct conn *c, const char *why)
 	}
 	event_free(c->ev_read);
 	event_free(c->ev_write);
+	event_free(c->ev_hello);
 	close(c->fd);
 	/* Everything the client held is free again, the slabs it emptied too:
 	 * a client that goes away leaves the free count where it found it

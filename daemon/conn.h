@@ -47,6 +47,7 @@ struct conn {
 	int fd;
 	struct event *ev_read;
 	struct event *ev_write;
+	struct event *ev_hello;		/* closes a connection that never says Hello */
 	enum conn_state state;
 	pid_t pid;
 	uid_t uid;

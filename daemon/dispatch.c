@@ -17,6 +17,8 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include <event2/event.h>
+
 #include "kmalloc.pb-c.h"
 
 #include "conn.h"
@@ -214,6 +216,7 @@ static int handle_hello(struct conn *c, Kmalloc__Request *req, Kmalloc__Reply *r
 	if (getrandom(c->token, sizeof(c->token), 0) != sizeof(c->token))
 		memset(c->token, 0, sizeof(c->token));
 	c->state = CONN_READY;
+	event_del(c->ev_hello);
 	log_debug("conn %u pid %d uid %u (%s): %s -> %s, domain %u", c->id, (int)c->pid,
 		  (unsigned int)c->uid, c->name, conn_state_names[CONN_HELLO],
 		  conn_state_names[CONN_READY], d->id);

@@ -35,6 +35,7 @@ static const struct setting settings_table[] = {
 	{ "log_level", "LEVEL", "err, warning, notice, info or debug (default info)" },
 	{ "paranoid", NULL, "check every allocator structure after each request (slow)" },
 	{ "reconcile_interval", "SECONDS", "how often domain memfds are checked for phantom frames (default 10, 0 = never)" },
+	{ "hello_timeout", "SECONDS", "close connections that have not said Hello after this long (default 10)" },
 };
 
 #define NR_SETTINGS (sizeof(settings_table) / sizeof(settings_table[0]))
@@ -51,6 +52,7 @@ void settings_defaults(struct settings *cfg)
 	cfg->max_clients = 1024;
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->reconcile_interval = 10;
+	cfg->hello_timeout = 10;
 }
 
 void settings_fini(struct settings *cfg)
@@ -215,6 +217,14 @@ int settings_set(struct settings *cfg, const char *key, const char *value)
 		return parse_bool(value, &cfg->paranoid);
 	if (!strcmp(name, "reconcile_interval"))
 		return parse_u32(value, &cfg->reconcile_interval);
+	if (!strcmp(name, "hello_timeout")) {
+		uint32_t v;
+
+		if (parse_u32(value, &v) < 0 || v == 0)
+			return -EINVAL;
+		cfg->hello_timeout = v;
+		return 0;
+	}
 	return -EINVAL;
 }
 

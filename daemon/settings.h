@@ -24,6 +24,7 @@ struct settings {
 	enum log_level log_level;
 	bool paranoid;			/* run the costly checkers after every request */
 	uint32_t reconcile_interval;	/* seconds between phantom-frame checks, 0 = off */
+	uint32_t hello_timeout;		/* seconds a new connection has to say Hello */
 	char *config_file;		/* the file that was read, or NULL */
 };
 

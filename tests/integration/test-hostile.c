@@ -567,6 +567,27 @@ START_TEST(test_random_requests)
 }
 END_TEST
 
+/* A connection that never says Hello is closed, not kept forever. */
+START_TEST(test_silent_connection_is_closed)
+{
+	int fd = raw_connect(daemon_under_test.socket), i;
+	char byte;
+	ssize_t n = -1;
+
+	ck_assert_int_ge(fd, 0);
+	for (i = 0; i < 300; i++) {
+		n = recv(fd, &byte, 1, MSG_DONTWAIT);
+		if (n == 0)
+			break;
+		usleep(10000);
+	}
+	ck_assert_int_eq(n, 0);
+	close(fd);
+	ck_assert_int_ge(test_daemon_log_count(&daemon_under_test, "no hello in time"), 1);
+	assert_daemon_serves();
+}
+END_TEST
+
 static int count_fds(pid_t pid)
 {
 	char cmd[96];
@@ -659,7 +680,8 @@ int main(void)
 {
 	Suite *s = suite_create("hostile");
 	TCase *tc = tcase_create("hostile");
-	static const char *const extra[] = { "--paranoid", "--reconcile-interval", "1", NULL };
+	static const char *const extra[] = { "--paranoid", "--reconcile-interval", "1",
+					     "--hello-timeout", "1", NULL };
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_garbage_closes_only_that_connection);
@@ -673,6 +695,7 @@ int main(void)
 	tcase_add_test(tc, test_fds_sent_to_the_daemon_are_closed);
 	tcase_add_test(tc, test_phantom_pages_are_punched);
 	tcase_add_test(tc, test_random_requests);
+	tcase_add_test(tc, test_silent_connection_is_closed);
 	suite_add_tcase(s, tc);
 	return test_daemon_main(&daemon_under_test, s, POOL_SIZE, extra);
 }
