@@ -193,8 +193,11 @@ int pool_init(struct pool *pool, uint64_t size, enum pool_backing backing)
 			goto out;
 		}
 		if (err != -ENOMEM) {
+			/* hugetlb exists but refuses us (no hugetlbfs, a seccomp
+			 * filter...): as good as no hugepages for AUTO. */
 			log_err("cannot create the hugetlb pool memfd: %s", strerror(-err));
-			return err;
+			if (backing == POOL_BACKING_HUGETLB)
+				return err;
 		}
 		hugepages_hint(pool->nr_frames, free_pages, hint, sizeof(hint));
 		if (backing == POOL_BACKING_HUGETLB) {
