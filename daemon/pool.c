@@ -195,9 +195,11 @@ int pool_init(struct pool *pool, uint64_t size, enum pool_backing backing)
 		if (err != -ENOMEM) {
 			/* hugetlb exists but refuses us (no hugetlbfs, a seccomp
 			 * filter...): as good as no hugepages for AUTO. */
-			log_err("cannot create the hugetlb pool memfd: %s", strerror(-err));
-			if (backing == POOL_BACKING_HUGETLB)
+			if (backing == POOL_BACKING_HUGETLB) {
+				log_err("cannot create the hugetlb pool memfd: %s", strerror(-err));
 				return err;
+			}
+			log_warn("cannot create the hugetlb pool memfd: %s", strerror(-err));
 		}
 		hugepages_hint(pool->nr_frames, free_pages, hint, sizeof(hint));
 		if (backing == POOL_BACKING_HUGETLB) {
