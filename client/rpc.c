@@ -34,7 +34,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include "kmalloc.pb-c.h"
@@ -245,16 +244,6 @@ static void close_fds(const int *fds, unsigned int n)
 		close(fds[i]);
 }
 
-/* recvmsg() returns 0 both at EOF and for an empty packet, which is a valid
- * encoding of an empty Reply (id 0: an event without content). The peer has
- * hung up only if the socket says so. Costs a poll() on that rare path only. */
-static bool peer_gone(int sock)
-{
-	struct pollfd pfd = { .fd = sock, .events = POLLRDHUP };
-
-	return poll(&pfd, 1, 0) != 0;
-}
-
 /* Called by the reader with c->lock held; drops it around recvmsg. */
 static void read_one_locked(struct km_client *c)
 {
@@ -268,7 +257,8 @@ static void read_one_locked(struct km_client *c)
 	n = kmwire_recv(c->sock, c->recvbuf, WIRE_MAX_REPLY, fds, WIRE_MAX_FDS, &nr_fds, 0);
 	pthread_mutex_lock(&c->lock);
 
-	if (n == -ECONNRESET || (n == 0 && peer_gone(c->sock))) {
+	/* The protocol never sends an empty packet: 0 is the daemon hanging up. */
+	if (n == -ECONNRESET || n == 0) {
 		conn_fail_locked(c, -ECONNRESET);
 		return;
 	}
