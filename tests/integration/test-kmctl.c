@@ -135,11 +135,16 @@ END_TEST
 
 START_TEST(test_buddyinfo)
 {
-	char *out, *line, *save;
+	char *out, *line, *save, *mem;
+	unsigned long long memfree = 0, pages = 0;
 	int zones = 0;
 
 	hold_some_memory();
+	mem = kmctl_ok("meminfo");
 	out = kmctl_ok("buddyinfo");
+	for (line = strtok_r(mem, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		sscanf(line, "MemFree: %llu kB", &memfree);
+	free(mem);
 	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		unsigned long v[11];
 		char zone[32];
@@ -148,6 +153,8 @@ START_TEST(test_buddyinfo)
 					"%lu %lu", zone, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
 					&v[6], &v[7], &v[8], &v[9], &v[10]), 12);
 		ck_assert_uint_eq(line[strlen(line) - 1], ' ');	/* the kernel's trailing space */
+		for (int o = 0; o < 11; o++)
+			pages += (unsigned long long)v[o] << o;
 		if (zones == 0)
 			ck_assert_str_eq(zone, "free");
 		else
@@ -155,6 +162,8 @@ START_TEST(test_buddyinfo)
 		zones++;
 	}
 	ck_assert_int_eq(zones, 2);	/* the frame allocator and root's domain */
+	/* As on the kernel, free pages summed over buddyinfo are MemFree. */
+	ck_assert_uint_eq(pages * 4, memfree);
 	free(out);
 }
 END_TEST
