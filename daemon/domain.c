@@ -84,17 +84,14 @@ static uint32_t mm_reserve_frames(const struct pool *pool, uint64_t reserve)
 	return (uint32_t)frames;
 }
 
-int mm_init(struct mm *mm, const struct mm_options *opt)
+/* The part of mm_init() and mm_adopt() after the pool is there. */
+static int mm_setup(struct mm *mm, const struct mm_options *opt, const uint32_t *owner)
 {
 	uint32_t min_frames;
 	int err;
 
-	memset(mm, 0, sizeof(*mm));
-	err = pool_init(&mm->pool, opt->pool_size, opt->backing);
-	if (err)
-		return err;
 	min_frames = mm_reserve_frames(&mm->pool, opt->reserve);
-	err = frame_alloc_init(&mm->frames, &mm->pool, min_frames);
+	err = frame_alloc_adopt(&mm->frames, &mm->pool, min_frames, owner);
 	if (err)
 		goto err_pool;
 	err = buddy_map_init(&mm->page_map, mm->pool.nr_pages);
@@ -112,6 +109,29 @@ err_frames:
 err_pool:
 	pool_fini(&mm->pool);
 	return err;
+}
+
+int mm_init(struct mm *mm, const struct mm_options *opt)
+{
+	int err;
+
+	memset(mm, 0, sizeof(*mm));
+	err = pool_init(&mm->pool, opt->pool_size, opt->backing);
+	if (err)
+		return err;
+	return mm_setup(mm, opt, NULL);
+}
+
+int mm_adopt(struct mm *mm, const struct mm_options *opt, int reserve_fd, uint64_t pool_size,
+	     bool hugetlb, const uint32_t *owner)
+{
+	int err;
+
+	memset(mm, 0, sizeof(*mm));
+	err = pool_adopt(&mm->pool, reserve_fd, pool_size, hugetlb);
+	if (err)
+		return err;
+	return mm_setup(mm, opt, owner);
 }
 
 void mm_fini(struct mm *mm)
@@ -228,11 +248,12 @@ static uint32_t mm_new_domain_id(struct mm *mm)
 	return id;
 }
 
-static int domain_new(struct mm *mm, uid_t uid, struct domain **out)
+/* A domain around @memfd, which it owns from now on (on failure the caller
+ * still does). */
+static int domain_setup(struct mm *mm, uid_t uid, uint32_t id, int memfd, struct domain **out)
 {
 	struct slab_page_ops ops = { slab_alloc_pages, slab_free_pages, NULL };
 	struct domain *d;
-	char name[32];
 	int i, err;
 
 	d = calloc(1, sizeof(*d));
@@ -240,29 +261,24 @@ static int domain_new(struct mm *mm, uid_t uid, struct domain **out)
 		return -ENOMEM;
 	d->mm = mm;
 	d->uid = uid;
-	snprintf(name, sizeof(name), "kmalloc-uid%u", (unsigned int)uid);
-	err = pool_memfd_create(&mm->pool, name, &d->memfd);
-	if (err) {
-		log_err("uid %u: cannot create the domain memfd: %s", (unsigned int)uid,
-			strerror(-err));
-		goto err_free;
-	}
+	d->memfd = memfd;
 	/* NORESERVE: a hugetlb mapping of a sparse file would otherwise
 	 * reserve a hugepage for every hole. Never populated here: touching
 	 * a hole would allocate a phantom frame in the memfd. */
 	d->map = mmap(NULL, mm->pool.size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
-		      d->memfd, 0);
+		      memfd, 0);
 	if (d->map == MAP_FAILED) {
 		err = -errno;
 		log_err("uid %u: cannot map the domain memfd: %s", (unsigned int)uid,
 			strerror(-err));
-		goto err_close;
+		free(d);
+		return err;
 	}
 	/* Best effort: THP for shmem may be disabled on the host. */
 	if (!mm->pool.hugetlb && madvise(d->map, mm->pool.size, MADV_HUGEPAGE) < 0)
 		log_debug("uid %u: MADV_HUGEPAGE: %s", (unsigned int)uid, strerror(errno));
 
-	d->id = mm_new_domain_id(mm);
+	d->id = id;
 	buddy_init(&d->pages, &mm->page_map, POOL_FRAME_ORDER);
 	ops.ctx = d;
 	for (i = 0; i < NR_KMALLOC_CACHES; i++)
@@ -274,12 +290,43 @@ static int domain_new(struct mm *mm, uid_t uid, struct domain **out)
 	log_debug("domain %" PRIu32 ": created for uid %u", d->id, (unsigned int)uid);
 	*out = d;
 	return 0;
+}
 
-err_close:
-	close(d->memfd);
-err_free:
-	free(d);
+static int domain_new(struct mm *mm, uid_t uid, struct domain **out)
+{
+	char name[32];
+	int fd, err;
+
+	snprintf(name, sizeof(name), "kmalloc-uid%u", (unsigned int)uid);
+	err = pool_memfd_create(&mm->pool, name, &fd);
+	if (err) {
+		log_err("uid %u: cannot create the domain memfd: %s", (unsigned int)uid,
+			strerror(-err));
+		return err;
+	}
+	err = domain_setup(mm, uid, mm_new_domain_id(mm), fd, out);
+	if (err)
+		close(fd);
 	return err;
+}
+
+int domain_adopt(struct mm *mm, uint32_t id, uid_t uid, int memfd, struct domain **out)
+{
+	struct domain *d;
+	int err;
+
+	if (id == FRAME_OWNER_NONE || domain_id_used(mm, id))
+		return -EINVAL;
+	for (d = mm->domains; d; d = d->next)
+		if (d->uid == uid)
+			return -EINVAL;
+	err = domain_setup(mm, uid, id, memfd, out);
+	if (err)
+		return err;
+	(*out)->refs = 0;	/* the connections that come with it count themselves */
+	if (mm->next_domain_id <= id)
+		mm->next_domain_id = id + 1;
+	return 0;
 }
 
 int domain_get(struct mm *mm, uid_t uid, struct domain **out)

@@ -60,6 +60,10 @@ struct mm {
 };
 
 int mm_init(struct mm *mm, const struct mm_options *opt);
+/* Takes over the pool and frame ownership of a previous daemon (a handover):
+ * its reserve memfd and owner[] per frame. Domains follow with domain_adopt(). */
+int mm_adopt(struct mm *mm, const struct mm_options *opt, int reserve_fd, uint64_t pool_size,
+	     bool hugetlb, const uint32_t *owner);
 /* Destroys every domain (whatever they hold) and the pool. */
 void mm_fini(struct mm *mm);
 
@@ -78,6 +82,9 @@ uint64_t mm_balance(struct mm *mm);
  * 0 and *out, or -errno. */
 int domain_get(struct mm *mm, uid_t uid, struct domain **out);
 void domain_ref(struct domain *d);
+/* A domain of a previous daemon, with its id and memfd, no references and
+ * nothing in its page buddy yet (handover.c fills them in). */
+int domain_adopt(struct mm *mm, uint32_t id, uid_t uid, int memfd, struct domain **out);
 /* Drops a reference; the last one destroys the domain. NULL is a no-op. */
 void domain_put(struct domain *d);
 

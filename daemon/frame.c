@@ -29,6 +29,13 @@
 
 int frame_alloc_init(struct frame_alloc *fa, struct pool *pool, uint32_t min_frames)
 {
+	return frame_alloc_adopt(fa, pool, min_frames, NULL);
+}
+
+int frame_alloc_adopt(struct frame_alloc *fa, struct pool *pool, uint32_t min_frames,
+		      const uint32_t *owner)
+{
+	uint32_t f, start;
 	unsigned int max_order = 0;
 	int err;
 
@@ -47,7 +54,19 @@ int frame_alloc_init(struct frame_alloc *fa, struct pool *pool, uint32_t min_fra
 	while (max_order < BUDDY_MAX_ORDER && (2ull << max_order) <= pool->nr_frames)
 		max_order++;
 	buddy_init(&fa->free, &fa->map, max_order);
-	buddy_free_range(&fa->free, 0, pool->nr_frames);
+	if (!owner) {
+		buddy_free_range(&fa->free, 0, pool->nr_frames);
+	} else {
+		/* Frames a previous daemon had handed out stay with their domains. */
+		memcpy(fa->owner, owner, pool->nr_frames * sizeof(*owner));
+		for (f = 0; f < pool->nr_frames; f++) {
+			if (owner[f] != FRAME_OWNER_NONE)
+				continue;
+			for (start = f; f < pool->nr_frames && owner[f] == FRAME_OWNER_NONE; f++)
+				;
+			buddy_free_range(&fa->free, start, f - start);
+		}
+	}
 
 	fa->wmark_min = min_frames;
 	fa->wmark_low = min_frames + (min_frames / 4 > 1 ? min_frames / 4 : 1);

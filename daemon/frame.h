@@ -33,6 +33,10 @@ struct frame_alloc {
 /* All frames free. @min_frames is the emergency reserve (min watermark);
  * low and high follow as min + min/4 and min + min/2 (at least +1 each). */
 int frame_alloc_init(struct frame_alloc *fa, struct pool *pool, uint32_t min_frames);
+/* The same, taking over @owner[nr_frames] from a previous daemon: frames
+ * with an owner stay allocated to it. */
+int frame_alloc_adopt(struct frame_alloc *fa, struct pool *pool, uint32_t min_frames,
+		      const uint32_t *owner);
 void frame_alloc_fini(struct frame_alloc *fa);
 
 static inline uint64_t frame_nr_free(const struct frame_alloc *fa)

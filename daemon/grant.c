@@ -83,6 +83,29 @@ struct grant *grant_new(struct grant_table *t, enum grant_kind kind)
 	return g;
 }
 
+struct grant *grant_adopt(struct grant_table *t, uint64_t id, enum grant_kind kind)
+{
+	struct grant *g;
+	size_t b;
+
+	if (id == 0 || grant_find(t, id))
+		return NULL;
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return NULL;
+	if (t->count >= t->nr_buckets)
+		grant_table_grow(t);
+	g->id = id;
+	g->kind = kind;
+	b = grant_bucket(t, id);
+	g->hash_next = t->buckets[b];
+	t->buckets[b] = g;
+	t->count++;
+	if (t->next_id <= id)
+		t->next_id = id + 1;
+	return g;
+}
+
 struct grant *grant_find(const struct grant_table *t, uint64_t id)
 {
 	struct grant *g;

@@ -61,6 +61,9 @@ void grant_table_fini(struct grant_table *t);
 
 /* A zeroed grant of @kind with a fresh id, in the table. NULL on ENOMEM. */
 struct grant *grant_new(struct grant_table *t, enum grant_kind kind);
+/* A grant with the given @id, as a previous daemon handed it out (its ids
+ * stay unique: next_id moves past it). NULL if @id is 0 or taken, or on ENOMEM. */
+struct grant *grant_adopt(struct grant_table *t, uint64_t id, enum grant_kind kind);
 /* The grant with @id, or NULL. */
 struct grant *grant_find(const struct grant_table *t, uint64_t id);
 /* Takes @g out of the table and frees the struct (not what it describes). */

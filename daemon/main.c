@@ -5,12 +5,14 @@
  */
 #include "config.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <event2/event.h>
 
+#include "handover.h"
 #include "log.h"
 #include "notify.h"
 #include "server.h"
@@ -21,8 +23,8 @@ int main(int argc, char **argv)
 	struct settings cfg;
 	struct server srv;
 	struct event_base *base;
-	char status[160];
-	int ret;
+	char status[160], *handover;
+	int ret, handover_fd = -1;
 
 	ret = settings_load(&cfg, argc, argv);
 	if (ret != 0) {
@@ -36,7 +38,18 @@ int main(int argc, char **argv)
 	base = event_base_new();
 	if (!base)
 		die("cannot create the event loop");
-	ret = server_init(&srv, &cfg, base);
+	handover = getenv(HANDOVER_ENV);
+	if (handover) {
+		/* Exec'd by a previous kmallocd that handed its state over. */
+		char *end;
+		long fd = strtol(handover, &end, 10);
+
+		unsetenv(HANDOVER_ENV);
+		if (*end || fd < 0 || fd > INT_MAX)
+			die("%s=%s is not a descriptor", HANDOVER_ENV, handover);
+		handover_fd = (int)fd;
+	}
+	ret = server_init(&srv, &cfg, base, argv, handover_fd);
 	if (ret < 0)
 		die("cannot start: %s", strerror(-ret));
 

@@ -222,6 +222,24 @@ out:
 	return 0;
 }
 
+int pool_adopt(struct pool *pool, int reserve_fd, uint64_t size, bool hugetlb)
+{
+	memset(pool, 0, sizeof(*pool));
+	pool->reserve_fd = -1;
+	if (size == 0 || size % POOL_FRAME_SIZE ||
+	    (size >> POOL_FRAME_SHIFT) * POOL_PAGES_PER_FRAME > UINT32_MAX)
+		return -EINVAL;
+	pool->nr_frames = (uint32_t)(size >> POOL_FRAME_SHIFT);
+	pool->nr_pages = pool->nr_frames * POOL_PAGES_PER_FRAME;
+	pool->frame_size = POOL_FRAME_SIZE;
+	pool->size = size;
+	pool->hugetlb = hugetlb;
+	pool->reserve_fd = reserve_fd;
+	log_info("pool: %" PRIu64 " MiB in %" PRIu32 " frames of 2 MiB, backed by %s (taken over)",
+		 pool->size >> 20, pool->nr_frames, hugetlb ? "hugetlb pages" : "shmem");
+	return 0;
+}
+
 void pool_fini(struct pool *pool)
 {
 	if (pool->reserve_fd >= 0)

@@ -39,6 +39,8 @@ struct pool {
 /* Rounds @size up to whole frames, creates and populates the reserve memfd.
  * On failure returns -errno and logs why (with the nr_hugepages hint). */
 int pool_init(struct pool *pool, uint64_t size, enum pool_backing backing);
+/* Takes over a pool a previous daemon made (its reserve memfd, as is). */
+int pool_adopt(struct pool *pool, int reserve_fd, uint64_t size, bool hugetlb);
 void pool_fini(struct pool *pool);
 
 /* A new empty (sparse) memfd of the pool's size and backing, named @name,

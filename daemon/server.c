@@ -27,6 +27,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "handover.h"
 #include "notify.h"
 
 #define SERVER_TICK_USEC	1000000ull
@@ -151,6 +152,12 @@ static void server_on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct server *srv = arg;
 
+	if (sig == SIGUSR2) {
+		/* Returns only if the new image could not be started. */
+		handover_exec(srv, srv->argv);
+		return;
+	}
+
 	log_info("%s: shutting down", strsignal((int)sig));
 	notify_stopping();
 	event_base_loopbreak(srv->base);
@@ -207,14 +214,15 @@ static int server_bind(struct server *srv, const char *path)
 	return fd;
 }
 
-int server_init(struct server *srv, const struct settings *cfg, struct event_base *base)
+int server_init(struct server *srv, const struct settings *cfg, struct event_base *base,
+		char *const *argv, int handover_fd)
 {
 	struct mm_options opt = {
 		.pool_size = cfg->pool_size,
 		.backing = cfg->backing,
 		.reserve = cfg->reserve,
 	};
-	static const int signals[] = { SIGTERM, SIGINT };
+	static const int signals[] = { SIGTERM, SIGINT, SIGUSR2 };
 	struct timeval tick = { .tv_sec = 1 };
 	uint64_t watchdog = notify_watchdog_usec();
 	int err, fd;
@@ -223,6 +231,7 @@ int server_init(struct server *srv, const struct settings *cfg, struct event_bas
 	memset(srv, 0, sizeof(*srv));
 	srv->base = base;
 	srv->cfg = cfg;
+	srv->argv = argv;
 	srv->listen_fd = -1;
 
 	if (cfg->admin_group) {
@@ -244,6 +253,14 @@ int server_init(struct server *srv, const struct settings *cfg, struct event_bas
 	err = grant_table_init(&srv->grants);
 	if (err < 0)
 		goto err_rxbuf;
+	if (handover_fd >= 0) {
+		/* A previous daemon's pool, clients and grants: nothing to bind. */
+		err = handover_restore(srv, handover_fd);
+		if (err < 0)
+			return err;	/* half-built; the caller exits */
+		fd = srv->listen_fd;
+		goto listen;
+	}
 	err = mm_init(&srv->mm, &opt);
 	if (err < 0)
 		goto err_grants;
@@ -264,6 +281,7 @@ int server_init(struct server *srv, const struct settings *cfg, struct event_bas
 	}
 	srv->listen_fd = fd;
 
+listen:
 	err = -ENOMEM;
 	raise_nofile_limit();
 	srv->ev_listen = event_new(base, fd, EV_READ | EV_PERSIST, server_on_accept, srv);

@@ -31,17 +31,21 @@ struct server {
 	struct event *ev_listen;
 	struct event *ev_timer;		/* reconcile, balance, watchdog */
 	struct event *ev_accept_pause;	/* re-arms ev_listen after EMFILE */
-	struct event *ev_signals[2];
+	struct event *ev_signals[3];
 	struct conn *conns;
 	uint32_t nr_conns;
 	uint32_t next_conn_id;
 	uint8_t *rxbuf;			/* one packet, cfg->max_packet + 1 bytes */
 	uint64_t requests;		/* served, for STATUS= */
+	char *const *argv;		/* to exec a successor with (handover) */
 	uint64_t alloc_failures;
 };
 
-/* Creates the pool and the listening socket. 0 or -errno (logged). */
-int server_init(struct server *srv, const struct settings *cfg, struct event_base *base);
+/* Creates the pool and the listening socket, or with @handover_fd >= 0
+ * takes over those of a previous daemon (handover.h). @argv is kept for a
+ * later handover. 0 or -errno (logged). */
+int server_init(struct server *srv, const struct settings *cfg, struct event_base *base,
+		char *const *argv, int handover_fd);
 /* Closes every connection and frees everything; unlinks our socket. */
 void server_fini(struct server *srv);
 /* True when @c may use the inspection requests (root or admin group). */

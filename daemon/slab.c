@@ -222,6 +222,40 @@ static int new_slab(struct kmem_cache *c, unsigned int gfp, struct slab **out)
 	return 0;
 }
 
+int kmem_cache_adopt_slab(struct kmem_cache *c, uint32_t pfn, const bool *in_use,
+			  struct slab **out)
+{
+	uint32_t nr = c->cls->objs_per_slab, i;
+	uint16_t head = FREELIST_END;
+	struct slab *s;
+
+	s = malloc(sizeof(*s) + nr * sizeof(s->freelist[0]));
+	if (!s)
+		return -ENOMEM;
+	s->cache = c;
+	s->pfn = pfn;
+	s->inuse = 0;
+	/* Built from the end so the free list runs in address order. */
+	for (i = nr; i-- > 0;) {
+		if (in_use[i]) {
+			s->freelist[i] = FREELIST_INUSE;
+			s->inuse++;
+		} else {
+			s->freelist[i] = head;
+			head = (uint16_t)i;
+		}
+	}
+	s->free_head = head;
+	slab_list_add(head == FREELIST_END ? &c->full : &c->partial, s);
+	c->nr_slabs++;
+	c->nr_objs += nr;
+	c->nr_active += s->inuse;
+	if (!s->inuse)
+		c->nr_empty++;
+	*out = s;
+	return 0;
+}
+
 static void discard_slab(struct kmem_cache *c, struct slab *s)
 {
 	c->ops.free_pages(c->ops.ctx, s->pfn, c->cls->order);

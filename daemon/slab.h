@@ -15,6 +15,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -90,6 +91,12 @@ int kmem_cache_alloc(struct kmem_cache *c, unsigned int gfp, uint64_t *phys,
 /* Returns the object at @phys to @slab. -EINVAL if @phys is not an object
  * start inside @slab. Double frees are stopped earlier, by the grant table. */
 int kmem_cache_free(struct kmem_cache *c, struct slab *slab, uint64_t phys);
+
+/* Recreates a slab at @pfn whose pages the caller already holds (a handover
+ * to a new daemon): the objects marked in @in_use[objs_per_slab] are handed
+ * out, the others free. 0 and *out, or -ENOMEM. */
+int kmem_cache_adopt_slab(struct kmem_cache *c, uint32_t pfn, const bool *in_use,
+			  struct slab **out);
 
 /* Gives every empty slab back to the page allocator; returns pages freed. */
 uint64_t kmem_cache_shrink(struct kmem_cache *c);

@@ -472,6 +472,18 @@ START_TEST(test_random_requests)
 		size_t len, j;
 		Kmalloc__Reply *r;
 
+		if (i == ROUNDS / 2) {
+			/* Half-way, hand everything to a new daemon image: the
+			 * connections and grants carry on as if nothing happened. */
+			int before_ho = test_daemon_log_count(&daemon_under_test, "handover complete");
+			int w;
+
+			kill(daemon_under_test.pid, SIGUSR2);
+			for (w = 0; w < 1000 && test_daemon_log_count(&daemon_under_test,
+					"handover complete") == before_ho; w++)
+				usleep(10000);
+			ck_assert_msg(w < 1000, "no handover");
+		}
 		k = (int)test_rand_below(CONNS);
 		if (fds[k] < 0) {
 			fds[k] = raw_connect_hello(daemon_under_test.socket, NULL, NULL);

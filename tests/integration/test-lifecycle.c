@@ -397,6 +397,100 @@ START_TEST(test_out_of_descriptors)
 }
 END_TEST
 
+static bool wait_log(struct test_daemon *d, const char *needle, int count)
+{
+	int i;
+
+	for (i = 0; i < 1000; i++) {
+		if (test_daemon_log_count(d, needle) >= count)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+/* SIGUSR2 (systemctl reload) hands everything to a new kmallocd image: the
+ * clients keep their connections, their memory and their grants. */
+START_TEST(test_handover_keeps_everything)
+{
+	struct test_daemon d;
+	km_client *c;
+	uint8_t *small[64], *big, *area;
+	km_meminfo before, after;
+	int i, round;
+	size_t j;
+
+	test_daemon_start(&d, POOL_SIZE, NULL);
+	c = connect_or_fail();
+	for (i = 0; i < 64; i++) {
+		small[i] = km_kmalloc(c, 24 + (size_t)i * 61, KM_GFP_KERNEL);
+		ck_assert_ptr_nonnull(small[i]);
+		memset(small[i], i, 24 + (size_t)i * 61);
+	}
+	big = km_kmalloc(c, 3u << 20, KM_GFP_KERNEL);
+	area = km_vmalloc(c, 5u << 20);
+	ck_assert_ptr_nonnull(big);
+	ck_assert_ptr_nonnull(area);
+	memset(big, 0xb1, 3u << 20);
+	memset(area, 0xa7, 5u << 20);
+	ck_assert_int_eq(km_get_meminfo(c, &before), 0);
+
+	for (round = 1; round <= 2; round++) {
+		pid_t pid = d.pid;
+
+		kill(d.pid, SIGUSR2);
+		ck_assert_msg(wait_log(&d, "handover complete", round), "no handover in the log");
+		ck_assert(test_daemon_alive(&d));
+		ck_assert_int_eq(d.pid, pid);	/* exec: the same process */
+		/* The connection survived and the daemon knows our grants. */
+		ck_assert_int_eq(km_get_meminfo(c, &after), 0);
+		ck_assert_uint_eq(after.vmalloc_used, before.vmalloc_used);
+		ck_assert_uint_eq(after.free + after.slab, before.free + before.slab);
+	}
+	for (i = 0; i < 64; i++) {
+		for (j = 0; j < 24 + (size_t)i * 61 && small[i][j] == i; j++)
+			;
+		ck_assert_uint_eq(j, 24 + (size_t)i * 61);
+		km_kfree(c, small[i]);
+	}
+	for (j = 0; j < (3u << 20) && big[j] == 0xb1; j++)
+		;
+	ck_assert_uint_eq(j, 3u << 20);
+	for (j = 0; j < (5u << 20) && area[j] == 0xa7; j++)
+		;
+	ck_assert_uint_eq(j, 5u << 20);
+	km_kfree(c, big);
+	km_vfree(c, area);
+	ck_assert_ptr_nonnull(km_kmalloc(c, 100, KM_GFP_KERNEL));
+	ck_assert_int_eq(km_get_meminfo(c, &after), 0);
+	ck_assert_uint_eq(after.vmalloc_used, 0);
+	km_disconnect(c);
+	ck_assert_int_eq(test_daemon_stop(&d), 0);
+	/* Every id the client freed was one the new daemon knew. */
+	ck_assert_int_eq(test_daemon_log_count(&d, "does not hold"), 0);
+	test_daemon_cleanup(&d);
+}
+END_TEST
+
+/* State that is not a handover's is refused before serving anything. */
+START_TEST(test_handover_refuses_bad_state)
+{
+	const char *exe = getenv("KMALLOCD");
+	char cmd[512];
+	int status;
+
+	snprintf(cmd, sizeof(cmd), "exec 7</dev/null; KMALLOCD_HANDOVER=7 %s --socket "
+		 "/tmp/kmtest-ho.sock --pool-size 16M --backing shmem 2>&1 | grep -q handover", exe);
+	status = system(cmd);
+	ck_assert_int_eq(status, 0);
+	snprintf(cmd, sizeof(cmd), "KMALLOCD_HANDOVER=7 %s --pool-size 16M --backing shmem "
+		 ">/dev/null 2>&1", exe);
+	status = system(cmd);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+	ck_assert_int_ne(access("/tmp/kmtest-ho.sock", F_OK), 0);
+}
+END_TEST
+
 /* Under systemd: the listening socket comes from socket activation
  * (LISTEN_FDS) and readiness goes to NOTIFY_SOCKET. systemd-socket-activate
  * plays systemd's part. */
@@ -482,6 +576,8 @@ int main(void)
 	tcase_add_test(tc, test_bad_command_lines);
 	tcase_add_test(tc, test_socket_activation_and_sd_notify);
 	tcase_add_test(tc, test_out_of_descriptors);
+	tcase_add_test(tc, test_handover_keeps_everything);
+	tcase_add_test(tc, test_handover_refuses_bad_state);
 	suite_add_tcase(s, tc);
 	failed = test_run_suite(s);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
