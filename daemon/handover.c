@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -31,6 +32,7 @@
 #include "domain.h"
 #include "grant.h"
 #include "log.h"
+#include "notify.h"
 #include "server.h"
 
 #define HANDOVER_MAGIC		0x31524556484d4b00ull	/* "\0KMHVER1" */
@@ -256,10 +258,10 @@ static int handover_write(struct server *srv, struct ho_buf *b)
 	return 0;
 }
 
-int handover_exec(struct server *srv, char *const *argv)
+/* The state, in a new memfd (CLOEXEC); *len its size. */
+static int handover_state_memfd(struct server *srv, int *out, size_t *len)
 {
 	struct ho_buf b = { 0 };
-	char value[16];
 	struct domain *d;
 	int fd, err;
 
@@ -279,12 +281,28 @@ int handover_exec(struct server *srv, char *const *argv)
 		close(fd);
 		goto out;
 	}
+	*out = fd;
+	*len = b.len;
+out:
+	free(b.data);
+	return err;
+}
+
+int handover_exec(struct server *srv, char *const *argv)
+{
+	char value[16];
+	size_t len = 0;
+	int fd, err;
+
+	err = handover_state_memfd(srv, &fd, &len);
+	if (err)
+		goto out;
 	err = keep_fds(srv, true, fd);
 	if (!err) {
 		snprintf(value, sizeof(value), "%d", fd);
 		setenv(HANDOVER_ENV, value, 1);
 		log_notice("handing over to a new kmallocd: %u clients, %zu grants, %zu bytes of state",
-			   srv->nr_conns, srv->grants.count, b.len);
+			   srv->nr_conns, srv->grants.count, len);
 		execv("/proc/self/exe", argv);
 		err = -errno;
 		unsetenv(HANDOVER_ENV);
@@ -292,9 +310,76 @@ int handover_exec(struct server *srv, char *const *argv)
 	keep_fds(srv, false, fd);
 	close(fd);
 out:
-	free(b.data);
 	log_err("handover failed, this daemon keeps serving: %s", strerror(-err));
 	return err;
+}
+
+/* ---- systemd's fd store ---------------------------------------------------- */
+
+/* Calls @fn(srv, fd, name) for every descriptor the state names, the state
+ * itself excluded; stops at the first error. */
+static int for_each_named_fd(struct server *srv, int (*fn)(struct server *, int, const char *))
+{
+	char name[64];
+	struct domain *d;
+	struct conn *c;
+	int err;
+
+	err = fn(srv, srv->mm.pool.reserve_fd, "kmallocd-reserve");
+	if (!err && srv->own_socket)
+		err = fn(srv, srv->listen_fd, "kmallocd-listen");
+	for (d = srv->mm.domains; d && !err; d = d->next) {
+		snprintf(name, sizeof(name), "kmallocd-domain-%u", d->id);
+		err = fn(srv, d->memfd, name);
+	}
+	for (c = srv->conns; c && !err; c = c->next) {
+		snprintf(name, sizeof(name), "kmallocd-conn-%u", c->id);
+		err = fn(srv, c->fd, name);
+	}
+	return err;
+}
+
+static int store_one(struct server *srv, int fd, const char *name)
+{
+	return notify_fdstore(fd, name);
+}
+
+static int forget_one(struct server *srv, int fd, const char *name)
+{
+	notify_fdstore_remove(name);
+	return 0;
+}
+
+int handover_store(struct server *srv)
+{
+	size_t len = 0;
+	int fd, err;
+
+	err = handover_state_memfd(srv, &fd, &len);
+	if (err)
+		goto fail;
+	err = for_each_named_fd(srv, store_one);
+	if (!err)
+		err = notify_fdstore(fd, "kmallocd-state");
+	close(fd);
+	if (!err) {
+		log_notice("state (%zu bytes) and descriptors of %u clients, %zu grants kept in "
+			   "systemd's fd store for the next kmallocd", len, srv->nr_conns,
+			   srv->grants.count);
+		return 0;
+	}
+	for_each_named_fd(srv, forget_one);
+	notify_fdstore_remove("kmallocd-state");
+fail:
+	log_err("cannot keep the state in systemd's fd store (%s): stopping without it",
+		strerror(-err));
+	return err;
+}
+
+void handover_store_forget(struct server *srv)
+{
+	for_each_named_fd(srv, forget_one);
+	notify_fdstore_remove("kmallocd-state");
 }
 
 /* ---- reading ------------------------------------------------------------- */
@@ -512,7 +597,21 @@ static int rebuild_pages(struct server *srv, const uint8_t *used, bool **in_use,
 	return 0;
 }
 
-int handover_restore(struct server *srv, int fd)
+/* The descriptor of "kmallocd-@what" (with "-@id" when @id is not 0). */
+static int fd_named(const struct handover_fds *fds, int recorded, const char *what, uint32_t id)
+{
+	char name[64];
+
+	if (!fds || !fds->resolve)
+		return recorded;
+	if (id)
+		snprintf(name, sizeof(name), "kmallocd-%s-%u", what, id);
+	else
+		snprintf(name, sizeof(name), "kmallocd-%s", what);
+	return fds->resolve(fds->ctx, name, recorded);
+}
+
+int handover_restore(struct server *srv, int fd, const struct handover_fds *fds)
 {
 	const struct ho_header *h;
 	struct ho_reader r;
@@ -552,10 +651,15 @@ int handover_restore(struct server *srv, int fd)
 	owner = ho_get(&r, h->nr_frames * sizeof(uint32_t));
 	if (!owner || (uint64_t)h->nr_frames << POOL_FRAME_SHIFT != h->pool_size)
 		goto bad;
-	err = mm_adopt(&srv->mm, &opt, h->reserve_fd, h->pool_size, h->hugetlb, owner);
+	err = mm_adopt(&srv->mm, &opt, fd_named(fds, h->reserve_fd, "reserve", 0),
+		       h->pool_size, h->hugetlb, owner);
 	if (err)
 		goto out;
-	srv->listen_fd = h->listen_fd;
+	if (srv->mm.pool.reserve_fd < 0)
+		goto bad;
+	srv->listen_fd = fd_named(fds, h->listen_fd, "listen", 0);
+	if (srv->listen_fd < 0)
+		goto bad;
 	srv->own_socket = h->own_socket;
 	srv->requests = h->requests;
 
@@ -563,7 +667,10 @@ int handover_restore(struct server *srv, int fd)
 		const struct ho_domain *hd = ho_get(&r, sizeof(*hd));
 		struct domain *d;
 
-		if (!hd || domain_adopt(&srv->mm, hd->id, hd->uid, hd->memfd, &d) < 0)
+		if (!hd)
+			goto bad;
+		fd = fd_named(fds, hd->memfd, "domain", hd->id);
+		if (fd < 0 || domain_adopt(&srv->mm, hd->id, hd->uid, fd, &d) < 0)
 			goto bad;
 		d->phantom_punches = hd->phantom_punches;
 	}
@@ -573,7 +680,10 @@ int handover_restore(struct server *srv, int fd)
 
 		if (!hc || hc->state >= CONN_CLOSING || conn_by_id(srv, hc->id))
 			goto bad;
-		err = conn_new(srv, hc->fd, &c);
+		fd = fd_named(fds, hc->fd, "conn", hc->id);
+		if (fd < 0)
+			goto bad;
+		err = conn_new(srv, fd, &c);
 		if (err)
 			goto out;
 		c->id = hc->id;

@@ -9,6 +9,8 @@
  * itself; the new image reads the state back, checks it, and serves the same
  * clients, who notice nothing. The state holds numbers and offsets, never
  * pointers: frame owners, domains, connections, grants, queued replies.
+ * A restart under systemd works the same way through the fd store: the old
+ * daemon stores the state and the descriptors, the new one gets them back.
  */
 #pragma once
 
@@ -21,6 +23,24 @@ struct server;
  * Returns only on failure, with -errno, the daemon still serving. */
 int handover_exec(struct server *srv, char *const *argv);
 
+/* Where the new image finds the descriptors the state names: after exec
+ * they keep their numbers (@resolve NULL); from systemd's fd store they come
+ * by name ("kmallocd-reserve", "kmallocd-domain-ID", "kmallocd-conn-ID",
+ * "kmallocd-listen"), and @resolve maps a name to a descriptor or -1. */
+struct handover_fds {
+	int (*resolve)(void *ctx, const char *name, int recorded_fd);
+	void *ctx;
+};
+
 /* In the new image: rebuilds @srv's allocators, grants and connections from
  * the state memfd @fd (closed here). 0, or -errno with a log line. */
-int handover_restore(struct server *srv, int fd);
+int handover_restore(struct server *srv, int fd, const struct handover_fds *fds);
+
+/* At a stop under systemd with --fd-store: the state and every descriptor
+ * go into systemd's fd store (the state last, as "kmallocd-state"), so that
+ * the next kmallocd started by systemd takes everything over. 0, or -errno
+ * after taking out of the store whatever went in (then stop as usual). */
+int handover_store(struct server *srv);
+
+/* After a takeover from the fd store: asks systemd to drop its copies. */
+void handover_store_forget(struct server *srv);

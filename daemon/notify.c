@@ -5,7 +5,10 @@
 #include "config.h"
 #include "notify.h"
 
+#include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 
 #include "log.h"
@@ -13,19 +16,54 @@
 #if HAVE_LIBSYSTEMD
 #include <systemd/sd-daemon.h>
 
-int notify_listen_fd(void)
+int notify_listen_fds(int **fds, char ***names)
 {
-	int n = sd_listen_fds(1);
+	int n = sd_listen_fds_with_names(1, names), i;
 
-	if (n <= 0)
-		return -1;
-	if (n > 1)
-		log_warn("systemd passed %d sockets; using the first", n);
-	if (sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_SEQPACKET, 1, NULL, 0) <= 0) {
-		log_err("the socket systemd passed is not a listening SOCK_SEQPACKET Unix socket");
-		return -1;
+	*fds = NULL;
+	if (n <= 0) {
+		*names = NULL;
+		return 0;
 	}
-	return SD_LISTEN_FDS_START;
+	*fds = malloc(sizeof(int) * (size_t)n);
+	if (!*fds) {
+		notify_fds_free(n, NULL, *names);
+		*names = NULL;
+		return 0;
+	}
+	for (i = 0; i < n; i++)
+		(*fds)[i] = SD_LISTEN_FDS_START + i;
+	return n;
+}
+
+void notify_fds_free(int n, int *fds, char **names)
+{
+	int i;
+
+	for (i = 0; names && i < n; i++)
+		free(names[i]);
+	free(names);
+	free(fds);
+}
+
+bool notify_is_listening_seqpacket(int fd)
+{
+	return sd_is_socket_unix(fd, SOCK_SEQPACKET, 1, NULL, 0) > 0;
+}
+
+int notify_fdstore(int fd, const char *name)
+{
+	char msg[128];
+	int r;
+
+	snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=%s", name);
+	r = sd_pid_notify_with_fds(0, 0, msg, &fd, 1);
+	return r > 0 ? 0 : r < 0 ? r : -ENOTCONN;
+}
+
+void notify_fdstore_remove(const char *name)
+{
+	sd_notifyf(0, "FDSTOREREMOVE=1\nFDNAME=%s", name);
 }
 
 void notify_ready(const char *status)
@@ -59,7 +97,16 @@ void notify_watchdog(void)
 
 #else
 
-int notify_listen_fd(void) { return -1; }
+int notify_listen_fds(int **fds, char ***names)
+{
+	*fds = NULL;
+	*names = NULL;
+	return 0;
+}
+void notify_fds_free(int n, int *fds, char **names) { (void)n; free(fds); free(names); }
+bool notify_is_listening_seqpacket(int fd) { (void)fd; return false; }
+int notify_fdstore(int fd, const char *name) { (void)fd; (void)name; return -ENOTCONN; }
+void notify_fdstore_remove(const char *name) { (void)name; }
 void notify_ready(const char *status) { (void)status; }
 void notify_status(const char *status) { (void)status; }
 void notify_stopping(void) { }

@@ -6,11 +6,20 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
-/* A listening socket passed by systemd (LISTEN_FDS) that is a SEQPACKET Unix
- * socket, or -1. */
-int notify_listen_fd(void);
+/* Descriptors systemd passed (LISTEN_FDS), socket units' and the fd store's,
+ * with their names (LISTEN_FDNAMES; "unknown" when unnamed). Returns how
+ * many; *fds and *names are malloc'd (free with notify_fds_free()). */
+int notify_listen_fds(int **fds, char ***names);
+void notify_fds_free(int n, int *fds, char **names);
+/* True when @fd is a listening SOCK_SEQPACKET Unix socket. */
+bool notify_is_listening_seqpacket(int fd);
+/* Hands @fd to systemd's fd store under @name (FDSTORE=1), or takes the
+ * entry out again (FDSTOREREMOVE=1). 0, or -errno (also without systemd). */
+int notify_fdstore(int fd, const char *name);
+void notify_fdstore_remove(const char *name);
 void notify_ready(const char *status);
 void notify_status(const char *status);
 void notify_stopping(void);

@@ -158,6 +158,14 @@ static void server_on_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 
+	/* A restart by systemd: the next kmallocd takes everything over from the
+	 * fd store, so nothing is torn down here (closing the connections or
+	 * destroying the domains would give the clients' memory back). */
+	if (sig == SIGTERM && srv->cfg->fd_store && handover_store(srv) == 0) {
+		notify_stopping();
+		fflush(stderr);
+		_exit(EXIT_SUCCESS);
+	}
 	log_info("%s: shutting down", strsignal((int)sig));
 	notify_stopping();
 	event_base_loopbreak(srv->base);
@@ -214,9 +222,33 @@ static int server_bind(struct server *srv, const char *path)
 	return fd;
 }
 
+/* The descriptors systemd passed, for a takeover from the fd store. */
+struct systemd_fds {
+	int n;
+	int *fds;
+	char **names;
+	int state_fd;
+	int listen_fd;		/* a socket unit's, if any */
+};
+
+static int store_resolve(void *ctx, const char *name, int recorded_fd)
+{
+	struct systemd_fds *store = ctx;
+	int i;
+
+	for (i = 0; i < store->n; i++)
+		if (!strcmp(store->names[i], name))
+			return store->fds[i];
+	/* Under socket activation the listening socket is the socket unit's. */
+	return !strcmp(name, "kmallocd-listen") ? store->listen_fd : -1;
+}
+
 int server_init(struct server *srv, const struct settings *cfg, struct event_base *base,
 		char *const *argv, int handover_fd)
 {
+	struct systemd_fds store = { .state_fd = -1, .listen_fd = -1 };
+	char **names = NULL;
+	int *fds = NULL, nr_fds;
 	struct mm_options opt = {
 		.pool_size = cfg->pool_size,
 		.backing = cfg->backing,
@@ -247,15 +279,56 @@ int server_init(struct server *srv, const struct settings *cfg, struct event_bas
 		}
 	}
 
+	/* Signals first: a SIGTERM that comes while the pool is faulted in or
+	 * just after the socket listens must stop the daemon cleanly, not kill it. */
+	for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
+		srv->ev_signals[i] = evsignal_new(base, signals[i], server_on_signal, srv);
+		if (!srv->ev_signals[i] || event_add(srv->ev_signals[i], NULL) < 0)
+			return -ENOMEM;
+	}
 	srv->rxbuf = malloc(cfg->max_packet);
 	if (!srv->rxbuf)
 		return -ENOMEM;
 	err = grant_table_init(&srv->grants);
 	if (err < 0)
 		goto err_rxbuf;
+	/* Descriptors from systemd: a socket unit's listening socket, and what a
+	 * previous kmallocd left in the fd store when systemd restarted it. */
+	nr_fds = notify_listen_fds(&fds, &names);
+	for (i = 0; i < (size_t)nr_fds; i++) {
+		fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+		if (!strcmp(names[i], "kmallocd-state"))
+			store.state_fd = fds[i];
+		else if (strncmp(names[i], "kmallocd-", 9) &&
+			 notify_is_listening_seqpacket(fds[i]) && store.listen_fd < 0)
+			store.listen_fd = fds[i];
+	}
+	store.n = nr_fds;
+	store.fds = fds;
+	store.names = names;
+	if (handover_fd < 0 && store.state_fd >= 0) {
+		struct handover_fds by_name = { store_resolve, &store };
+
+		log_info("taking over from the fd store");
+		err = handover_restore(srv, store.state_fd, &by_name);
+		notify_fds_free(nr_fds, fds, names);
+		if (err < 0)
+			return err;	/* half-built; the caller exits */
+		handover_store_forget(srv);
+		fd = srv->listen_fd;
+		goto listen;
+	}
+	/* Stored descriptors without a state: an incomplete store, of no use. */
+	for (i = 0; i < (size_t)nr_fds; i++) {
+		if (!strncmp(names[i], "kmallocd-", 9)) {
+			notify_fdstore_remove(names[i]);
+			close(fds[i]);
+		}
+	}
+	notify_fds_free(nr_fds, fds, names);
 	if (handover_fd >= 0) {
 		/* A previous daemon's pool, clients and grants: nothing to bind. */
-		err = handover_restore(srv, handover_fd);
+		err = handover_restore(srv, handover_fd, NULL);
 		if (err < 0)
 			return err;	/* half-built; the caller exits */
 		fd = srv->listen_fd;
@@ -265,12 +338,11 @@ int server_init(struct server *srv, const struct settings *cfg, struct event_bas
 	if (err < 0)
 		goto err_grants;
 
-	fd = notify_listen_fd();
+	fd = store.listen_fd;
 	if (fd >= 0) {
 		int flags = fcntl(fd, F_GETFL);
 
 		fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
 		log_info("using the socket passed by systemd");
 	} else {
 		fd = server_bind(srv, cfg->socket_path);
@@ -297,11 +369,6 @@ listen:
 	srv->ev_timer = event_new(base, -1, EV_PERSIST, server_on_tick, srv);
 	if (!srv->ev_timer || event_add(srv->ev_timer, &tick) < 0)
 		goto err_socket;
-	for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
-		srv->ev_signals[i] = evsignal_new(base, signals[i], server_on_signal, srv);
-		if (!srv->ev_signals[i] || event_add(srv->ev_signals[i], NULL) < 0)
-			goto err_socket;
-	}
 	signal(SIGPIPE, SIG_IGN);
 	/* Settings are read once; a HUP from a closing terminal must not stop
 	 * the daemon and every client's memory with it. */

@@ -36,6 +36,7 @@ static const struct setting settings_table[] = {
 	{ "paranoid", NULL, "check every allocator structure after each request (slow)" },
 	{ "reconcile_interval", "SECONDS", "how often domain memfds are checked for phantom frames (default 10, 0 = never)" },
 	{ "hello_timeout", "SECONDS", "close connections that have not said Hello after this long (default 10)" },
+	{ "fd_store", NULL, "under systemd, keep clients, grants and memory in the fd store across a restart" },
 };
 
 #define NR_SETTINGS (sizeof(settings_table) / sizeof(settings_table[0]))
@@ -215,6 +216,8 @@ int settings_set(struct settings *cfg, const char *key, const char *value)
 	}
 	if (!strcmp(name, "paranoid"))
 		return parse_bool(value, &cfg->paranoid);
+	if (!strcmp(name, "fd_store"))
+		return parse_bool(value, &cfg->fd_store);
 	if (!strcmp(name, "reconcile_interval"))
 		return parse_u32(value, &cfg->reconcile_interval);
 	if (!strcmp(name, "hello_timeout")) {

@@ -25,6 +25,7 @@ struct settings {
 	bool paranoid;			/* run the costly checkers after every request */
 	uint32_t reconcile_interval;	/* seconds between phantom-frame checks, 0 = off */
 	uint32_t hello_timeout;		/* seconds a new connection has to say Hello */
+	bool fd_store;			/* keep state in systemd's fd store across restarts */
 	char *config_file;		/* the file that was read, or NULL */
 };
 

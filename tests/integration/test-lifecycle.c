@@ -264,7 +264,12 @@ START_TEST(test_stale_socket_replaced)
 	d.pid = 0;
 	ck_assert_int_eq(access(d.socket, F_OK), 0);
 	/* A new daemon on the same path takes the stale socket over. */
-	test_daemon_start(&again, POOL_SIZE, NULL);
+	{
+		const char *const extra[] = { "--socket", d.socket, NULL };
+
+		test_daemon_start(&again, POOL_SIZE, extra);
+		ck_assert_str_eq(again.socket, d.socket);
+	}
 	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", again.socket);
 	fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
 	ck_assert_int_eq(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
@@ -491,6 +496,212 @@ START_TEST(test_handover_refuses_bad_state)
 }
 END_TEST
 
+/* ---- a stand-in for systemd: LISTEN_FDS, NOTIFY_SOCKET and the fd store -- */
+
+struct fake_systemd {
+	char dir[64];
+	char sock[96];
+	char notify[96];
+	char log[96];
+	int listen_fd;
+	int notify_fd;
+	int nr;			/* stored descriptors */
+	int fds[64];
+	char names[64][48];
+	int removed;		/* FDSTOREREMOVE messages seen */
+};
+
+static void fake_systemd_init(struct fake_systemd *sd)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+
+	memset(sd, 0, sizeof(*sd));
+	snprintf(sd->dir, sizeof(sd->dir), "/tmp/kmsd.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(sd->dir));
+	snprintf(sd->sock, sizeof(sd->sock), "%s/sock", sd->dir);
+	snprintf(sd->notify, sizeof(sd->notify), "%s/notify", sd->dir);
+	snprintf(sd->log, sizeof(sd->log), "%s/log", sd->dir);
+	sd->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", sd->notify);
+	ck_assert_int_eq(bind(sd->notify_fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	sd->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", sd->sock);
+	ck_assert_int_eq(bind(sd->listen_fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	ck_assert_int_eq(listen(sd->listen_fd, 64), 0);
+}
+
+/* Reads NOTIFY_SOCKET messages until one contains @until (or 10 s pass),
+ * taking FDSTORE descriptors into the store. */
+static bool fake_systemd_read(struct fake_systemd *sd, const char *until, int timeout_ms)
+{
+	for (int waited = 0; waited < timeout_ms;) {
+		char buf[512], ctl[CMSG_SPACE(sizeof(int) * 8)];
+		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+				      .msg_control = ctl, .msg_controllen = sizeof(ctl) };
+		struct cmsghdr *cmsg;
+		ssize_t n = recvmsg(sd->notify_fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		int fd = -1;
+
+		if (n < 0) {
+			usleep(10000);
+			waited += 10;
+			continue;
+		}
+		buf[n] = '\0';
+		for (cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg))
+			if (cmsg->cmsg_type == SCM_RIGHTS)
+				memcpy(&fd, CMSG_DATA(cmsg), sizeof(fd));
+		if (strstr(buf, "FDSTORE=1") && fd >= 0 && sd->nr < 64) {
+			const char *name = strstr(buf, "FDNAME=");
+
+			snprintf(sd->names[sd->nr], sizeof(sd->names[0]), "%s", name ? name + 7 : "");
+			sd->names[sd->nr][strcspn(sd->names[sd->nr], "\n")] = '\0';
+			sd->fds[sd->nr++] = fd;
+		} else if (fd >= 0) {
+			close(fd);
+		}
+		if (strstr(buf, "FDSTOREREMOVE=1"))
+			sd->removed++;
+		if (until && strstr(buf, until))
+			return true;
+	}
+	return until == NULL;
+}
+
+/* Starts kmallocd as systemd would: the listening socket and the stored
+ * descriptors from fd 3 on, with LISTEN_FDS, LISTEN_FDNAMES, LISTEN_PID. */
+static pid_t fake_systemd_start(struct fake_systemd *sd, bool fd_store)
+{
+	const char *exe = getenv("KMALLOCD");
+	bool hugetlb = !strcmp(test_backing(), "hugetlb");
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		char names[4096] = "kmallocd.socket", value[32], notify[128];
+		int logfd = open(sd->log, O_WRONLY | O_CREAT | O_APPEND, 0644), i, high[65];
+
+		high[0] = fcntl(sd->listen_fd, F_DUPFD, 200);
+		for (i = 0; i < sd->nr; i++) {
+			high[i + 1] = fcntl(sd->fds[i], F_DUPFD, 200);
+			strcat(names, ":");
+			strcat(names, sd->names[i]);
+		}
+		for (i = 0; i <= sd->nr; i++)
+			dup2(high[i], 3 + i);	/* dup2 clears CLOEXEC */
+		dup2(logfd, STDERR_FILENO);
+		snprintf(value, sizeof(value), "%d", sd->nr + 1);
+		setenv("LISTEN_FDS", value, 1);
+		setenv("LISTEN_FDNAMES", names, 1);
+		snprintf(value, sizeof(value), "%d", (int)getpid());
+		setenv("LISTEN_PID", value, 1);
+		snprintf(notify, sizeof(notify), "%s", sd->notify);
+		setenv("NOTIFY_SOCKET", notify, 1);
+		{
+			const char *argv[12] = { exe, "--pool-size", "32M", "--log-level", "debug",
+						 "--paranoid" };
+			int argc = 6;
+
+			if (hugetlb) {
+				argv[argc++] = "--require-hugepages";
+			} else {
+				argv[argc++] = "--backing";
+				argv[argc++] = "shmem";
+			}
+			if (fd_store)
+				argv[argc++] = "--fd-store";
+			argv[argc] = NULL;
+			execv(exe, (char *const *)argv);
+		}
+		_exit(127);
+	}
+	ck_assert_msg(fake_systemd_read(sd, "READY=1", 10000), "kmallocd never said READY=1");
+	return pid;
+}
+
+/* systemctl restart with --fd-store: the old daemon leaves its state and
+ * descriptors in the fd store, the new one takes them over; the client keeps
+ * its connection, memory and grants across the restart. */
+START_TEST(test_restart_through_fd_store)
+{
+	struct fake_systemd sd;
+	uint8_t *small[32], *big, *area;
+	km_meminfo mi;
+	km_client *c;
+	int status, i, have_state = 0;
+	size_t j;
+	pid_t pid;
+
+	test_backing_prepare(32u << 20);
+	fake_systemd_init(&sd);
+	pid = fake_systemd_start(&sd, true);
+	c = km_connect(sd.sock);
+	ck_assert_msg(c != NULL, "km_connect: %s", strerror(errno));
+	for (i = 0; i < 32; i++) {
+		small[i] = km_kmalloc(c, 100 + (size_t)i * 97, KM_GFP_KERNEL);
+		ck_assert_ptr_nonnull(small[i]);
+		memset(small[i], 0x40 + i, 100 + (size_t)i * 97);
+	}
+	big = km_kmalloc(c, 2u << 20, KM_GFP_KERNEL);
+	area = km_vmalloc(c, 3u << 20);
+	ck_assert_ptr_nonnull(big);
+	ck_assert_ptr_nonnull(area);
+	memset(big, 0x5b, 2u << 20);
+	memset(area, 0x6c, 3u << 20);
+
+	/* systemctl restart: SIGTERM, then a new process with the store. */
+	kill(pid, SIGTERM);
+	waitpid(pid, &status, 0);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
+	fake_systemd_read(&sd, NULL, 200);
+	for (i = 0; i < sd.nr; i++)
+		have_state += !strcmp(sd.names[i], "kmallocd-state");
+	ck_assert_int_eq(have_state, 1);
+	ck_assert_int_ge(sd.nr, 4);	/* state, reserve, domain, our connection */
+	pid = fake_systemd_start(&sd, false);
+
+	/* Same connection, same memory, same grants. */
+	ck_assert_int_eq(km_get_meminfo(c, &mi), 0);
+	ck_assert_uint_eq(mi.vmalloc_used, 4u << 20);
+	for (i = 0; i < 32; i++) {
+		for (j = 0; j < 100 + (size_t)i * 97 && small[i][j] == 0x40 + i; j++)
+			;
+		ck_assert_uint_eq(j, 100 + (size_t)i * 97);
+		km_kfree(c, small[i]);
+	}
+	for (j = 0; j < (2u << 20) && big[j] == 0x5b; j++)
+		;
+	ck_assert_uint_eq(j, 2u << 20);
+	for (j = 0; j < (3u << 20) && area[j] == 0x6c; j++)
+		;
+	ck_assert_uint_eq(j, 3u << 20);
+	km_kfree(c, big);
+	km_vfree(c, area);
+	ck_assert_ptr_nonnull(km_kmalloc(c, 5000, KM_GFP_KERNEL));
+	ck_assert_int_eq(km_get_meminfo(c, &mi), 0);
+	ck_assert_uint_eq(mi.vmalloc_used, 0);
+	/* The new daemon told systemd to let go of the stored descriptors. */
+	fake_systemd_read(&sd, NULL, 200);
+	ck_assert_int_ge(sd.removed, sd.nr);
+	for (i = 0; i < sd.nr; i++)
+		close(sd.fds[i]);
+	km_disconnect(c);
+	kill(pid, SIGTERM);
+	waitpid(pid, &status, 0);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
+	{
+		char cmd[256];
+
+		snprintf(cmd, sizeof(cmd), "grep -q 'taking over from the fd store' %s", sd.log);
+		ck_assert_int_eq(system(cmd), 0);
+		snprintf(cmd, sizeof(cmd), "grep -q 'does not hold' %s", sd.log);
+		ck_assert_int_ne(system(cmd), 0);
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", sd.dir);
+		ck_assert_int_eq(system(cmd), 0);
+	}
+}
+END_TEST
+
 /* Under systemd: the listening socket comes from socket activation
  * (LISTEN_FDS) and readiness goes to NOTIFY_SOCKET. systemd-socket-activate
  * plays systemd's part. */
@@ -578,6 +789,7 @@ int main(void)
 	tcase_add_test(tc, test_out_of_descriptors);
 	tcase_add_test(tc, test_handover_keeps_everything);
 	tcase_add_test(tc, test_handover_refuses_bad_state);
+	tcase_add_test(tc, test_restart_through_fd_store);
 	suite_add_tcase(s, tc);
 	failed = test_run_suite(s);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -85,6 +85,10 @@ void test_daemon_start(struct test_daemon *d, uint64_t pool_size, const char *co
 	/* Tests also connect as other users (domains, access rights). */
 	chmod(d->dir, 0755);
 	snprintf(d->socket, sizeof(d->socket), "%s/sock", d->dir);
+	/* A later --socket in @extra wins, for the daemon and for us. */
+	for (i = 0; extra && extra[i]; i++)
+		if (!strcmp(extra[i], "--socket") && extra[i + 1])
+			snprintf(d->socket, sizeof(d->socket), "%s", extra[i + 1]);
 	snprintf(d->log, sizeof(d->log), "%s/kmallocd.log", d->dir);
 	snprintf(size, sizeof(size), "%llu", (unsigned long long)pool_size);
 	d->pool_size = pool_size;
