@@ -438,7 +438,7 @@ static bool mark_used(struct mm *mm, uint8_t *used, const struct domain *d, uint
 /* The slab of @g's object, made on first sight; objects are marked in
  * @in_use[pfn] (a bitmap per slab, indexed by its first pfn). */
 static int restore_kmalloc(struct mm *mm, struct grant *g, const struct ho_grant *hg,
-			   struct domain *d, uint8_t *used, bool **in_use)
+			   struct domain *d, uint8_t *used, bool **in_use, int *slab_cache)
 {
 	const struct kmalloc_class *cls;
 	uint64_t base, off;
@@ -450,9 +450,12 @@ static int restore_kmalloc(struct mm *mm, struct grant *g, const struct ho_grant
 	g->k.cache = hg->cache;
 	g->k.slab = NULL;
 	if (hg->cache < 0) {
-		uint64_t pages = 1ull << hg->order;
+		uint64_t pages;
 
-		if (hg->order > KMALLOC_MAX_ORDER || hg->phys % (pages << POOL_PAGE_SHIFT) ||
+		if (hg->order > KMALLOC_MAX_ORDER)
+			return -EUCLEAN;
+		pages = 1ull << hg->order;
+		if (hg->phys % (pages << POOL_PAGE_SHIFT) ||
 		    hg->ksize != pages << POOL_PAGE_SHIFT ||
 		    !mark_used(mm, used, d, hg->phys >> POOL_PAGE_SHIFT, pages))
 			return -EUCLEAN;
@@ -474,9 +477,12 @@ static int restore_kmalloc(struct mm *mm, struct grant *g, const struct ho_grant
 		in_use[pfn] = calloc(cls->objs_per_slab, sizeof(bool));
 		if (!in_use[pfn])
 			return -ENOMEM;
+		slab_cache[pfn] = hg->cache;
 		if (!mark_used(mm, used, d, pfn, 1u << cls->order))
 			return -EUCLEAN;
 		d->slab_pages += 1u << cls->order;
+	} else if (slab_cache[pfn] != hg->cache) {
+		return -EUCLEAN;	/* one slab, two classes */
 	}
 	if (in_use[pfn][off / cls->size])
 		return -EUCLEAN;	/* two grants, one object */
@@ -511,11 +517,9 @@ static int restore_grants(struct server *srv, struct ho_reader *r, uint32_t nr, 
 		g->bytes = hg->bytes;
 		g->gfp = hg->gfp;
 		if (hg->kind == GRANT_KMALLOC) {
-			err = restore_kmalloc(mm, g, hg, d, used, in_use);
+			err = restore_kmalloc(mm, g, hg, d, used, in_use, slab_cache);
 			if (err)
 				return err;
-			if (hg->cache >= 0)
-				slab_cache[hg->slab_pfn] = hg->cache;
 		} else {
 			const uint32_t *frames = ho_get(r, hg->nr_frames * sizeof(uint32_t));
 
