@@ -303,6 +303,9 @@ int handover_exec(struct server *srv, char *const *argv)
 		setenv(HANDOVER_ENV, value, 1);
 		log_notice("handing over to a new kmallocd: %u clients, %zu grants, %zu bytes of state",
 			   srv->nr_conns, srv->grants.count, len);
+		/* The binary by its name, so that an upgraded one is what runs;
+		 * the running image itself if that name is gone. */
+		execvp(argv[0], argv);
 		execv("/proc/self/exe", argv);
 		err = -errno;
 		unsetenv(HANDOVER_ENV);

@@ -19,7 +19,8 @@ struct server;
 /* The environment variable that carries the state memfd to the new image. */
 #define HANDOVER_ENV "KMALLOCD_HANDOVER"
 
-/* Writes the state and execs @argv[0] (via /proc/self/exe) with @argv.
+/* Writes the state and execs @argv[0] (the binary now at that name, which
+ * an upgrade may have replaced; else the running image) with @argv.
  * Returns only on failure, with -errno, the daemon still serving. */
 int handover_exec(struct server *srv, char *const *argv);
 
