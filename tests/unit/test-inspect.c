@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test-inspect.c - the numbers kmctl and km_get_meminfo show add up the way
+ * the kernel's do: MemTotal = MemFree + Slab + VmallocUsed for the pool,
+ * buddyinfo's free pages are MemFree, slabinfo sums the domains' caches,
+ * and everything is free again once everything is freed.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "domain.h"
+#include "gfp.h"
+#include "inspect.h"
+#include "kmalloc.h"
+#include "log.h"
+#include "server.h"
+#include "testutil.h"
+#include "vmalloc.h"
+
+#define POOL (32ull << 20)
+
+static void server_up(struct server *srv)
+{
+	struct mm_options opt = { .pool_size = POOL, .backing = POOL_BACKING_SHMEM,
+				  .reserve = UINT64_MAX };
+
+	memset(srv, 0, sizeof(*srv));
+	ck_assert_int_eq(mm_init(&srv->mm, &opt), 0);
+	ck_assert_int_eq(grant_table_init(&srv->grants), 0);
+}
+
+static void assert_adds_up(struct server *srv)
+{
+	struct inspect_meminfo mi;
+	struct inspect_buddy row;
+	uint64_t pages = 0;
+	uint32_t i;
+	int o;
+
+	inspect_meminfo(srv, &mi);
+	ck_assert_uint_eq(mi.total, POOL);
+	ck_assert_uint_eq(mi.free + mi.slab + mi.vmalloc_used, mi.total);
+	ck_assert_uint_le(mi.slab_reclaimable, mi.slab);
+	ck_assert_uint_eq(mi.slab_reclaimable + mi.slab_unreclaimable, mi.slab);
+	for (i = 0; inspect_buddyinfo(&srv->mm, i, &row); i++)
+		for (o = 0; o < INSPECT_BUDDY_ORDERS; o++)
+			pages += row.nr_free[o] << o;
+	ck_assert_uint_eq(i, 1 + srv->mm.nr_domains);
+	ck_assert_uint_eq(pages * 4096, mi.free);
+}
+
+START_TEST(test_meminfo_buddyinfo_slabinfo_add_up)
+{
+	struct server srv;
+	struct domain *a, *b;
+	struct kmalloc_obj objs[300], large[3];
+	struct inspect_slab rows[NR_KMALLOC_CACHES];
+	uint32_t *frames, nr_frames;
+	uint64_t active = 0;
+	int i;
+
+	log_init(LOG_LEVEL_WARN);
+	server_up(&srv);
+	assert_adds_up(&srv);
+	ck_assert_int_eq(domain_get(&srv.mm, 1000, &a), 0);
+	ck_assert_int_eq(domain_get(&srv.mm, 1001, &b), 0);
+	for (i = 0; i < 300; i++)
+		ck_assert_int_eq(kmalloc_alloc(i % 2 ? a : b, 1 + (size_t)i * 27, KM_GFP_KERNEL,
+					       &objs[i]), 0);
+	ck_assert_int_eq(kmalloc_alloc(a, 100000, KM_GFP_KERNEL, &large[0]), 0);
+	ck_assert_int_eq(kmalloc_alloc(a, 2u << 20, KM_GFP_KERNEL, &large[1]), 0);
+	ck_assert_int_eq(kmalloc_alloc(b, 4u << 20, KM_GFP_KERNEL, &large[2]), 0);
+	ck_assert_int_eq(vmalloc_alloc(b, 3u << 20, KM_GFP_KERNEL, &frames, &nr_frames), 0);
+	assert_adds_up(&srv);
+
+	inspect_slabinfo(&srv.mm, rows);
+	for (i = 0; i < NR_KMALLOC_CACHES; i++) {
+		ck_assert_str_eq(rows[i].name, kmalloc_classes[i].name);
+		ck_assert_uint_eq(rows[i].num_slabs, a->caches[i].nr_slabs + b->caches[i].nr_slabs);
+		ck_assert_uint_eq(rows[i].num_objs, rows[i].num_slabs * rows[i].objperslab);
+		active += rows[i].active_objs;
+	}
+	ck_assert_uint_eq(active, 300);
+
+	for (i = 0; i < 300; i++)
+		kmalloc_free(i % 2 ? a : b, &objs[i]);
+	kmalloc_free(a, &large[0]);
+	kmalloc_free(a, &large[1]);
+	kmalloc_free(b, &large[2]);
+	vmalloc_free(b, frames, nr_frames);
+	assert_adds_up(&srv);
+	domain_shrink(a);
+	domain_shrink(b);
+	{
+		struct inspect_meminfo mi;
+
+		inspect_meminfo(&srv, &mi);
+		ck_assert_uint_eq(mi.free, mi.total);	/* nothing held, no empty slab kept */
+		ck_assert_uint_eq(mi.domains, 2);
+	}
+	domain_put(a);
+	domain_put(b);
+	assert_adds_up(&srv);
+	ck_assert_uint_eq(frame_nr_free(&srv.mm.frames), POOL >> 21);
+	mm_fini(&srv.mm);
+	grant_table_fini(&srv.grants);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("inspect");
+	TCase *tc = tcase_create("inspect");
+
+	tcase_add_test(tc, test_meminfo_buddyinfo_slabinfo_add_up);
+	suite_add_tcase(s, tc);
+	return test_run_suite(s) ? EXIT_FAILURE : EXIT_SUCCESS;
+}
