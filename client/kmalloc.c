@@ -170,8 +170,7 @@ static void populate_grants(struct km_client *c, const struct kmc_grant *g, size
 /* Takes an object from the client's own list for @size: no round trip. */
 static bool kmalloc_from_pcp(struct km_client *c, size_t size, km_gfp_t gfp, void **out)
 {
-	uint64_t ksize = size <= KMS_MAX_CACHE_SIZE ? kms_class_size[kms_class_index(size)]
-						    : 4096ull << kms_get_order(size);
+	uint64_t ksize = kms_size_roundup(size);
 	struct kmc_pcp_list *l = kmc_pcp_list_for(c, ksize);
 	struct kmc_grant g;
 	struct kmc_kobj o;

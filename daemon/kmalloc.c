@@ -34,15 +34,7 @@ unsigned int kmalloc_get_order(uint64_t size)
 
 size_t kmalloc_size_roundup(size_t size)
 {
-	int idx;
-
-	if (size == 0 || size > KMALLOC_MAX_SIZE)
-		return size;
-	if (size <= KMALLOC_MAX_CACHE_SIZE) {
-		idx = kmalloc_class_index(size);
-		return kmalloc_classes[idx].size;
-	}
-	return (size_t)4096 << kmalloc_get_order(size);
+	return (size_t)kms_size_roundup(size);
 }
 
 /* kmalloc_large(): a compound page of 2^order pages, page aligned (and

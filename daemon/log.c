@@ -19,11 +19,6 @@ void log_init(enum log_level max_level)
 	log_journal = getenv("JOURNAL_STREAM") != NULL;
 }
 
-void log_set_level(enum log_level max_level)
-{
-	log_max = max_level;
-}
-
 bool log_enabled(enum log_level level)
 {
 	return level <= log_max;

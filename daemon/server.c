@@ -120,13 +120,15 @@ static void raise_nofile_limit(void)
 
 static void server_update_status(struct server *srv)
 {
-	char status[160];
+	char status[200];
 	uint64_t free_frames = frame_nr_free(&srv->mm.frames);
 
 	snprintf(status, sizeof(status),
-		 "%u clients, %u domains, %zu grants, %" PRIu64 "/%u frames free, %s",
+		 "%u clients, %u domains, %zu grants, %" PRIu64 "/%u frames free, %s, "
+		 "%" PRIu64 " allocation failures",
 		 srv->nr_conns, srv->mm.nr_domains, srv->grants.count, free_frames,
-		 srv->mm.pool.nr_frames, srv->mm.pool.hugetlb ? "hugetlb" : "shmem");
+		 srv->mm.pool.nr_frames, srv->mm.pool.hugetlb ? "hugetlb" : "shmem",
+		 srv->alloc_failures);
 	notify_status(status);
 }
 

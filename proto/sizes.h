@@ -50,3 +50,15 @@ static inline unsigned int kms_get_order(uint64_t size)
 
 	return pages ? 64 - (unsigned int)__builtin_clzll(pages) : 0;
 }
+
+/* kmalloc_size_roundup(): the usable size (ksize) of a kmalloc of @size
+ * bytes: its class size up to 8 KiB, PAGE_SIZE << get_order(size) up to
+ * 4 MiB, else @size itself (mm/slab_common.c). */
+static inline uint64_t kms_size_roundup(uint64_t size)
+{
+	if (size == 0 || size > (4096ull << KMS_MAX_ORDER))
+		return size;
+	if (size <= KMS_MAX_CACHE_SIZE)
+		return kms_class_size[kms_class_index((size_t)size)];
+	return 4096ull << kms_get_order(size);
+}

@@ -65,8 +65,7 @@ static void fake_answer_alloc(int fd, Kmalloc__Request *req, uint64_t *next_id,
 	Kmalloc__Grant g[64], *gp[64];
 	uint32_t n = req->alloc->count ? req->alloc->count : 1, i;
 	uint64_t size = req->alloc->size;
-	uint64_t ksize = size <= KMS_MAX_CACHE_SIZE ? kms_class_size[kms_class_index(size)]
-						    : 4096ull << kms_get_order(size);
+	uint64_t ksize = kms_size_roundup(size);
 
 	if (n > 64)
 		_exit(4);
@@ -268,9 +267,7 @@ START_TEST(test_out_of_order_replies)
 		pthread_join(th[i], NULL);
 		ck_assert_int_eq(a[i].err, 0);
 		/* Each thread got the grant sized for its own request. */
-		ck_assert_uint_eq(a[i].got_ksize, sizes[i] <= 8192 ?
-				  kms_class_size[kms_class_index(sizes[i])] :
-				  4096ull << kms_get_order(sizes[i]));
+		ck_assert_uint_eq(a[i].got_ksize, kms_size_roundup(sizes[i]));
 	}
 	ck_assert_int_eq(fake->alloc_requests, 4);
 	km_disconnect(c);
