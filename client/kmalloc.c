@@ -256,8 +256,9 @@ static int kmalloc_one(struct km_client *c, size_t size, km_gfp_t gfp, void **ou
 	if (size <= KMS_MAX_CACHE_SIZE && kmalloc_refill(c, size, gfp, out))
 		return 0;
 	err = kmc_rpc_alloc(c, size, gfp, 1, &g);
-	/* What this client keeps on its lists may be what the pool lacks. */
-	if (err == -ENOMEM && kmc_pcp_drain_if_any(c))
+	/* What this client keeps on its lists may be what the pool lacks, or
+	 * what takes its uid past a limit. */
+	if ((err == -ENOMEM || err == -EDQUOT) && kmc_pcp_drain_if_any(c))
 		err = kmc_rpc_alloc(c, size, gfp, 1, &g);
 	if (err)
 		return err;

@@ -13,8 +13,12 @@
  *
  * Errors: functions returning pointers return NULL, int functions return -1,
  * and errno is set: ENOMEM (the pool cannot serve the request, or the size
- * overflows), EINVAL (bad argument), EACCES, ECONNRESET (the daemon went away),
- * EPROTO (protocol error).
+ * overflows), EDQUOT (the request would take the caller's uid past one of its
+ * limits: bytes or grants held, see `kmctl limits`), EINVAL (bad argument),
+ * EACCES (km_connect(): the daemon refuses this uid, or it has too many
+ * connections), EFAULT (cleared memory could not be had because a client of
+ * this uid punched pool memory out of the domain memfd), ECONNRESET (the
+ * daemon went away), EPROTO (protocol error).
  *
  * Thread safety: every function may be called concurrently on one km_client.
  * km_disconnect() must not race with other calls on the same client.
@@ -78,6 +82,7 @@ typedef struct km_meminfo {
 	uint64_t frame_size;	/* bytes per frame (2 MiB) */
 	uint64_t hugetlb;	/* 1 when the pool is hugepage-backed */
 	uint64_t available;	/* free + what reclaim could free */
+	uint64_t quarantined;	/* out of use: no memfd would give it back (HardwareCorrupted) */
 } km_meminfo;
 
 /**
@@ -86,6 +91,7 @@ typedef struct km_meminfo {
  *	"/run/kmalloc/kmallocd.sock".
  *
  * Return: a client, or NULL with errno (ENOENT/ECONNREFUSED: no daemon,
+ * EACCES: the daemon refuses this uid (allow list, connection limit),
  * EPROTO: protocol mismatch, ENOMEM).
  */
 km_client *km_connect(const char *socket_path);

@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
 #include "kmalloc.pb-c.h"
 #include "wire.h"
@@ -198,14 +199,16 @@ static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 	return false;
 }
 
-/* Reply.id (field 1) from the raw packet, wherever the encoder put it. An
- * absent id is 0 (proto3 omits zeros): an unasked event. */
-static bool peek_reply_id(const uint8_t *p, size_t len, uint64_t *id)
+/* Reply.id (field 1) and Reply.error (field 2) from the raw packet,
+ * wherever the encoder put them. An absent id is 0 (proto3 omits zeros): an
+ * unasked event, or with an error the daemon refusing the connection. */
+static bool peek_reply_id(const uint8_t *p, size_t len, uint64_t *id, int64_t *error)
 {
 	const uint8_t *end = p + len;
 	uint64_t key, v;
 
 	*id = 0;
+	*error = 0;
 	while (p < end) {
 		if (!read_varint(&p, end, &key))
 			return false;
@@ -215,6 +218,8 @@ static bool peek_reply_id(const uint8_t *p, size_t len, uint64_t *id)
 				return false;
 			if (key >> 3 == 1)
 				*id = v;
+			else if (key >> 3 == 2)
+				*error = (int32_t)v;
 			break;
 		case 1:
 			if (end - p < 8)
@@ -250,6 +255,7 @@ static void read_one_locked(struct km_client *c)
 	int fds[WIRE_MAX_FDS];
 	unsigned int nr_fds = 0;
 	struct kmc_call *call;
+	int64_t error;
 	uint64_t id;
 	ssize_t n;
 
@@ -264,12 +270,19 @@ static void read_one_locked(struct km_client *c)
 	}
 	if (n < 0) {
 		/* A lost reply (EMSGSIZE) would leave its caller waiting forever. */
+		close_fds(fds, nr_fds);
 		conn_fail_locked(c, n == -EMSGSIZE ? -EPROTO : (int)n);
 		return;
 	}
-	if (!peek_reply_id(c->recvbuf, n, &id)) {
+	if (!peek_reply_id(c->recvbuf, n, &id, &error)) {
 		close_fds(fds, nr_fds);
 		conn_fail_locked(c, -EPROTO);
+		return;
+	}
+	if (!id && error > 0 && error < 4096) {
+		/* The daemon refuses this connection (EACCES) and hangs up. */
+		close_fds(fds, nr_fds);
+		conn_fail_locked(c, -(int)error);
 		return;
 	}
 	call = id ? pending_take_locked(c, id) : NULL;
@@ -288,6 +301,25 @@ static void read_one_locked(struct km_client *c)
 	}
 	call->done = true;
 	pthread_cond_signal(&call->cond);
+}
+
+/* After a failed send: the refusal (a Reply with id 0 and an error) the
+ * daemon may have left in our queue before closing, as -errno, or 0. */
+static int refusal_pending(struct km_client *c)
+{
+	uint8_t buf[512];
+	unsigned int nr_fds = 0;
+	int fds[WIRE_MAX_FDS];
+	int64_t error;
+	uint64_t id;
+	ssize_t n;
+
+	n = kmwire_recv(c->sock, buf, sizeof(buf), fds, WIRE_MAX_FDS, &nr_fds, MSG_DONTWAIT);
+	close_fds(fds, nr_fds);
+	if (n > 0 && peek_reply_id(buf, (size_t)n, &id, &error) && !id && error > 0 &&
+	    error < 4096)
+		return -(int)error;
+	return 0;
 }
 
 /* ---- calling ------------------------------------------------------------- */
@@ -342,8 +374,13 @@ static int rpc_call(struct km_client *c, Kmalloc__Request *req, struct kmc_call 
 	if (err) {
 		if (!call->done)
 			pending_take_locked(c, call->id);
-		if (err == -EPIPE || err == -ECONNRESET || err == -ENOTCONN)
-			conn_fail_locked(c, -ECONNRESET);
+		if (err == -EPIPE || err == -ECONNRESET || err == -ENOTCONN) {
+			/* A daemon that refused us said why before hanging up. */
+			int refusal = refusal_pending(c);
+
+			conn_fail_locked(c, refusal ? refusal : -ECONNRESET);
+			err = c->dead_err;
+		}
 		if (req->n_release)
 			kmc_dbg(c, "%zu deferred kfrees lost with a failed send", req->n_release);
 		handoff_locked(c);
@@ -665,6 +702,7 @@ int kmc_rpc_meminfo(struct km_client *c, km_meminfo *out)
 			.frame_size = m->frame_size,
 			.hugetlb = m->hugetlb ? 1 : 0,
 			.available = m->available,
+			.quarantined = m->quarantined,
 		};
 	}
 	call_end(&call);

@@ -193,7 +193,7 @@ int kmc_vmalloc(struct km_client *c, size_t size, km_gfp_t gfp, const void *ret_
 
 	caller_name(ret_addr, fallback_caller, caller, sizeof(caller));
 	err = kmc_rpc_vmalloc(c, size, gfp, a->start, caller, &a->id, a->frames, a->nr_frames);
-	if (err == -ENOMEM && kmc_pcp_drain_if_any(c))
+	if ((err == -ENOMEM || err == -EDQUOT) && kmc_pcp_drain_if_any(c))
 		err = kmc_rpc_vmalloc(c, size, gfp, a->start, caller, &a->id, a->frames,
 				      a->nr_frames);
 	if (err)

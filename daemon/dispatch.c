@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 
 #include <event2/event.h>
 
@@ -30,6 +31,7 @@
 #include "log.h"
 #include "server.h"
 #include "vmalloc.h"
+#include "wire.h"
 
 #define PROTOCOL_VERSION	1
 #define MAX_IDS_PER_REQUEST	1024	/* release / free lists, bulk count */
@@ -83,23 +85,6 @@ static int reply_error(struct conn *c, Kmalloc__Reply *reply, int err, const cha
 	return reply_send(c, reply, -1);
 }
 
-static void log_client(const struct conn *c, enum log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void log_client(const struct conn *c, enum log_level level, const char *fmt, ...)
-{
-	char msg[256];
-	va_list ap;
-
-	if (!log_enabled(level) || (level <= LOG_LEVEL_WARN && !log_ratelimit()))
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	log_msg(level, "conn %u pid %d uid %u (%s): %s", c->id, (int)c->pid,
-		(unsigned int)c->uid, c->name[0] ? c->name : "?", msg);
-}
-
 /* ---- grants ------------------------------------------------------------ */
 
 /* The grant @id if @c holds it. */
@@ -113,7 +98,7 @@ static struct grant *grant_held(struct conn *c, uint64_t id)
 static void paranoid_check(struct conn *c)
 {
 	if (c->srv->cfg->paranoid && c->domain && domain_check(c->domain) < 0) {
-		log_err("paranoid: domain of uid %u fails its check after conn %u's request",
+		log_err("paranoid: domain of uid %u fails its check after conn %" PRIu64 "'s request",
 			(unsigned int)c->uid, c->id);
 		abort();
 	}
@@ -129,8 +114,8 @@ static const char *gfp_describe(unsigned int gfp, char *buf, size_t len)
 		{ KM___GFP_RETRY_MAYFAIL, "__GFP_RETRY_MAYFAIL" },
 		{ KM___GFP_NOFAIL, "__GFP_NOFAIL" }, { KM___GFP_NORETRY, "__GFP_NORETRY" },
 	};
-	unsigned int left = gfp;
-	size_t off = (size_t)snprintf(buf, len, "%#x(", gfp), i;
+	unsigned int left = gfp & ~GFP_NO_RESERVE;
+	size_t off = (size_t)snprintf(buf, len, "%#x(", left), i;
 	bool first = true;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]) && off < len; i++) {
@@ -147,6 +132,34 @@ static const char *gfp_describe(unsigned int gfp, char *buf, size_t len)
 	return buf;
 }
 
+/* The gfp the allocators see: what the client asked, and for an
+ * unprivileged client no right to the emergency reserve whatever its flags
+ * say (__GFP_HIGH, GFP_ATOMIC and __GFP_NOFAIL then get the ordinary
+ * watermark; the reserve is for root and the privileged group). */
+static unsigned int effective_gfp(const struct conn *c, unsigned int gfp)
+{
+	return c->limits.privileged ? gfp & ~GFP_NO_RESERVE : gfp | GFP_NO_RESERVE;
+}
+
+/* -EDQUOT (answered and logged) when holding @bytes and @grants more would
+ * take @c's uid past a limit. */
+static int check_quota(struct conn *c, Kmalloc__Reply *reply, const char *what, uint64_t bytes,
+		       uint64_t grants)
+{
+	const struct account *acct = c->account;
+
+	if (!account_may_charge(acct, &c->limits, bytes, grants))
+		return 0;
+	c->account->refusals++;
+	conn_log(c, LOG_LEVEL_NOTICE, "%s of %" PRIu64 " bytes refused: uid holds %" PRIu64
+		 " bytes in %" PRIu64 " grants, its limits are %" PRIu64 " bytes, %" PRIu64
+		 " grants", what, bytes, acct->bytes, acct->grants, c->limits.max_bytes,
+		 c->limits.max_grants);
+	reply_error(c, reply, EDQUOT, "%s of %" PRIu64 " bytes: over the limits of uid %u", what,
+		    bytes, (unsigned int)c->uid);
+	return -EDQUOT;
+}
+
 static void warn_alloc(struct conn *c, unsigned int gfp, const char *what, uint64_t size)
 {
 	char desc[160];
@@ -154,7 +167,7 @@ static void warn_alloc(struct conn *c, unsigned int gfp, const char *what, uint6
 	c->srv->alloc_failures++;
 	if (gfp & KM___GFP_NOWARN)
 		return;
-	log_client(c, LOG_LEVEL_WARN, "%s failure: size %" PRIu64 ", mode:%s", what, size,
+	conn_log(c, LOG_LEVEL_WARN, "%s failure: size %" PRIu64 ", mode:%s", what, size,
 		   gfp_describe(gfp, desc, sizeof(desc)));
 }
 
@@ -197,8 +210,6 @@ static int handle_hello(struct conn *c, Kmalloc__Request *req, Kmalloc__Reply *r
 		return reply_error(c, reply, EPROTO,
 				   "protocol version %u not supported (this daemon speaks %d)",
 				   req->hello->version, PROTOCOL_VERSION);
-	if (c->uid == (uid_t)-1)
-		return reply_error(c, reply, EACCES, "peer credentials unavailable");
 
 	if (req->hello->name && req->hello->name[0])
 		sanitize_name(c->name, sizeof(c->name), req->hello->name);
@@ -207,19 +218,17 @@ static int handle_hello(struct conn *c, Kmalloc__Request *req, Kmalloc__Reply *r
 
 	err = domain_get(&srv->mm, c->uid, &d);
 	if (err < 0) {
-		log_client(c, LOG_LEVEL_WARN, "no domain: %s", strerror(-err));
+		conn_log(c, LOG_LEVEL_WARN, "no domain: %s", strerror(-err));
 		return reply_error(c, reply, -err, "cannot create the domain of uid %u: %s",
 				   (unsigned int)c->uid, strerror(-err));
 	}
 	c->domain = d;
-	c->admin = server_is_admin(srv, c->uid, c->gid);
 	if (getrandom(c->token, sizeof(c->token), 0) != sizeof(c->token))
 		memset(c->token, 0, sizeof(c->token));
 	c->state = CONN_READY;
 	event_del(c->ev_hello);
-	log_debug("conn %u pid %d uid %u (%s): %s -> %s, domain %u", c->id, (int)c->pid,
-		  (unsigned int)c->uid, c->name, conn_state_names[CONN_HELLO],
-		  conn_state_names[CONN_READY], d->id);
+	conn_log(c, LOG_LEVEL_DEBUG, "%s -> %s, domain %u", conn_state_names[CONN_HELLO],
+		 conn_state_names[CONN_READY], d->id);
 
 	welcome.version = PROTOCOL_VERSION;
 	welcome.pool_size = srv->mm.pool.size;
@@ -246,6 +255,7 @@ static int handle_alloc(struct conn *c, Kmalloc__Request *req, Kmalloc__Reply *r
 	Kmalloc__Grant msgs_small[8], *ptrs_small[8];
 	struct grant **grants = grants_small;
 	Kmalloc__Grant *msgs = msgs_small, **ptrs = ptrs_small;
+	unsigned int gfp;
 	int err = 0, ret;
 
 	if (a->size == 0)
@@ -259,6 +269,9 @@ static int handle_alloc(struct conn *c, Kmalloc__Request *req, Kmalloc__Reply *r
 				   " bytes: above KMALLOC_MAX_SIZE (4 MiB)", a->size);
 	}
 
+	if (check_quota(c, reply, "kmalloc", count * kmalloc_size_roundup(a->size), count) < 0)
+		return 0;
+	gfp = effective_gfp(c, a->gfp);
 	if (count > 8) {
 		grants = calloc(count, sizeof(*grants));
 		msgs = calloc(count, sizeof(*msgs));
@@ -277,7 +290,7 @@ static int handle_alloc(struct conn *c, Kmalloc__Request *req, Kmalloc__Reply *r
 			err = ENOMEM;
 			break;
 		}
-		e = kmalloc_alloc(c->domain, a->size, a->gfp, &g->k);
+		e = kmalloc_alloc(c->domain, a->size, gfp, &g->k);
 		if (e < 0) {
 			grant_delete(&c->srv->grants, g);
 			err = -e;
@@ -310,9 +323,11 @@ static int handle_alloc(struct conn *c, Kmalloc__Request *req, Kmalloc__Reply *r
 	reply->alloc = &body;
 out:
 	if (err) {
-		warn_alloc(c, a->gfp, "kmalloc", a->size * count);
+		if (err == ENOMEM)
+			warn_alloc(c, a->gfp, "kmalloc", a->size * count);
 		ret = reply_error(c, reply, err, "kmalloc of %u x %" PRIu64 " bytes: %s", count,
-				  a->size, strerror(err));
+				  a->size, err == EFAULT ? "the domain's memory was punched out by "
+				  "one of its clients" : strerror(err));
 	} else {
 		ret = reply_send(c, reply, -1);
 	}
@@ -328,21 +343,26 @@ static int handle_vmalloc(struct conn *c, Kmalloc__Request *req, Kmalloc__Reply 
 {
 	Kmalloc__Vmalloc *v = req->vmalloc;
 	Kmalloc__VmallocReply body = KMALLOC__VMALLOC_REPLY__INIT;
+	uint64_t frame_size = c->srv->mm.pool.frame_size, nr_frames;
 	struct grant *g;
 	int err;
 
 	if (v->size == 0)
 		return reply_error(c, reply, EINVAL, "vmalloc of size 0");
-	if (v->size / c->srv->mm.pool.frame_size >= VMALLOC_MAX_FRAMES) {
+	if (v->size / frame_size >= VMALLOC_MAX_FRAMES) {
 		warn_alloc(c, v->gfp, "vmalloc", v->size);
 		return reply_error(c, reply, ENOMEM, "vmalloc error: size %" PRIu64
 				   ", over the %u frames one area may have", v->size,
 				   VMALLOC_MAX_FRAMES);
 	}
+	nr_frames = (v->size + frame_size - 1) / frame_size;
+	if (check_quota(c, reply, "vmalloc", nr_frames * frame_size, 1) < 0)
+		return 0;
 	g = grant_new(&c->srv->grants, GRANT_VMALLOC);
 	if (!g)
 		return reply_error(c, reply, ENOMEM, "out of memory");
-	err = vmalloc_alloc(c->domain, v->size, v->gfp, &g->v.frames, &g->v.nr_frames);
+	err = vmalloc_alloc(c->domain, v->size, effective_gfp(c, v->gfp), &g->v.frames,
+			    &g->v.nr_frames);
 	if (err < 0) {
 		grant_delete(&c->srv->grants, g);
 		if (err == -ENOMEM)
@@ -352,7 +372,7 @@ static int handle_vmalloc(struct conn *c, Kmalloc__Request *req, Kmalloc__Reply 
 	}
 	g->domain = c->domain;
 	g->size = v->size;
-	g->bytes = (uint64_t)g->v.nr_frames * c->srv->mm.pool.frame_size;
+	g->bytes = (uint64_t)g->v.nr_frames * frame_size;
 	g->gfp = v->gfp;
 	g->v.vaddr = v->vaddr;
 	sanitize_name(g->v.caller, sizeof(g->v.caller), v->caller);
@@ -391,7 +411,7 @@ static int handle_free(struct conn *c, Kmalloc__Request *req, Kmalloc__Reply *re
 	reply->free = &body;
 	if (body.n_unknown) {
 		body.unknown = unknown;
-		log_client(c, LOG_LEVEL_WARN, "free of %zu grant(s) it does not hold (first %" PRIu64
+		conn_log(c, LOG_LEVEL_WARN, "free of %zu grant(s) it does not hold (first %" PRIu64
 			   ")", body.n_unknown, unknown[0]);
 		reply->error = ENOENT;
 		reply->message = "grant not held by this connection (double free?)";
@@ -422,6 +442,7 @@ static int handle_meminfo(struct conn *c, Kmalloc__Reply *reply)
 	m.domains = mi.domains;
 	m.clients = mi.clients;
 	m.grants = mi.grants;
+	m.quarantined = mi.quarantined;
 	reply->body_case = KMALLOC__REPLY__BODY_MEMINFO;
 	reply->meminfo = &m;
 	return reply_send(c, reply, -1);
@@ -459,7 +480,7 @@ static int inspect_slab_page(struct conn *c, Kmalloc__InspectReply *body, Kmallo
 static int inspect_buddy_page(struct conn *c, uint32_t offset, Kmalloc__InspectReply *body,
 			      Kmalloc__Reply *reply)
 {
-	static struct inspect_buddy rows[INSPECT_PAGE_ROWS];
+	static struct inspect_buddy rows[INSPECT_PAGE_ROWS + 1];
 	static Kmalloc__BuddyRow msgs[INSPECT_PAGE_ROWS];
 	Kmalloc__BuddyRow *ptrs[INSPECT_PAGE_ROWS];
 	uint32_t n = 0;
@@ -472,7 +493,9 @@ static int inspect_buddy_page(struct conn *c, uint32_t offset, Kmalloc__InspectR
 		ptrs[n] = &msgs[n];
 		n++;
 	}
-	if (n == INSPECT_PAGE_ROWS && inspect_buddyinfo(&c->srv->mm, offset + n, &rows[0]))
+	/* Is there a next page? Asked into a spare row, not into one sent. */
+	if (n == INSPECT_PAGE_ROWS &&
+	    inspect_buddyinfo(&c->srv->mm, offset + n, &rows[INSPECT_PAGE_ROWS]))
 		body->next_offset = offset + n;
 	body->n_buddy = n;
 	body->buddy = ptrs;
@@ -489,7 +512,7 @@ static int inspect_vmalloc_page(struct conn *c, uint32_t offset, Kmalloc__Inspec
 	struct conn *o;
 	struct grant *g;
 
-	for (o = c->srv->conns; o; o = o->next) {
+	TAILQ_FOREACH(o, &c->srv->conns, link) {
 		for (g = o->grants; g; g = g->owner_next) {
 			if (g->kind != GRANT_VMALLOC)
 				continue;
@@ -526,7 +549,7 @@ static int inspect_clients_page(struct conn *c, uint32_t offset, Kmalloc__Inspec
 	uint32_t index = 0, n = 0;
 	struct conn *o;
 
-	for (o = c->srv->conns; o; o = o->next) {
+	TAILQ_FOREACH(o, &c->srv->conns, link) {
 		if (index++ < offset)
 			continue;
 		if (n == INSPECT_PAGE_ROWS) {
@@ -542,11 +565,50 @@ static int inspect_clients_page(struct conn *c, uint32_t offset, Kmalloc__Inspec
 		msgs[n].domain = o->domain ? o->domain->id : 0;
 		msgs[n].conn = o->id;
 		msgs[n].admin = o->admin;
+		msgs[n].closing = o->state == CONN_CLOSING;
 		ptrs[n] = &msgs[n];
 		n++;
 	}
 	body->n_clients = n;
 	body->clients = ptrs;
+	return reply_send(c, reply, -1);
+}
+
+static int inspect_accounts_page(struct conn *c, uint32_t offset, Kmalloc__InspectReply *body,
+				 Kmalloc__Reply *reply)
+{
+	static Kmalloc__AccountRow msgs[INSPECT_PAGE_ROWS];
+	Kmalloc__AccountRow *ptrs[INSPECT_PAGE_ROWS];
+	uint32_t index = 0, n = 0;
+	const struct account *a;
+
+	TAILQ_FOREACH(a, &c->srv->accounts.list, link) {
+		const struct domain *d;
+
+		if (index++ < offset)
+			continue;
+		if (n == INSPECT_PAGE_ROWS) {
+			body->next_offset = offset + n;
+			break;
+		}
+		kmalloc__account_row__init(&msgs[n]);
+		msgs[n].uid = (uint32_t)a->uid;
+		for (d = c->srv->mm.domains; d; d = d->next)
+			if (d->uid == a->uid)
+				msgs[n].domain = d->id;
+		msgs[n].connections = a->connections;
+		msgs[n].max_connections = a->limits.max_connections;
+		msgs[n].grants = a->grants;
+		msgs[n].max_grants = a->limits.max_grants;
+		msgs[n].bytes = a->bytes;
+		msgs[n].max_bytes = a->limits.max_bytes;
+		msgs[n].privileged = a->limits.privileged;
+		msgs[n].refusals = a->refusals;
+		ptrs[n] = &msgs[n];
+		n++;
+	}
+	body->n_accounts = n;
+	body->accounts = ptrs;
 	return reply_send(c, reply, -1);
 }
 
@@ -556,7 +618,7 @@ static int handle_inspect(struct conn *c, Kmalloc__Request *req, Kmalloc__Reply 
 	uint32_t offset = req->inspect->offset;
 
 	if (!c->admin) {
-		log_client(c, LOG_LEVEL_NOTICE, "inspection refused: not root nor in the admin group");
+		conn_log(c, LOG_LEVEL_NOTICE, "inspection refused: not root nor in the admin group");
 		return reply_error(c, reply, EACCES,
 				   "inspection needs root or membership of the admin group");
 	}
@@ -572,6 +634,8 @@ static int handle_inspect(struct conn *c, Kmalloc__Request *req, Kmalloc__Reply 
 		return inspect_vmalloc_page(c, offset, &body, reply);
 	case KMALLOC__INSPECT__TABLE__TABLE_CLIENTS:
 		return inspect_clients_page(c, offset, &body, reply);
+	case KMALLOC__INSPECT__TABLE__TABLE_ACCOUNTS:
+		return inspect_accounts_page(c, offset, &body, reply);
 	default:
 		return reply_error(c, reply, EINVAL, "unknown inspection table %d",
 				   (int)req->inspect->table);
@@ -580,11 +644,28 @@ static int handle_inspect(struct conn *c, Kmalloc__Request *req, Kmalloc__Reply 
 
 /* ---- entry points ------------------------------------------------------ */
 
+void dispatch_refuse(int fd, int err, const char *why)
+{
+	Kmalloc__Reply reply = KMALLOC__REPLY__INIT;
+	uint8_t buf[512];
+	char msg[256];
+	size_t len;
+
+	snprintf(msg, sizeof(msg), "connection refused: %s", why);
+	reply.error = err;
+	reply.message = msg;
+	len = kmalloc__reply__get_packed_size(&reply);
+	if (len <= sizeof(buf)) {
+		kmalloc__reply__pack(&reply, buf);
+		kmwire_send(fd, buf, len, NULL, 0, MSG_DONTWAIT);
+	}
+}
+
 int dispatch_oversized(struct conn *c)
 {
 	Kmalloc__Reply reply = KMALLOC__REPLY__INIT;
 
-	log_client(c, LOG_LEVEL_WARN, "packet over max_packet (%u bytes) dropped",
+	conn_log(c, LOG_LEVEL_WARN, "packet over max_packet (%u bytes) dropped",
 		   c->srv->cfg->max_packet);
 	return reply_error(c, &reply, E2BIG, "packet larger than max_packet (%u bytes)",
 			   c->srv->cfg->max_packet);
@@ -606,7 +687,7 @@ static void handle_release(struct conn *c, const Kmalloc__Request *req, Kmalloc_
 	}
 	if (reply->n_release_failed) {
 		reply->release_failed = failed;
-		log_client(c, LOG_LEVEL_WARN, "release of %zu grant(s) it does not hold (first %"
+		conn_log(c, LOG_LEVEL_WARN, "release of %zu grant(s) it does not hold (first %"
 			   PRIu64 ")", reply->n_release_failed, failed[0]);
 	}
 }
@@ -620,14 +701,14 @@ int dispatch_packet(struct conn *c, const uint8_t *buf, size_t len)
 
 	req = kmalloc__request__unpack(NULL, len, buf);
 	if (!req) {
-		log_client(c, LOG_LEVEL_WARN, "undecodable packet of %zu bytes: closing", len);
+		conn_log(c, LOG_LEVEL_WARN, "undecodable packet of %zu bytes: closing", len);
 		conn_close(c, "protocol error");
 		return -1;
 	}
 	c->srv->requests++;
 	reply.id = req->id;
 	if (req->id == 0) {
-		log_client(c, LOG_LEVEL_NOTICE, "request with id 0 refused");
+		conn_log(c, LOG_LEVEL_NOTICE, "request with id 0 refused");
 		ret = reply_error(c, &reply, EINVAL, "request ids must not be 0");
 		goto out;
 	}
@@ -672,7 +753,7 @@ int dispatch_packet(struct conn *c, const uint8_t *buf, size_t len)
 		break;
 	}
 	default:
-		log_client(c, LOG_LEVEL_NOTICE, "unknown request (body %d)", (int)req->body_case);
+		conn_log(c, LOG_LEVEL_NOTICE, "unknown request (body %d)", (int)req->body_case);
 		ret = reply_error(c, &reply, ENOSYS, "unknown request");
 		break;
 	}

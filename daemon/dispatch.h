@@ -15,6 +15,10 @@ struct conn;
  * everything else gets a reply. Returns 0, or -1 if @c was closed. */
 int dispatch_packet(struct conn *c, const uint8_t *buf, size_t len);
 
+/* Sends the refusal of a connection on @fd: a Reply with id 0, error @err
+ * and "connection refused: @why". Never blocks; the caller closes @fd. */
+void dispatch_refuse(int fd, int err, const char *why);
+
 /* Answers a packet that was too big to read (E2BIG, id 0). Returns 0, or
  * -1 if @c was closed. */
 int dispatch_oversized(struct conn *c);

@@ -35,11 +35,13 @@
 
 #include "gfp.h"
 #include "log.h"
+#include "memguard.h"
 
 #define MIN_FREE_KBYTES_MIN	128ull		/* init_per_zone_wmark_min() clamps */
 #define MIN_FREE_KBYTES_MAX	262144ull
 
 static void domain_destroy(struct domain *d);
+static int domain_punch_unowned(struct domain *d);
 
 /* ---- struct mm ------------------------------------------------------- */
 
@@ -239,12 +241,14 @@ static uint32_t mm_new_domain_id(struct mm *mm)
 {
 	uint32_t id;
 
-	/* ids are never 0 (FRAME_OWNER_NONE); skip live ones after a wrap */
+	/* ids are never 0 (FRAME_OWNER_NONE) nor FRAME_OWNER_QUARANTINE; skip
+	 * live ones after a wrap */
 	do {
 		id = mm->next_domain_id++;
-		if (mm->next_domain_id == FRAME_OWNER_NONE)
+		if (mm->next_domain_id == FRAME_OWNER_QUARANTINE)
 			mm->next_domain_id = 1;
-	} while (id == FRAME_OWNER_NONE || domain_id_used(mm, id));
+	} while (id == FRAME_OWNER_NONE || id == FRAME_OWNER_QUARANTINE ||
+		 domain_id_used(mm, id));
 	return id;
 }
 
@@ -315,7 +319,7 @@ int domain_adopt(struct mm *mm, uint32_t id, uid_t uid, int memfd, struct domain
 	struct domain *d;
 	int err;
 
-	if (id == FRAME_OWNER_NONE || domain_id_used(mm, id))
+	if (id == FRAME_OWNER_NONE || id == FRAME_OWNER_QUARANTINE || domain_id_used(mm, id))
 		return -EINVAL;
 	for (d = mm->domains; d; d = d->next)
 		if (d->uid == uid)
@@ -325,7 +329,7 @@ int domain_adopt(struct mm *mm, uint32_t id, uid_t uid, int memfd, struct domain
 		return err;
 	(*out)->refs = 0;	/* the connections that come with it count themselves */
 	if (mm->next_domain_id <= id)
-		mm->next_domain_id = id + 1;
+		mm->next_domain_id = id + 1 == FRAME_OWNER_QUARANTINE ? 1 : id + 1;
 	return 0;
 }
 
@@ -492,6 +496,34 @@ static bool domain_take_free_run(struct domain *d, unsigned int frame_order, uin
 	return false;
 }
 
+/* Gives @d's kept free frames [frame, frame + nr) new zeroed pages: punched
+ * and allocated again, so the kernel clears them (no daemon store into
+ * memory a client could have punched, memguard.h). On failure (a client of
+ * the domain holds the host's last hugepages as phantoms) the frames go back
+ * to the frame allocator and -ENOMEM is returned. */
+static int domain_refresh_frames(struct domain *d, uint32_t frame, uint32_t nr)
+{
+	struct mm *mm = d->mm;
+	uint32_t i;
+	int err;
+
+	err = pool_frames_punch(&mm->pool, d->memfd, frame, nr);
+	if (!err)
+		err = pool_frames_populate(&mm->pool, d->memfd, frame, nr);
+	if (err == -ENOSPC || err == -ENOMEM) {
+		domain_punch_unowned(d);
+		err = pool_frames_populate(&mm->pool, d->memfd, frame, nr);
+	}
+	if (!err)
+		return 0;
+	log_warn("domain %" PRIu32 ": cannot clear frames %" PRIu32 "+%" PRIu32 ": %s", d->id,
+		 frame, nr, strerror(-err));
+	for (i = 0; i < nr; i++)
+		frame_put(&mm->frames, d->memfd, frame + i, 0);
+	d->nr_frames -= nr;
+	return -ENOMEM;
+}
+
 int domain_alloc_frames(struct domain *d, unsigned int frame_order, unsigned int gfp,
 			uint32_t *frame)
 {
@@ -500,8 +532,16 @@ int domain_alloc_frames(struct domain *d, unsigned int frame_order, unsigned int
 	int err;
 
 	for (;;) {
-		if (domain_take_free_run(d, frame_order, frame))
-			return 0;
+		if (domain_take_free_run(d, frame_order, frame)) {
+			if (!(gfp & KM___GFP_ZERO))
+				return 0;
+			err = domain_refresh_frames(d, *frame, 1u << frame_order);
+			if (!err)
+				return 0;
+			continue;
+		}
+		/* Frames from the frame allocator are new in the domain's memfd:
+		 * the kernel zeroed them. */
 		err = frame_get(&mm->frames, d->id, d->memfd, frame_order, gfp, frame);
 		if (!err) {
 			d->nr_frames += 1u << frame_order;
@@ -526,10 +566,73 @@ void domain_free_frames(struct domain *d, uint32_t frame, unsigned int frame_ord
 
 /* ---- domains: memory contents ---------------------------------------- */
 
-void domain_zero(struct domain *d, uint64_t phys, uint64_t len)
+int domain_zero(struct domain *d, uint64_t phys, uint64_t len)
 {
+	int err;
+
 	assert(phys <= d->mm->pool.size && len <= d->mm->pool.size - phys);
-	memset(d->map + phys, 0, len);
+	err = memguard_memset(d->map + phys, 0, len);
+	if (err) {
+		if (log_ratelimit())
+			log_warn("domain %" PRIu32 " uid %u: pool memory at phys %#" PRIx64
+				 " was punched out of the domain memfd by one of its clients; "
+				 "repairing the domain", d->id, (unsigned int)d->uid, phys);
+		domain_repair(d);
+	}
+	return err;
+}
+
+/* Punches every run of frames @d does not own out of its memfd. */
+static int domain_punch_unowned(struct domain *d)
+{
+	struct mm *mm = d->mm;
+	const uint32_t *owner = mm->frames.owner;
+	uint32_t f, start;
+	int err;
+
+	/* SEEK_DATA does not work on hugetlbfs: punch every run of frames the
+	 * domain does not own; punching a hole is cheap. */
+	for (f = 0; f < mm->pool.nr_frames; f++) {
+		if (owner[f] == d->id)
+			continue;
+		for (start = f; f < mm->pool.nr_frames && owner[f] != d->id; f++)
+			;
+		err = pool_frames_punch(&mm->pool, d->memfd, start, f - start);
+		if (err) {
+			log_err("domain %" PRIu32 ": cannot punch phantom frames: %s", d->id,
+				strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+int domain_repair(struct domain *d)
+{
+	struct mm *mm = d->mm;
+	const uint32_t *owner = mm->frames.owner;
+	uint32_t f, start;
+	int err, ret = 0;
+
+	/* Phantoms first: on hugetlb they may hold the very pages the owned
+	 * frames need to be backed again. */
+	err = domain_punch_unowned(d);
+	if (err)
+		return err;
+	for (f = 0; f < mm->pool.nr_frames; f++) {
+		if (owner[f] != d->id)
+			continue;
+		for (start = f; f < mm->pool.nr_frames && owner[f] == d->id; f++)
+			;
+		/* Allocating what is there already is a no-op: only holes fill. */
+		err = pool_frames_populate(&mm->pool, d->memfd, start, f - start);
+		if (err && !ret) {
+			log_warn("domain %" PRIu32 ": cannot back frames %" PRIu32 "+%" PRIu32
+				 " again: %s", d->id, start, f - start, strerror(-err));
+			ret = err;
+		}
+	}
+	return ret;
 }
 
 /* How many frames the domain does not own hold data in its memfd. On
@@ -565,10 +668,8 @@ static uint64_t domain_count_phantoms(const struct domain *d, uint64_t excess)
 int64_t domain_reconcile(struct domain *d)
 {
 	struct mm *mm = d->mm;
-	const uint32_t *owner = mm->frames.owner;
 	uint64_t owned = (uint64_t)d->nr_frames * mm->pool.frame_size;
 	uint64_t phantoms;
-	uint32_t f, start;
 	int64_t bytes, excess;
 	int err;
 
@@ -579,20 +680,9 @@ int64_t domain_reconcile(struct domain *d)
 		return 0;
 	excess = bytes - (int64_t)owned;
 	phantoms = domain_count_phantoms(d, (uint64_t)excess);
-	/* SEEK_DATA does not work on hugetlbfs: punch every run of frames the
-	 * domain does not own; punching a hole is cheap. */
-	for (f = 0; f < mm->pool.nr_frames; f++) {
-		if (owner[f] == d->id)
-			continue;
-		for (start = f; f < mm->pool.nr_frames && owner[f] != d->id; f++)
-			;
-		err = pool_frames_punch(&mm->pool, d->memfd, start, f - start);
-		if (err) {
-			log_err("domain %" PRIu32 ": cannot punch phantom frames: %s", d->id,
-				strerror(-err));
-			return err;
-		}
-	}
+	err = domain_punch_unowned(d);
+	if (err)
+		return err;
 	d->phantom_punches += phantoms;
 	if (log_ratelimit())
 		log_warn("domain %" PRIu32 " uid %u: punched %" PRIu64 " phantom frame(s), %" PRId64

@@ -94,8 +94,9 @@ int domain_alloc_pages(struct domain *d, unsigned int order, unsigned int gfp, u
 void domain_free_pages(struct domain *d, uint32_t pfn, unsigned int order);
 
 /* 2^@frame_order contiguous frames held outside the page buddy (kmalloc of
- * order >= 9, vmalloc frames): the domain's own free frames first for a
- * single frame, else the frame allocator, reclaiming once if it is empty. */
+ * order >= 9, vmalloc frames): the domain's own free frames first, else the
+ * frame allocator, reclaiming once if it is empty. With __GFP_ZERO in @gfp
+ * the frames are zeroed by the kernel (new pages), never by a daemon store. */
 int domain_alloc_frames(struct domain *d, unsigned int frame_order, unsigned int gfp,
 			uint32_t *frame);
 /* Back into the domain's page buddy as free frames (kept for reuse). */
@@ -105,8 +106,15 @@ void domain_free_frames(struct domain *d, uint32_t frame, unsigned int frame_ord
  * Returns the pages freed. */
 uint64_t domain_shrink(struct domain *d);
 
-/* Clears [phys, phys + len) through the daemon's mapping. */
-void domain_zero(struct domain *d, uint64_t phys, uint64_t len);
+/* Clears [phys, phys + len) through the daemon's mapping, guarded
+ * (memguard.h): -EFAULT if a client punched the memory out, and the domain
+ * is repaired (domain_repair()) before returning. 0 on success. */
+int domain_zero(struct domain *d, uint64_t phys, uint64_t len);
+
+/* Makes the memfd hold exactly what @d owns again after a client punched
+ * owned frames out of it: punches every frame @d does not own (phantoms),
+ * then backs every owned frame (holes only). 0 or the first -errno. */
+int domain_repair(struct domain *d);
 
 /* Compares what the memfd holds with the frames the domain owns and punches
  * every frame it does not own if a client created phantoms. Returns the

@@ -27,6 +27,8 @@
 #include "log.h"
 #include "pool.h"
 
+static void frames_release(struct frame_alloc *fa, uint32_t frame, uint32_t nr);
+
 int frame_alloc_init(struct frame_alloc *fa, struct pool *pool, uint32_t min_frames)
 {
 	return frame_alloc_adopt(fa, pool, min_frames, NULL);
@@ -58,7 +60,10 @@ int frame_alloc_adopt(struct frame_alloc *fa, struct pool *pool, uint32_t min_fr
 		buddy_free_range(&fa->free, 0, pool->nr_frames);
 	} else {
 		/* Frames a previous daemon had handed out stay with their domains. */
+		/* Quarantined frames stay quarantined; the tick retries them. */
 		memcpy(fa->owner, owner, pool->nr_frames * sizeof(*owner));
+		for (f = 0; f < pool->nr_frames; f++)
+			fa->nr_quarantined += owner[f] == FRAME_OWNER_QUARANTINE;
 		for (f = 0; f < pool->nr_frames; f++) {
 			if (owner[f] != FRAME_OWNER_NONE)
 				continue;
@@ -106,7 +111,7 @@ int frame_get(struct frame_alloc *fa, uint32_t domain_id, int fd, unsigned int o
 {
 	struct pool *pool = fa->pool;
 	uint32_t idx, nr, i;
-	int err, err2;
+	int err;
 
 	assert(domain_id != FRAME_OWNER_NONE);
 	if (order > fa->free.max_order || !frame_watermark_ok(fa, order, gfp))
@@ -125,22 +130,20 @@ int frame_get(struct frame_alloc *fa, uint32_t domain_id, int fd, unsigned int o
 		return err;
 	}
 	/* A client may have touched these holes of its memfd (phantoms):
-	 * punch them so the run is new and zeroed in the domain, as promised. */
-	pool_frames_punch(pool, fd, idx, nr);
-	err = pool_frames_populate(pool, fd, idx, nr);
+	 * punch them so the run is new and zeroed in the domain, as promised.
+	 * A memfd that refuses (an old daemon's, without F_SEAL_SEAL, sealed
+	 * by a client) cannot be promised zeroed frames: it gets none. */
+	err = pool_frames_punch(pool, fd, idx, nr);
+	if (!err)
+		err = pool_frames_populate(pool, fd, idx, nr);
 	if (err) {
 		/* ENOSPC: the host's hugepages were taken meanwhile. fallocate
 		 * may have populated part of the run before failing. */
-		pool_frames_punch(pool, fd, idx, nr);
-		err2 = pool_frames_populate(pool, pool->reserve_fd, idx, nr);
-		if (err2)
-			log_err("frames %" PRIu32 "+%" PRIu32 ": cannot populate them in a "
-				"domain (%s) nor back in the reserve (%s): the host took the "
-				"pool's hugepages", idx, nr, strerror(-err), strerror(-err2));
-		else
+		if (log_ratelimit())
 			log_warn("frames %" PRIu32 "+%" PRIu32 ": cannot populate them in a "
 				 "domain: %s", idx, nr, strerror(-err));
-		buddy_free(&fa->free, idx, order);
+		pool_frames_punch(pool, fd, idx, nr);
+		frames_release(fa, idx, nr);
 		return -ENOMEM;
 	}
 	for (i = 0; i < nr; i++) {
@@ -151,6 +154,37 @@ int frame_get(struct frame_alloc *fa, uint32_t domain_id, int fd, unsigned int o
 	return 0;
 }
 
+/* Back into the reserve memfd and the free buddy as free frames, or into
+ * quarantine if the reserve cannot back them (frame.h's invariant). */
+static void frames_release(struct frame_alloc *fa, uint32_t frame, uint32_t nr)
+{
+	uint32_t i;
+	int err;
+
+	err = pool_frames_populate(fa->pool, fa->pool->reserve_fd, frame, nr);
+	if (err) {
+		if (log_ratelimit())
+			log_err("frames %" PRIu32 "+%" PRIu32 ": cannot back them in the reserve "
+				"(%s); quarantined until the host has the memory again", frame, nr,
+				strerror(-err));
+		for (i = 0; i < nr; i++)
+			fa->owner[frame + i] = FRAME_OWNER_QUARANTINE;
+		fa->nr_quarantined += nr;
+		return;
+	}
+	for (i = 0; i < nr; i++)
+		fa->owner[frame + i] = FRAME_OWNER_NONE;
+	buddy_free_range(&fa->free, frame, nr);
+}
+
+void frame_release(struct frame_alloc *fa, int fd, uint32_t frame, uint32_t nr)
+{
+	if (fd >= 0 && pool_frames_punch(fa->pool, fd, frame, nr) < 0 && log_ratelimit())
+		log_warn("frames %" PRIu32 "+%" PRIu32 ": cannot punch them from a lost domain "
+			 "memfd", frame, nr);
+	frames_release(fa, frame, nr);
+}
+
 void frame_put(struct frame_alloc *fa, int fd, uint32_t frame, unsigned int order)
 {
 	struct pool *pool = fa->pool;
@@ -158,19 +192,34 @@ void frame_put(struct frame_alloc *fa, int fd, uint32_t frame, unsigned int orde
 	int err;
 
 	assert(order <= fa->free.max_order && (frame & (nr - 1)) == 0);
+	for (i = 0; i < nr; i++)
+		assert(fa->owner[frame + i] != FRAME_OWNER_NONE &&
+		       fa->owner[frame + i] != FRAME_OWNER_QUARANTINE);
+	/* A memfd that refuses the punch keeps its page (and the host is short
+	 * of it); the reserve then finds out whether it can back the frame. */
 	err = pool_frames_punch(pool, fd, frame, nr);
-	if (err)
-		log_err("frames %" PRIu32 "+%" PRIu32 ": cannot punch from a domain: %s",
-			frame, nr, strerror(-err));
-	/* A failure leaves a hole in the reserve; the next frame_get() of it
-	 * populates the domain's memfd directly, so it only costs speed. */
-	err = pool_frames_populate(pool, pool->reserve_fd, frame, nr);
-	if (err)
-		log_err("frames %" PRIu32 "+%" PRIu32 ": cannot repopulate the reserve: %s",
-			frame, nr, strerror(-err));
-	for (i = 0; i < nr; i++) {
-		assert(fa->owner[frame + i] != FRAME_OWNER_NONE);
-		fa->owner[frame + i] = FRAME_OWNER_NONE;
+	if (err && log_ratelimit())
+		log_err("frames %" PRIu32 "+%" PRIu32 ": cannot punch them from a domain memfd: "
+			"%s", frame, nr, strerror(-err));
+	frames_release(fa, frame, nr);
+}
+
+uint32_t frame_quarantine_retry(struct frame_alloc *fa)
+{
+	uint32_t f, start, freed = 0;
+
+	for (f = 0; f < fa->pool->nr_frames && fa->nr_quarantined; f++) {
+		if (fa->owner[f] != FRAME_OWNER_QUARANTINE)
+			continue;
+		start = f;
+		while (f < fa->pool->nr_frames && fa->owner[f] == FRAME_OWNER_QUARANTINE)
+			f++;
+		if (pool_frames_populate(fa->pool, fa->pool->reserve_fd, start, f - start) < 0)
+			continue;
+		fa->nr_quarantined -= f - start;
+		frames_release(fa, start, f - start);	/* backed now: free */
+		freed += f - start;
+		log_notice("frames %" PRIu32 "+%" PRIu32 ": out of quarantine", start, f - start);
 	}
-	buddy_free(&fa->free, frame, order);
+	return freed;
 }

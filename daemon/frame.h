@@ -19,6 +19,11 @@
 struct pool;
 
 #define FRAME_OWNER_NONE 0u	/* owner[] of a free frame; domain ids start at 1 */
+/* owner[] of a quarantined frame: one that cannot be backed in the reserve
+ * memfd right now (a domain memfd would not give its page back, or the host
+ * has no hugepage for it). Neither free nor anyone's; counted apart, and
+ * freed once the reserve can be backed there again. */
+#define FRAME_OWNER_QUARANTINE UINT32_MAX
 
 struct frame_alloc {
 	struct pool *pool;
@@ -28,6 +33,7 @@ struct frame_alloc {
 	uint32_t wmark_min;		/* frames: the emergency reserve */
 	uint32_t wmark_low;
 	uint32_t wmark_high;
+	uint32_t nr_quarantined;	/* frames whose owner[] is FRAME_OWNER_QUARANTINE */
 };
 
 /* All frames free. @min_frames is the emergency reserve (min watermark);
@@ -51,5 +57,18 @@ int frame_get(struct frame_alloc *fa, uint32_t domain_id, int fd, unsigned int o
 	      unsigned int gfp, uint32_t *frame);
 
 /* Gives 2^@order frames starting at @frame back: punched from @fd, returned
- * to the reserve memfd, coalesced. */
+ * to the reserve memfd, coalesced. Invariant: a frame is free only while the
+ * reserve memfd backs it, so that free frames can always be handed out. A
+ * frame the reserve cannot back again (on hugetlb, when the host is out of
+ * hugepages, e.g. because a client's memfd refused the punch and keeps the
+ * page) is quarantined instead, and reported. */
 void frame_put(struct frame_alloc *fa, int fd, uint32_t frame, unsigned int order);
+
+/* [frame, frame + nr), held by no domain any more (a domain a new daemon
+ * could not take over), back to the free frames: punched from @fd if it is
+ * not -1, then as frame_put(). */
+void frame_release(struct frame_alloc *fa, int fd, uint32_t frame, uint32_t nr);
+
+/* Tries to back every quarantined frame in the reserve again; those that
+ * can be are free. Returns the frames freed. Cheap when none is. */
+uint32_t frame_quarantine_retry(struct frame_alloc *fa);

@@ -11,6 +11,11 @@
 
 #include "kmclient.h"
 
+/* Daemon-internal, above the kernel's bits: the request may not use the
+ * emergency reserve whatever its other flags say. dispatch.c adds it for
+ * clients that are not privileged (account.h). */
+#define GFP_NO_RESERVE	(1u << 31)
+
 static inline bool gfp_allows_blocking(unsigned int gfp)
 {
 	return gfp & KM___GFP_DIRECT_RECLAIM;
@@ -26,9 +31,12 @@ static inline bool gfp_may_reclaim(unsigned int gfp)
  * 37.5 % for GFP_ATOMIC-like (__GFP_HIGH without direct reclaim), 50 % for
  * __GFP_NOFAIL (ALLOC_MIN_RESERVE in the kernel's retry). The kernel counts
  * in pages, where rounding does not matter; in frames it does, so the
- * shares are rounded down: a one-frame reserve is there for GFP_ATOMIC. */
+ * shares are rounded down: a one-frame reserve is there for GFP_ATOMIC.
+ * GFP_NO_RESERVE: 100 %, whatever else is set. */
 static inline uint32_t gfp_watermark(unsigned int gfp, uint32_t min)
 {
+	if (gfp & GFP_NO_RESERVE)
+		return min;
 	if ((gfp & KM___GFP_HIGH) && !gfp_allows_blocking(gfp))
 		return (uint32_t)((uint64_t)min * 3 / 8);
 	if ((gfp & KM___GFP_HIGH) || (gfp & KM___GFP_NOFAIL))

@@ -11,6 +11,14 @@
  * what grants hold (empty slabs are given back before the handover), every
  * counter is recounted, and domain_check() and buddy_check() must pass
  * before the new daemon serves.
+ *
+ * What went missing in between costs only its owners: a connection whose
+ * descriptor did not come back (its client died while no daemon ran, and
+ * systemd dropped it, or it hung up) is a client that died, so its grants
+ * are rebuilt and then given back; a domain whose memfd did not come back or
+ * cannot be used (mapped, sealed) loses its clients, and its frames go back
+ * to the pool (or to quarantine, frame.h). A state that does not add up is
+ * refused whole: it cannot be trusted for anyone.
  */
 #include "config.h"
 #include "handover.h"
@@ -33,10 +41,11 @@
 #include "grant.h"
 #include "log.h"
 #include "notify.h"
+#include "reaper.h"
 #include "server.h"
 
 #define HANDOVER_MAGIC		0x31524556484d4b00ull	/* "\0KMHVER1" */
-#define HANDOVER_VERSION	1u
+#define HANDOVER_VERSION	2u	/* 2: 64-bit connection ids */
 
 struct ho_header {
 	uint64_t magic;
@@ -49,11 +58,10 @@ struct ho_header {
 	uint32_t nr_conns;
 	uint32_t nr_grants;
 	uint32_t nr_packets;
-	uint32_t next_conn_id;
 	int32_t listen_fd;
 	int32_t reserve_fd;
 	uint32_t own_socket;
-	uint32_t pad;
+	uint64_t next_conn_id;
 	uint64_t requests;
 };
 
@@ -66,7 +74,7 @@ struct ho_domain {
 };
 
 struct ho_conn {
-	uint32_t id;
+	uint64_t id;
 	int32_t fd;
 	int32_t pid;
 	uint32_t uid;
@@ -85,22 +93,20 @@ struct ho_grant {
 	uint64_t phys;			/* kmalloc */
 	uint64_t ksize;
 	uint64_t vaddr;			/* vmalloc */
+	uint64_t conn;
 	uint32_t kind;
-	uint32_t conn;
 	uint32_t gfp;
 	int32_t cache;			/* kmalloc: class, -1 for large */
 	uint32_t order;			/* kmalloc large: page order */
 	uint32_t slab_pfn;		/* kmalloc from a cache */
 	uint32_t nr_frames;		/* vmalloc: frames follow, padded to 8 bytes */
-	uint32_t pad;
 	char caller[64];
 };
 
 struct ho_packet {
-	uint32_t conn;
+	uint64_t conn;
 	uint32_t len;			/* bytes follow, padded to 8 */
 	uint32_t domain_fd;		/* the packet carries this domain's memfd, or 0 */
-	uint32_t pad;
 };
 
 /* ---- writing ----------------------------------------------------------- */
@@ -162,7 +168,7 @@ static int keep_fds(struct server *srv, bool keep, int state_fd)
 	err |= set_cloexec(state_fd, !keep);
 	for (d = srv->mm.domains; d; d = d->next)
 		err |= set_cloexec(d->memfd, !keep);
-	for (c = srv->conns; c; c = c->next)
+	TAILQ_FOREACH(c, &srv->conns, link)
 		err |= set_cloexec(c->fd, !keep);
 	return err ? -EBADF : 0;
 }
@@ -206,7 +212,7 @@ static int handover_write(struct server *srv, struct ho_buf *b)
 		ho_put(b, &hd, sizeof(hd));
 		h.nr_domains++;
 	}
-	for (c = srv->conns; c; c = c->next) {
+	TAILQ_FOREACH(c, &srv->conns, link) {
 		struct ho_conn hc = { .id = c->id, .fd = c->fd, .pid = c->pid, .uid = c->uid,
 				      .gid = c->gid, .admin = c->admin, .state = c->state,
 				      .domain = c->domain ? c->domain->id : 0 };
@@ -216,7 +222,7 @@ static int handover_write(struct server *srv, struct ho_buf *b)
 		ho_put(b, &hc, sizeof(hc));
 		h.nr_conns++;
 	}
-	for (c = srv->conns; c; c = c->next) {
+	TAILQ_FOREACH(c, &srv->conns, link) {
 		for (g = c->grants; g; g = g->owner_next) {
 			struct ho_grant hg = { .id = g->id, .size = g->size, .bytes = g->bytes,
 					       .kind = g->kind, .conn = c->id, .gfp = g->gfp };
@@ -238,7 +244,7 @@ static int handover_write(struct server *srv, struct ho_buf *b)
 			h.nr_grants++;
 		}
 	}
-	for (c = srv->conns; c; c = c->next) {
+	TAILQ_FOREACH(c, &srv->conns, link) {
 		struct conn_packet *p;
 
 		for (p = c->outq; p; p = p->next) {
@@ -265,7 +271,9 @@ static int handover_state_memfd(struct server *srv, int *out, size_t *len)
 	struct domain *d;
 	int fd, err;
 
-	/* Empty slabs go back first: the state then needs no slab of its own. */
+	/* Closing connections finish giving back, and empty slabs go back:
+	 * the state then holds neither. */
+	conn_reap_all(srv);
 	for (d = srv->mm.domains; d; d = d->next)
 		domain_shrink(d);
 	err = handover_write(srv, &b);
@@ -303,12 +311,15 @@ int handover_exec(struct server *srv, char *const *argv)
 		setenv(HANDOVER_ENV, value, 1);
 		log_notice("handing over to a new kmallocd: %u clients, %zu grants, %zu bytes of state",
 			   srv->nr_conns, srv->grants.count, len);
+		/* Threads do not survive exec: close what the reaper holds. */
+		reaper_stop();
 		/* The binary by its name, so that an upgraded one is what runs;
 		 * the running image itself if that name is gone. */
 		execvp(argv[0], argv);
 		execv("/proc/self/exe", argv);
 		err = -errno;
 		unsetenv(HANDOVER_ENV);
+		reaper_start();
 	}
 	keep_fds(srv, false, fd);
 	close(fd);
@@ -335,8 +346,8 @@ static int for_each_named_fd(struct server *srv, int (*fn)(struct server *, int,
 		snprintf(name, sizeof(name), "kmallocd-domain-%u", d->id);
 		err = fn(srv, d->memfd, name);
 	}
-	for (c = srv->conns; c && !err; c = c->next) {
-		snprintf(name, sizeof(name), "kmallocd-conn-%u", c->id);
+	for (c = TAILQ_FIRST(&srv->conns); c && !err; c = TAILQ_NEXT(c, link)) {
+		snprintf(name, sizeof(name), "kmallocd-conn-%" PRIu64, c->id);
 		err = fn(srv, c->fd, name);
 	}
 	return err;
@@ -402,11 +413,29 @@ static const void *ho_get(struct ho_reader *r, size_t len)
 	return at;
 }
 
-static struct conn *conn_by_id(struct server *srv, uint32_t id)
+/* A domain of the state that could not be taken over, and its memfd (or -1). */
+struct ho_lost_domain {
+	uint32_t id;
+	int fd;
+};
+
+/* What restoring needs besides the server: the lost domains, and per page
+ * what grants hold (used) and the objects of each slab (in_use[pfn]). */
+struct ho_restore {
+	struct server *srv;
+	struct ho_lost_domain *lost;
+	uint32_t nr_lost;
+	uint8_t *used;
+	bool **in_use;
+	int *slab_cache;
+	struct slab **slab_at;
+};
+
+static struct conn *conn_by_id(struct server *srv, uint64_t id)
 {
 	struct conn *c;
 
-	for (c = srv->conns; c; c = c->next)
+	TAILQ_FOREACH(c, &srv->conns, link)
 		if (c->id == id)
 			return c;
 	return NULL;
@@ -420,6 +449,14 @@ static struct domain *domain_by_id(struct mm *mm, uint32_t id)
 		if (d->id == id)
 			return d;
 	return NULL;
+}
+
+static bool domain_is_lost(const struct ho_restore *ctx, uint32_t id)
+{
+	for (uint32_t i = 0; i < ctx->nr_lost; i++)
+		if (ctx->lost[i].id == id)
+			return true;
+	return false;
 }
 
 /* Marks pages [pfn, pfn + nr) held for @d; they must be d's and not held yet. */
@@ -439,10 +476,11 @@ static bool mark_used(struct mm *mm, uint8_t *used, const struct domain *d, uint
 }
 
 /* The slab of @g's object, made on first sight; objects are marked in
- * @in_use[pfn] (a bitmap per slab, indexed by its first pfn). */
-static int restore_kmalloc(struct mm *mm, struct grant *g, const struct ho_grant *hg,
-			   struct domain *d, uint8_t *used, bool **in_use, int *slab_cache)
+ * in_use[pfn] (a bitmap per slab, indexed by its first pfn). */
+static int restore_kmalloc(struct ho_restore *ctx, struct grant *g, const struct ho_grant *hg,
+			   struct domain *d)
 {
+	struct mm *mm = &ctx->srv->mm;
 	const struct kmalloc_class *cls;
 	uint64_t base, off;
 	uint32_t pfn;
@@ -460,7 +498,7 @@ static int restore_kmalloc(struct mm *mm, struct grant *g, const struct ho_grant
 		pages = 1ull << hg->order;
 		if (hg->phys % (pages << POOL_PAGE_SHIFT) ||
 		    hg->ksize != pages << POOL_PAGE_SHIFT ||
-		    !mark_used(mm, used, d, hg->phys >> POOL_PAGE_SHIFT, pages))
+		    !mark_used(mm, ctx->used, d, hg->phys >> POOL_PAGE_SHIFT, pages))
 			return -EUCLEAN;
 		d->large_pages += pages;
 		return 0;
@@ -476,83 +514,93 @@ static int restore_kmalloc(struct mm *mm, struct grant *g, const struct ho_grant
 	off = hg->phys - base;
 	if (off % cls->size || off / cls->size >= cls->objs_per_slab)
 		return -EUCLEAN;
-	if (!in_use[pfn]) {
-		in_use[pfn] = calloc(cls->objs_per_slab, sizeof(bool));
-		if (!in_use[pfn])
+	if (!ctx->in_use[pfn]) {
+		ctx->in_use[pfn] = calloc(cls->objs_per_slab, sizeof(bool));
+		if (!ctx->in_use[pfn])
 			return -ENOMEM;
-		slab_cache[pfn] = hg->cache;
-		if (!mark_used(mm, used, d, pfn, 1u << cls->order))
+		ctx->slab_cache[pfn] = hg->cache;
+		if (!mark_used(mm, ctx->used, d, pfn, 1u << cls->order))
 			return -EUCLEAN;
 		d->slab_pages += 1u << cls->order;
-	} else if (slab_cache[pfn] != hg->cache) {
+	} else if (ctx->slab_cache[pfn] != hg->cache) {
 		return -EUCLEAN;	/* one slab, two classes */
 	}
-	if (in_use[pfn][off / cls->size])
+	if (ctx->in_use[pfn][off / cls->size])
 		return -EUCLEAN;	/* two grants, one object */
-	in_use[pfn][off / cls->size] = true;
+	ctx->in_use[pfn][off / cls->size] = true;
 	return 0;
 }
 
-static int restore_grants(struct server *srv, struct ho_reader *r, uint32_t nr, uint8_t *used,
-			  bool **in_use, int *slab_cache)
+static int restore_vmalloc(struct ho_restore *ctx, struct grant *g, const struct ho_grant *hg,
+			   const uint32_t *frames, struct domain *d)
 {
-	struct mm *mm = &srv->mm;
-	uint32_t i, j;
+	struct mm *mm = &ctx->srv->mm;
+	uint32_t j;
+
+	g->v.frames = malloc(hg->nr_frames * sizeof(uint32_t));
+	if (!g->v.frames)
+		return -ENOMEM;
+	memcpy(g->v.frames, frames, hg->nr_frames * sizeof(uint32_t));
+	g->v.nr_frames = hg->nr_frames;
+	g->v.vaddr = hg->vaddr;
+	memcpy(g->v.caller, hg->caller, sizeof(g->v.caller));
+	g->v.caller[sizeof(g->v.caller) - 1] = '\0';
+	for (j = 0; j < hg->nr_frames; j++)
+		if (frames[j] >= mm->pool.nr_frames ||
+		    !mark_used(mm, ctx->used, d, (uint64_t)frames[j] << POOL_FRAME_ORDER,
+			       POOL_PAGES_PER_FRAME))
+			return -EUCLEAN;
+	d->vmalloc_frames += hg->nr_frames;
+	return 0;
+}
+
+static int restore_grants(struct ho_restore *ctx, struct ho_reader *r, uint32_t nr)
+{
+	struct server *srv = ctx->srv;
+	uint32_t i;
 	int err;
 
 	for (i = 0; i < nr; i++) {
 		const struct ho_grant *hg = ho_get(r, sizeof(*hg));
+		const uint32_t *frames = NULL;
 		struct conn *c;
-		struct domain *d;
 		struct grant *g;
 
 		if (!hg || hg->kind >= GRANT_KIND_MAX)
 			return -EUCLEAN;
+		if (hg->kind == GRANT_VMALLOC) {
+			frames = ho_get(r, hg->nr_frames * sizeof(uint32_t));
+			if (!frames || !hg->nr_frames)
+				return -EUCLEAN;
+		}
 		c = conn_by_id(srv, hg->conn);
-		if (!c || !c->domain)
+		if (!c)
 			return -EUCLEAN;
-		d = c->domain;
+		if (!c->domain)
+			continue;	/* its domain was lost: so is the grant */
 		g = grant_adopt(&srv->grants, hg->id, (enum grant_kind)hg->kind);
 		if (!g)
 			return -EUCLEAN;
-		g->domain = d;
+		g->domain = c->domain;
 		g->size = hg->size;
 		g->bytes = hg->bytes;
 		g->gfp = hg->gfp;
-		if (hg->kind == GRANT_KMALLOC) {
-			err = restore_kmalloc(mm, g, hg, d, used, in_use, slab_cache);
-			if (err)
-				return err;
-		} else {
-			const uint32_t *frames = ho_get(r, hg->nr_frames * sizeof(uint32_t));
-
-			if (!frames || !hg->nr_frames)
-				return -EUCLEAN;
-			g->v.frames = malloc(hg->nr_frames * sizeof(uint32_t));
-			if (!g->v.frames)
-				return -ENOMEM;
-			memcpy(g->v.frames, frames, hg->nr_frames * sizeof(uint32_t));
-			g->v.nr_frames = hg->nr_frames;
-			g->v.vaddr = hg->vaddr;
-			memcpy(g->v.caller, hg->caller, sizeof(g->v.caller));
-			g->v.caller[sizeof(g->v.caller) - 1] = '\0';
-			for (j = 0; j < hg->nr_frames; j++)
-				if (frames[j] >= mm->pool.nr_frames ||
-				    !mark_used(mm, used, d, (uint64_t)frames[j] << POOL_FRAME_ORDER,
-					       POOL_PAGES_PER_FRAME))
-					return -EUCLEAN;
-			d->vmalloc_frames += hg->nr_frames;
-		}
+		if (hg->kind == GRANT_KMALLOC)
+			err = restore_kmalloc(ctx, g, hg, c->domain);
+		else
+			err = restore_vmalloc(ctx, g, hg, frames, c->domain);
 		conn_grant_add(c, g);
+		if (err)
+			return err;
 	}
 	return 0;
 }
 
 /* Slabs from the objects grants hold, then every page no grant holds back
  * into its domain's buddy. */
-static int rebuild_pages(struct server *srv, const uint8_t *used, bool **in_use,
-			 const int *slab_cache, struct slab **slab_at)
+static int rebuild_pages(struct ho_restore *ctx)
 {
+	struct server *srv = ctx->srv;
 	struct mm *mm = &srv->mm;
 	struct conn *c;
 	struct grant *g;
@@ -562,23 +610,23 @@ static int rebuild_pages(struct server *srv, const uint8_t *used, bool **in_use,
 	for (pfn = 0; pfn < mm->pool.nr_pages; pfn++) {
 		struct domain *d;
 
-		if (!in_use[pfn])
+		if (!ctx->in_use[pfn])
 			continue;
 		d = domain_by_id(mm, mm->frames.owner[pfn >> POOL_FRAME_ORDER]);
-		err = kmem_cache_adopt_slab(&d->caches[slab_cache[pfn]], pfn, in_use[pfn],
-					    &slab_at[pfn]);
+		err = kmem_cache_adopt_slab(&d->caches[ctx->slab_cache[pfn]], pfn, ctx->in_use[pfn],
+					    &ctx->slab_at[pfn]);
 		if (err)
 			return err;
 	}
 	/* Slabs are naturally aligned: an object's slab starts at its pfn
 	 * rounded down to the slab's order. */
-	for (c = srv->conns; c; c = c->next) {
+	TAILQ_FOREACH(c, &srv->conns, link) {
 		for (g = c->grants; g; g = g->owner_next) {
 			if (g->kind != GRANT_KMALLOC || g->k.cache < 0)
 				continue;
 			pfn = (uint32_t)(g->k.phys >> POOL_PAGE_SHIFT) &
 			      ~((1u << kmalloc_classes[g->k.cache].order) - 1);
-			g->k.slab = slab_at[pfn];
+			g->k.slab = ctx->slab_at[pfn];
 			if (!g->k.slab)
 				return -EUCLEAN;
 		}
@@ -588,15 +636,16 @@ static int rebuild_pages(struct server *srv, const uint8_t *used, bool **in_use,
 		uint32_t first = f << POOL_FRAME_ORDER, end = first + POOL_PAGES_PER_FRAME, start;
 
 		if (!d) {
-			if (mm->frames.owner[f] != FRAME_OWNER_NONE)
+			if (mm->frames.owner[f] != FRAME_OWNER_NONE &&
+			    mm->frames.owner[f] != FRAME_OWNER_QUARANTINE)
 				return -EUCLEAN;	/* a frame of no known domain */
 			continue;
 		}
 		d->nr_frames++;
 		for (pfn = first; pfn < end; pfn++) {
-			if (used[pfn])
+			if (ctx->used[pfn])
 				continue;
-			for (start = pfn; pfn < end && !used[pfn]; pfn++)
+			for (start = pfn; pfn < end && !ctx->used[pfn]; pfn++)
 				;
 			buddy_free_range(&d->pages, start, pfn - start);
 		}
@@ -605,162 +654,299 @@ static int rebuild_pages(struct server *srv, const uint8_t *used, bool **in_use,
 }
 
 /* The descriptor of "kmallocd-@what" (with "-@id" when @id is not 0). */
-static int fd_named(const struct handover_fds *fds, int recorded, const char *what, uint32_t id)
+static int fd_named(const struct handover_fds *fds, int recorded, const char *what, uint64_t id)
 {
 	char name[64];
 
 	if (!fds || !fds->resolve)
 		return recorded;
 	if (id)
-		snprintf(name, sizeof(name), "kmallocd-%s-%u", what, id);
+		snprintf(name, sizeof(name), "kmallocd-%s-%" PRIu64, what, id);
 	else
 		snprintf(name, sizeof(name), "kmallocd-%s", what);
 	return fds->resolve(fds->ctx, name, recorded);
 }
 
+/* True when @fd is a descriptor this process has open (after exec, a
+ * recorded number may name nothing if the old daemon lost it). */
+static bool fd_open(int fd)
+{
+	return fd >= 0 && fcntl(fd, F_GETFD) >= 0;
+}
+
+static int restore_domains(struct ho_restore *ctx, struct ho_reader *r, uint32_t nr,
+			   const struct handover_fds *fds)
+{
+	struct server *srv = ctx->srv;
+	uint32_t i;
+
+	ctx->lost = calloc(nr ? nr : 1, sizeof(*ctx->lost));
+	if (!ctx->lost)
+		return -ENOMEM;
+	for (i = 0; i < nr; i++) {
+		const struct ho_domain *hd = ho_get(r, sizeof(*hd));
+		struct domain *d;
+		int fd, err = -EBADF;
+
+		if (!hd || hd->id == FRAME_OWNER_NONE || hd->id == FRAME_OWNER_QUARANTINE ||
+		    domain_by_id(&srv->mm, hd->id) || domain_is_lost(ctx, hd->id))
+			return -EUCLEAN;
+		fd = fd_named(fds, hd->memfd, "domain", hd->id);
+		if (!fd_open(fd))
+			fd = -1;
+		if (fd >= 0)
+			err = pool_memfd_check(&srv->mm.pool, fd);
+		if (!err)
+			err = domain_adopt(&srv->mm, hd->id, hd->uid, fd, &d);
+		if (err) {
+			log_err("handover: the memfd of domain %u (uid %u) %s (%s): its clients "
+				"are dropped", hd->id, hd->uid, fd < 0 ? "did not come back" :
+				"cannot be used", strerror(-err));
+			ctx->lost[ctx->nr_lost].id = hd->id;
+			ctx->lost[ctx->nr_lost++].fd = fd;
+			continue;
+		}
+		d->phantom_punches = hd->phantom_punches;
+	}
+	return 0;
+}
+
+/* Connections come back not reading yet. One whose descriptor is gone, or
+ * whose domain was lost, comes back as a client that died: no descriptor,
+ * closed once restoring is done (its grants given back then). */
+static int restore_conns(struct ho_restore *ctx, struct ho_reader *r, uint32_t nr,
+			 const struct handover_fds *fds)
+{
+	struct server *srv = ctx->srv;
+	uint32_t i;
+	int err;
+
+	for (i = 0; i < nr; i++) {
+		const struct ho_conn *hc = ho_get(r, sizeof(*hc));
+		bool lost_domain;
+		struct conn *c;
+		int fd;
+
+		if (!hc || hc->state >= CONN_CLOSING || !hc->id || conn_by_id(srv, hc->id))
+			return -EUCLEAN;
+		lost_domain = hc->domain && domain_is_lost(ctx, hc->domain);
+		if (hc->domain && !lost_domain && !domain_by_id(&srv->mm, hc->domain))
+			return -EUCLEAN;
+		fd = fd_named(fds, hc->fd, "conn", hc->id);
+		if (!fd_open(fd)) {
+			log_notice("handover: connection %" PRIu64 " (pid %d uid %u) did not come "
+				   "back: its client died", hc->id, hc->pid, hc->uid);
+			fd = -1;
+		} else if (lost_domain) {
+			reaper_close(fd);	/* the client sees the daemon hang up */
+			fd = -1;
+		}
+		err = conn_adopt(srv, fd, hc->id, hc->uid, hc->gid, &c);
+		if (err)
+			return err;
+		if (fd < 0)
+			c->pid = hc->pid;
+		c->state = (enum conn_state)hc->state;
+		memcpy(c->name, hc->name, sizeof(c->name));
+		c->name[sizeof(c->name) - 1] = '\0';
+		memcpy(c->token, hc->token, sizeof(c->token));
+		if (hc->domain && !lost_domain) {
+			c->domain = domain_by_id(&srv->mm, hc->domain);
+			c->domain->refs++;
+		}
+	}
+	return 0;
+}
+
+static int restore_packets(struct ho_restore *ctx, struct ho_reader *r, uint32_t nr)
+{
+	struct server *srv = ctx->srv;
+	uint32_t i;
+
+	for (i = 0; i < nr; i++) {
+		const struct ho_packet *hp = ho_get(r, sizeof(*hp));
+		const void *data = hp ? ho_get(r, hp->len) : NULL;
+		struct conn *c = hp ? conn_by_id(srv, hp->conn) : NULL;
+		struct domain *d = hp && hp->domain_fd ? domain_by_id(&srv->mm, hp->domain_fd) : NULL;
+
+		if (!data || !c)
+			return -EUCLEAN;
+		if (c->fd < 0)
+			continue;	/* a client that died */
+		if (hp->domain_fd && !d)
+			return -EUCLEAN;
+		if (conn_send(c, data, hp->len, d ? d->memfd : -1) < 0)
+			return -EUCLEAN;
+	}
+	return 0;
+}
+
+/* Frames of lost domains go back to the pool: punched from the memfd if it
+ * came back, then into the reserve (or quarantine). */
+static void release_lost_frames(struct ho_restore *ctx)
+{
+	struct mm *mm = &ctx->srv->mm;
+	uint32_t i, f, start;
+
+	for (i = 0; i < ctx->nr_lost; i++) {
+		uint32_t id = ctx->lost[i].id;
+
+		for (f = 0; f < mm->pool.nr_frames; f++) {
+			if (mm->frames.owner[f] != id)
+				continue;
+			for (start = f; f < mm->pool.nr_frames && mm->frames.owner[f] == id; f++)
+				;
+			frame_release(&mm->frames, ctx->lost[i].fd, start, f - start);
+		}
+		if (ctx->lost[i].fd >= 0)
+			close(ctx->lost[i].fd);
+		ctx->lost[i].fd = -1;
+	}
+}
+
+/* The last steps: every domain checked, domains nobody came with let go,
+ * clients that died closed, the others read from now on. */
+static int restore_finish(struct ho_restore *ctx)
+{
+	struct server *srv = ctx->srv;
+	struct domain *d, *next;
+	struct conn *c, *cnext;
+
+	for (d = srv->mm.domains; d; d = next) {
+		next = d->next;
+		if (domain_check(d) < 0)
+			return -EUCLEAN;
+		if (d->refs == 0) {
+			d->refs = 1;	/* nobody came with it: let it go */
+			domain_put(d);
+		}
+	}
+	for (c = TAILQ_FIRST(&srv->conns); c; c = cnext) {
+		cnext = TAILQ_NEXT(c, link);
+		if (c->fd < 0) {
+			conn_close(c, "died during the restart");
+			continue;
+		}
+		if (c->state == CONN_HELLO) {
+			struct timeval timeout = { .tv_sec = srv->cfg->hello_timeout };
+
+			event_add(c->ev_hello, &timeout);
+		}
+		conn_start(c);
+	}
+	return 0;
+}
+
+static void restore_free(struct ho_restore *ctx)
+{
+	uint32_t i;
+
+	for (i = 0; i < ctx->nr_lost; i++)
+		if (ctx->lost[i].fd >= 0)
+			close(ctx->lost[i].fd);
+	if (ctx->in_use)
+		for (i = 0; i < ctx->srv->mm.pool.nr_pages; i++)
+			free(ctx->in_use[i]);
+	free(ctx->in_use);
+	free(ctx->used);
+	free(ctx->slab_cache);
+	free(ctx->slab_at);
+	free(ctx->lost);
+}
+
+/* The state memfd @fd, read whole (and closed). */
+static int read_state(int fd, uint8_t **buf, size_t *len)
+{
+	struct stat st;
+	int err = 0;
+
+	if (fstat(fd, &st) < 0 || st.st_size < (off_t)sizeof(struct ho_header) ||
+	    st.st_size > (1ll << 34)) {
+		log_err("handover: no state to read");
+		err = -EINVAL;
+	} else {
+		*buf = malloc((size_t)st.st_size);
+		if (!*buf || pread(fd, *buf, (size_t)st.st_size, 0) != st.st_size) {
+			free(*buf);
+			*buf = NULL;
+			err = -EIO;
+		}
+		*len = (size_t)st.st_size;
+	}
+	close(fd);
+	return err;
+}
+
 int handover_restore(struct server *srv, int fd, const struct handover_fds *fds)
 {
-	const struct ho_header *h;
-	struct ho_reader r;
 	struct mm_options opt = {
 		.pool_size = srv->cfg->pool_size,
 		.backing = srv->cfg->backing,
 		.reserve = srv->cfg->reserve,
 	};
+	struct ho_restore ctx = { .srv = srv };
+	const struct ho_header *h;
 	const uint32_t *owner;
-	uint8_t *buf = NULL, *used = NULL;
-	bool **in_use = NULL;
-	int *slab_cache = NULL;
-	struct slab **slab_at = NULL;
-	struct stat st;
-	uint32_t i;
-	int err = -EUCLEAN;
+	struct ho_reader r;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int err;
 
-	if (fstat(fd, &st) < 0 || st.st_size < (off_t)sizeof(*h) || st.st_size > (1ll << 34)) {
-		log_err("handover: no state to read");
-		close(fd);
-		return -EINVAL;
-	}
-	buf = malloc((size_t)st.st_size);
-	if (!buf || pread(fd, buf, (size_t)st.st_size, 0) != st.st_size) {
-		close(fd);
-		free(buf);
-		return -EIO;
-	}
-	close(fd);
+	err = read_state(fd, &buf, &len);
+	if (err)
+		return err;
 	r.p = buf;
-	r.end = buf + st.st_size;
+	r.end = buf + len;
 	h = ho_get(&r, sizeof(*h));
 	if (!h || h->magic != HANDOVER_MAGIC || h->version != HANDOVER_VERSION) {
 		log_err("handover: the state is not version %u of this daemon's", HANDOVER_VERSION);
+		err = -EUCLEAN;
 		goto out;
 	}
 	owner = ho_get(&r, h->nr_frames * sizeof(uint32_t));
 	if (!owner || (uint64_t)h->nr_frames << POOL_FRAME_SHIFT != h->pool_size)
 		goto bad;
-	err = mm_adopt(&srv->mm, &opt, fd_named(fds, h->reserve_fd, "reserve", 0),
-		       h->pool_size, h->hugetlb, owner);
+	err = mm_adopt(&srv->mm, &opt, fd_named(fds, h->reserve_fd, "reserve", 0), h->pool_size,
+		       h->hugetlb, owner);
 	if (err)
 		goto out;
 	if (srv->mm.pool.reserve_fd < 0)
 		goto bad;
+	srv->accounts.pool_size = srv->mm.pool.size;
 	srv->listen_fd = fd_named(fds, h->listen_fd, "listen", 0);
 	if (srv->listen_fd < 0)
 		goto bad;
 	srv->own_socket = h->own_socket;
 	srv->requests = h->requests;
-
-	for (i = 0; i < h->nr_domains; i++) {
-		const struct ho_domain *hd = ho_get(&r, sizeof(*hd));
-		struct domain *d;
-
-		if (!hd)
-			goto bad;
-		fd = fd_named(fds, hd->memfd, "domain", hd->id);
-		if (fd < 0 || domain_adopt(&srv->mm, hd->id, hd->uid, fd, &d) < 0)
-			goto bad;
-		d->phantom_punches = hd->phantom_punches;
-	}
-	for (i = 0; i < h->nr_conns; i++) {
-		const struct ho_conn *hc = ho_get(&r, sizeof(*hc));
-		struct conn *c;
-
-		if (!hc || hc->state >= CONN_CLOSING || conn_by_id(srv, hc->id))
-			goto bad;
-		fd = fd_named(fds, hc->fd, "conn", hc->id);
-		if (fd < 0)
-			goto bad;
-		err = conn_new(srv, fd, &c);
-		if (err)
-			goto out;
-		c->id = hc->id;
-		c->pid = hc->pid;
-		c->uid = hc->uid;
-		c->gid = hc->gid;
-		c->admin = hc->admin;
-		c->state = (enum conn_state)hc->state;
-		memcpy(c->name, hc->name, sizeof(c->name));
-		c->name[sizeof(c->name) - 1] = '\0';
-		memcpy(c->token, hc->token, sizeof(c->token));
-		if (hc->domain) {
-			c->domain = domain_by_id(&srv->mm, hc->domain);
-			if (!c->domain)
-				goto bad;
-			c->domain->refs++;
-			event_del(c->ev_hello);
-		}
-	}
 	srv->next_conn_id = h->next_conn_id;
 
-	used = calloc(srv->mm.pool.nr_pages, 1);
-	in_use = calloc(srv->mm.pool.nr_pages, sizeof(*in_use));
-	slab_cache = calloc(srv->mm.pool.nr_pages, sizeof(*slab_cache));
-	if (!used || !in_use || !slab_cache) {
+	err = restore_domains(&ctx, &r, h->nr_domains, fds);
+	if (!err)
+		err = restore_conns(&ctx, &r, h->nr_conns, fds);
+	if (err)
+		goto check;
+	if (srv->next_conn_id < h->next_conn_id)
+		srv->next_conn_id = h->next_conn_id;
+	ctx.used = calloc(srv->mm.pool.nr_pages, 1);
+	ctx.in_use = calloc(srv->mm.pool.nr_pages, sizeof(*ctx.in_use));
+	ctx.slab_cache = calloc(srv->mm.pool.nr_pages, sizeof(*ctx.slab_cache));
+	ctx.slab_at = calloc(srv->mm.pool.nr_pages, sizeof(*ctx.slab_at));
+	if (!ctx.used || !ctx.in_use || !ctx.slab_cache || !ctx.slab_at) {
 		err = -ENOMEM;
 		goto out;
 	}
-	err = restore_grants(srv, &r, h->nr_grants, used, in_use, slab_cache);
+	err = restore_grants(&ctx, &r, h->nr_grants);
 	if (err)
 		goto check;
 	if (srv->grants.next_id < h->next_grant_id)
 		srv->grants.next_id = h->next_grant_id;
-	slab_at = calloc(srv->mm.pool.nr_pages, sizeof(*slab_at));
-	if (!slab_at) {
-		err = -ENOMEM;
-		goto out;
-	}
-	err = rebuild_pages(srv, used, in_use, slab_cache, slab_at);
-	if (err)
-		goto check;
-
-	for (i = 0; i < h->nr_packets; i++) {
-		const struct ho_packet *hp = ho_get(&r, sizeof(*hp));
-		const void *data = hp ? ho_get(&r, hp->len) : NULL;
-		struct conn *c = hp ? conn_by_id(srv, hp->conn) : NULL;
-		struct domain *d = hp && hp->domain_fd ? domain_by_id(&srv->mm, hp->domain_fd) : NULL;
-
-		if (!data || !c || (hp->domain_fd && !d))
-			goto bad;
-		if (conn_send(c, data, hp->len, d ? d->memfd : -1) < 0)
-			goto bad;
-	}
-
+	release_lost_frames(&ctx);
+	err = rebuild_pages(&ctx);
+	if (!err)
+		err = restore_packets(&ctx, &r, h->nr_packets);
+	if (!err)
+		err = restore_finish(&ctx);
 check:
-	if (!err) {
-		struct domain *d, *next;
-
-		for (d = srv->mm.domains; d; d = next) {
-			next = d->next;
-			if (domain_check(d) < 0) {
-				err = -EUCLEAN;
-				break;
-			}
-			if (d->refs == 0) {
-				d->refs = 1;	/* nobody came with it: let it go */
-				domain_put(d);
-			}
-		}
-	}
 	if (err == -EUCLEAN)
 		goto bad;
 	if (!err)
@@ -771,13 +957,7 @@ bad:
 	err = -EUCLEAN;
 	log_err("handover: the state does not add up; refusing to serve from it");
 out:
-	if (in_use)
-		for (i = 0; i < srv->mm.pool.nr_pages; i++)
-			free(in_use[i]);
-	free(in_use);
-	free(used);
-	free(slab_cache);
-	free(slab_at);
+	restore_free(&ctx);
 	free(buf);
 	return err;
 }

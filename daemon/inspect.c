@@ -49,6 +49,7 @@ void inspect_meminfo(const struct server *srv, struct inspect_meminfo *out)
 	out->domains = mm->nr_domains;
 	out->clients = srv->nr_conns;
 	out->grants = srv->grants.count;
+	out->quarantined = (uint64_t)mm->frames.nr_quarantined * frame;
 }
 
 void inspect_slabinfo(const struct mm *mm, struct inspect_slab out[NR_KMALLOC_CACHES])

@@ -24,6 +24,7 @@ struct inspect_meminfo {
 	uint64_t watermark_low, watermark_high;
 	uint32_t domains, clients;
 	uint64_t grants;
+	uint64_t quarantined;		/* bytes in frames no memfd would give back */
 };
 
 struct inspect_slab {

@@ -87,8 +87,15 @@ int kmalloc_alloc(struct domain *d, size_t size, unsigned int gfp, struct kmallo
 		if (err)
 			return err;
 	}
-	if (gfp & KM___GFP_ZERO)
-		domain_zero(d, obj->phys, obj->size);
+	/* Whole frames come zeroed from domain_alloc_frames(); the rest is
+	 * cleared here, guarded against a client that punched the pages. */
+	if ((gfp & KM___GFP_ZERO) && obj->order < POOL_FRAME_ORDER) {
+		err = domain_zero(d, obj->phys, obj->size);
+		if (err) {
+			kmalloc_free(d, obj);
+			return err;
+		}
+	}
 	return 0;
 }
 

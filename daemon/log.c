@@ -61,24 +61,30 @@ void die(const char *fmt, ...)
 	exit(EXIT_FAILURE);
 }
 
-bool log_ratelimit(void)
+bool ratelimit_ok(struct ratelimit *rl, unsigned int burst, const char *who)
 {
-	static struct timespec window;
-	static unsigned int printed, suppressed;
 	struct timespec now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (now.tv_sec != window.tv_sec) {
-		if (suppressed)
-			log_msg(LOG_LEVEL_WARN, "%u log lines suppressed", suppressed);
-		window = now;
-		printed = 0;
-		suppressed = 0;
+	if (now.tv_sec != rl->window) {
+		if (rl->suppressed)
+			log_msg(LOG_LEVEL_WARN, "%s%s%u log lines suppressed", who ? who : "",
+				who ? ": " : "", rl->suppressed);
+		rl->window = now.tv_sec;
+		rl->printed = 0;
+		rl->suppressed = 0;
 	}
-	if (printed < 10) {
-		printed++;
+	if (rl->printed < burst) {
+		rl->printed++;
 		return true;
 	}
-	suppressed++;
+	rl->suppressed++;
 	return false;
+}
+
+bool log_ratelimit(void)
+{
+	static struct ratelimit global;
+
+	return ratelimit_ok(&global, 10, NULL);
 }

@@ -14,6 +14,7 @@
 
 #include "handover.h"
 #include "log.h"
+#include "memguard.h"
 #include "notify.h"
 #include "server.h"
 #include "settings.h"
@@ -35,6 +36,9 @@ int main(int argc, char **argv)
 	if (cfg.config_file)
 		log_info("read settings from %s", cfg.config_file);
 
+	/* Before any pool memory is touched (memguard.h). */
+	if (memguard_init() < 0)
+		die("cannot install the SIGBUS handler");
 	base = event_base_new();
 	if (!base)
 		die("cannot create the event loop");

@@ -56,7 +56,10 @@ int notify_fdstore(int fd, const char *name)
 	char msg[128];
 	int r;
 
-	snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=%s", name);
+	/* FDPOLL=0: systemd would otherwise drop a stored client connection
+	 * whose client dies while no daemon runs; we keep it and find the
+	 * hang-up ourselves (a client that died gives its grants back). */
+	snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=%s\nFDPOLL=0", name);
 	r = sd_pid_notify_with_fds(0, 0, msg, &fd, 1);
 	return r > 0 ? 0 : r < 0 ? r : -ENOTCONN;
 }

@@ -16,8 +16,8 @@ int notify_listen_fds(int **fds, char ***names);
 void notify_fds_free(int n, int *fds, char **names);
 /* True when @fd is a listening SOCK_SEQPACKET Unix socket. */
 bool notify_is_listening_seqpacket(int fd);
-/* Hands @fd to systemd's fd store under @name (FDSTORE=1), or takes the
- * entry out again (FDSTOREREMOVE=1). 0, or -errno (also without systemd). */
+/* Hands @fd to systemd's fd store under @name (FDSTORE=1, FDPOLL=0), or
+ * takes the entry out again (FDSTOREREMOVE=1). 0, or -errno (also without systemd). */
 int notify_fdstore(int fd, const char *name);
 void notify_fdstore_remove(const char *name);
 void notify_ready(const char *status);

@@ -62,7 +62,10 @@ static unsigned int memfd_flags(bool hugetlb)
 }
 
 /* A memfd of @size bytes, sealed so that nobody (a client holding it
- * included) can change its size; sparse until populated. */
+ * included) can change its size, and with F_SEAL_SEAL so that nobody can add
+ * a seal later: a client holding its domain memfd could otherwise add
+ * F_SEAL_FUTURE_WRITE and make every later hole punch fail (EPERM), keeping
+ * the pool's memory for itself. Sparse until populated. */
 static int memfd_new(const char *name, bool hugetlb, uint64_t size, int *out)
 {
 	int fd, err;
@@ -72,7 +75,7 @@ static int memfd_new(const char *name, bool hugetlb, uint64_t size, int *out)
 		return -errno;
 	if (ftruncate(fd, (off_t)size) < 0)
 		goto err_close;
-	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0)
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
 		goto err_close;
 	*out = fd;
 	return 0;
@@ -250,6 +253,26 @@ void pool_fini(struct pool *pool)
 int pool_memfd_create(const struct pool *pool, const char *name, int *fd)
 {
 	return memfd_new(name, pool->hugetlb, pool->size, fd);
+}
+
+int pool_memfd_check(const struct pool *pool, int fd)
+{
+	const int want = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+	struct stat st;
+	int seals;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if ((uint64_t)st.st_size != pool->size)
+		return -EINVAL;
+	seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0)
+		return -errno;
+	if (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE))
+		return -EPERM;
+	if ((seals & want) != want && fcntl(fd, F_ADD_SEALS, want & ~seals) < 0)
+		return -errno;
+	return 0;
 }
 
 static bool frames_range_ok(const struct pool *pool, uint32_t frame, uint32_t nr)

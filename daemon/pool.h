@@ -47,6 +47,12 @@ void pool_fini(struct pool *pool);
  * sealed against growing and shrinking. 0 and *fd, or -errno. */
 int pool_memfd_create(const struct pool *pool, const char *name, int *fd);
 
+/* Checks that @fd (a memfd a previous daemon made) can serve as a pool memfd:
+ * the pool's size, and seals that keep a client from resizing it or adding
+ * seals (F_SEAL_SEAL is added when missing). -EPERM when it carries a write
+ * seal (holes could not be punched in it), other -errno when unusable. */
+int pool_memfd_check(const struct pool *pool, int fd);
+
 /* fallocate / FALLOC_FL_PUNCH_HOLE over frames [frame, frame + nr) of @fd. */
 int pool_frames_populate(const struct pool *pool, int fd, uint32_t frame, uint32_t nr);
 int pool_frames_punch(const struct pool *pool, int fd, uint32_t frame, uint32_t nr);

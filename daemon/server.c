@@ -10,9 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <inttypes.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,34 +21,33 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#ifndef SO_PASSRIGHTS
+#define SO_PASSRIGHTS 83	/* Linux 6.16 */
+#endif
+
 #include <event2/event.h>
 
 #include "conn.h"
 #include "log.h"
 #include "handover.h"
 #include "notify.h"
+#include "reaper.h"
 
 #define SERVER_TICK_USEC	1000000ull
 
-bool server_is_admin(const struct server *srv, uid_t uid, gid_t gid)
+bool server_is_admin(const struct server *srv, uid_t uid, gid_t gid, const gid_t *groups,
+		     size_t nr_groups)
 {
-	struct passwd pw, *found = NULL;
-	gid_t groups[256];
-	int nr = 256, i;
-	char buf[4096];
+	const struct settings *cfg = srv->cfg;
 
 	if (uid == 0)
 		return true;
-	if (!srv->admin_gid_valid)
+	if (!cfg->admin_gid_valid)
 		return false;
-	if (gid == srv->admin_gid)
+	if (gid == cfg->admin_gid)
 		return true;
-	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &found) != 0 || !found)
-		return false;
-	if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &nr) < 0)
-		return false;
-	for (i = 0; i < nr; i++)
-		if (groups[i] == srv->admin_gid)
+	for (size_t i = 0; i < nr_groups; i++)
+		if (groups[i] == cfg->admin_gid)
 			return true;
 	return false;
 }
@@ -84,18 +81,10 @@ static void server_on_accept(evutil_socket_t fd, short what, void *arg)
 				log_warn("accept: %s", strerror(errno));
 			return;
 		}
-		if (srv->nr_conns >= srv->cfg->max_clients) {
-			if (log_ratelimit())
-				log_warn("refusing a connection: max_clients (%u) reached",
-					 srv->cfg->max_clients);
-			close(cfd);
-			continue;
-		}
+		/* conn_new() refuses (and closes) what it may not serve. */
 		err = conn_new(srv, cfd, &c);
-		if (err < 0) {
+		if (err < 0 && err != -EACCES && log_ratelimit())
 			log_warn("cannot set up a connection: %s", strerror(-err));
-			close(cfd);
-		}
 	}
 }
 
@@ -140,6 +129,7 @@ static void server_on_tick(evutil_socket_t fd, short what, void *arg)
 
 	ticks++;
 	notify_watchdog();
+	frame_quarantine_retry(&srv->mm.frames);
 	mm_balance(&srv->mm);
 	if (every && ticks % every == 0) {
 		struct domain *d;
@@ -173,13 +163,52 @@ static void server_on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(srv->base);
 }
 
-/* Binds our own socket at cfg->socket_path, refusing to steal it from a
- * daemon that still answers there. */
+/* Makes sure @dir, the socket's directory, is ours to put a socket in:
+ * created 0755 if missing; else a real directory (no symlink followed),
+ * owned by us or root, and writable by nobody else, so that no other user
+ * can swap the socket for one of their own. */
+static int server_socket_dir(const char *dir)
+{
+	struct stat st;
+	int fd, err;
+
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		err = -errno;
+		log_err("cannot create %s: %s", dir, strerror(errno));
+		return err;
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		log_err("%s: %s", dir, errno == ELOOP || errno == ENOTDIR ?
+			"not a directory (a symbolic link?)" : strerror(errno));
+		return err;
+	}
+	err = fstat(fd, &st) < 0 ? -errno : 0;
+	close(fd);
+	if (err)
+		return err;
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		log_err("%s belongs to uid %u, not to us or root: refusing to listen there", dir,
+			(unsigned int)st.st_uid);
+		return -EPERM;
+	}
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+		log_err("%s is writable by others: refusing to listen there", dir);
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* Binds our own socket at @path, refusing to steal it from a daemon that
+ * still answers there. */
 static int server_bind(struct server *srv, const char *path)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	char dir[sizeof(addr.sun_path)];
+	struct stat st;
 	char *slash;
+	mode_t old_umask;
 	int fd, err;
 
 	if (strlen(path) >= sizeof(addr.sun_path)) {
@@ -189,13 +218,11 @@ static int server_bind(struct server *srv, const char *path)
 	strcpy(addr.sun_path, path);
 	snprintf(dir, sizeof(dir), "%s", path);
 	slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
+	if (slash) {
 		*slash = '\0';
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-			err = -errno;
-			log_err("cannot create %s: %s", dir, strerror(errno));
+		err = server_socket_dir(slash == dir ? "/" : dir);
+		if (err)
 			return err;
-		}
 	}
 
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -207,21 +234,46 @@ static int server_bind(struct server *srv, const char *path)
 		return -EADDRINUSE;
 	}
 	close(fd);
-	unlink(path);	/* a stale socket from a daemon that died */
+	/* A stale socket from a daemon that died; nothing else is removed. */
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			log_err("%s exists and is not a socket", path);
+			return -EEXIST;
+		}
+		unlink(path);
+	}
 
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 128) < 0) {
+	/* Any local user may connect (trust domains keep them apart): the mode
+	 * comes from the umask at bind(), so no chmod() that could follow a
+	 * link someone put there meanwhile. */
+	old_umask = umask(0111);
+	err = bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ? -errno : 0;
+	umask(old_umask);
+	if (!err && listen(fd, 128) < 0)
 		err = -errno;
-		log_err("cannot listen on %s: %s", path, strerror(errno));
+	if (err) {
+		log_err("cannot listen on %s: %s", path, strerror(-err));
 		close(fd);
 		return err;
 	}
-	/* Any local user may connect: trust domains keep them apart. */
-	chmod(path, 0666);
 	srv->own_socket = true;
 	return fd;
+}
+
+/* Clients never pass descriptors: have the kernel refuse them on every
+ * connection of @fd (SO_PASSRIGHTS, Linux 6.16+, inherited by accepted
+ * sockets). Without it, conn.c hands whatever arrives to the reaper. */
+static void server_refuse_passed_fds(struct server *srv, int fd)
+{
+	int off = 0;
+
+	srv->passrights_off = setsockopt(fd, SOL_SOCKET, SO_PASSRIGHTS, &off, sizeof(off)) == 0;
+	if (!srv->passrights_off)
+		log_info("SO_PASSRIGHTS unsupported (%s): descriptors clients pass are closed "
+			 "off the event loop", strerror(errno));
 }
 
 /* The descriptors systemd passed, for a takeover from the fd store. */
@@ -268,18 +320,9 @@ int server_init(struct server *srv, const struct settings *cfg, struct event_bas
 	srv->argv = argv;
 	srv->listen_fd = -1;
 
-	if (cfg->admin_group) {
-		struct group gr, *found = NULL;
-		char buf[4096];
-
-		if (getgrnam_r(cfg->admin_group, &gr, buf, sizeof(buf), &found) == 0 && found) {
-			srv->admin_gid = found->gr_gid;
-			srv->admin_gid_valid = true;
-		} else {
-			log_warn("admin group %s does not exist: only root may inspect",
-				 cfg->admin_group);
-		}
-	}
+	TAILQ_INIT(&srv->conns);
+	accounts_init(&srv->accounts, cfg, 0);
+	reaper_start();
 
 	/* Signals first: a SIGTERM that comes while the pool is faulted in or
 	 * just after the socket listens must stop the daemon cleanly, not kill it. */
@@ -357,6 +400,8 @@ int server_init(struct server *srv, const struct settings *cfg, struct event_bas
 
 listen:
 	err = -ENOMEM;
+	srv->accounts.pool_size = srv->mm.pool.size;
+	server_refuse_passed_fds(srv, fd);
 	raise_nofile_limit();
 	srv->ev_listen = event_new(base, fd, EV_READ | EV_PERSIST, server_on_accept, srv);
 	if (!srv->ev_listen || event_add(srv->ev_listen, NULL) < 0)
@@ -392,10 +437,12 @@ err_rxbuf:
 
 void server_fini(struct server *srv)
 {
+	struct conn *c;
 	size_t i;
 
-	while (srv->conns)
-		conn_close(srv->conns, "daemon shutting down");
+	TAILQ_FOREACH(c, &srv->conns, link)
+		conn_close(c, "daemon shutting down");
+	conn_reap_all(srv);
 	for (i = 0; i < sizeof(srv->ev_signals) / sizeof(srv->ev_signals[0]); i++)
 		if (srv->ev_signals[i])
 			event_free(srv->ev_signals[i]);
@@ -412,6 +459,8 @@ void server_fini(struct server *srv)
 	}
 	mm_fini(&srv->mm);
 	grant_table_fini(&srv->grants);
+	accounts_fini(&srv->accounts);
+	reaper_stop();
 	free(srv->rxbuf);
 	memset(srv, 0, sizeof(*srv));
 	srv->listen_fd = -1;

@@ -11,11 +11,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "account.h"
+#include "conn.h"
 #include "domain.h"
 #include "grant.h"
 #include "settings.h"
 
-struct conn;
 struct event;
 struct event_base;
 
@@ -26,15 +27,15 @@ struct server {
 	struct grant_table grants;
 	int listen_fd;
 	bool own_socket;		/* we bound it: unlink at exit */
-	bool admin_gid_valid;
-	gid_t admin_gid;
+	bool passrights_off;		/* SO_PASSRIGHTS refuses descriptors (6.16+) */
 	struct event *ev_listen;
 	struct event *ev_timer;		/* reconcile, balance, watchdog */
 	struct event *ev_accept_pause;	/* re-arms ev_listen after EMFILE */
 	struct event *ev_signals[3];
-	struct conn *conns;
-	uint32_t nr_conns;
-	uint32_t next_conn_id;
+	TAILQ_HEAD(conn_list, conn) conns;
+	uint32_t nr_conns;		/* open and closing */
+	uint64_t next_conn_id;
+	struct accounts accounts;
 	uint8_t *rxbuf;			/* one packet, cfg->max_packet + 1 bytes */
 	uint64_t requests;		/* served, for STATUS= */
 	char *const *argv;		/* to exec a successor with (handover) */
@@ -48,5 +49,7 @@ int server_init(struct server *srv, const struct settings *cfg, struct event_bas
 		char *const *argv, int handover_fd);
 /* Closes every connection and frees everything; unlinks our socket. */
 void server_fini(struct server *srv);
-/* True when @c may use the inspection requests (root or admin group). */
-bool server_is_admin(const struct server *srv, uid_t uid, gid_t gid);
+/* True when a peer with these credentials may use the inspection requests
+ * (root or admin group). No NSS lookup: the groups come from the socket. */
+bool server_is_admin(const struct server *srv, uid_t uid, gid_t gid, const gid_t *groups,
+		     size_t nr_groups);

@@ -1,16 +1,26 @@
 // SPDX-License-Identifier: MIT
 /*
  * settings.c - defaults, the ini config file (libinih) and flags, from one
- * table that names each setting once: its key (the file key, and the long
- * flag with '-' for '_'), its argument and its help line. Flags override the
+ * table: each row names a setting once, with its key (the file key, and the
+ * long flag with '-' for '_'), its argument, its default, its help line, the
+ * parser that reads it and the field it fills. The defaults, --help, the
+ * flag parser and the ini loader all walk the same rows. Flags override the
  * file, the file overrides the defaults.
+ *
+ * Limit sections ([user:alice], [group:batch], ...) and --limit fill
+ * cfg->limits; user and group names (allow lists, groups, limit scopes) are
+ * resolved to numbers at the end of settings_load(), before the daemon
+ * serves: NSS lookups may block, and never run on the event loop.
  */
 #include "config.h"
 #include "settings.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <ini.h>
+#include <pwd.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,51 +28,105 @@
 #include <unistd.h>
 
 struct setting {
-	const char *key;	/* file key; flag is the same with '-' */
-	const char *arg;	/* metavar, NULL for a boolean flag */
-	const char *help;
+	struct setting_info info;
+	int (*parse)(struct settings *cfg, const struct setting *s, const char *value);
+	size_t offset;			/* of the field in struct settings */
+	uint64_t min, max;		/* numbers: accepted range */
 };
 
+static int parse_string(struct settings *cfg, const struct setting *s, const char *value);
+static int parse_size_field(struct settings *cfg, const struct setting *s, const char *value);
+static int parse_u32_field(struct settings *cfg, const struct setting *s, const char *value);
+static int parse_bool_field(struct settings *cfg, const struct setting *s, const char *value);
+static int parse_backing(struct settings *cfg, const struct setting *s, const char *value);
+static int parse_require_hugepages(struct settings *cfg, const struct setting *s,
+				   const char *value);
+static int parse_reserve(struct settings *cfg, const struct setting *s, const char *value);
+static int parse_log_level(struct settings *cfg, const struct setting *s, const char *value);
+static int parse_percent(struct settings *cfg, const struct setting *s, const char *value);
+static int parse_limit_flag(struct settings *cfg, const struct setting *s, const char *value);
+
+#define FIELD(f) offsetof(struct settings, f)
+
 static const struct setting settings_table[] = {
-	{ "socket", "PATH", "listen on PATH (default " KM_DEFAULT_SOCKET ")" },
-	{ "pool_size", "SIZE", "pool size in bytes, or with K/M/G (default " KM_DEFAULT_POOL_SIZE ")" },
-	{ "require_hugepages", NULL, "fail instead of falling back to shmem without hugepages" },
-	{ "backing", "KIND", "auto (hugetlb, else shmem), hugetlb, or shmem (default auto)" },
-	{ "reserve", "SIZE", "emergency reserve (min watermark); default: the kernel's min_free_kbytes rule" },
-	{ "max_packet", "SIZE", "largest request packet accepted (default 64K)" },
-	{ "max_clients", "N", "most connections served at once (default 1024)" },
-	{ "admin_group", "GROUP", "group whose members may inspect the pool with kmctl (default: root only)" },
-	{ "log_level", "LEVEL", "err, warning, notice, info or debug (default info)" },
-	{ "paranoid", NULL, "check every allocator structure after each request (slow)" },
-	{ "reconcile_interval", "SECONDS", "how often domain memfds are checked for phantom frames (default 10, 0 = never)" },
-	{ "hello_timeout", "SECONDS", "close connections that have not said Hello after this long (default 10)" },
-	{ "fd_store", NULL, "under systemd, keep clients, grants and memory in the fd store across a restart" },
+	{ { "socket", "PATH", KM_DEFAULT_SOCKET,
+	    "listen on PATH (ignored under socket activation)" },
+	  parse_string, FIELD(socket_path), 0, 0 },
+	{ { "pool_size", "SIZE", KM_DEFAULT_POOL_SIZE,
+	    "pool size in bytes, or with K/M/G; rounded up to 2 MiB frames" },
+	  parse_size_field, FIELD(pool_size), 1, UINT64_MAX >> 1 },
+	{ { "require_hugepages", NULL, "",
+	    "fail instead of falling back to shmem without hugepages" },
+	  parse_require_hugepages, 0, 0, 0 },
+	{ { "backing", "KIND", "auto", "auto (hugetlb, else shmem), hugetlb, or shmem" },
+	  parse_backing, FIELD(backing), 0, 0 },
+	{ { "reserve", "SIZE", "auto",
+	    "emergency reserve (min watermark); auto: the kernel's min_free_kbytes rule" },
+	  parse_reserve, FIELD(reserve), 0, 0 },
+	{ { "max_packet", "SIZE", "64K", "largest request packet accepted (256 bytes to 16M)" },
+	  parse_u32_field, FIELD(max_packet), 256, 16u << 20 },
+	{ { "max_queued", "SIZE", "64K",
+	    "unsent replies kept per connection before the daemon stops reading it" },
+	  parse_u32_field, FIELD(max_queued), 4096, 16u << 20 },
+	{ { "max_clients", "N", "1024", "most connections served at once" },
+	  parse_u32_field, FIELD(max_clients), 1, 1u << 20 },
+	{ { "reserved_connections", "N", "16",
+	    "of max_clients, connections only privileged users may take" },
+	  parse_u32_field, FIELD(reserved_connections), 0, 1u << 20 },
+	{ { "admin_group", "GROUP", "",
+	    "group whose members may inspect the pool with kmctl (root always may)" },
+	  parse_string, FIELD(admin_group), 0, 0 },
+	{ { "privileged_group", "GROUP", "",
+	    "group whose members may use the emergency reserve (__GFP_HIGH, GFP_ATOMIC, "
+	    "__GFP_NOFAIL) and have no default limits, as root" },
+	  parse_string, FIELD(privileged_group), 0, 0 },
+	{ { "allow_users", "LIST", "",
+	    "users (names or uids, comma-separated) who may connect; with allow_groups "
+	    "unset too, everyone may" },
+	  parse_string, FIELD(allow_users), 0, 0 },
+	{ { "allow_groups", "LIST", "", "groups whose members may connect" },
+	  parse_string, FIELD(allow_groups), 0, 0 },
+	{ { "uid_max_share", "PERCENT", "50",
+	    "share of the pool one unprivileged uid may hold, by default" },
+	  parse_percent, FIELD(uid_max_share), 1, 100 },
+	{ { "uid_max_grants", "N", "262144",
+	    "grants one unprivileged uid may hold, by default (bounds daemon memory)" },
+	  parse_size_field, FIELD(uid_max_grants), 1, UINT64_MAX },
+	{ { "uid_max_connections", "N", "64",
+	    "connections one unprivileged uid may have, by default" },
+	  parse_u32_field, FIELD(uid_max_connections), 1, 1u << 20 },
+	{ { "limit", "SCOPE:KEY=VALUE,...", "",
+	    "limits of a user or group, as a [user:NAME], [uid:N], [group:NAME] or [gid:N] "
+	    "section does (keys max_bytes, max_grants, max_connections); may repeat" },
+	  parse_limit_flag, 0, 0, 0 },
+	{ { "log_level", "LEVEL", "info", "err, warning, notice, info or debug" },
+	  parse_log_level, FIELD(log_level), 0, 0 },
+	{ { "paranoid", NULL, "", "check every allocator structure after each request (slow)" },
+	  parse_bool_field, FIELD(paranoid), 0, 0 },
+	{ { "reconcile_interval", "SECONDS", "10",
+	    "how often domain memfds are checked for phantom frames (0 = never)" },
+	  parse_u32_field, FIELD(reconcile_interval), 0, UINT32_MAX },
+	{ { "hello_timeout", "SECONDS", "10",
+	    "close connections that have not said Hello after this long" },
+	  parse_u32_field, FIELD(hello_timeout), 1, UINT32_MAX },
+	{ { "fd_store", NULL, "",
+	    "under systemd, keep clients, grants and memory in the fd store across a restart" },
+	  parse_bool_field, FIELD(fd_store), 0, 0 },
 };
 
 #define NR_SETTINGS (sizeof(settings_table) / sizeof(settings_table[0]))
 
-void settings_defaults(struct settings *cfg)
+const struct setting_info *settings_info(size_t i)
 {
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->socket_path = strdup(KM_DEFAULT_SOCKET);
-	if (settings_parse_size(KM_DEFAULT_POOL_SIZE, &cfg->pool_size) < 0)
-		cfg->pool_size = 256ull << 20;
-	cfg->backing = POOL_BACKING_AUTO;
-	cfg->reserve = UINT64_MAX;
-	cfg->max_packet = 64 * 1024;
-	cfg->max_clients = 1024;
-	cfg->log_level = LOG_LEVEL_INFO;
-	cfg->reconcile_interval = 10;
-	cfg->hello_timeout = 10;
+	return i < NR_SETTINGS ? &settings_table[i].info : NULL;
 }
 
-void settings_fini(struct settings *cfg)
+static void *field(struct settings *cfg, const struct setting *s)
 {
-	free(cfg->socket_path);
-	free(cfg->admin_group);
-	free(cfg->config_file);
-	memset(cfg, 0, sizeof(*cfg));
+	return (char *)cfg + s->offset;
 }
+
+/* ---- value parsers ------------------------------------------------------- */
 
 int settings_parse_size(const char *s, uint64_t *out)
 {
@@ -110,19 +174,19 @@ static int parse_bool(const char *s, bool *out)
 	return -EINVAL;
 }
 
-static int parse_u32(const char *s, uint32_t *out)
+static int parse_ranged(const struct setting *s, const char *value, uint64_t *out)
 {
 	uint64_t v;
 
-	if (settings_parse_size(s, &v) < 0 || v > UINT32_MAX)
+	if (settings_parse_size(value, &v) < 0 || v < s->min || v > s->max)
 		return -EINVAL;
-	*out = (uint32_t)v;
+	*out = v;
 	return 0;
 }
 
-static int set_string(char **dst, const char *value)
+static int parse_string(struct settings *cfg, const struct setting *s, const char *value)
 {
-	char *copy;
+	char **dst = field(cfg, s), *copy;
 
 	if (!value || !*value)
 		return -EINVAL;
@@ -134,100 +198,294 @@ static int set_string(char **dst, const char *value)
 	return 0;
 }
 
+static int parse_size_field(struct settings *cfg, const struct setting *s, const char *value)
+{
+	return parse_ranged(s, value, field(cfg, s));
+}
+
+static int parse_u32_field(struct settings *cfg, const struct setting *s, const char *value)
+{
+	uint64_t v;
+
+	if (parse_ranged(s, value, &v) < 0 || v > UINT32_MAX)
+		return -EINVAL;
+	*(uint32_t *)field(cfg, s) = (uint32_t)v;
+	return 0;
+}
+
+static int parse_bool_field(struct settings *cfg, const struct setting *s, const char *value)
+{
+	return parse_bool(value, field(cfg, s));
+}
+
+static int parse_percent(struct settings *cfg, const struct setting *s, const char *value)
+{
+	char buf[32];
+	size_t len;
+
+	if (!value || (len = strlen(value)) == 0 || len >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, value, len + 1);
+	if (buf[len - 1] == '%')
+		buf[len - 1] = '\0';
+	return parse_u32_field(cfg, s, buf);
+}
+
+static int parse_backing(struct settings *cfg, const struct setting *s, const char *value)
+{
+	static const char *const names[] = {
+		[POOL_BACKING_AUTO] = "auto", [POOL_BACKING_HUGETLB] = "hugetlb",
+		[POOL_BACKING_SHMEM] = "shmem",
+	};
+
+	for (size_t i = 0; value && i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!strcmp(value, names[i])) {
+			*(enum pool_backing *)field(cfg, s) = (enum pool_backing)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int parse_require_hugepages(struct settings *cfg, const struct setting *s,
+				   const char *value)
+{
+	bool b;
+
+	if (parse_bool(value, &b) < 0)
+		return -EINVAL;
+	if (b)
+		cfg->backing = POOL_BACKING_HUGETLB;
+	else if (cfg->backing == POOL_BACKING_HUGETLB)
+		cfg->backing = POOL_BACKING_AUTO;
+	return 0;
+}
+
+static int parse_reserve(struct settings *cfg, const struct setting *s, const char *value)
+{
+	if (value && !strcmp(value, "auto")) {
+		cfg->reserve = UINT64_MAX;
+		return 0;
+	}
+	return settings_parse_size(value, &cfg->reserve);
+}
+
+static int parse_log_level(struct settings *cfg, const struct setting *s, const char *value)
+{
+	static const struct { const char *name; enum log_level level; } levels[] = {
+		{ "err", LOG_LEVEL_ERR }, { "error", LOG_LEVEL_ERR },
+		{ "warning", LOG_LEVEL_WARN }, { "warn", LOG_LEVEL_WARN },
+		{ "notice", LOG_LEVEL_NOTICE }, { "info", LOG_LEVEL_INFO },
+		{ "debug", LOG_LEVEL_DEBUG },
+	};
+
+	for (size_t i = 0; value && i < sizeof(levels) / sizeof(levels[0]); i++) {
+		if (!strcasecmp(value, levels[i].name)) {
+			cfg->log_level = levels[i].level;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* ---- limit sections ------------------------------------------------------ */
+
+/* A uid or gid from a name or a number; -ENOENT for an unknown name. */
+static int resolve_id(enum limit_scope scope, const char *name, uint32_t *out)
+{
+	char buf[4096], *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(name, &end, 10);
+	if (*name && !*end && !errno && v < UINT32_MAX) {
+		*out = (uint32_t)v;
+		return 0;
+	}
+	if (scope == LIMIT_USER) {
+		struct passwd pw, *found = NULL;
+
+		if (getpwnam_r(name, &pw, buf, sizeof(buf), &found) != 0 || !found)
+			return -ENOENT;
+		*out = found->pw_uid;
+	} else {
+		struct group gr, *found = NULL;
+
+		if (getgrnam_r(name, &gr, buf, sizeof(buf), &found) != 0 || !found)
+			return -ENOENT;
+		*out = found->gr_gid;
+	}
+	return 0;
+}
+
+/* The rule for "user:NAME", "uid:N", "group:NAME" or "gid:N", made on first
+ * use. NULL (with a message) for any other scope or an unknown name. */
+static struct limit_rule *limit_rule_for(struct settings *cfg, const char *scope)
+{
+	static const struct { const char *prefix; enum limit_scope scope; } kinds[] = {
+		{ "user:", LIMIT_USER }, { "uid:", LIMIT_USER },
+		{ "group:", LIMIT_GROUP }, { "gid:", LIMIT_GROUP },
+	};
+	const char *name = NULL;
+	enum limit_scope kind = LIMIT_USER;
+	struct limit_rule *r;
+	uint32_t id;
+	size_t i;
+
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]) && !name; i++) {
+		if (!strncmp(scope, kinds[i].prefix, strlen(kinds[i].prefix))) {
+			name = scope + strlen(kinds[i].prefix);
+			kind = kinds[i].scope;
+		}
+	}
+	if (!name || !*name) {
+		fprintf(stderr, "kmallocd: limit scope %s is not user:NAME, uid:N, group:NAME "
+			"or gid:N\n", scope);
+		return NULL;
+	}
+	if (resolve_id(kind, name, &id) < 0) {
+		fprintf(stderr, "kmallocd: limits for unknown %s %s\n",
+			kind == LIMIT_USER ? "user" : "group", name);
+		return NULL;
+	}
+	for (i = 0; i < cfg->nr_limits; i++)
+		if (cfg->limits[i].scope == kind && cfg->limits[i].id == id)
+			return &cfg->limits[i];
+	r = realloc(cfg->limits, (cfg->nr_limits + 1) * sizeof(*r));
+	if (!r)
+		return NULL;
+	cfg->limits = r;
+	r = &cfg->limits[cfg->nr_limits++];
+	memset(r, 0, sizeof(*r));
+	r->scope = kind;
+	r->id = id;
+	return r;
+}
+
+int settings_set_limit(struct settings *cfg, const char *scope, const char *key,
+		       const char *value)
+{
+	struct limit_rule *r = limit_rule_for(cfg, scope);
+	uint64_t v;
+
+	if (!r || !value)
+		return -EINVAL;
+	if (!strcmp(key, "max_bytes")) {
+		size_t len = strlen(value);
+
+		if (len > 1 && value[len - 1] == '%') {
+			char buf[16];
+
+			if (len >= sizeof(buf))
+				return -EINVAL;
+			memcpy(buf, value, len - 1);
+			buf[len - 1] = '\0';
+			if (settings_parse_size(buf, &v) < 0 || v < 1 || v > 100)
+				return -EINVAL;
+			r->max_bytes_pct = (uint32_t)v;
+			r->max_bytes = 0;
+		} else {
+			if (settings_parse_size(value, &r->max_bytes) < 0)
+				return -EINVAL;
+			r->max_bytes_pct = 0;
+		}
+		r->has |= LIMIT_HAS_BYTES;
+		return 0;
+	}
+	if (!strcmp(key, "max_grants")) {
+		if (settings_parse_size(value, &r->max_grants) < 0)
+			return -EINVAL;
+		r->has |= LIMIT_HAS_GRANTS;
+		return 0;
+	}
+	if (!strcmp(key, "max_connections")) {
+		if (settings_parse_size(value, &v) < 0 || v > UINT32_MAX)
+			return -EINVAL;
+		r->max_connections = (uint32_t)v;
+		r->has |= LIMIT_HAS_CONNS;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* "user:alice:max_bytes=1G,max_grants=1000" */
+static int parse_limit_flag(struct settings *cfg, const struct setting *s, const char *value)
+{
+	char *copy, *colon, *item, *save = NULL;
+	int err = 0;
+
+	if (!value)
+		return -EINVAL;
+	copy = strdup(value);
+	if (!copy)
+		return -ENOMEM;
+	colon = strchr(copy, ':');
+	colon = colon ? strchr(colon + 1, ':') : NULL;
+	if (!colon) {
+		free(copy);
+		return -EINVAL;
+	}
+	*colon = '\0';
+	for (item = strtok_r(colon + 1, ",", &save); item && !err;
+	     item = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(item, '=');
+
+		if (!eq)
+			err = -EINVAL;
+		else {
+			*eq = '\0';
+			err = settings_set_limit(cfg, copy, item, eq + 1);
+		}
+	}
+	free(copy);
+	return err;
+}
+
+/* ---- the whole set --------------------------------------------------------- */
+
+void settings_defaults(struct settings *cfg)
+{
+	size_t i;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->log_level = LOG_LEVEL_INFO;
+	for (i = 0; i < NR_SETTINGS; i++) {
+		const struct setting *s = &settings_table[i];
+
+		/* A default that does not parse is a bug in the table (test-settings). */
+		if (s->info.def[0] && s->parse(cfg, s, s->info.def) < 0)
+			fprintf(stderr, "kmallocd: bad built-in default %s = %s\n", s->info.key,
+				s->info.def);
+	}
+}
+
+void settings_fini(struct settings *cfg)
+{
+	free(cfg->socket_path);
+	free(cfg->admin_group);
+	free(cfg->privileged_group);
+	free(cfg->allow_users);
+	free(cfg->allow_groups);
+	free(cfg->config_file);
+	free(cfg->limits);
+	free(cfg->allow_uids.ids);
+	free(cfg->allow_gids.ids);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
 int settings_set(struct settings *cfg, const char *key, const char *value)
 {
 	char name[64];
 	size_t i;
-	bool b;
 
 	/* Flags spell keys with '-', the file with '_': accept both. */
 	snprintf(name, sizeof(name), "%s", key);
 	for (i = 0; name[i]; i++)
 		if (name[i] == '-')
 			name[i] = '_';
-
-	if (!strcmp(name, "socket"))
-		return set_string(&cfg->socket_path, value);
-	if (!strcmp(name, "pool_size")) {
-		uint64_t size;
-
-		if (settings_parse_size(value, &size) < 0 || size == 0)
-			return -EINVAL;
-		cfg->pool_size = size;
-		return 0;
-	}
-	if (!strcmp(name, "require_hugepages")) {
-		if (parse_bool(value, &b) < 0)
-			return -EINVAL;
-		if (b)
-			cfg->backing = POOL_BACKING_HUGETLB;
-		else if (cfg->backing == POOL_BACKING_HUGETLB)
-			cfg->backing = POOL_BACKING_AUTO;
-		return 0;
-	}
-	if (!strcmp(name, "backing")) {
-		if (!value)
-			return -EINVAL;
-		if (!strcmp(value, "auto"))
-			cfg->backing = POOL_BACKING_AUTO;
-		else if (!strcmp(value, "hugetlb"))
-			cfg->backing = POOL_BACKING_HUGETLB;
-		else if (!strcmp(value, "shmem"))
-			cfg->backing = POOL_BACKING_SHMEM;
-		else
-			return -EINVAL;
-		return 0;
-	}
-	if (!strcmp(name, "reserve"))
-		return settings_parse_size(value, &cfg->reserve);
-	if (!strcmp(name, "max_packet")) {
-		uint32_t v;
-
-		/* Below 256 bytes not even a full Hello fits. */
-		if (parse_u32(value, &v) < 0 || v < 256 || v > 16u << 20)
-			return -EINVAL;
-		cfg->max_packet = v;
-		return 0;
-	}
-	if (!strcmp(name, "max_clients")) {
-		uint32_t v;
-
-		if (parse_u32(value, &v) < 0 || v == 0)
-			return -EINVAL;
-		cfg->max_clients = v;
-		return 0;
-	}
-	if (!strcmp(name, "admin_group"))
-		return set_string(&cfg->admin_group, value);
-	if (!strcmp(name, "log_level")) {
-		static const struct { const char *name; enum log_level level; } levels[] = {
-			{ "err", LOG_LEVEL_ERR }, { "error", LOG_LEVEL_ERR },
-			{ "warning", LOG_LEVEL_WARN }, { "warn", LOG_LEVEL_WARN },
-			{ "notice", LOG_LEVEL_NOTICE }, { "info", LOG_LEVEL_INFO },
-			{ "debug", LOG_LEVEL_DEBUG },
-		};
-		for (i = 0; value && i < sizeof(levels) / sizeof(levels[0]); i++) {
-			if (!strcasecmp(value, levels[i].name)) {
-				cfg->log_level = levels[i].level;
-				return 0;
-			}
-		}
-		return -EINVAL;
-	}
-	if (!strcmp(name, "paranoid"))
-		return parse_bool(value, &cfg->paranoid);
-	if (!strcmp(name, "fd_store"))
-		return parse_bool(value, &cfg->fd_store);
-	if (!strcmp(name, "reconcile_interval"))
-		return parse_u32(value, &cfg->reconcile_interval);
-	if (!strcmp(name, "hello_timeout")) {
-		uint32_t v;
-
-		if (parse_u32(value, &v) < 0 || v == 0)
-			return -EINVAL;
-		cfg->hello_timeout = v;
-		return 0;
-	}
+	for (i = 0; i < NR_SETTINGS; i++)
+		if (!strcmp(name, settings_table[i].info.key))
+			return settings_table[i].parse(cfg, &settings_table[i], value);
 	return -EINVAL;
 }
 
@@ -235,13 +493,15 @@ static int settings_ini_handler(void *user, const char *section, const char *key
 				const char *value)
 {
 	struct settings *cfg = user;
+	int err;
 
-	if (*section && strcmp(section, "kmallocd")) {
-		fprintf(stderr, "kmallocd: %s: unknown section [%s]\n", cfg->config_file, section);
-		return 0;
-	}
-	if (settings_set(cfg, key, value) < 0) {
-		fprintf(stderr, "kmallocd: %s: bad setting %s = %s\n", cfg->config_file, key, value);
+	if (!*section || !strcmp(section, "kmallocd"))
+		err = settings_set(cfg, key, value);
+	else
+		err = settings_set_limit(cfg, section, key, value);
+	if (err < 0) {
+		fprintf(stderr, "kmallocd: %s: bad setting [%s] %s = %s\n", cfg->config_file,
+			*section ? section : "kmallocd", key, value);
 		return 0;
 	}
 	return 1;
@@ -255,24 +515,100 @@ static void settings_usage(FILE *out)
 		"Usage: kmallocd [OPTION]...\n"
 		"The kmalloc broker: grants regions of a hugepage-backed memory pool to\n"
 		"client processes over a Unix socket.\n\n"
-		"  -s, --socket PATH\n"
-		"  -p, --pool-size SIZE\n"
 		"  -c, --config FILE             read settings from FILE (ini, section [kmallocd];\n"
 		"                                default " KM_DEFAULT_CONFIG " if it exists)\n"
 		"  -h, --help                    this text\n"
 		"  -V, --version\n\n"
-		"Settings (each also a key of the config file, with '_' for '-'):\n");
+		"Settings (each also a key of the config file, with '_' for '-'; -s is --socket,\n"
+		"-p is --pool-size):\n");
 	for (i = 0; i < NR_SETTINGS; i++) {
+		const struct setting_info *s = &settings_table[i].info;
 		char flag[64];
 
-		snprintf(flag, sizeof(flag), "--%s%s%s", settings_table[i].key,
-			 settings_table[i].arg ? " " : "",
-			 settings_table[i].arg ? settings_table[i].arg : "");
+		snprintf(flag, sizeof(flag), "--%s%s%s", s->key, s->arg ? " " : "",
+			 s->arg ? s->arg : "");
 		for (char *p = flag + 2; *p && *p != ' '; p++)
 			if (*p == '_')
 				*p = '-';
-		fprintf(out, "  %-28s  %s\n", flag, settings_table[i].help);
+		fprintf(out, "  %-28s  %s", flag, s->help);
+		if (s->def[0])
+			fprintf(out, " (default %s)", s->def);
+		fputc('\n', out);
 	}
+}
+
+/* "alice,1000, bob" into @set; unknown names are left out with a warning
+ * (an allow list must not fail open, and must not stop the daemon either). */
+static int resolve_list(const char *list, enum limit_scope scope, struct id_set *set)
+{
+	char *copy, *item, *save = NULL;
+
+	if (!list)
+		return 0;
+	copy = strdup(list);
+	if (!copy)
+		return -ENOMEM;
+	for (item = strtok_r(copy, ", ", &save); item; item = strtok_r(NULL, ", ", &save)) {
+		uint32_t id, *ids;
+
+		if (resolve_id(scope, item, &id) < 0) {
+			fprintf(stderr, "kmallocd: warning: unknown %s %s in the allow list\n",
+				scope == LIMIT_USER ? "user" : "group", item);
+			continue;
+		}
+		ids = realloc(set->ids, (set->nr + 1) * sizeof(*ids));
+		if (!ids) {
+			free(copy);
+			return -ENOMEM;
+		}
+		set->ids = ids;
+		set->ids[set->nr++] = id;
+	}
+	free(copy);
+	return 0;
+}
+
+static void resolve_group(const char *name, const char *what, bool *valid, gid_t *gid)
+{
+	uint32_t id;
+
+	*valid = false;
+	if (!name)
+		return;
+	if (resolve_id(LIMIT_GROUP, name, &id) < 0) {
+		fprintf(stderr, "kmallocd: warning: %s %s does not exist: root only\n", what, name);
+		return;
+	}
+	*valid = true;
+	*gid = (gid_t)id;
+}
+
+/* Names to numbers, once, before the daemon serves. */
+static int settings_resolve(struct settings *cfg)
+{
+	int err;
+
+	resolve_group(cfg->admin_group, "admin group", &cfg->admin_gid_valid, &cfg->admin_gid);
+	resolve_group(cfg->privileged_group, "privileged group", &cfg->privileged_gid_valid,
+		      &cfg->privileged_gid);
+	cfg->allow_all = !cfg->allow_users && !cfg->allow_groups;
+	err = resolve_list(cfg->allow_users, LIMIT_USER, &cfg->allow_uids);
+	if (!err)
+		err = resolve_list(cfg->allow_groups, LIMIT_GROUP, &cfg->allow_gids);
+	if (cfg->reserved_connections >= cfg->max_clients) {
+		fprintf(stderr, "kmallocd: reserved_connections (%u) must be below max_clients (%u)\n",
+			cfg->reserved_connections, cfg->max_clients);
+		return -EINVAL;
+	}
+	return err;
+}
+
+bool id_set_has(const struct id_set *set, uint32_t id)
+{
+	for (size_t i = 0; i < set->nr; i++)
+		if (set->ids[i] == id)
+			return true;
+	return false;
 }
 
 int settings_load(struct settings *cfg, int argc, char **argv)
@@ -291,12 +627,12 @@ int settings_load(struct settings *cfg, int argc, char **argv)
 	for (i = 0; i < NR_SETTINGS; i++) {
 		size_t j;
 
-		snprintf(names[i], sizeof(names[i]), "%s", settings_table[i].key);
+		snprintf(names[i], sizeof(names[i]), "%s", settings_table[i].info.key);
 		for (j = 0; names[i][j]; j++)
 			if (names[i][j] == '_')
 				names[i][j] = '-';
 		longopts[n++] = (struct option){ names[i],
-			settings_table[i].arg ? required_argument : no_argument, NULL, 0 };
+			settings_table[i].info.arg ? required_argument : no_argument, NULL, 0 };
 	}
 	longopts[n++] = (struct option){ "config", required_argument, NULL, 'c' };
 	longopts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
@@ -368,5 +704,5 @@ int settings_load(struct settings *cfg, int argc, char **argv)
 		settings_usage(stderr);
 		return -EINVAL;
 	}
-	return 0;
+	return settings_resolve(cfg) < 0 ? -EINVAL : 0;
 }

@@ -7,7 +7,8 @@
  *
  * Mirrors mm/vmalloc.c: __vmalloc_node_range_noprof() and
  * __vmalloc_area_node(), which take pages one by one and give back what they
- * took on failure (kernel-semantics.md §4). Not cleared unless __GFP_ZERO.
+ * took on failure (kernel-semantics.md §4). Not cleared unless __GFP_ZERO,
+ * which the kernel does for us: the frames are new pages in the memfd.
  * Frames held by areas count in d->vmalloc_frames (VmallocUsed).
  */
 #include "config.h"
@@ -42,10 +43,8 @@ int vmalloc_alloc(struct domain *d, uint64_t size, unsigned int gfp, uint32_t **
 		if (err)
 			goto err_free;
 	}
+	/* __GFP_ZERO: domain_alloc_frames() hands out kernel-zeroed frames. */
 	d->vmalloc_frames += (uint32_t)nr;
-	if (gfp & KM___GFP_ZERO)
-		for (i = 0; i < nr; i++)
-			domain_zero(d, (uint64_t)arr[i] << POOL_FRAME_SHIFT, pool->frame_size);
 	*frames = arr;
 	*nr_frames = (uint32_t)nr;
 	return 0;

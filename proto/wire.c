@@ -51,7 +51,7 @@ ssize_t kmwire_recv(int sock, void *buf, size_t cap, int *fds, unsigned int max_
 {
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * WIRE_MAX_FDS)];
+		char buf[CMSG_SPACE(sizeof(int) * WIRE_SCM_MAX_FDS)];
 	} control;
 	struct iovec iov = { .iov_base = buf, .iov_len = cap };
 	struct msghdr msg = {
@@ -90,15 +90,10 @@ ssize_t kmwire_recv(int sock, void *buf, size_t cap, int *fds, unsigned int max_
 	}
 	if (nr_fds)
 		*nr_fds = got;
-	/* Descriptors cut off by a short control buffer are lost to us: the
-	 * kernel closed them. A truncated payload must not be decoded. */
-	if (msg.msg_flags & MSG_TRUNC) {
-		if (fds)
-			for (unsigned int i = 0; i < got; i++)
-				close(fds[i]);
-		if (nr_fds)
-			*nr_fds = 0;
+	/* The control buffer holds SCM_MAX_FD descriptors, so none is cut off
+	 * (and closed by the kernel in our thread). A truncated payload must
+	 * not be decoded; its descriptors stay with the caller. */
+	if (msg.msg_flags & MSG_TRUNC)
 		return -EMSGSIZE;
-	}
 	return n;
 }

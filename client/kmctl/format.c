@@ -241,6 +241,7 @@ static void meminfo_json(FILE *f, const Kmalloc__Meminfo *mi, const char *sep, c
 	ju64(&o, "domains", mi->domains);
 	ju64(&o, "clients", mi->clients);
 	ju64(&o, "grants", mi->grants);
+	ju64(&o, "quarantined", mi->quarantined);
 	jobj_end(&o, close);
 }
 
@@ -276,6 +277,9 @@ int format_meminfo(FILE *f, const Kmalloc__Meminfo *mi, bool json)
 	show_val_kb(f, "VmallocTotal:", mi->total);
 	show_val_kb(f, "VmallocUsed:", mi->vmalloc_used);
 	show_val_kb(f, "VmallocChunk:", 0);
+	/* Frames out of use because no memfd would give them back: as the
+	 * kernel's memory taken out of use for errors (its own format). */
+	fprintf(f, "HardwareCorrupted: %5" PRIu64 " kB\n", mi->quarantined >> 10);
 	/* mm/hugetlb.c: hugetlb_report_meminfo(); counts carry no unit. */
 	fprintf(f, "HugePages_Total:   %5" PRIu64 "\n", hp_total);
 	fprintf(f, "HugePages_Free:    %5" PRIu64 "\n", hp_free);
@@ -473,11 +477,11 @@ static void clients_text(FILE *f, Kmalloc__ClientRow *const *rows, size_t n)
 	fprintf(f, "%7s %6s %6s %5s %8s %12s %s\n",
 		"PID", "UID", "DOMAIN", "CONN", "GRANTS", "BYTES", "COMMAND");
 	for (i = 0; i < n; i++)
-		fprintf(f, "%7u %6u %6u %5u %8" PRIu64 " %12" PRIu64 " %s%s\n",
+		fprintf(f, "%7u %6u %6u %5" PRIu64 " %8" PRIu64 " %12" PRIu64 " %s%s%s\n",
 			rows[i]->pid, rows[i]->uid, rows[i]->domain, rows[i]->conn,
 			rows[i]->grants, rows[i]->bytes,
 			text_clean(name, sizeof(name), rows[i]->name, false),
-			rows[i]->admin ? " (admin)" : "");
+			rows[i]->admin ? " (admin)" : "", rows[i]->closing ? " (closing)" : "");
 }
 
 static void clients_json(FILE *f, Kmalloc__ClientRow *const *rows, size_t n, const char *indent,
@@ -499,6 +503,7 @@ static void clients_json(FILE *f, Kmalloc__ClientRow *const *rows, size_t n, con
 		ju64(&o, "grants", rows[i]->grants);
 		ju64(&o, "bytes", rows[i]->bytes);
 		jbool(&o, "admin", rows[i]->admin);
+		jbool(&o, "closing", rows[i]->closing);
 		jobj_end(&o, " ");
 	}
 	jarray_end(f, n, end_indent);
@@ -520,6 +525,64 @@ int format_clients(FILE *f, const struct format_table *t, bool json)
 		clients_text(f, rows, n);
 	}
 	free(rows);
+	return stream_status(f);
+}
+
+/* ------------------------------------------------------------------------ */
+/* limits                                                                   */
+
+/* A limit in a column: "unlimited" for UINT64_MAX. */
+static const char *limit_text(char *buf, size_t len, uint64_t v)
+{
+	if (v == UINT64_MAX)
+		snprintf(buf, len, "unlimited");
+	else
+		snprintf(buf, len, "%" PRIu64, v);
+	return buf;
+}
+
+int format_limits(FILE *f, const struct format_table *t, bool json)
+{
+	Kmalloc__AccountRow *row;
+	char a[24], b[24], c[24];
+	size_t n = 0;
+
+	if (json)
+		fputc('[', f);
+	else
+		fprintf(f, "%6s %6s %5s %9s %10s %10s %14s %14s %8s %s\n", "UID", "DOMAIN",
+			"CONNS", "MAX_CONNS", "GRANTS", "MAX_GRANTS", "BYTES", "MAX_BYTES",
+			"REFUSED", "PRIVILEGED");
+	for_each_row(t, accounts, row) {
+		struct jobj o;
+
+		if (!json) {
+			fprintf(f, "%6u %6u %5u %9s %10" PRIu64 " %10s %14" PRIu64 " %14s %8" PRIu64
+				" %s\n", row->uid, row->domain, row->connections,
+				limit_text(a, sizeof(a), row->max_connections), row->grants,
+				limit_text(b, sizeof(b), row->max_grants), row->bytes,
+				limit_text(c, sizeof(c), row->max_bytes), row->refusals,
+				row->privileged ? "yes" : "no");
+			continue;
+		}
+		jarray_next(f, n++, "  ");
+		jobj_begin(&o, f, " ");
+		ju64(&o, "uid", row->uid);
+		ju64(&o, "domain", row->domain);
+		ju64(&o, "connections", row->connections);
+		ju64(&o, "max_connections", row->max_connections);
+		ju64(&o, "grants", row->grants);
+		ju64(&o, "max_grants", row->max_grants);
+		ju64(&o, "bytes", row->bytes);
+		ju64(&o, "max_bytes", row->max_bytes);
+		ju64(&o, "refusals", row->refusals);
+		jbool(&o, "privileged", row->privileged);
+		jobj_end(&o, " ");
+	}
+	if (json) {
+		jarray_end(f, n, "");
+		fputc('\n', f);
+	}
 	return stream_status(f);
 }
 

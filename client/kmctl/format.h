@@ -41,6 +41,10 @@ int format_vmallocinfo(FILE *f, const struct format_table *t, bool json);
  * daemon's order. */
 int format_clients(FILE *f, const struct format_table *t, bool json);
 
+/* One line per uid with connections: what it holds against its limits
+ * ("unlimited" for none; JSON: UINT64_MAX). */
+int format_limits(FILE *f, const struct format_table *t, bool json);
+
 /* One refresh of `kmctl top`: slabtop's summary from the slab rows, pool
  * lines from @mi, then the clients sorted by bytes held, largest first. */
 int format_top(FILE *f, const Kmalloc__Meminfo *mi, const struct format_table *slabs,

@@ -122,12 +122,18 @@ static int kmctl_call(struct kmctl *k, Kmalloc__Request *req, Kmalloc__Reply__Bo
 	}
 	kmalloc__request__pack(req, packet);
 	err = kmwire_send(k->sock, packet, len, NULL, 0, 0);
-	if (err) {
+	/* A daemon that refused the connection left its reason in our queue
+	 * before it hung up: read that rather than report the hang-up. */
+	if (err && err != -EPIPE && err != -ECONNRESET) {
 		report(k, -err, "sending to kmallocd");
 		return -1;
 	}
 	/* The Welcome brings the domain memfd: fds NULL closes it at once. */
-	n = kmwire_recv(k->sock, k->buf, WIRE_MAX_REPLY, NULL, 0, NULL, 0);
+	n = kmwire_recv(k->sock, k->buf, WIRE_MAX_REPLY, NULL, 0, NULL, err ? MSG_DONTWAIT : 0);
+	if (err && n <= 0) {
+		report(k, -err, "sending to kmallocd");
+		return -1;
+	}
 	if (n == 0) {
 		report(k, ECONNRESET, "kmallocd closed the connection");
 		return -1;
@@ -140,6 +146,10 @@ static int kmctl_call(struct kmctl *k, Kmalloc__Request *req, Kmalloc__Reply__Bo
 	if (!reply) {
 		report(k, EPROTO, "kmallocd sent a reply that does not decode");
 		return -1;
+	}
+	if (reply->id == 0 && reply->error) {
+		report(k, reply->error > 0 ? reply->error : EPROTO, reply->message);
+		goto err_free;
 	}
 	if (reply->id != req->id) {
 		report(k, EPROTO, "reply to an unknown request id");
@@ -329,6 +339,11 @@ static int cmd_clients(struct kmctl *k)
 	return cmd_table(k, KMALLOC__INSPECT__TABLE__TABLE_CLIENTS, format_clients);
 }
 
+static int cmd_limits(struct kmctl *k)
+{
+	return cmd_table(k, KMALLOC__INSPECT__TABLE__TABLE_ACCOUNTS, format_limits);
+}
+
 static void on_sigint(int sig)
 {
 	interrupted = 1;
@@ -409,6 +424,7 @@ static const struct subcommand subcommands[] = {
 	{ "buddyinfo", cmd_buddyinfo, "free blocks per order per domain, as /proc/buddyinfo" },
 	{ "vmallocinfo", cmd_vmallocinfo, "vmalloc areas, as /proc/vmallocinfo" },
 	{ "clients", cmd_clients, "connected clients and what they hold" },
+	{ "limits", cmd_limits, "each uid's connections, grants and bytes against its limits" },
 	{ "top", cmd_top, "slabtop-like summary and clients by bytes, refreshed" },
 };
 

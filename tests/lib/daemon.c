@@ -48,6 +48,11 @@ void test_daemon_dump_log(const struct test_daemon *d)
 	fclose(f);
 }
 
+void test_daemon_log_window(void)
+{
+	usleep(1100000);
+}
+
 int test_daemon_log_count(const struct test_daemon *d, const char *needle)
 {
 	char line[2048];

@@ -42,5 +42,9 @@ int test_daemon_main(struct test_daemon *d, Suite *s, uint64_t pool_size,
 		     const char *const *extra);
 /* Prints the daemon's log to stderr. */
 void test_daemon_dump_log(const struct test_daemon *d);
+/* Waits until the daemon's per-second log rate limits (per uid and
+ * daemon-wide) start a fresh window, so the next lines a test causes are
+ * printed and can be counted. */
+void test_daemon_log_window(void);
 /* Counts lines of the log that contain @needle. */
 int test_daemon_log_count(const struct test_daemon *d, const char *needle);

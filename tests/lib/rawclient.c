@@ -64,8 +64,11 @@ Kmalloc__Reply *raw_recv(int fd, int *fd_out, int timeout_ms)
 	if (poll(&pfd, 1, timeout_ms) <= 0)
 		return NULL;
 	n = kmwire_recv(fd, buf, sizeof(buf), fds, WIRE_MAX_FDS, &nr, 0);
-	if (n <= 0)
+	if (n <= 0) {
+		for (i = 0; i < nr; i++)
+			close(fds[i]);
 		return NULL;
+	}
 	for (i = 0; i < nr; i++) {
 		if (fd_out && i == 0)
 			*fd_out = fds[i];
