@@ -249,6 +249,8 @@ static void close_fds(const int *fds, unsigned int n)
 		close(fds[i]);
 }
 
+static int refusal_pending(struct km_client *c);
+
 /* Called by the reader with c->lock held; drops it around recvmsg. */
 static void read_one_locked(struct km_client *c)
 {
@@ -265,7 +267,12 @@ static void read_one_locked(struct km_client *c)
 
 	/* The protocol never sends an empty packet: 0 is the daemon hanging up. */
 	if (n == -ECONNRESET || n == 0) {
-		conn_fail_locked(c, -ECONNRESET);
+		/* A daemon that refused us and closed with our request unread
+		 * makes the kernel report ECONNRESET once, before the refusal
+		 * it queued ahead of that. */
+		int refusal = n ? refusal_pending(c) : 0;
+
+		conn_fail_locked(c, refusal ? refusal : -ECONNRESET);
 		return;
 	}
 	if (n < 0) {

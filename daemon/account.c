@@ -45,7 +45,8 @@ static bool in_groups(uint32_t id, gid_t gid, const gid_t *groups, size_t nr_gro
 
 static uint64_t rule_bytes(const struct accounts *a, const struct limit_rule *r)
 {
-	return r->max_bytes_pct ? a->pool_size / 100 * r->max_bytes_pct : r->max_bytes;
+	/* pool sizes stay below 2^45 bytes (pool.c): no overflow */
+	return r->max_bytes_pct ? a->pool_size * r->max_bytes_pct / 100 : r->max_bytes;
 }
 
 static uint64_t max_u64(uint64_t x, uint64_t y)
@@ -70,7 +71,7 @@ void account_limits_for(const struct accounts *a, uid_t uid, gid_t gid, const gi
 		out->max_grants = ACCOUNT_UNLIMITED;
 		out->max_connections = ACCOUNT_UNLIMITED;
 	} else {
-		out->max_bytes = a->pool_size / 100 * cfg->uid_max_share;
+		out->max_bytes = a->pool_size * cfg->uid_max_share / 100;
 		out->max_grants = cfg->uid_max_grants;
 		out->max_connections = cfg->uid_max_connections;
 	}

@@ -356,6 +356,27 @@ static const char *conn_admission(struct server *srv, uid_t uid, gid_t gid, cons
 	return NULL;
 }
 
+/* Reads what the peer sent before it learns it is refused (its Hello): a
+ * socket closed with unread data makes the peer's next recv() fail with
+ * ECONNRESET before it sees the refusal queued for it. Bounded; whatever
+ * descriptors come along go to the reaper. */
+static void conn_drain(int fd)
+{
+	int fds[WIRE_SCM_MAX_FDS];
+	unsigned int i, j, nr_fds;
+	uint8_t buf[512];
+
+	for (i = 0; i < 8; i++) {
+		ssize_t n = kmwire_recv(fd, buf, sizeof(buf), fds, WIRE_SCM_MAX_FDS, &nr_fds,
+					MSG_DONTWAIT);
+
+		for (j = 0; j < nr_fds; j++)
+			reaper_close(fds[j]);
+		if (n <= 0 && n != -EMSGSIZE)
+			break;
+	}
+}
+
 /* Refuses the peer on @fd: one error Reply, then the socket goes. */
 static void conn_refuse(struct server *srv, int fd, uid_t uid, const char *why)
 {
@@ -368,6 +389,7 @@ static void conn_refuse(struct server *srv, int fd, uid_t uid, const char *why)
 	if ((!acct || ratelimit_ok(&acct->log_rl, CONN_LOG_BURST, who)) && log_ratelimit())
 		log_notice("uid %u: connection refused: %s", (unsigned int)uid, why);
 	dispatch_refuse(fd, EACCES, why);
+	conn_drain(fd);
 	reaper_close(fd);
 }
 

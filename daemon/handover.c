@@ -390,10 +390,73 @@ fail:
 	return err;
 }
 
-void handover_store_forget(struct server *srv)
+void handover_store_open(struct handover_store *st)
 {
-	for_each_named_fd(srv, forget_one);
-	notify_fdstore_remove("kmallocd-state");
+	int i;
+
+	memset(st, 0, sizeof(*st));
+	st->state_fd = -1;
+	st->listen_fd = -1;
+	st->n = notify_listen_fds(&st->fds, &st->names);
+	st->used = calloc(st->n ? (size_t)st->n : 1, sizeof(*st->used));
+	for (i = 0; i < st->n; i++) {
+		fcntl(st->fds[i], F_SETFD, FD_CLOEXEC);
+		if (!strcmp(st->names[i], "kmallocd-state"))
+			st->state_fd = st->fds[i];
+		else if (strncmp(st->names[i], "kmallocd-", 9) && st->listen_fd < 0 &&
+			 notify_is_listening_seqpacket(st->fds[i]))
+			st->listen_fd = st->fds[i];
+	}
+	/* Ours from here on, whatever happens to the rest. */
+	for (i = 0; i < st->n && st->used; i++)
+		st->used[i] = st->fds[i] == st->state_fd || st->fds[i] == st->listen_fd;
+}
+
+void handover_store_close(struct handover_store *st)
+{
+	int i;
+
+	/* What a previous kmallocd stored is in our hands now (restored, or of
+	 * no use without a state): systemd lets go of every entry, and what
+	 * the state did not name is closed. */
+	for (i = 0; i < st->n; i++) {
+		if (strncmp(st->names[i], "kmallocd-", 9))
+			continue;
+		notify_fdstore_remove(st->names[i]);
+		if (!st->used || !st->used[i])
+			close(st->fds[i]);
+	}
+	notify_fds_free(st->n, st->fds, st->names);
+	free(st->used);
+	memset(st, 0, sizeof(*st));
+	st->state_fd = st->listen_fd = -1;
+}
+
+/* handover_fds' resolver over a struct handover_store: the newest entry of
+ * that name (systemd lists newest first). */
+static int store_resolve(void *ctx, const char *name, int recorded_fd)
+{
+	struct handover_store *st = ctx;
+	int i;
+
+	(void)recorded_fd;
+	for (i = 0; i < st->n; i++) {
+		if (!strcmp(st->names[i], name)) {
+			if (st->used)
+				st->used[i] = true;
+			return st->fds[i];
+		}
+	}
+	/* Under socket activation the listening socket is the socket unit's. */
+	return !strcmp(name, "kmallocd-listen") ? st->listen_fd : -1;
+}
+
+int handover_store_restore(struct server *srv, struct handover_store *st)
+{
+	struct handover_fds by_name = { store_resolve, st };
+
+	log_info("taking over from the fd store");
+	return handover_restore(srv, st->state_fd, &by_name);
 }
 
 /* ---- reading ------------------------------------------------------------- */
@@ -704,6 +767,11 @@ static int restore_domains(struct ho_restore *ctx, struct ho_reader *r, uint32_t
 				"cannot be used", strerror(-err));
 			ctx->lost[ctx->nr_lost].id = hd->id;
 			ctx->lost[ctx->nr_lost++].fd = fd;
+			/* Its id stays unused: frames and a stale store entry
+			 * may still name it. */
+			if (srv->mm.next_domain_id <= hd->id)
+				srv->mm.next_domain_id = hd->id + 1 == FRAME_OWNER_QUARANTINE ?
+							 1 : hd->id + 1;
 			continue;
 		}
 		d->phantom_punches = hd->phantom_punches;

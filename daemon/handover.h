@@ -14,6 +14,8 @@
  */
 #pragma once
 
+#include <stdbool.h>
+
 struct server;
 
 /* The environment variable that carries the state memfd to the new image. */
@@ -43,5 +45,21 @@ int handover_restore(struct server *srv, int fd, const struct handover_fds *fds)
  * after taking out of the store whatever went in (then stop as usual). */
 int handover_store(struct server *srv);
 
-/* After a takeover from the fd store: asks systemd to drop its copies. */
-void handover_store_forget(struct server *srv);
+/* The descriptors systemd passed at start (LISTEN_FDS): a socket unit's
+ * listening socket, and what a previous kmallocd left in the fd store. */
+struct handover_store {
+	int n;
+	int *fds;
+	char **names;
+	bool *used;		/* handed out to the new daemon */
+	int state_fd;		/* "kmallocd-state", or -1: nothing to take over */
+	int listen_fd;		/* a socket unit's listening socket, or -1 */
+};
+
+void handover_store_open(struct handover_store *st);
+/* Takes over from a stored state (st->state_fd >= 0), by descriptor name.
+ * 0, or -errno with a log line. */
+int handover_store_restore(struct server *srv, struct handover_store *st);
+/* Asks systemd to drop every kmallocd-* entry (the new daemon holds what it
+ * took over) and closes what was not used. */
+void handover_store_close(struct handover_store *st);

@@ -25,11 +25,15 @@ static void memguard_on_sigbus(int sig, siginfo_t *si, void *uctx)
 	uintptr_t addr = (uintptr_t)si->si_addr;
 
 	(void)uctx;
-	if (guard_env && addr >= guard_lo && addr < guard_hi)
+	/* si_code > 0: a fault the kernel raised, not a kill(2). */
+	if (si->si_code > 0 && guard_env && addr >= guard_lo && addr < guard_hi)
 		siglongjmp(*guard_env, 1);
-	/* Not ours: die of it as if no handler were there (the faulting
-	 * instruction runs again under the default action). */
+	/* Not ours: die of it as if no handler were there. A fault runs its
+	 * instruction again under the default action; a SIGBUS someone sent
+	 * is raised again, or it would be lost (and the guard with it). */
 	signal(sig, SIG_DFL);
+	if (si->si_code <= 0)
+		raise(sig);
 }
 
 int memguard_init(void)

@@ -34,6 +34,18 @@
 
 #define HUGEPAGES_DIR "/sys/kernel/mm/hugepages/hugepages-2048kB/"
 
+/* fallocate() that starts again when a signal interrupts it: hugetlbfs gives
+ * up with EINTR halfway through a range when one arrives (a reload, the
+ * watchdog's timer), and allocating pages already there does nothing, so
+ * starting over is safe. 0 or -errno. */
+static int fallocate_retry(int fd, int mode, off_t off, off_t len)
+{
+	while (fallocate(fd, mode, off, len) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
+
 /* A counter from sysfs/procfs, or -1 when it cannot be read (no hugetlb). */
 static int64_t read_counter(const char *path)
 {
@@ -116,10 +128,10 @@ static int pool_reserve_hugetlb(struct pool *pool, int64_t *free_pages)
 	err = memfd_new("kmalloc-reserve", true, pool->size, &fd);
 	if (err)
 		return err == -EINVAL ? -ENOMEM : err;	/* no hugetlbfs for 2 MiB */
-	if (fallocate(fd, 0, 0, (off_t)pool->size) < 0) {
-		err = errno == ENOSPC ? -ENOMEM : -errno;
+	err = fallocate_retry(fd, 0, 0, (off_t)pool->size);
+	if (err) {
 		close(fd);
-		return err;
+		return err == -ENOSPC ? -ENOMEM : err;
 	}
 	pool->reserve_fd = fd;
 	return 0;
@@ -157,8 +169,8 @@ static int pool_reserve_shmem(struct pool *pool)
 	err = memfd_new("kmalloc-reserve", false, pool->size, &fd);
 	if (err)
 		return err;
-	if (fallocate(fd, 0, 0, (off_t)pool->size) < 0) {
-		err = -errno;
+	err = fallocate_retry(fd, 0, 0, (off_t)pool->size);
+	if (err) {
 		close(fd);
 		return err;
 	}
@@ -284,19 +296,15 @@ int pool_frames_populate(const struct pool *pool, int fd, uint32_t frame, uint32
 {
 	if (!frames_range_ok(pool, frame, nr))
 		return -EINVAL;
-	if (fallocate(fd, 0, (off_t)frame << POOL_FRAME_SHIFT, (off_t)nr << POOL_FRAME_SHIFT) < 0)
-		return -errno;
-	return 0;
+	return fallocate_retry(fd, 0, (off_t)frame << POOL_FRAME_SHIFT, (off_t)nr << POOL_FRAME_SHIFT);
 }
 
 int pool_frames_punch(const struct pool *pool, int fd, uint32_t frame, uint32_t nr)
 {
 	if (!frames_range_ok(pool, frame, nr))
 		return -EINVAL;
-	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		      (off_t)frame << POOL_FRAME_SHIFT, (off_t)nr << POOL_FRAME_SHIFT) < 0)
-		return -errno;
-	return 0;
+	return fallocate_retry(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			       (off_t)frame << POOL_FRAME_SHIFT, (off_t)nr << POOL_FRAME_SHIFT);
 }
 
 int64_t pool_memfd_bytes(int fd)

@@ -276,42 +276,28 @@ static void server_refuse_passed_fds(struct server *srv, int fd)
 			 "off the event loop", strerror(errno));
 }
 
-/* The descriptors systemd passed, for a takeover from the fd store. */
-struct systemd_fds {
-	int n;
-	int *fds;
-	char **names;
-	int state_fd;
-	int listen_fd;		/* a socket unit's, if any */
-};
-
-static int store_resolve(void *ctx, const char *name, int recorded_fd)
+/* What one unprivileged uid may take, and so what the daemon's own memory
+ * is bounded by, said once at start. */
+static void server_log_bounds(const struct server *srv)
 {
-	struct systemd_fds *store = ctx;
-	int i;
+	const struct settings *cfg = srv->cfg;
+	struct account_limits l;
 
-	for (i = 0; i < store->n; i++)
-		if (!strcmp(store->names[i], name))
-			return store->fds[i];
-	/* Under socket activation the listening socket is the socket unit's. */
-	return !strcmp(name, "kmallocd-listen") ? store->listen_fd : -1;
+	account_limits_for(&srv->accounts, 65534, 65534, NULL, 0, &l);
+	log_info("limits: an unprivileged uid may hold %" PRIu64 " MiB (%u%% of the pool), %"
+		 PRIu64 " grants (%" PRIu64 " MiB of daemon memory) and %" PRIu64
+		 " connections; %u connections in all, %u of them for privileged users; "
+		 "%u KiB of replies queued per connection", l.max_bytes >> 20, cfg->uid_max_share,
+		 l.max_grants, l.max_grants * sizeof(struct grant) >> 20, l.max_connections,
+		 cfg->max_clients, cfg->reserved_connections, cfg->max_queued >> 10);
 }
 
-int server_init(struct server *srv, const struct settings *cfg, struct event_base *base,
-		char *const *argv, int handover_fd)
+/* What every start-up mode needs first: signals, the receive buffer, the
+ * grant table, the accounts, the reaper thread. */
+static int server_setup(struct server *srv, const struct settings *cfg, struct event_base *base,
+			char *const *argv)
 {
-	struct systemd_fds store = { .state_fd = -1, .listen_fd = -1 };
-	char **names = NULL;
-	int *fds = NULL, nr_fds;
-	struct mm_options opt = {
-		.pool_size = cfg->pool_size,
-		.backing = cfg->backing,
-		.reserve = cfg->reserve,
-	};
 	static const int signals[] = { SIGTERM, SIGINT, SIGUSR2 };
-	struct timeval tick = { .tv_sec = 1 };
-	uint64_t watchdog = notify_watchdog_usec();
-	int err, fd;
 	size_t i;
 
 	memset(srv, 0, sizeof(*srv));
@@ -319,11 +305,10 @@ int server_init(struct server *srv, const struct settings *cfg, struct event_bas
 	srv->cfg = cfg;
 	srv->argv = argv;
 	srv->listen_fd = -1;
-
+	srv->mm.pool.reserve_fd = -1;	/* server_fini() may run before mm_init() */
 	TAILQ_INIT(&srv->conns);
 	accounts_init(&srv->accounts, cfg, 0);
 	reaper_start();
-
 	/* Signals first: a SIGTERM that comes while the pool is faulted in or
 	 * just after the socket listens must stop the daemon cleanly, not kill it. */
 	for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
@@ -334,107 +319,99 @@ int server_init(struct server *srv, const struct settings *cfg, struct event_bas
 	srv->rxbuf = malloc(cfg->max_packet);
 	if (!srv->rxbuf)
 		return -ENOMEM;
-	err = grant_table_init(&srv->grants);
-	if (err < 0)
-		goto err_rxbuf;
-	/* Descriptors from systemd: a socket unit's listening socket, and what a
-	 * previous kmallocd left in the fd store when systemd restarted it. */
-	nr_fds = notify_listen_fds(&fds, &names);
-	for (i = 0; i < (size_t)nr_fds; i++) {
-		fcntl(fds[i], F_SETFD, FD_CLOEXEC);
-		if (!strcmp(names[i], "kmallocd-state"))
-			store.state_fd = fds[i];
-		else if (strncmp(names[i], "kmallocd-", 9) &&
-			 notify_is_listening_seqpacket(fds[i]) && store.listen_fd < 0)
-			store.listen_fd = fds[i];
-	}
-	store.n = nr_fds;
-	store.fds = fds;
-	store.names = names;
-	if (handover_fd < 0 && store.state_fd >= 0) {
-		struct handover_fds by_name = { store_resolve, &store };
+	return grant_table_init(&srv->grants);
+}
 
-		log_info("taking over from the fd store");
-		err = handover_restore(srv, store.state_fd, &by_name);
-		notify_fds_free(nr_fds, fds, names);
-		if (err < 0)
-			return err;	/* half-built; the caller exits */
-		handover_store_forget(srv);
-		fd = srv->listen_fd;
-		goto listen;
-	}
-	/* Stored descriptors without a state: an incomplete store, of no use. */
-	for (i = 0; i < (size_t)nr_fds; i++) {
-		if (!strncmp(names[i], "kmallocd-", 9)) {
-			notify_fdstore_remove(names[i]);
-			close(fds[i]);
-		}
-	}
-	notify_fds_free(nr_fds, fds, names);
-	if (handover_fd >= 0) {
-		/* A previous daemon's pool, clients and grants: nothing to bind. */
-		err = handover_restore(srv, handover_fd, NULL);
-		if (err < 0)
-			return err;	/* half-built; the caller exits */
-		fd = srv->listen_fd;
-		goto listen;
-	}
+/* A fresh start: a new pool, and the socket systemd passed (@listen_fd,
+ * socket activation) or our own. */
+static int server_start_fresh(struct server *srv, int listen_fd)
+{
+	const struct settings *cfg = srv->cfg;
+	struct mm_options opt = {
+		.pool_size = cfg->pool_size,
+		.backing = cfg->backing,
+		.reserve = cfg->reserve,
+	};
+	int err;
+
 	err = mm_init(&srv->mm, &opt);
 	if (err < 0)
-		goto err_grants;
-
-	fd = store.listen_fd;
-	if (fd >= 0) {
-		int flags = fcntl(fd, F_GETFL);
-
-		fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+		return err;
+	if (listen_fd >= 0) {
+		fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
 		log_info("using the socket passed by systemd");
-	} else {
-		fd = server_bind(srv, cfg->socket_path);
-		if (fd < 0) {
-			err = fd;
-			goto err_mm;
-		}
+		srv->listen_fd = listen_fd;
+		return 0;
 	}
-	srv->listen_fd = fd;
+	srv->listen_fd = server_bind(srv, cfg->socket_path);
+	return srv->listen_fd < 0 ? srv->listen_fd : 0;
+}
 
-listen:
-	err = -ENOMEM;
+/* What every mode does last, once the pool and the socket are there:
+ * accept, the housekeeping timer, and the signals we ignore. */
+static int server_start_serving(struct server *srv)
+{
+	uint64_t watchdog = notify_watchdog_usec();
+	struct timeval tick = { .tv_sec = 1 };
+
 	srv->accounts.pool_size = srv->mm.pool.size;
-	server_refuse_passed_fds(srv, fd);
+	server_log_bounds(srv);
+	server_refuse_passed_fds(srv, srv->listen_fd);
 	raise_nofile_limit();
-	srv->ev_listen = event_new(base, fd, EV_READ | EV_PERSIST, server_on_accept, srv);
+	srv->ev_listen = event_new(srv->base, srv->listen_fd, EV_READ | EV_PERSIST,
+				   server_on_accept, srv);
 	if (!srv->ev_listen || event_add(srv->ev_listen, NULL) < 0)
-		goto err_socket;
-	srv->ev_accept_pause = evtimer_new(base, server_on_accept_resume, srv);
+		return -ENOMEM;
+	srv->ev_accept_pause = evtimer_new(srv->base, server_on_accept_resume, srv);
 	if (!srv->ev_accept_pause)
-		goto err_socket;
+		return -ENOMEM;
 	if (watchdog && watchdog / 2 < SERVER_TICK_USEC) {
 		tick.tv_sec = (time_t)(watchdog / 2 / 1000000);
 		tick.tv_usec = (suseconds_t)(watchdog / 2 % 1000000);
 	}
-	srv->ev_timer = event_new(base, -1, EV_PERSIST, server_on_tick, srv);
+	srv->ev_timer = event_new(srv->base, -1, EV_PERSIST, server_on_tick, srv);
 	if (!srv->ev_timer || event_add(srv->ev_timer, &tick) < 0)
-		goto err_socket;
+		return -ENOMEM;
 	signal(SIGPIPE, SIG_IGN);
 	/* Settings are read once; a HUP from a closing terminal must not stop
 	 * the daemon and every client's memory with it. */
 	signal(SIGHUP, SIG_IGN);
 	return 0;
+}
 
-err_socket:
+int server_init(struct server *srv, const struct settings *cfg, struct event_base *base,
+		char *const *argv, int handover_fd)
+{
+	struct handover_store store;
+	int err;
+
+	err = server_setup(srv, cfg, base, argv);
+	if (err)
+		goto err_fini;
+	if (handover_fd >= 0) {
+		/* Re-exec'd by a previous kmallocd (SIGUSR2): its pool, clients
+		 * and grants; nothing to bind. */
+		err = handover_restore(srv, handover_fd, NULL);
+	} else {
+		/* Descriptors from systemd: a socket unit's listening socket,
+		 * and what a previous kmallocd left in the fd store. */
+		handover_store_open(&store);
+		if (store.state_fd >= 0)
+			err = handover_store_restore(srv, &store);
+		else
+			err = server_start_fresh(srv, store.listen_fd);
+		handover_store_close(&store);
+	}
+	if (!err)
+		err = server_start_serving(srv);
+	if (!err)
+		return 0;
+err_fini:
 	server_fini(srv);
-	return err;
-err_mm:
-	mm_fini(&srv->mm);
-err_grants:
-	grant_table_fini(&srv->grants);
-err_rxbuf:
-	free(srv->rxbuf);
-	srv->rxbuf = NULL;
 	return err;
 }
 
+/* Undoes whatever server_init() got to, in every start-up mode. */
 void server_fini(struct server *srv)
 {
 	struct conn *c;

@@ -298,7 +298,7 @@ static int resolve_id(enum limit_scope scope, const char *name, uint32_t *out)
 
 	errno = 0;
 	v = strtoul(name, &end, 10);
-	if (*name && !*end && !errno && v < UINT32_MAX) {
+	if (*name >= '0' && *name <= '9' && !*end && !errno && v < UINT32_MAX) {
 		*out = (uint32_t)v;
 		return 0;
 	}
@@ -412,6 +412,7 @@ int settings_set_limit(struct settings *cfg, const char *scope, const char *key,
 static int parse_limit_flag(struct settings *cfg, const struct setting *s, const char *value)
 {
 	char *copy, *colon, *item, *save = NULL;
+	unsigned int items = 0;
 	int err = 0;
 
 	if (!value)
@@ -430,15 +431,16 @@ static int parse_limit_flag(struct settings *cfg, const struct setting *s, const
 	     item = strtok_r(NULL, ",", &save)) {
 		char *eq = strchr(item, '=');
 
-		if (!eq)
+		if (!eq) {
 			err = -EINVAL;
-		else {
+		} else {
 			*eq = '\0';
 			err = settings_set_limit(cfg, copy, item, eq + 1);
 		}
+		items++;
 	}
 	free(copy);
-	return err;
+	return err ? err : items ? 0 : -EINVAL;
 }
 
 /* ---- the whole set --------------------------------------------------------- */
