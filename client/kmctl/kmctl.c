@@ -130,6 +130,15 @@ static int kmctl_call(struct kmctl *k, Kmalloc__Request *req, Kmalloc__Reply__Bo
 	}
 	/* The Welcome brings the domain memfd: fds NULL closes it at once. */
 	n = kmwire_recv(k->sock, k->buf, WIRE_MAX_REPLY, NULL, 0, NULL, err ? MSG_DONTWAIT : 0);
+	/* Closed with our request unread: ECONNRESET comes once, before
+	 * the refusal queued ahead of it. */
+	if (n == -ECONNRESET) {
+		ssize_t again = kmwire_recv(k->sock, k->buf, WIRE_MAX_REPLY, NULL, 0, NULL,
+					    MSG_DONTWAIT);
+
+		if (again > 0)
+			n = again;
+	}
 	if (err && n <= 0) {
 		report(k, -err, "sending to kmallocd");
 		return -1;
