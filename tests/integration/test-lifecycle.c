@@ -5,18 +5,29 @@
  * the daemon stops cleanly on SIGTERM with clients attached (they then see
  * ECONNRESET), refuses a socket another daemon serves, replaces a stale one,
  * says which backing it uses, and --require-hugepages fails with advice.
+ * Replacing the daemon (SIGUSR2, or a restart through a stand-in for
+ * systemd's fd store) keeps every client's connection, memory and grants,
+ * and costs only their owners what went missing in between: a client that
+ * died in the gap (its connection kept hung up with FDPOLL=0, or dropped
+ * from the store) gives its grants back, a domain memfd that did not come
+ * back drops that domain's clients only, and a client killed just before a
+ * SIGUSR2 does not make the new image refuse the state.
  */
 #include "config.h"
 
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
@@ -508,7 +519,10 @@ struct fake_systemd {
 	int nr;			/* stored descriptors */
 	int fds[64];
 	char names[64][48];
+	bool poll[64];		/* stored without FDPOLL=0: dropped on hang-up */
 	int removed;		/* FDSTOREREMOVE messages seen */
+	int stored;		/* FDSTORE=1 messages seen */
+	int stored_fdpoll0;	/* of those, with FDPOLL=0 */
 };
 
 static void fake_systemd_init(struct fake_systemd *sd)
@@ -557,12 +571,28 @@ static bool fake_systemd_read(struct fake_systemd *sd, const char *until, int ti
 
 			snprintf(sd->names[sd->nr], sizeof(sd->names[0]), "%s", name ? name + 7 : "");
 			sd->names[sd->nr][strcspn(sd->names[sd->nr], "\n")] = '\0';
+			sd->poll[sd->nr] = !strstr(buf, "FDPOLL=0");
+			sd->stored++;
+			sd->stored_fdpoll0 += !sd->poll[sd->nr];
 			sd->fds[sd->nr++] = fd;
 		} else if (fd >= 0) {
 			close(fd);
 		}
-		if (strstr(buf, "FDSTOREREMOVE=1"))
+		if (strstr(buf, "FDSTOREREMOVE=1")) {
+			const char *name = strstr(buf, "FDNAME=");
+			size_t len = name ? strcspn(name + 7, "\n") : 0;
+
+			/* As systemd: the named entry leaves the store (and our copy
+			 * of the descriptor with it). */
+			for (int i = 0; name && i < sd->nr; i++) {
+				if (sd->fds[i] >= 0 && strlen(sd->names[i]) == len &&
+				    !strncmp(sd->names[i], name + 7, len)) {
+					close(sd->fds[i]);
+					sd->fds[i] = -1;
+				}
+			}
 			sd->removed++;
+		}
 		if (until && strstr(buf, until))
 			return true;
 	}
@@ -579,18 +609,27 @@ static pid_t fake_systemd_start(struct fake_systemd *sd, bool fd_store)
 
 	if (pid == 0) {
 		char names[4096] = "kmallocd.socket", value[32], notify[128];
-		int logfd = open(sd->log, O_WRONLY | O_CREAT | O_APPEND, 0644), i, high[65];
+		int logfd = open(sd->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		int i, n = 1, high[65];
 
-		high[0] = fcntl(sd->listen_fd, F_DUPFD, 200);
+		/* First: the log's descriptor may have a number the stored ones
+		 * are about to take. */
+		dup2(logfd, STDERR_FILENO);
+
+		/* CLOEXEC on the high copies: the daemon must hold each stored
+		 * descriptor once, as under systemd, or closing one would not
+		 * hang its client up. Entries taken out of the store are gone. */
+		high[0] = fcntl(sd->listen_fd, F_DUPFD_CLOEXEC, 200);
 		for (i = 0; i < sd->nr; i++) {
-			high[i + 1] = fcntl(sd->fds[i], F_DUPFD, 200);
+			if (sd->fds[i] < 0)
+				continue;
+			high[n++] = fcntl(sd->fds[i], F_DUPFD_CLOEXEC, 200);
 			strcat(names, ":");
 			strcat(names, sd->names[i]);
 		}
-		for (i = 0; i <= sd->nr; i++)
+		for (i = 0; i < n; i++)
 			dup2(high[i], 3 + i);	/* dup2 clears CLOEXEC */
-		dup2(logfd, STDERR_FILENO);
-		snprintf(value, sizeof(value), "%d", sd->nr + 1);
+		snprintf(value, sizeof(value), "%d", n);
 		setenv("LISTEN_FDS", value, 1);
 		setenv("LISTEN_FDNAMES", names, 1);
 		snprintf(value, sizeof(value), "%d", (int)getpid());
@@ -684,7 +723,7 @@ START_TEST(test_restart_through_fd_store)
 	fake_systemd_read(&sd, NULL, 200);
 	ck_assert_int_ge(sd.removed, sd.nr);
 	for (i = 0; i < sd.nr; i++)
-		close(sd.fds[i]);
+		ck_assert_int_eq(sd.fds[i], -1);	/* every entry taken back */
 	km_disconnect(c);
 	kill(pid, SIGTERM);
 	waitpid(pid, &status, 0);
@@ -699,6 +738,550 @@ START_TEST(test_restart_through_fd_store)
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", sd.dir);
 		ck_assert_int_eq(system(cmd), 0);
 	}
+}
+END_TEST
+
+/* ---- clients in processes of their own, driven through pipes ----------- */
+
+/* A client process: it waits for one-byte commands and answers each with an
+ * int, 0 for success, an errno, or PEER_BAD_PATTERN + n when the n-th of its
+ * blocks lost the pattern it wrote. 'a' connects and allocates (small and
+ * large kmallocs, a vmalloc area) and writes a pattern into everything; 'p'
+ * checks the patterns (no round trip: nothing changes hands); 'v' checks
+ * them, then allocates and frees once more and asks for the meminfo (round
+ * trips whatever the library keeps; that also hands back what the library
+ * kept, so the pool's figures move); 'q' disconnects and exits. */
+struct peer {
+	pid_t pid;
+	int cmd;		/* commands to the peer */
+	int rep;		/* its answers */
+};
+
+#define PEER_SMALL		24
+#define PEER_BAD_PATTERN	1000
+
+static size_t peer_small_size(int i)
+{
+	return 40 + (size_t)i * 173;
+}
+
+static bool peer_filled(const uint8_t *p, size_t len, uint8_t c)
+{
+	for (size_t j = 0; j < len; j++)
+		if (p[j] != c)
+			return false;
+	return true;
+}
+
+static int peer_alloc(const char *sock, uint8_t tag, km_client **cp, uint8_t **small,
+		      uint8_t **large, uint8_t **area)
+{
+	km_client *c = km_connect(sock);
+	int i;
+
+	if (!c)
+		return errno;
+	*cp = c;
+	for (i = 0; i < PEER_SMALL; i++) {
+		small[i] = km_kmalloc(c, peer_small_size(i), KM_GFP_KERNEL);
+		if (!small[i])
+			return errno;
+		memset(small[i], (uint8_t)(tag + i), peer_small_size(i));
+	}
+	*large = km_kmalloc(c, 1u << 20, KM_GFP_KERNEL);
+	if (!*large)
+		return errno;
+	memset(*large, tag ^ 0x55, 1u << 20);
+	*area = km_vmalloc(c, 3u << 20);
+	if (!*area)
+		return errno;
+	memset(*area, tag ^ 0xaa, 3u << 20);
+	return 0;
+}
+
+static int peer_check(km_client *c, uint8_t tag, uint8_t **small, uint8_t *large,
+		      uint8_t *area)
+{
+	int i;
+
+	if (!c)
+		return ENOTCONN;
+	for (i = 0; i < PEER_SMALL; i++)
+		if (!peer_filled(small[i], peer_small_size(i), (uint8_t)(tag + i)))
+			return PEER_BAD_PATTERN + i;
+	if (!peer_filled(large, 1u << 20, tag ^ 0x55))
+		return PEER_BAD_PATTERN + PEER_SMALL;
+	if (!peer_filled(area, 3u << 20, tag ^ 0xaa))
+		return PEER_BAD_PATTERN + PEER_SMALL + 1;
+	return 0;
+}
+
+static int peer_verify(km_client *c, uint8_t tag, uint8_t **small, uint8_t *large,
+		       uint8_t *area)
+{
+	km_meminfo mi;
+	void *p;
+	int err = peer_check(c, tag, small, large, area);
+
+	if (err)
+		return err;
+	p = km_kmalloc(c, 5000, KM_GFP_KERNEL);
+	if (!p)
+		return errno;
+	memset(p, 0x11, 5000);
+	km_kfree(c, p);
+	p = km_vmalloc(c, 2u << 20);
+	if (!p)
+		return errno;
+	memset(p, 0x22, 2u << 20);
+	km_vfree(c, p);
+	if (km_get_meminfo(c, &mi) < 0)
+		return errno;
+	return 0;
+}
+
+static void peer_main(const char *sock, uid_t uid, uint8_t tag, int cmd, int rep)
+{
+	uint8_t *small[PEER_SMALL], *large = NULL, *area = NULL;
+	km_client *c = NULL;
+	char op;
+	int fd;
+
+	/* Nothing of the test's or of other peers: a peer's pipes close when
+	 * the test goes, and sockets it did not open are not held here. */
+	for (fd = 3; fd < 1024; fd++)
+		if (fd != cmd && fd != rep)
+			close(fd);
+	if (uid && (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0))
+		_exit(2);
+	while (read(cmd, &op, 1) == 1) {
+		int res = EINVAL;
+
+		if (op == 'a')
+			res = peer_alloc(sock, tag, &c, small, &large, &area);
+		else if (op == 'p')
+			res = peer_check(c, tag, small, large, area);
+		else if (op == 'v')
+			res = peer_verify(c, tag, small, large, area);
+		else if (op == 'q')
+			break;
+		if (write(rep, &res, sizeof(res)) != sizeof(res))
+			_exit(3);
+	}
+	km_disconnect(c);
+	_exit(0);
+}
+
+/* A peer for @uid (0: root) on @sock; it does nothing until told. */
+static void peer_spawn(struct peer *p, const char *sock, uid_t uid, uint8_t tag)
+{
+	int cmd[2], rep[2];
+
+	ck_assert_int_eq(pipe2(cmd, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(rep, O_CLOEXEC), 0);
+	p->pid = fork();
+	ck_assert_int_ge(p->pid, 0);
+	if (p->pid == 0)
+		peer_main(sock, uid, tag, cmd[0], rep[1]);
+	close(cmd[0]);
+	close(rep[1]);
+	p->cmd = cmd[1];
+	p->rep = rep[0];
+}
+
+/* Sends @op and returns the answer (-1 if the peer died first). */
+static int peer_do(struct peer *p, char op)
+{
+	int res = -1;
+
+	ck_assert_int_eq(write(p->cmd, &op, 1), 1);
+	if (read(p->rep, &res, sizeof(res)) != sizeof(res))
+		return -1;
+	return res;
+}
+
+static void peer_quit(struct peer *p)
+{
+	int status;
+	char op = 'q';
+
+	if (p->pid <= 0)
+		return;
+	if (write(p->cmd, &op, 1) != 1)
+		kill(p->pid, SIGKILL);
+	ck_assert_int_eq(waitpid(p->pid, &status, 0), p->pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "peer status %#x", status);
+	close(p->cmd);
+	close(p->rep);
+	p->pid = 0;
+}
+
+/* Waits for a peer that was killed. */
+static void peer_reap(struct peer *p)
+{
+	int status;
+
+	ck_assert_int_eq(waitpid(p->pid, &status, 0), p->pid);
+	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	close(p->cmd);
+	close(p->rep);
+	p->pid = 0;
+}
+
+/* ---- the fake systemd's view of its store ---------------------------------- */
+
+/* Lines of the daemons' log with @needle (and @also, unless NULL). */
+static int fake_systemd_log_count2(const struct fake_systemd *sd, const char *needle,
+				   const char *also)
+{
+	char line[2048];
+	FILE *f = fopen(sd->log, "re");
+	int n = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, needle) && (!also || strstr(line, also));
+	fclose(f);
+	return n;
+}
+
+static int fake_systemd_log_count(const struct fake_systemd *sd, const char *needle)
+{
+	return fake_systemd_log_count2(sd, needle, NULL);
+}
+
+static void fake_systemd_dump_log(const struct fake_systemd *sd)
+{
+	char cmd[160];
+
+	snprintf(cmd, sizeof(cmd), "cat %s >&2", sd->log);
+	if (system(cmd) != 0)
+		fprintf(stderr, "no log at %s\n", sd->log);
+}
+
+/* The entry holding the daemon's end of @pid's connection, or -1. */
+static int fake_systemd_conn_of(const struct fake_systemd *sd, pid_t pid)
+{
+	for (int i = 0; i < sd->nr; i++) {
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+
+		if (sd->fds[i] < 0 || strncmp(sd->names[i], "kmallocd-conn-", 14))
+			continue;
+		if (getsockopt(sd->fds[i], SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
+		    cred.pid == pid)
+			return i;
+	}
+	return -1;
+}
+
+/* The entry holding the domain memfd of @uid ("memfd:kmalloc-uidN"), or -1. */
+static int fake_systemd_domain_of(const struct fake_systemd *sd, uid_t uid)
+{
+	char want[48];
+
+	snprintf(want, sizeof(want), "memfd:kmalloc-uid%u ", (unsigned int)uid);
+	for (int i = 0; i < sd->nr; i++) {
+		char path[64], target[256];
+		ssize_t n;
+
+		if (sd->fds[i] < 0 || strncmp(sd->names[i], "kmallocd-domain-", 16))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", sd->fds[i]);
+		n = readlink(path, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		if (strstr(target, want))
+			return i;
+	}
+	return -1;
+}
+
+/* The entry leaves the store: systemd closes its copy. */
+static void fake_systemd_drop(struct fake_systemd *sd, int i)
+{
+	ck_assert_int_ge(i, 0);
+	ck_assert_int_ge(sd->fds[i], 0);
+	close(sd->fds[i]);
+	sd->fds[i] = -1;
+}
+
+static bool fd_hung_up(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLERR));
+}
+
+/* What systemd does while no daemon runs: an entry stored without
+ * FDPOLL=0 is dropped when it hangs up (EPOLLHUP / EPOLLERR). Returns the
+ * entries dropped. */
+static int fake_systemd_poll_store(struct fake_systemd *sd)
+{
+	int dropped = 0;
+
+	for (int i = 0; i < sd->nr; i++) {
+		if (sd->fds[i] >= 0 && sd->poll[i] && fd_hung_up(sd->fds[i])) {
+			fake_systemd_drop(sd, i);
+			dropped++;
+		}
+	}
+	return dropped;
+}
+
+static void fake_systemd_stop(struct fake_systemd *sd, pid_t pid)
+{
+	int status;
+
+	kill(pid, SIGTERM);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fake_systemd_dump_log(sd);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
+}
+
+static void fake_systemd_cleanup(struct fake_systemd *sd)
+{
+	char cmd[160];
+
+	for (int i = 0; i < sd->nr; i++)
+		if (sd->fds[i] >= 0)
+			close(sd->fds[i]);
+	close(sd->listen_fd);
+	close(sd->notify_fd);
+	if (getenv("KM_TEST_KEEP"))
+		return;		/* as test_daemon_cleanup(): the log stays */
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", sd->dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/* MemTotal = MemFree + Slab + VmallocUsed + HardwareCorrupted: every byte
+ * of the pool is in exactly one of them. */
+static km_meminfo pool_adds_up(km_client *c)
+{
+	km_meminfo mi;
+
+	ck_assert_int_eq(km_get_meminfo(c, &mi), 0);
+	ck_assert_msg(mi.total == mi.free + mi.slab + mi.vmalloc_used + mi.quarantined,
+		      "total %" PRIu64 " != free %" PRIu64 " + slab %" PRIu64 " + vmalloc %"
+		      PRIu64 " + quarantined %" PRIu64, mi.total, mi.free, mi.slab,
+		      mi.vmalloc_used, mi.quarantined);
+	return mi;
+}
+
+/* Waits (5 s) until nothing is quarantined and MemFree is @want. */
+static bool wait_settled(km_client *c, uint64_t want)
+{
+	km_meminfo mi;
+
+	for (int i = 0; i < 500; i++) {
+		mi = pool_adds_up(c);
+		if (mi.free == want && mi.quarantined == 0)
+			return true;
+		usleep(10000);
+	}
+	fprintf(stderr, "free %" PRIu64 " (want %" PRIu64 "), quarantined %" PRIu64 "\n",
+		mi.free, want, mi.quarantined);
+	return false;
+}
+
+/* systemctl restart while a client dies in the gap. Client B is killed while
+ * no daemon runs. _i 0: systemd keeps B's connection in the store (the
+ * daemon stores with FDPOLL=0), and the successor finds it hung up; _i 1:
+ * the store drops it (systemd's behaviour without FDPOLL=0), and the
+ * successor finds it missing. Either way B's grants come back and A, whose
+ * connection and memory are kept, notices nothing. */
+START_TEST(test_restart_client_dies_in_gap)
+{
+	struct fake_systemd sd;
+	struct peer a, b;
+	km_client *w, *c;
+	uint64_t before;
+	char who_b[32];
+	pid_t pid;
+	int i, conn_b;
+
+	test_backing_prepare(32u << 20);
+	fake_systemd_init(&sd);
+	pid = fake_systemd_start(&sd, true);
+	peer_spawn(&a, sd.sock, 0, 0x30);
+	peer_spawn(&b, sd.sock, 0, 0x70);
+	w = km_connect(sd.sock);
+	ck_assert_msg(w != NULL, "km_connect: %s", strerror(errno));
+	ck_assert_int_eq(peer_do(&a, 'a'), 0);
+	before = unheld(w);
+	ck_assert_int_eq(peer_do(&b, 'a'), 0);
+	ck_assert_uint_lt(unheld(w), before);
+
+	fake_systemd_stop(&sd, pid);
+	fake_systemd_read(&sd, NULL, 200);
+	/* state, reserve, one domain, three connections; none to be polled */
+	ck_assert_int_ge(sd.stored, 6);
+	ck_assert_int_eq(sd.stored_fdpoll0, sd.stored);
+	conn_b = fake_systemd_conn_of(&sd, b.pid);
+	ck_assert_int_ge(conn_b, 0);
+	snprintf(who_b, sizeof(who_b), " pid %d uid 0 ", (int)b.pid);
+
+	kill(b.pid, SIGKILL);
+	peer_reap(&b);
+	ck_assert(fd_hung_up(sd.fds[conn_b]));
+	ck_assert_int_eq(fake_systemd_poll_store(&sd), 0);	/* FDPOLL=0: all kept */
+	ck_assert_int_ge(sd.fds[conn_b], 0);
+	if (_i == 1)
+		fake_systemd_drop(&sd, conn_b);
+	pid = fake_systemd_start(&sd, false);
+	for (i = 0; i < sd.nr; i++)	/* FDSTOREREMOVE for every entry */
+		ck_assert_msg(sd.fds[i] < 0, "%s left in the store", sd.names[i]);
+
+	/* B's grants come back; nothing else moved. */
+	ck_assert_uint_eq(wait_unheld(w, before), before);
+	ck_assert_uint_eq(pool_adds_up(w).quarantined, 0);
+	ck_assert_int_eq(peer_do(&a, 'v'), 0);
+	c = km_connect(sd.sock);
+	ck_assert_msg(c != NULL, "km_connect after the restart: %s", strerror(errno));
+	ck_assert_ptr_nonnull(km_kmalloc(c, 3000, KM_GFP_KERNEL));
+	km_disconnect(c);
+	peer_quit(&a);
+	km_disconnect(w);
+	fake_systemd_stop(&sd, pid);
+
+	ck_assert_int_ge(fake_systemd_log_count(&sd, "taking over from the fd store"), 1);
+	ck_assert_int_eq(fake_systemd_log_count(&sd, "did not come back"), _i == 1 ? 1 : 0);
+	/* found hung up (read end of file), or missing: a client that died */
+	ck_assert_int_eq(fake_systemd_log_count2(&sd, who_b, _i == 1 ?
+		"died during the restart, gave back" : "disconnected, gave back"), 1);
+	ck_assert_int_eq(fake_systemd_log_count(&sd, "does not add up"), 0);
+	ck_assert_int_eq(fake_systemd_log_count(&sd, "does not hold"), 0);
+	fake_systemd_cleanup(&sd);
+}
+END_TEST
+
+/* A restart where one domain's memfd does not come back from the store:
+ * only that domain's clients (uid nobody) are dropped and see their
+ * connection close; root's clients keep their connections and memory. The
+ * lost domain's frames go back to the pool, or into quarantine while the
+ * host cannot back them in the reserve (hugetlb, no spare hugepage: the
+ * dropped clients still map the old memfd), and out of it once they are
+ * gone. */
+START_TEST(test_restart_loses_a_domain)
+{
+	struct fake_systemd sd;
+	struct peer a, b1, b2, b3;
+	km_meminfo mi;
+	km_client *w;
+	uint64_t before;
+	pid_t pid;
+	int i, res;
+
+	test_backing_prepare(32u << 20);
+	fake_systemd_init(&sd);
+	ck_assert_int_eq(chmod(sd.dir, 0755), 0);
+	ck_assert_int_eq(chmod(sd.sock, 0777), 0);
+	pid = fake_systemd_start(&sd, true);
+	peer_spawn(&a, sd.sock, 0, 0x31);
+	peer_spawn(&b1, sd.sock, 65534, 0x71);
+	peer_spawn(&b2, sd.sock, 65534, 0x91);
+	w = km_connect(sd.sock);
+	ck_assert_msg(w != NULL, "km_connect: %s", strerror(errno));
+	ck_assert_int_eq(peer_do(&a, 'a'), 0);
+	before = pool_adds_up(w).free;
+	ck_assert_int_eq(peer_do(&b1, 'a'), 0);
+	ck_assert_int_eq(peer_do(&b2, 'a'), 0);
+	ck_assert_uint_lt(unheld(w), before);
+
+	fake_systemd_stop(&sd, pid);
+	fake_systemd_read(&sd, NULL, 200);
+	ck_assert_int_ge(fake_systemd_domain_of(&sd, 0), 0);
+	fake_systemd_drop(&sd, fake_systemd_domain_of(&sd, 65534));
+	pid = fake_systemd_start(&sd, false);
+	ck_assert_int_eq(fake_systemd_log_count(&sd, "its clients are dropped"), 1);
+	for (i = 0; i < sd.nr; i++)
+		ck_assert_msg(sd.fds[i] < 0, "%s left in the store", sd.names[i]);
+
+	mi = pool_adds_up(w);
+	printf("test_restart_loses_a_domain[%s]: right after the restart: %" PRIu64 " KiB "
+	       "quarantined, %" PRIu64 " KiB free (%" PRIu64 " KiB before nobody's clients)\n",
+	       test_backing(),
+	       mi.quarantined >> 10, mi.free >> 10, before >> 10);
+	if (strcmp(test_backing(), "hugetlb"))
+		ck_assert_uint_eq(mi.quarantined, 0);
+
+	/* nobody's clients: hung up (their memory is their old memfd's now) */
+	res = peer_do(&b1, 'v');
+	ck_assert_msg(res == ECONNRESET || res == EPIPE, "dropped client got %d", res);
+	res = peer_do(&b2, 'v');
+	ck_assert_msg(res == ECONNRESET || res == EPIPE, "dropped client got %d", res);
+	peer_quit(&b1);
+	peer_quit(&b2);
+	ck_assert(wait_settled(w, before));
+
+	/* root's client: everything kept */
+	ck_assert_int_eq(peer_do(&a, 'v'), 0);
+	/* and nobody may come back, into a new domain */
+	peer_spawn(&b3, sd.sock, 65534, 0x51);
+	ck_assert_int_eq(peer_do(&b3, 'a'), 0);
+	ck_assert_int_eq(peer_do(&b3, 'v'), 0);
+	peer_quit(&b3);
+	peer_quit(&a);
+	pool_adds_up(w);
+	km_disconnect(w);
+	fake_systemd_stop(&sd, pid);
+	ck_assert_int_eq(fake_systemd_log_count(&sd, "does not add up"), 0);
+	ck_assert_int_eq(fake_systemd_log_count(&sd, "does not hold"), 0);
+	fake_systemd_cleanup(&sd);
+}
+END_TEST
+
+/* SIGUSR2 right after a client was killed: the old image may or may not
+ * have seen it go; either way the new image takes the state (it must not
+ * refuse it), gives the dead client's grants back, and the other client
+ * keeps everything. Waited for before the signal on odd rounds, not on
+ * even ones (then it may still be dying during the handover). */
+START_TEST(test_handover_client_dies_during_reload)
+{
+	struct test_daemon d;
+	struct peer a, b;
+	km_client *w;
+	uint64_t before;
+	int round;
+
+	test_daemon_start(&d, POOL_SIZE, NULL);
+	peer_spawn(&a, d.socket, 0, 0x32);
+	w = connect_or_fail();
+	ck_assert_int_eq(peer_do(&a, 'a'), 0);
+	for (round = 1; round <= 4; round++) {
+		pid_t pid = d.pid;
+
+		before = unheld(w);
+		peer_spawn(&b, d.socket, round % 2 ? 0 : 65534, (uint8_t)(0x80 + round));
+		ck_assert_int_eq(peer_do(&b, 'a'), 0);
+		ck_assert_uint_lt(unheld(w), before);
+		kill(b.pid, SIGKILL);
+		if (round % 2)
+			peer_reap(&b);
+		kill(d.pid, SIGUSR2);
+		if (!(round % 2))
+			peer_reap(&b);
+		if (!wait_log(&d, "handover complete", round))
+			test_daemon_dump_log(&d);
+		ck_assert_int_eq(test_daemon_log_count(&d, "handover complete"), round);
+		ck_assert(test_daemon_alive(&d));
+		ck_assert_int_eq(d.pid, pid);
+		ck_assert_msg(wait_unheld(w, before) == before, "round %d: free %" PRIu64
+			      ", %" PRIu64 " before", round, unheld(w), before);
+		ck_assert_uint_eq(pool_adds_up(w).quarantined, 0);
+		ck_assert_int_eq(peer_do(&a, 'p'), 0);
+	}
+	ck_assert_int_eq(peer_do(&a, 'v'), 0);
+	peer_quit(&a);
+	km_disconnect(w);
+	ck_assert_int_eq(test_daemon_stop(&d), 0);
+	ck_assert_int_eq(test_daemon_log_count(&d, "does not add up"), 0);
+	ck_assert_int_eq(test_daemon_log_count(&d, "handover failed"), 0);
+	ck_assert_int_eq(test_daemon_log_count(&d, "does not hold"), 0);
+	test_daemon_cleanup(&d);
 }
 END_TEST
 
@@ -738,8 +1321,15 @@ START_TEST(test_socket_activation_and_sd_notify)
 	}
 	for (i = 0; i < 500 && access(sock, F_OK) != 0; i++)
 		usleep(10000);
-	/* The first connection starts the daemon on the passed socket. */
-	c = km_connect(sock);
+	/* The first connection starts the daemon on the passed socket. The
+	 * file appears at bind(), a moment before listen(): until then a
+	 * connection is refused. */
+	for (i = 0; i < 500; i++) {
+		c = km_connect(sock);
+		if (c || errno != ECONNREFUSED)
+			break;
+		usleep(10000);
+	}
 	ck_assert_msg(c != NULL, "km_connect through socket activation: %s", strerror(errno));
 	p = km_kmalloc(c, 1000, KM_GFP_KERNEL);
 	ck_assert_ptr_nonnull(p);
@@ -790,6 +1380,13 @@ int main(void)
 	tcase_add_test(tc, test_handover_keeps_everything);
 	tcase_add_test(tc, test_handover_refuses_bad_state);
 	tcase_add_test(tc, test_restart_through_fd_store);
+	suite_add_tcase(s, tc);
+	/* Clients that die or are lost while the daemon is replaced. */
+	tc = tcase_create("restart-losses");
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, test_restart_client_dies_in_gap, 0, 2);
+	tcase_add_test(tc, test_restart_loses_a_domain);
+	tcase_add_test(tc, test_handover_client_dies_during_reload);
 	suite_add_tcase(s, tc);
 	failed = test_run_suite(s);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
