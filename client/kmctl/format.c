@@ -9,16 +9,21 @@
  * which copied some of them from untrusted clients (Hello.name,
  * Vmalloc.caller): in text they are made printable and, inside a line, free
  * of blanks so that one record stays one line of whitespace-separated fields;
- * in JSON they are escaped. Nothing here knows about sockets.
+ * in JSON they are made valid UTF-8 and json-c escapes them. JSON documents
+ * are json-c trees, printed by json-c; nothing here writes JSON syntax by
+ * hand. Nothing here knows about sockets.
  */
 #include "config.h"
 #include "format.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <json-c/json.h>
 
 #define BUDDY_MIN_ORDERS	11	/* NR_PAGE_ORDERS: orders 0..10 are always shown */
 #define TEXT_MAX		256	/* longest string printed in text (slabtop reads 128) */
@@ -68,6 +73,10 @@ static void show_val_kb(FILE *f, const char *label, uint64_t bytes)
 /* ------------------------------------------------------------------------ */
 /* JSON helpers                                                             */
 
+/* Every document: two-space indentation, "key": value, '/' left as it is. */
+#define JSON_FLAGS                                                                                 \
+	(JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE)
+
 /* Length of the valid UTF-8 sequence at @s, or 0 if it is not one. */
 static size_t utf8_seq_len(const unsigned char *s)
 {
@@ -101,148 +110,155 @@ static size_t utf8_seq_len(const unsigned char *s)
 	return len;
 }
 
-void format_json_string(FILE *f, const char *str)
+/*
+ * A JSON string of @str (NULL is ""), or NULL when out of memory. json-c
+ * escapes quotes, backslashes and control characters but copies other bytes
+ * as they are, so a name with invalid UTF-8 would make the document invalid:
+ * each byte that does not start a valid sequence becomes U+FFFD first.
+ */
+static json_object *jstring_new(const char *str)
 {
+	static const char replacement[] = "\xef\xbf\xbd"; /* U+FFFD in UTF-8 */
 	const unsigned char *s = (const unsigned char *)(str ? str : "");
+	size_t len = strlen((const char *)s), i, n = 0, seq;
+	json_object *j;
+	char *buf;
 
-	fputc('"', f);
-	while (*s) {
-		size_t len;
-
-		switch (*s) {
-		case '"':
-			fputs("\\\"", f);
+	for (i = 0; i < len; i += seq) {
+		seq = utf8_seq_len(s + i);
+		if (!seq)
 			break;
-		case '\\':
-			fputs("\\\\", f);
-			break;
-		case '\n':
-			fputs("\\n", f);
-			break;
-		case '\r':
-			fputs("\\r", f);
-			break;
-		case '\t':
-			fputs("\\t", f);
-			break;
-		case '\b':
-			fputs("\\b", f);
-			break;
-		case '\f':
-			fputs("\\f", f);
-			break;
-		default:
-			if (*s < 0x20 || *s == 0x7f) {
-				fprintf(f, "\\u%04x", *s);
-				break;
-			}
-			len = utf8_seq_len(s);
-			if (!len) {
-				fputs("\\ufffd", f);
-				break;
-			}
-			fwrite(s, 1, len, f);
-			s += len;
-			continue;
-		}
-		s++;
 	}
-	fputc('"', f);
+	if (i == len)
+		return json_object_new_string((const char *)s);
+	if (len > INT_MAX / 3)
+		return NULL;
+	buf = malloc(len * 3);
+	if (!buf)
+		return NULL;
+	for (i = 0; i < len; i += seq ? seq : 1) {
+		seq = utf8_seq_len(s + i);
+		if (seq) {
+			memcpy(buf + n, s + i, seq);
+			n += seq;
+		} else {
+			memcpy(buf + n, replacement, 3);
+			n += 3;
+		}
+	}
+	j = json_object_new_string_len(buf, (int)n);
+	free(buf);
+	return j;
 }
 
-/* An object being written: members are separated by "," + @sep, so the same
- * code writes one-line rows (" ") and indented documents ("\n  "). */
-struct jobj {
-	FILE *f;
-	const char *sep;
-	bool first;
-};
+/*
+ * Builders. json-c's constructors return NULL when out of memory; these take
+ * such a NULL as @val, drop what they were given on failure and return 0 or
+ * -ENOMEM, so that an object is filled by one chain of calls joined by ||.
+ */
 
-static void jobj_begin(struct jobj *o, FILE *f, const char *sep)
+/* @key is a string literal, added once: json-c keeps the pointer rather than
+ * a copy (a copy would also leak when json-c fails to grow its table). */
+static int jadd(json_object *obj, const char *key, json_object *val)
 {
-	o->f = f;
-	o->sep = sep;
-	o->first = true;
-	fputc('{', f);
+	const unsigned int opts = JSON_C_OBJECT_ADD_KEY_IS_NEW | JSON_C_OBJECT_ADD_CONSTANT_KEY;
+
+	if (obj && val && !json_object_object_add_ex(obj, key, val, opts))
+		return 0;
+	json_object_put(val);
+	return -ENOMEM;
 }
 
-static void jobj_end(struct jobj *o, const char *close)
+static int jappend(json_object *arr, json_object *val)
 {
-	fprintf(o->f, "%s}", o->first ? "" : close);
+	if (arr && val && !json_object_array_add(arr, val))
+		return 0;
+	json_object_put(val);
+	return -ENOMEM;
 }
 
-static void jkey(struct jobj *o, const char *key)
+static int ju64(json_object *obj, const char *key, uint64_t v)
 {
-	fprintf(o->f, "%s%s\"%s\": ", o->first ? "" : ",", o->sep, key);
-	o->first = false;
+	return jadd(obj, key, json_object_new_uint64(v));
 }
 
-static void ju64(struct jobj *o, const char *key, uint64_t v)
+static int jstr(json_object *obj, const char *key, const char *s)
 {
-	jkey(o, key);
-	fprintf(o->f, "%" PRIu64, v);
+	return jadd(obj, key, jstring_new(s));
 }
 
-static void jdouble(struct jobj *o, const char *key, double v)
+static int jbool(json_object *obj, const char *key, bool v)
 {
-	jkey(o, key);
-	fprintf(o->f, "%.2f", v);
+	return jadd(obj, key, json_object_new_boolean(v));
 }
 
-static void jstr(struct jobj *o, const char *key, const char *s)
+/* A number with two decimals ("%.2f"), as slabtop shows sizes. */
+static int jfixed2(json_object *obj, const char *key, double v)
 {
-	jkey(o, key);
-	format_json_string(o->f, s);
+	char buf[64];
+
+	snprintf(buf, sizeof(buf), "%.2f", v);
+	return jadd(obj, key, json_object_new_double_s(v, buf));
 }
 
-static void jbool(struct jobj *o, const char *key, bool v)
+/* A new object appended to @arr, or NULL (then jadd() fails). */
+static json_object *jappend_object(json_object *arr)
 {
-	jkey(o, key);
-	fputs(v ? "true" : "false", o->f);
+	json_object *obj = json_object_new_object();
+
+	return jappend(arr, obj) ? NULL : obj;
 }
 
-/* Before array element @i: a comma after the previous one, then @indent. */
-static void jarray_next(FILE *f, size_t i, const char *indent)
+/* A new array added to @obj under @key, or NULL. */
+static json_object *jadd_array(json_object *obj, const char *key)
 {
-	fprintf(f, "%s\n%s", i ? "," : "", indent);
+	json_object *arr = json_object_new_array();
+
+	return jadd(obj, key, arr) ? NULL : arr;
 }
 
-static void jarray_end(FILE *f, size_t n, const char *indent)
+/* Drops a document whose building failed. */
+static json_object *jfail(json_object *doc)
 {
-	if (n)
-		fprintf(f, "\n%s", indent);
-	fputc(']', f);
+	json_object_put(doc);
+	return NULL;
+}
+
+/* Prints @doc (NULL: building it ran out of memory) and a newline, then
+ * drops it. */
+static int json_print(FILE *f, json_object *doc)
+{
+	const char *s = doc ? json_object_to_json_string_ext(doc, JSON_FLAGS) : NULL;
+
+	if (s) {
+		fputs(s, f);
+		fputc('\n', f);
+	}
+	json_object_put(doc);
+	return s ? stream_status(f) : -ENOMEM;
 }
 
 /* ------------------------------------------------------------------------ */
 /* meminfo                                                                  */
 
-static void meminfo_json(FILE *f, const Kmalloc__Meminfo *mi, const char *sep, const char *close)
+static json_object *meminfo_json(const Kmalloc__Meminfo *mi)
 {
-	struct jobj o;
+	json_object *o = json_object_new_object();
 
-	jobj_begin(&o, f, sep);
-	ju64(&o, "total", mi->total);
-	ju64(&o, "free", mi->free);
-	ju64(&o, "available", mi->available);
-	ju64(&o, "slab", mi->slab);
-	ju64(&o, "slab_reclaimable", mi->slab_reclaimable);
-	ju64(&o, "slab_unreclaimable", mi->slab_unreclaimable);
-	ju64(&o, "vmalloc_total", mi->total);
-	ju64(&o, "vmalloc_used", mi->vmalloc_used);
-	ju64(&o, "reserve", mi->reserve);
-	ju64(&o, "watermark_low", mi->watermark_low);
-	ju64(&o, "watermark_high", mi->watermark_high);
-	jstr(&o, "backing", mi->hugetlb ? "hugetlb" : "shmem");
-	jbool(&o, "hugetlb", mi->hugetlb);
-	ju64(&o, "frame_size", mi->frame_size);
-	ju64(&o, "frames_total", mi->frames_total);
-	ju64(&o, "frames_free", mi->frames_free);
-	ju64(&o, "domains", mi->domains);
-	ju64(&o, "clients", mi->clients);
-	ju64(&o, "grants", mi->grants);
-	ju64(&o, "quarantined", mi->quarantined);
-	jobj_end(&o, close);
+	if (ju64(o, "total", mi->total) || ju64(o, "free", mi->free) ||
+	    ju64(o, "available", mi->available) || ju64(o, "slab", mi->slab) ||
+	    ju64(o, "slab_reclaimable", mi->slab_reclaimable) ||
+	    ju64(o, "slab_unreclaimable", mi->slab_unreclaimable) ||
+	    ju64(o, "vmalloc_total", mi->total) || ju64(o, "vmalloc_used", mi->vmalloc_used) ||
+	    ju64(o, "reserve", mi->reserve) || ju64(o, "watermark_low", mi->watermark_low) ||
+	    ju64(o, "watermark_high", mi->watermark_high) ||
+	    jstr(o, "backing", mi->hugetlb ? "hugetlb" : "shmem") ||
+	    jbool(o, "hugetlb", mi->hugetlb) || ju64(o, "frame_size", mi->frame_size) ||
+	    ju64(o, "frames_total", mi->frames_total) || ju64(o, "frames_free", mi->frames_free) ||
+	    ju64(o, "domains", mi->domains) || ju64(o, "clients", mi->clients) ||
+	    ju64(o, "grants", mi->grants) || ju64(o, "quarantined", mi->quarantined))
+		return jfail(o);
+	return o;
 }
 
 int format_meminfo(FILE *f, const Kmalloc__Meminfo *mi, bool json)
@@ -250,11 +266,8 @@ int format_meminfo(FILE *f, const Kmalloc__Meminfo *mi, bool json)
 	uint64_t hp_total = mi->hugetlb ? mi->frames_total : 0;
 	uint64_t hp_free = mi->hugetlb ? mi->frames_free : 0;
 
-	if (json) {
-		meminfo_json(f, mi, "\n  ", "\n");
-		fputc('\n', f);
-		return stream_status(f);
-	}
+	if (json)
+		return json_print(f, meminfo_json(mi));
 	show_val_kb(f, "MemTotal:", mi->total);
 	show_val_kb(f, "MemFree:", mi->free);
 	show_val_kb(f, "MemAvailable:", mi->available);
@@ -297,92 +310,88 @@ int format_meminfo(FILE *f, const Kmalloc__Meminfo *mi, bool json)
 /* ------------------------------------------------------------------------ */
 /* slabinfo                                                                 */
 
+static json_object *slabinfo_json(const struct format_table *t)
+{
+	json_object *rows = json_object_new_array(), *o;
+	Kmalloc__SlabRow *row;
+
+	for_each_row(t, slabs, row) {
+		o = jappend_object(rows);
+		if (jstr(o, "name", row->name) || ju64(o, "active_objs", row->active_objs) ||
+		    ju64(o, "num_objs", row->num_objs) || ju64(o, "objsize", row->objsize) ||
+		    ju64(o, "objperslab", row->objperslab) ||
+		    ju64(o, "pagesperslab", row->pagesperslab) ||
+		    ju64(o, "active_slabs", row->num_slabs) || ju64(o, "num_slabs", row->num_slabs))
+			return jfail(rows);
+	}
+	return rows;
+}
+
 int format_slabinfo(FILE *f, const struct format_table *t, bool json)
 {
 	Kmalloc__SlabRow *row;
 	char name[TEXT_MAX];
-	size_t n = 0;
 
 	if (json)
-		fputc('[', f);
-	else
-		fputs("slabinfo - version: 2.1\n"
-		      "# name            <active_objs> <num_objs> <objsize> <objperslab> "
-		      "<pagesperslab> : tunables <limit> <batchcount> <sharedfactor> : "
-		      "slabdata <active_slabs> <num_slabs> <sharedavail>\n", f);
-	for_each_row(t, slabs, row) {
-		struct jobj o;
-
-		if (!json) {
-			/* mm/slab_common.c: cache_show(); SLUB has no tunables and
-			 * active_slabs == num_slabs. */
-			fprintf(f, "%-17s %6" PRIu64 " %6" PRIu64 " %6u %4u %4u"
-				" : tunables %4u %4u %4u"
-				" : slabdata %6" PRIu64 " %6" PRIu64 " %6u\n",
-				text_clean(name, sizeof(name), row->name, true), row->active_objs,
-				row->num_objs, row->objsize, row->objperslab, row->pagesperslab,
-				0u, 0u, 0u, row->num_slabs, row->num_slabs, 0u);
-			continue;
-		}
-		jarray_next(f, n++, "  ");
-		jobj_begin(&o, f, " ");
-		jstr(&o, "name", row->name);
-		ju64(&o, "active_objs", row->active_objs);
-		ju64(&o, "num_objs", row->num_objs);
-		ju64(&o, "objsize", row->objsize);
-		ju64(&o, "objperslab", row->objperslab);
-		ju64(&o, "pagesperslab", row->pagesperslab);
-		ju64(&o, "active_slabs", row->num_slabs);
-		ju64(&o, "num_slabs", row->num_slabs);
-		jobj_end(&o, " ");
-	}
-	if (json) {
-		jarray_end(f, n, "");
-		fputc('\n', f);
-	}
+		return json_print(f, slabinfo_json(t));
+	fputs("slabinfo - version: 2.1\n"
+	      "# name            <active_objs> <num_objs> <objsize> <objperslab> "
+	      "<pagesperslab> : tunables <limit> <batchcount> <sharedfactor> : "
+	      "slabdata <active_slabs> <num_slabs> <sharedavail>\n",
+	      f);
+	/* mm/slab_common.c: cache_show(); SLUB has no tunables and
+	 * active_slabs == num_slabs. */
+	for_each_row(t, slabs, row)
+		fprintf(f,
+			"%-17s %6" PRIu64 " %6" PRIu64 " %6u %4u %4u"
+			" : tunables %4u %4u %4u"
+			" : slabdata %6" PRIu64 " %6" PRIu64 " %6u\n",
+			text_clean(name, sizeof(name), row->name, true), row->active_objs,
+			row->num_objs, row->objsize, row->objperslab, row->pagesperslab, 0u, 0u, 0u,
+			row->num_slabs, row->num_slabs, 0u);
 	return stream_status(f);
 }
 
 /* ------------------------------------------------------------------------ */
 /* buddyinfo                                                                */
 
+static json_object *buddyinfo_json(const struct format_table *t)
+{
+	json_object *rows = json_object_new_array(), *o, *nr_free;
+	Kmalloc__BuddyRow *row;
+	size_t i;
+
+	for_each_row(t, buddy, row) {
+		o = jappend_object(rows);
+		if (ju64(o, "node", 0) || jstr(o, "zone", row->zone))
+			return jfail(rows);
+		nr_free = jadd_array(o, "nr_free");
+		if (!nr_free)
+			return jfail(rows);
+		for (i = 0; i < row->n_nr_free; i++)
+			if (jappend(nr_free, json_object_new_uint64(row->nr_free[i])))
+				return jfail(rows);
+	}
+	return rows;
+}
+
 int format_buddyinfo(FILE *f, const struct format_table *t, bool json)
 {
 	Kmalloc__BuddyRow *row;
 	char zone[TEXT_MAX];
-	size_t n = 0;
 
 	if (json)
-		fputc('[', f);
+		return json_print(f, buddyinfo_json(t));
 	for_each_row(t, buddy, row) {
 		size_t orders = row->n_nr_free > BUDDY_MIN_ORDERS ? row->n_nr_free :
 			BUDDY_MIN_ORDERS;
-		struct jobj o;
 		size_t i;
 
-		if (!json) {
-			/* mm/vmstat.c: frag_show_print(); a domain is a zone of node 0. */
-			fprintf(f, "Node %d, zone %8s ", 0,
-				text_clean(zone, sizeof(zone), row->zone, true));
-			for (i = 0; i < orders; i++)
-				fprintf(f, "%6" PRIu64 " ",
-					i < row->n_nr_free ? row->nr_free[i] : 0);
-			fputc('\n', f);
-			continue;
-		}
-		jarray_next(f, n++, "  ");
-		jobj_begin(&o, f, " ");
-		ju64(&o, "node", 0);
-		jstr(&o, "zone", row->zone);
-		jkey(&o, "nr_free");
-		fputc('[', f);
-		for (i = 0; i < row->n_nr_free; i++)
-			fprintf(f, "%s%" PRIu64, i ? ", " : "", row->nr_free[i]);
-		fputc(']', f);
-		jobj_end(&o, " ");
-	}
-	if (json) {
-		jarray_end(f, n, "");
+		/* mm/vmstat.c: frag_show_print(); a domain is a zone of node 0. */
+		fprintf(f, "Node %d, zone %8s ", 0,
+			text_clean(zone, sizeof(zone), row->zone, true));
+		for (i = 0; i < orders; i++)
+			fprintf(f, "%6" PRIu64 " ", i < row->n_nr_free ? row->nr_free[i] : 0);
 		fputc('\n', f);
 	}
 	return stream_status(f);
@@ -391,47 +400,41 @@ int format_buddyinfo(FILE *f, const struct format_table *t, bool json)
 /* ------------------------------------------------------------------------ */
 /* vmallocinfo                                                              */
 
+static json_object *vmallocinfo_json(const struct format_table *t)
+{
+	json_object *rows = json_object_new_array(), *o;
+	Kmalloc__VmallocRow *row;
+
+	for_each_row(t, vmalloc, row) {
+		o = jappend_object(rows);
+		if (ju64(o, "start", row->start) || ju64(o, "end", row->start + row->size) ||
+		    ju64(o, "size", row->size) || jstr(o, "caller", row->caller) ||
+		    ju64(o, "pages", row->pages) || ju64(o, "pid", row->pid) ||
+		    ju64(o, "grant", row->grant) || ju64(o, "domain", row->domain))
+			return jfail(rows);
+	}
+	return rows;
+}
+
 int format_vmallocinfo(FILE *f, const struct format_table *t, bool json)
 {
 	Kmalloc__VmallocRow *row;
 	char caller[TEXT_MAX];
-	size_t n = 0;
 
 	if (json)
-		fputc('[', f);
+		return json_print(f, vmallocinfo_json(t));
 	for_each_row(t, vmalloc, row) {
-		struct jobj o;
-
-		if (!json) {
-			/* mm/vmalloc.c: vmalloc_info_show(), every area is VM_ALLOC;
-			 * the N0= count as on a NUMA kernel with one node. */
-			fprintf(f, "0x%016" PRIx64 "-0x%016" PRIx64 " %7" PRIu64, row->start,
-				row->start + row->size, row->size);
-			if (row->caller && row->caller[0])
-				fprintf(f, " %s", text_clean(caller, sizeof(caller), row->caller,
-							     true));
-			if (row->pages)
-				fprintf(f, " pages=%" PRIu64, row->pages);
-			fputs(" vmalloc", f);
-			if (row->pages)
-				fprintf(f, " N0=%" PRIu64, row->pages);
-			fputc('\n', f);
-			continue;
-		}
-		jarray_next(f, n++, "  ");
-		jobj_begin(&o, f, " ");
-		ju64(&o, "start", row->start);
-		ju64(&o, "end", row->start + row->size);
-		ju64(&o, "size", row->size);
-		jstr(&o, "caller", row->caller);
-		ju64(&o, "pages", row->pages);
-		ju64(&o, "pid", row->pid);
-		ju64(&o, "grant", row->grant);
-		ju64(&o, "domain", row->domain);
-		jobj_end(&o, " ");
-	}
-	if (json) {
-		jarray_end(f, n, "");
+		/* mm/vmalloc.c: vmalloc_info_show(), every area is VM_ALLOC;
+		 * the N0= count as on a NUMA kernel with one node. */
+		fprintf(f, "0x%016" PRIx64 "-0x%016" PRIx64 " %7" PRIu64, row->start,
+			row->start + row->size, row->size);
+		if (row->caller && row->caller[0])
+			fprintf(f, " %s", text_clean(caller, sizeof(caller), row->caller, true));
+		if (row->pages)
+			fprintf(f, " pages=%" PRIu64, row->pages);
+		fputs(" vmalloc", f);
+		if (row->pages)
+			fprintf(f, " N0=%" PRIu64, row->pages);
 		fputc('\n', f);
 	}
 	return stream_status(f);
@@ -484,29 +487,21 @@ static void clients_text(FILE *f, Kmalloc__ClientRow *const *rows, size_t n)
 			rows[i]->admin ? " (admin)" : "", rows[i]->closing ? " (closing)" : "");
 }
 
-static void clients_json(FILE *f, Kmalloc__ClientRow *const *rows, size_t n, const char *indent,
-			 const char *end_indent)
+static json_object *clients_json(Kmalloc__ClientRow *const *rows, size_t n)
 {
+	json_object *arr = json_object_new_array(), *o;
 	size_t i;
 
-	fputc('[', f);
 	for (i = 0; i < n; i++) {
-		struct jobj o;
-
-		jarray_next(f, i, indent);
-		jobj_begin(&o, f, " ");
-		ju64(&o, "pid", rows[i]->pid);
-		ju64(&o, "uid", rows[i]->uid);
-		jstr(&o, "name", rows[i]->name);
-		ju64(&o, "domain", rows[i]->domain);
-		ju64(&o, "conn", rows[i]->conn);
-		ju64(&o, "grants", rows[i]->grants);
-		ju64(&o, "bytes", rows[i]->bytes);
-		jbool(&o, "admin", rows[i]->admin);
-		jbool(&o, "closing", rows[i]->closing);
-		jobj_end(&o, " ");
+		o = jappend_object(arr);
+		if (ju64(o, "pid", rows[i]->pid) || ju64(o, "uid", rows[i]->uid) ||
+		    jstr(o, "name", rows[i]->name) || ju64(o, "domain", rows[i]->domain) ||
+		    ju64(o, "conn", rows[i]->conn) || ju64(o, "grants", rows[i]->grants) ||
+		    ju64(o, "bytes", rows[i]->bytes) || jbool(o, "admin", rows[i]->admin) ||
+		    jbool(o, "closing", rows[i]->closing))
+			return jfail(arr);
 	}
-	jarray_end(f, n, end_indent);
+	return arr;
 }
 
 int format_clients(FILE *f, const struct format_table *t, bool json)
@@ -519,13 +514,13 @@ int format_clients(FILE *f, const struct format_table *t, bool json)
 	if (err)
 		return err;
 	if (json) {
-		clients_json(f, rows, n, "  ", "");
-		fputc('\n', f);
+		err = json_print(f, clients_json(rows, n));
 	} else {
 		clients_text(f, rows, n);
+		err = stream_status(f);
 	}
 	free(rows);
-	return stream_status(f);
+	return err;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -541,48 +536,41 @@ static const char *limit_text(char *buf, size_t len, uint64_t v)
 	return buf;
 }
 
+static json_object *limits_json(const struct format_table *t)
+{
+	json_object *rows = json_object_new_array(), *o;
+	Kmalloc__AccountRow *row;
+
+	for_each_row(t, accounts, row) {
+		o = jappend_object(rows);
+		if (ju64(o, "uid", row->uid) || ju64(o, "domain", row->domain) ||
+		    ju64(o, "connections", row->connections) ||
+		    ju64(o, "max_connections", row->max_connections) ||
+		    ju64(o, "grants", row->grants) || ju64(o, "max_grants", row->max_grants) ||
+		    ju64(o, "bytes", row->bytes) || ju64(o, "max_bytes", row->max_bytes) ||
+		    ju64(o, "refusals", row->refusals) || jbool(o, "privileged", row->privileged))
+			return jfail(rows);
+	}
+	return rows;
+}
+
 int format_limits(FILE *f, const struct format_table *t, bool json)
 {
 	Kmalloc__AccountRow *row;
 	char a[24], b[24], c[24];
-	size_t n = 0;
 
 	if (json)
-		fputc('[', f);
-	else
-		fprintf(f, "%6s %6s %5s %9s %10s %10s %14s %14s %8s %s\n", "UID", "DOMAIN",
-			"CONNS", "MAX_CONNS", "GRANTS", "MAX_GRANTS", "BYTES", "MAX_BYTES",
-			"REFUSED", "PRIVILEGED");
-	for_each_row(t, accounts, row) {
-		struct jobj o;
-
-		if (!json) {
-			fprintf(f, "%6u %6u %5u %9s %10" PRIu64 " %10s %14" PRIu64 " %14s %8" PRIu64
-				" %s\n", row->uid, row->domain, row->connections,
-				limit_text(a, sizeof(a), row->max_connections), row->grants,
-				limit_text(b, sizeof(b), row->max_grants), row->bytes,
-				limit_text(c, sizeof(c), row->max_bytes), row->refusals,
-				row->privileged ? "yes" : "no");
-			continue;
-		}
-		jarray_next(f, n++, "  ");
-		jobj_begin(&o, f, " ");
-		ju64(&o, "uid", row->uid);
-		ju64(&o, "domain", row->domain);
-		ju64(&o, "connections", row->connections);
-		ju64(&o, "max_connections", row->max_connections);
-		ju64(&o, "grants", row->grants);
-		ju64(&o, "max_grants", row->max_grants);
-		ju64(&o, "bytes", row->bytes);
-		ju64(&o, "max_bytes", row->max_bytes);
-		ju64(&o, "refusals", row->refusals);
-		jbool(&o, "privileged", row->privileged);
-		jobj_end(&o, " ");
-	}
-	if (json) {
-		jarray_end(f, n, "");
-		fputc('\n', f);
-	}
+		return json_print(f, limits_json(t));
+	fprintf(f, "%6s %6s %5s %9s %10s %10s %14s %14s %8s %s\n", "UID", "DOMAIN", "CONNS",
+		"MAX_CONNS", "GRANTS", "MAX_GRANTS", "BYTES", "MAX_BYTES", "REFUSED", "PRIVILEGED");
+	for_each_row(t, accounts, row)
+		fprintf(f,
+			"%6u %6u %5u %9s %10" PRIu64 " %10s %14" PRIu64 " %14s %8" PRIu64 " %s\n",
+			row->uid, row->domain, row->connections,
+			limit_text(a, sizeof(a), row->max_connections), row->grants,
+			limit_text(b, sizeof(b), row->max_grants), row->bytes,
+			limit_text(c, sizeof(c), row->max_bytes), row->refusals,
+			row->privileged ? "yes" : "no");
 	return stream_status(f);
 }
 
@@ -665,23 +653,29 @@ static void top_text(FILE *f, const Kmalloc__Meminfo *mi, const struct slab_summ
 	fputc('\n', f);
 }
 
-static void top_json_summary(FILE *f, const struct slab_summary *s)
+static json_object *top_json_summary(const struct slab_summary *s)
 {
-	struct jobj o;
+	json_object *o = json_object_new_object();
 
-	jobj_begin(&o, f, "\n    ");
-	ju64(&o, "active_objs", s->active_objs);
-	ju64(&o, "total_objs", s->total_objs);
-	ju64(&o, "active_slabs", s->active_slabs);
-	ju64(&o, "total_slabs", s->total_slabs);
-	ju64(&o, "active_caches", s->active_caches);
-	ju64(&o, "total_caches", s->total_caches);
-	ju64(&o, "active_size", s->active_size);
-	ju64(&o, "total_size", s->total_size);
-	ju64(&o, "min_obj_size", s->min_obj);
-	jdouble(&o, "avg_obj_size", s->avg_obj);
-	ju64(&o, "max_obj_size", s->max_obj);
-	jobj_end(&o, "\n  ");
+	if (ju64(o, "active_objs", s->active_objs) || ju64(o, "total_objs", s->total_objs) ||
+	    ju64(o, "active_slabs", s->active_slabs) || ju64(o, "total_slabs", s->total_slabs) ||
+	    ju64(o, "active_caches", s->active_caches) ||
+	    ju64(o, "total_caches", s->total_caches) || ju64(o, "active_size", s->active_size) ||
+	    ju64(o, "total_size", s->total_size) || ju64(o, "min_obj_size", s->min_obj) ||
+	    jfixed2(o, "avg_obj_size", s->avg_obj) || ju64(o, "max_obj_size", s->max_obj))
+		return jfail(o);
+	return o;
+}
+
+static json_object *top_json(const Kmalloc__Meminfo *mi, const struct slab_summary *s,
+			     Kmalloc__ClientRow *const *rows, size_t n)
+{
+	json_object *o = json_object_new_object();
+
+	if (jadd(o, "slab", top_json_summary(s)) || jadd(o, "meminfo", meminfo_json(mi)) ||
+	    jadd(o, "clients", clients_json(rows, n)))
+		return jfail(o);
+	return o;
 }
 
 int format_top(FILE *f, const Kmalloc__Meminfo *mi, const struct format_table *slabs,
@@ -699,17 +693,12 @@ int format_top(FILE *f, const Kmalloc__Meminfo *mi, const struct format_table *s
 		qsort(rows, n, sizeof(*rows), cmp_clients_bytes);
 	slab_summarize(slabs, &s);
 	if (json) {
-		fputs("{\n  \"slab\": ", f);
-		top_json_summary(f, &s);
-		fputs(",\n  \"meminfo\": ", f);
-		meminfo_json(f, mi, "\n    ", "\n  ");
-		fputs(",\n  \"clients\": ", f);
-		clients_json(f, rows, n, "    ", "  ");
-		fputs("\n}\n", f);
+		err = json_print(f, top_json(mi, &s, rows, n));
 	} else {
 		top_text(f, mi, &s);
 		clients_text(f, rows, n);
+		err = stream_status(f);
 	}
 	free(rows);
-	return stream_status(f);
+	return err;
 }

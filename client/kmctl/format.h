@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * format.h - kmctl's output: the daemon's replies as the text of the matching
- * /proc file (kernel-semantics.md §3, §4, §6) or as JSON. Pure functions of
- * their arguments: they write to the given FILE and touch no other state, so
- * the unit test feeds them hand-built messages and an open_memstream().
+ * /proc file (kernel-semantics.md §3, §4, §6) or as one JSON document, built
+ * and printed by json-c (integers as JSON integers, up to UINT64_MAX; strings
+ * valid UTF-8). Pure functions of their arguments: they write to the given
+ * FILE and touch no other state, so the unit test feeds them hand-built
+ * messages and an open_memstream().
  * Inspect tables arrive in pages (InspectReply.next_offset); a struct
  * format_table lists every page of one table, in order.
  *
@@ -49,7 +51,3 @@ int format_limits(FILE *f, const struct format_table *t, bool json);
  * lines from @mi, then the clients sorted by bytes held, largest first. */
 int format_top(FILE *f, const Kmalloc__Meminfo *mi, const struct format_table *slabs,
 	       const struct format_table *clients, bool json);
-
-/* Writes @s as a JSON string literal, quotes included: control characters
- * escaped, invalid UTF-8 replaced by U+FFFD. NULL is written as "". */
-void format_json_string(FILE *f, const char *s);

@@ -3,14 +3,16 @@
  * test-kmctl.c - the inspector against a real kmallocd with live clients:
  * every subcommand's text parses the way the /proc file it imitates is
  * parsed (slabtop's sscanf for slabinfo, the buddyinfo and meminfo shapes),
- * shows what the clients hold, --json is valid JSON, and a user outside the
- * admin group is refused.
+ * shows what the clients hold, --json is valid JSON of the shape scripts
+ * expect, with integers kept integers, and a user outside the admin group is
+ * refused.
  */
 #include "config.h"
 
 #include <check.h>
 #include <errno.h>
 #include <regex.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,21 +225,61 @@ START_TEST(test_vmallocinfo_and_clients)
 }
 END_TEST
 
+/*
+ * Reads one kmctl --json document on stdin and checks what scripts rely on:
+ * the top-level shape (argv[1]: "object"; "rows", a non-empty array of
+ * objects; "top", an object of slab, meminfo and clients), and that every
+ * number is an integer but slabtop's average object size. As root, the limits
+ * of uid 0 (none) must read back as exactly UINT64_MAX. No single quotes: the
+ * script goes to the shell inside them.
+ */
+static const char json_check_py[] =
+	"import json, sys\n"
+	"doc = json.load(sys.stdin)\n"
+	"def ints(v, key=None):\n"
+	"    if isinstance(v, dict):\n"
+	"        return all(ints(x, k) for k, x in v.items())\n"
+	"    if isinstance(v, list):\n"
+	"        return all(ints(x, key) for x in v)\n"
+	"    return not isinstance(v, float) or key == \"avg_obj_size\"\n"
+	"shape = sys.argv[1]\n"
+	"if shape == \"rows\":\n"
+	"    ok = isinstance(doc, list) and doc and all(isinstance(r, dict) for r in doc)\n"
+	"elif shape == \"top\":\n"
+	"    ok = isinstance(doc, dict) and list(doc) == [\"slab\", \"meminfo\", \"clients\"]\n"
+	"else:\n"
+	"    ok = isinstance(doc, dict)\n"
+	"if ok and len(sys.argv) > 2:\n"
+	"    ok = any(r[\"uid\"] == 0 and r[\"max_bytes\"] == 2**64 - 1 for r in doc)\n"
+	"sys.exit(0 if ok and ints(doc) else 1)\n";
+
 START_TEST(test_json_is_valid)
 {
-	static const char *const subs[] = { "meminfo", "slabinfo", "buddyinfo", "vmallocinfo",
-					    "clients" };
-	char cmd[512];
+	static const struct {
+		const char *args, *shape;
+	} subs[] = {
+		{ "meminfo", "object" },
+		{ "slabinfo", "rows" },
+		{ "buddyinfo", "rows" },
+		{ "vmallocinfo", "rows" },
+		{ "clients", "rows" },
+		{ "limits", "rows" },
+		{ "top -n 1", "top" },
+	};
+	char cmd[4096];
 	size_t i;
 
 	hold_some_memory();
 	if (system("python3 -c 'import json' 2>/dev/null") != 0)
 		return;	/* the format unit test checks JSON without python */
 	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
-		snprintf(cmd, sizeof(cmd), "%s --socket %s --json %s | python3 -c "
-			 "'import json,sys; json.load(sys.stdin)'", getenv("KMCTL"),
-			 daemon_under_test.socket, subs[i]);
-		ck_assert_msg(system(cmd) == 0, "kmctl --json %s is not valid JSON", subs[i]);
+		bool root_limits = !strcmp(subs[i].args, "limits") && geteuid() == 0;
+
+		snprintf(cmd, sizeof(cmd), "%s --socket %s --json %s | python3 -c '%s' %s%s",
+			 getenv("KMCTL"), daemon_under_test.socket, subs[i].args, json_check_py,
+			 subs[i].shape, root_limits ? " root" : "");
+		ck_assert_msg(system(cmd) == 0, "kmctl --json %s: not valid JSON of shape %s",
+			      subs[i].args, subs[i].shape);
 	}
 }
 END_TEST

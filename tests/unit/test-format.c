@@ -5,7 +5,10 @@
  * byte for byte what the kernel prints for the matching /proc file, and must
  * read back through the parsers people use on those files: slabtop's sscanf
  * pattern for slabinfo, the "Label: value kB" shape of meminfo. Every --json
- * document goes through a small strict JSON checker (RFC 8259 grammar, UTF-8).
+ * document goes through a small strict JSON checker of our own (RFC 8259
+ * grammar, UTF-8) and is parsed back with json-c: its members, in order, their
+ * types (integers stay integers, up to UINT64_MAX) and values must be the
+ * message's, and strings from clients must come back as valid UTF-8.
  */
 #include "config.h"
 #include "format.h"
@@ -16,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <json-c/json.h>
 
 #include "kmalloc.pb-c.h"
 #include "testutil.h"
@@ -119,10 +124,13 @@ static const char *json_string(const char *p)
 			}
 		} else if (*s >= 0x80) {
 			int len = *s >= 0xf0 ? 4 : *s >= 0xe0 ? 3 : *s >= 0xc2 ? 2 : 0;
+			/* No overlong forms, surrogates or code points above U+10FFFF. */
+			unsigned char lo = *s == 0xe0 ? 0xa0 : *s == 0xf0 ? 0x90 : 0x80;
+			unsigned char hi = *s == 0xed ? 0x9f : *s == 0xf4 ? 0x8f : 0xbf;
 
-			if (!len || *s > 0xf4)
+			if (!len || *s > 0xf4 || s[1] < lo || s[1] > hi)
 				return NULL;
-			for (i = 1; i < len; i++)
+			for (i = 2; i < len; i++)
 				if ((s[i] & 0xc0) != 0x80)
 					return NULL;
 			s += len;
@@ -232,10 +240,158 @@ START_TEST(test_json_checker)
 	ck_assert(!json_valid("\"a\nb\""));
 	ck_assert(!json_valid("\"\\x\""));
 	ck_assert(!json_valid("\"\xff\""));
+	ck_assert(!json_valid("\"\xc3\""));
+	ck_assert(!json_valid("\"\xe0\x80\xaf\""));	/* overlong */
+	ck_assert(!json_valid("\"\xed\xa0\x80\""));	/* a surrogate */
+	ck_assert(!json_valid("\"\xf4\x90\x80\x80\"")); /* above U+10FFFF */
+	ck_assert(json_valid("\"\x7f \xef\xbf\xbd \xf4\x8f\xbf\xbf\""));
 	ck_assert(!json_valid("01"));
 	ck_assert(!json_valid("[1] 2"));
 }
 END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Reading documents back with json-c                                       */
+
+/* Parses @doc, which must pass our checker and json-c's strict, UTF-8
+ * checking parser as one value of @type. Put the result with json_object_put. */
+static json_object *parse_json(const char *doc, enum json_type type)
+{
+	json_tokener *tok = json_tokener_new();
+	size_t len = strlen(doc);
+	json_object *j;
+
+	assert_json(doc);
+	ck_assert_ptr_nonnull(tok);
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	j = json_tokener_parse_ex(tok, doc, (int)len);
+	ck_assert_msg(j, "json-c: %s:\n%s", json_tokener_error_desc(json_tokener_get_error(tok)),
+		      doc);
+	/* All of it read (strict mode allows trailing blanks, and only those);
+	 * the document ends in one newline. */
+	ck_assert_uint_eq(json_tokener_get_parse_end(tok), len);
+	ck_assert_msg(len >= 2 && doc[len - 1] == '\n' && strchr("}]", doc[len - 2]),
+		      "not one document and a newline:\n%s", doc);
+	json_tokener_free(tok);
+	ck_assert_msg(json_object_is_type(j, type), "a %s, not a %s:\n%s",
+		      json_type_to_name(json_object_get_type(j)), json_type_to_name(type), doc);
+	return j;
+}
+
+static json_object *member(json_object *obj, const char *key, enum json_type type)
+{
+	json_object *v;
+
+	ck_assert_msg(json_object_object_get_ex(obj, key, &v), "no \"%s\" in %s", key,
+		      json_object_to_json_string(obj));
+	ck_assert_msg(json_object_is_type(v, type), "\"%s\" is a %s, not a %s", key,
+		      json_type_to_name(json_object_get_type(v)), json_type_to_name(type));
+	return v;
+}
+
+/* An integer member: written without fraction or exponent. */
+static uint64_t member_u64(json_object *obj, const char *key)
+{
+	return json_object_get_uint64(member(obj, key, json_type_int));
+}
+
+static const char *member_str(json_object *obj, const char *key)
+{
+	return json_object_get_string(member(obj, key, json_type_string));
+}
+
+static bool member_bool(json_object *obj, const char *key)
+{
+	return json_object_get_boolean(member(obj, key, json_type_boolean));
+}
+
+/* Element @i of the array @arr, an object. */
+static json_object *row_at(json_object *arr, size_t i)
+{
+	json_object *row = json_object_array_get_idx(arr, i);
+
+	ck_assert_msg(json_object_is_type(row, json_type_object), "element %zu is not an object",
+		      i);
+	return row;
+}
+
+/* @obj has exactly the members @keys (NULL-terminated), in that order: what
+ * scripts read from kmctl --json does not change. */
+static void assert_keys(json_object *obj, const char *const *keys)
+{
+	struct json_object_iterator it = json_object_iter_begin(obj);
+	struct json_object_iterator end = json_object_iter_end(obj);
+	size_t i = 0;
+
+	for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it), i++) {
+		ck_assert_msg(keys[i], "unexpected member \"%s\"", json_object_iter_peek_name(&it));
+		ck_assert_str_eq(json_object_iter_peek_name(&it), keys[i]);
+	}
+	ck_assert_msg(!keys[i], "member \"%s\" missing", keys[i]);
+}
+
+static const char *const meminfo_keys[] = {
+	"total", "free", "available", "slab", "slab_reclaimable", "slab_unreclaimable",
+	"vmalloc_total", "vmalloc_used", "reserve", "watermark_low", "watermark_high", "backing",
+	"hugetlb", "frame_size", "frames_total", "frames_free", "domains", "clients", "grants",
+	"quarantined", NULL
+};
+static const char *const slab_keys[] = {
+	"name", "active_objs", "num_objs", "objsize", "objperslab", "pagesperslab",
+	"active_slabs", "num_slabs", NULL
+};
+static const char *const buddy_keys[] = { "node", "zone", "nr_free", NULL };
+static const char *const vmalloc_keys[] = {
+	"start", "end", "size", "caller", "pages", "pid", "grant", "domain", NULL
+};
+static const char *const client_keys[] = {
+	"pid", "uid", "name", "domain", "conn", "grants", "bytes", "admin", "closing", NULL
+};
+static const char *const limit_keys[] = {
+	"uid", "domain", "connections", "max_connections", "grants", "max_grants", "bytes",
+	"max_bytes", "refusals", "privileged", NULL
+};
+static const char *const top_keys[] = { "slab", "meminfo", "clients", NULL };
+static const char *const top_slab_keys[] = {
+	"active_objs", "total_objs", "active_slabs", "total_slabs", "active_caches",
+	"total_caches", "active_size", "total_size", "min_obj_size", "avg_obj_size",
+	"max_obj_size", NULL
+};
+
+/* Checks the members of a meminfo object against @mi. */
+static void check_meminfo_json(json_object *o, const Kmalloc__Meminfo *mi)
+{
+	const struct {
+		const char *key;
+		uint64_t v;
+	} want[] = {
+		{ "total", mi->total },
+		{ "free", mi->free },
+		{ "available", mi->available },
+		{ "slab", mi->slab },
+		{ "slab_reclaimable", mi->slab_reclaimable },
+		{ "slab_unreclaimable", mi->slab_unreclaimable },
+		{ "vmalloc_total", mi->total },
+		{ "vmalloc_used", mi->vmalloc_used },
+		{ "reserve", mi->reserve },
+		{ "watermark_low", mi->watermark_low },
+		{ "watermark_high", mi->watermark_high },
+		{ "frame_size", mi->frame_size },
+		{ "frames_total", mi->frames_total },
+		{ "frames_free", mi->frames_free },
+		{ "domains", mi->domains },
+		{ "clients", mi->clients },
+		{ "grants", mi->grants },
+		{ "quarantined", mi->quarantined },
+	};
+	size_t i;
+
+	assert_keys(o, meminfo_keys);
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		ck_assert_msg(member_u64(o, want[i].key) == want[i].v, "\"%s\"", want[i].key);
+	ck_assert_str_eq(member_str(o, "backing"), mi->hugetlb ? "hugetlb" : "shmem");
+	ck_assert_int_eq(member_bool(o, "hugetlb"), mi->hugetlb);
+}
 
 /* ------------------------------------------------------------------------ */
 /* meminfo                                                                  */
@@ -345,23 +501,64 @@ START_TEST(test_meminfo_shape)
 }
 END_TEST
 
+/* The document kmctl has always printed for meminfo, byte for byte. */
+static const char meminfo_hugetlb_json[] =
+	"{\n"
+	"  \"total\": 67108864,\n"
+	"  \"free\": 58720256,\n"
+	"  \"available\": 60817408,\n"
+	"  \"slab\": 3145728,\n"
+	"  \"slab_reclaimable\": 1048576,\n"
+	"  \"slab_unreclaimable\": 2097152,\n"
+	"  \"vmalloc_total\": 67108864,\n"
+	"  \"vmalloc_used\": 4194304,\n"
+	"  \"reserve\": 2097152,\n"
+	"  \"watermark_low\": 4194304,\n"
+	"  \"watermark_high\": 6291456,\n"
+	"  \"backing\": \"hugetlb\",\n"
+	"  \"hugetlb\": true,\n"
+	"  \"frame_size\": 2097152,\n"
+	"  \"frames_total\": 32,\n"
+	"  \"frames_free\": 28,\n"
+	"  \"domains\": 2,\n"
+	"  \"clients\": 3,\n"
+	"  \"grants\": 17,\n"
+	"  \"quarantined\": 0\n"
+	"}\n";
+
 START_TEST(test_meminfo_json)
 {
 	Kmalloc__Meminfo mi;
+	json_object *j;
 	char *s;
 
 	sample_meminfo(&mi, true);
 	s = meminfo_text(&mi, true);
-	assert_json(s);
-	ck_assert_ptr_nonnull(strstr(s, "\"backing\": \"hugetlb\""));
-	ck_assert_ptr_nonnull(strstr(s, "\"total\": 67108864,"));
-	ck_assert_ptr_nonnull(strstr(s, "\"slab_unreclaimable\": 2097152,"));
-	ck_assert_ptr_nonnull(strstr(s, "\"grants\": 17"));
+	ck_assert_str_eq(s, meminfo_hugetlb_json);
+	j = parse_json(s, json_type_object);
+	check_meminfo_json(j, &mi);
+	json_object_put(j);
 	free(s);
+
 	sample_meminfo(&mi, false);
 	s = meminfo_text(&mi, true);
-	assert_json(s);
-	ck_assert_ptr_nonnull(strstr(s, "\"backing\": \"shmem\""));
+	j = parse_json(s, json_type_object);
+	check_meminfo_json(j, &mi);
+	json_object_put(j);
+	free(s);
+
+	/* The largest values come back exact, as integers. */
+	mi.total = mi.free = mi.available = mi.slab = UINT64_MAX;
+	mi.slab_reclaimable = mi.slab_unreclaimable = mi.vmalloc_used = UINT64_MAX;
+	mi.reserve = mi.watermark_low = mi.watermark_high = mi.frame_size = UINT64_MAX;
+	mi.frames_total = mi.frames_free = mi.grants = mi.quarantined = UINT64_MAX;
+	mi.domains = mi.clients = UINT32_MAX;
+	s = meminfo_text(&mi, true);
+	ck_assert_ptr_nonnull(strstr(s, "\"total\": 18446744073709551615,"));
+	ck_assert_ptr_nonnull(strstr(s, "\"domains\": 4294967295,"));
+	j = parse_json(s, json_type_object);
+	check_meminfo_json(j, &mi);
+	json_object_put(j);
 	free(s);
 }
 END_TEST
@@ -519,19 +716,33 @@ END_TEST
 START_TEST(test_slabinfo_json)
 {
 	struct slab_fixture fx;
+	json_object *j, *row;
+	size_t i;
 	char *s;
 
 	slab_fixture_init(&fx);
 	s = table_text(format_slabinfo, &fx.t, true);
-	assert_json(s);
-	ck_assert_ptr_nonnull(strstr(s, "{ \"name\": \"kmalloc-512\", \"active_objs\": 5906, "
-				     "\"num_objs\": 5984, \"objsize\": 512, \"objperslab\": 16, "
-				     "\"pagesperslab\": 2, \"active_slabs\": 374, "
-				     "\"num_slabs\": 374 }"));
+	j = parse_json(s, json_type_array);
+	ck_assert_uint_eq(json_object_array_length(j), NR_SLAB_ROWS);
+	for (i = 0; i < NR_SLAB_ROWS; i++) {
+		row = row_at(j, i);
+		assert_keys(row, slab_keys);
+		ck_assert_str_eq(member_str(row, "name"), slab_rows[i].name);
+		ck_assert_uint_eq(member_u64(row, "active_objs"), slab_rows[i].active);
+		ck_assert_uint_eq(member_u64(row, "num_objs"), slab_rows[i].num);
+		ck_assert_uint_eq(member_u64(row, "objsize"), slab_rows[i].objsize);
+		ck_assert_uint_eq(member_u64(row, "objperslab"), slab_rows[i].perslab);
+		ck_assert_uint_eq(member_u64(row, "pagesperslab"), slab_rows[i].pages);
+		ck_assert_uint_eq(member_u64(row, "active_slabs"), slab_rows[i].slabs);
+		ck_assert_uint_eq(member_u64(row, "num_slabs"), slab_rows[i].slabs);
+	}
+	json_object_put(j);
 	free(s);
 	fx.t.nr_pages = 0;
 	s = table_text(format_slabinfo, &fx.t, true);
-	ck_assert_str_eq(s, "[]\n");
+	j = parse_json(s, json_type_array);
+	ck_assert_uint_eq(json_object_array_length(j), 0);
+	json_object_put(j);
 	free(s);
 	s = table_text(format_slabinfo, &fx.t, false);
 	ck_assert_str_eq(s, slab_header);
@@ -545,10 +756,12 @@ END_TEST
 START_TEST(test_buddyinfo_exact)
 {
 	static uint64_t normal[] = { 1822, 1189, 1348, 823, 501, 290, 136, 100, 53, 27, 102 };
-	static uint64_t partial[] = { 3, 0, 1 };
+	uint64_t partial[] = { 3, 0, 1 };
 	Kmalloc__BuddyRow rows[2], *ptrs[2] = { &rows[0], &rows[1] };
 	Kmalloc__InspectReply page, *pages[1] = { &page };
 	struct format_table t = { .pages = pages, .nr_pages = 1 };
+	json_object *j, *row, *nr_free;
+	size_t i, o;
 	char *s;
 
 	kmalloc__inspect_reply__init(&page);
@@ -570,9 +783,25 @@ START_TEST(test_buddyinfo_exact)
 		"Node 0, zone  uid1000      3      0      1      0      0      0      0      0"
 		"      0      0      0 \n");
 	free(s);
+	partial[1] = UINT64_MAX; /* counts come back exact */
 	s = table_text(format_buddyinfo, &t, true);
-	assert_json(s);
-	ck_assert_ptr_nonnull(strstr(s, "\"zone\": \"uid1000\", \"nr_free\": [3, 0, 1]"));
+	j = parse_json(s, json_type_array);
+	ck_assert_uint_eq(json_object_array_length(j), 2);
+	for (i = 0; i < 2; i++) {
+		row = row_at(j, i);
+		assert_keys(row, buddy_keys);
+		ck_assert_uint_eq(member_u64(row, "node"), 0);
+		ck_assert_str_eq(member_str(row, "zone"), rows[i].zone);
+		nr_free = member(row, "nr_free", json_type_array);
+		ck_assert_uint_eq(json_object_array_length(nr_free), rows[i].n_nr_free);
+		for (o = 0; o < rows[i].n_nr_free; o++) {
+			json_object *v = json_object_array_get_idx(nr_free, o);
+
+			ck_assert(json_object_is_type(v, json_type_int));
+			ck_assert_uint_eq(json_object_get_uint64(v), rows[i].nr_free[o]);
+		}
+	}
+	json_object_put(j);
 	free(s);
 }
 END_TEST
@@ -586,11 +815,13 @@ START_TEST(test_vmallocinfo)
 	Kmalloc__InspectReply page, *pages[1] = { &page };
 	struct format_table t = { .pages = pages, .nr_pages = 1 };
 	char *s, *line, *save = NULL;
+	json_object *j, *row;
 	regex_t re;
+	size_t i;
 	int n = 0;
 
 	kmalloc__inspect_reply__init(&page);
-	for (int i = 0; i < 3; i++)
+	for (i = 0; i < 3; i++)
 		kmalloc__vmalloc_row__init(&rows[i]);
 	rows[0].start = 0x7f1234000000;
 	rows[0].size = 8ull << 20;	/* three frames and the guard */
@@ -623,10 +854,28 @@ START_TEST(test_vmallocinfo)
 	ck_assert_int_eq(n, 3);
 	regfree(&re);
 	free(s);
+	rows[2].grant = UINT64_MAX;
 	s = table_text(format_vmallocinfo, &t, true);
-	assert_json(s);
-	ck_assert_ptr_nonnull(strstr(s, "\"caller\": \"evil caller\\n\\\"x\\\"\""));
-	ck_assert_ptr_nonnull(strstr(s, "\"end\": 139716166942720"));
+	/* '/' is not escaped: a caller reads as the kernel's "func+0x10/0x40". */
+	ck_assert_ptr_nonnull(strstr(s, "\"caller\": \"km_test_caller+0x10/0x40\""));
+	j = parse_json(s, json_type_array);
+	ck_assert_uint_eq(json_object_array_length(j), 3);
+	for (i = 0; i < 3; i++) {
+		row = row_at(j, i);
+		assert_keys(row, vmalloc_keys);
+		ck_assert_uint_eq(member_u64(row, "start"), rows[i].start);
+		ck_assert_uint_eq(member_u64(row, "end"), rows[i].start + rows[i].size);
+		ck_assert_uint_eq(member_u64(row, "size"), rows[i].size);
+		ck_assert_str_eq(member_str(row, "caller"), rows[i].caller ? rows[i].caller : "");
+		ck_assert_uint_eq(member_u64(row, "pages"), rows[i].pages);
+		ck_assert_uint_eq(member_u64(row, "pid"), rows[i].pid);
+		ck_assert_uint_eq(member_u64(row, "grant"), rows[i].grant);
+		ck_assert_uint_eq(member_u64(row, "domain"), rows[i].domain);
+	}
+	ck_assert_uint_eq(member_u64(row_at(j, 0), "end"), 139716166942720ull);
+	ck_assert_str_eq(member_str(row_at(j, 2), "caller"), "evil caller\n\"x\"");
+	ck_assert_uint_eq(member_u64(row_at(j, 2), "grant"), UINT64_MAX);
+	json_object_put(j);
 	free(s);
 }
 END_TEST
@@ -678,9 +927,25 @@ static void client_fixture_init(struct client_fixture *fx)
 	fx->t.nr_pages = 2;
 }
 
+static void check_client_json(json_object *row, const Kmalloc__ClientRow *c)
+{
+	assert_keys(row, client_keys);
+	ck_assert_uint_eq(member_u64(row, "pid"), c->pid);
+	ck_assert_uint_eq(member_u64(row, "uid"), c->uid);
+	ck_assert_str_eq(member_str(row, "name"), c->name);
+	ck_assert_uint_eq(member_u64(row, "domain"), c->domain);
+	ck_assert_uint_eq(member_u64(row, "conn"), c->conn);
+	ck_assert_uint_eq(member_u64(row, "grants"), c->grants);
+	ck_assert_uint_eq(member_u64(row, "bytes"), c->bytes);
+	ck_assert_int_eq(member_bool(row, "admin"), c->admin);
+	ck_assert_int_eq(member_bool(row, "closing"), c->closing);
+}
+
 START_TEST(test_clients)
 {
 	struct client_fixture fx;
+	json_object *j;
+	size_t i;
 	char *s;
 
 	client_fixture_init(&fx);
@@ -691,10 +956,21 @@ START_TEST(test_clients)
 		"     77      0      0     1        0            0 kmctl (admin)\n"
 		"4194304 4294967294      2     9       12   6442450944 big?one \"q\"\n");
 	free(s);
+	fx.rows[0].closing = true;
 	s = table_text(format_clients, &fx.t, true);
-	assert_json(s);
-	ck_assert_ptr_nonnull(strstr(s, "\"name\": \"big\\tone \\\"q\\\"\""));
-	ck_assert_ptr_nonnull(strstr(s, "\"admin\": true"));
+	j = parse_json(s, json_type_array);
+	ck_assert_uint_eq(json_object_array_length(j), 3);
+	/* In the daemon's order, across both pages. */
+	for (i = 0; i < 3; i++)
+		check_client_json(row_at(j, i), &fx.rows[i]);
+	ck_assert_str_eq(member_str(row_at(j, 2), "name"), "big\tone \"q\"");
+	json_object_put(j);
+	free(s);
+	fx.t.nr_pages = 0;
+	s = table_text(format_clients, &fx.t, true);
+	j = parse_json(s, json_type_array);
+	ck_assert_uint_eq(json_object_array_length(j), 0);
+	json_object_put(j);
 	free(s);
 }
 END_TEST
@@ -704,6 +980,7 @@ START_TEST(test_top)
 	struct client_fixture cfx;
 	struct slab_fixture sfx;
 	Kmalloc__Meminfo mi;
+	json_object *j, *summary, *clients;
 	struct out o;
 	char *s, *big, *small, *kmctl;
 
@@ -732,12 +1009,32 @@ START_TEST(test_top)
 
 	ck_assert_int_eq(format_top(out_open(&o), &mi, &sfx.t, &cfx.t, true), 0);
 	s = out_close(&o);
-	assert_json(s);
-	ck_assert_ptr_nonnull(strstr(s, "\"active_objs\": 5906"));
-	ck_assert_ptr_nonnull(strstr(s, "\"backing\": \"hugetlb\""));
-	big = strstr(s, "\"name\": \"big");
-	small = strstr(s, "\"name\": \"small\"");
-	ck_assert(big && small && big < small);
+	/* slabtop's two decimals, as a JSON number. */
+	ck_assert_ptr_nonnull(strstr(s, "\"avg_obj_size\": 512.00,"));
+	j = parse_json(s, json_type_object);
+	assert_keys(j, top_keys);
+	summary = member(j, "slab", json_type_object);
+	assert_keys(summary, top_slab_keys);
+	ck_assert_uint_eq(member_u64(summary, "active_objs"), 5906);
+	ck_assert_uint_eq(member_u64(summary, "total_objs"), 5984);
+	ck_assert_uint_eq(member_u64(summary, "active_slabs"), 374);
+	ck_assert_uint_eq(member_u64(summary, "total_slabs"), 374);
+	ck_assert_uint_eq(member_u64(summary, "active_caches"), 1);
+	ck_assert_uint_eq(member_u64(summary, "total_caches"), 2);
+	ck_assert_uint_eq(member_u64(summary, "active_size"), 5906 * 512);
+	ck_assert_uint_eq(member_u64(summary, "total_size"), 5984 * 512);
+	ck_assert_uint_eq(member_u64(summary, "min_obj_size"), 8);
+	ck_assert_double_eq(
+		json_object_get_double(member(summary, "avg_obj_size", json_type_double)), 512.0);
+	ck_assert_uint_eq(member_u64(summary, "max_obj_size"), 512);
+	check_meminfo_json(member(j, "meminfo", json_type_object), &mi);
+	/* Clients by bytes held, largest first. */
+	clients = member(j, "clients", json_type_array);
+	ck_assert_uint_eq(json_object_array_length(clients), 3);
+	check_client_json(row_at(clients, 0), &cfx.rows[2]);
+	check_client_json(row_at(clients, 1), &cfx.rows[0]);
+	check_client_json(row_at(clients, 2), &cfx.rows[1]);
+	json_object_put(j);
 	free(s);
 
 	/* Nothing at all: an idle daemon without caches or clients. */
@@ -745,7 +1042,88 @@ START_TEST(test_top)
 	cfx.t.nr_pages = 0;
 	ck_assert_int_eq(format_top(out_open(&o), &mi, &sfx.t, &cfx.t, true), 0);
 	s = out_close(&o);
-	assert_json(s);
+	j = parse_json(s, json_type_object);
+	assert_keys(j, top_keys);
+	summary = member(j, "slab", json_type_object);
+	ck_assert_uint_eq(member_u64(summary, "total_caches"), 0);
+	ck_assert_double_eq(
+		json_object_get_double(member(summary, "avg_obj_size", json_type_double)), 0.0);
+	ck_assert_uint_eq(json_object_array_length(member(j, "clients", json_type_array)), 0);
+	json_object_put(j);
+	free(s);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* limits                                                                   */
+
+START_TEST(test_limits)
+{
+	Kmalloc__AccountRow rows[2], *ptrs[2] = { &rows[0], &rows[1] };
+	Kmalloc__InspectReply page, *pages[1] = { &page };
+	struct format_table t = { .pages = pages, .nr_pages = 1 };
+	json_object *j, *row;
+	size_t i;
+	char *s;
+
+	kmalloc__inspect_reply__init(&page);
+	for (i = 0; i < 2; i++)
+		kmalloc__account_row__init(&rows[i]);
+	/* root: privileged, no limits (UINT64_MAX); uid 1000: at its limits. */
+	rows[0].connections = 2;
+	rows[0].max_connections = UINT64_MAX;
+	rows[0].grants = 5;
+	rows[0].max_grants = UINT64_MAX;
+	rows[0].bytes = 4096;
+	rows[0].max_bytes = UINT64_MAX;
+	rows[0].privileged = true;
+	rows[1].uid = 1000;
+	rows[1].domain = 1;
+	rows[1].connections = 64;
+	rows[1].max_connections = 64;
+	rows[1].grants = 262144;
+	rows[1].max_grants = 262144;
+	rows[1].bytes = 32ull << 20;
+	rows[1].max_bytes = 32ull << 20;
+	rows[1].refusals = 7;
+	page.n_accounts = 2;
+	page.accounts = ptrs;
+	s = table_text(format_limits, &t, false);
+	ck_assert_str_eq(
+		s,
+		"   UID DOMAIN CONNS MAX_CONNS     GRANTS MAX_GRANTS          BYTES      MAX_BYTES"
+		"  REFUSED PRIVILEGED\n"
+		"     0      0     2 unlimited          5  unlimited           4096      unlimited"
+		"        0 yes\n"
+		"  1000      1    64        64     262144     262144       33554432       33554432"
+		"        7 no\n");
+	free(s);
+	s = table_text(format_limits, &t, true);
+	ck_assert_ptr_nonnull(strstr(s, "\"max_bytes\": 18446744073709551615,"));
+	j = parse_json(s, json_type_array);
+	ck_assert_uint_eq(json_object_array_length(j), 2);
+	for (i = 0; i < 2; i++) {
+		row = row_at(j, i);
+		assert_keys(row, limit_keys);
+		ck_assert_uint_eq(member_u64(row, "uid"), rows[i].uid);
+		ck_assert_uint_eq(member_u64(row, "domain"), rows[i].domain);
+		ck_assert_uint_eq(member_u64(row, "connections"), rows[i].connections);
+		ck_assert_uint_eq(member_u64(row, "max_connections"), rows[i].max_connections);
+		ck_assert_uint_eq(member_u64(row, "grants"), rows[i].grants);
+		ck_assert_uint_eq(member_u64(row, "max_grants"), rows[i].max_grants);
+		ck_assert_uint_eq(member_u64(row, "bytes"), rows[i].bytes);
+		ck_assert_uint_eq(member_u64(row, "max_bytes"), rows[i].max_bytes);
+		ck_assert_uint_eq(member_u64(row, "refusals"), rows[i].refusals);
+		ck_assert_int_eq(member_bool(row, "privileged"), rows[i].privileged);
+	}
+	ck_assert_uint_eq(member_u64(row_at(j, 0), "max_grants"), UINT64_MAX);
+	json_object_put(j);
+	free(s);
+	page.n_accounts = 0;
+	s = table_text(format_limits, &t, true);
+	j = parse_json(s, json_type_array);
+	ck_assert_uint_eq(json_object_array_length(j), 0);
+	json_object_put(j);
 	free(s);
 }
 END_TEST
@@ -753,34 +1131,76 @@ END_TEST
 /* ------------------------------------------------------------------------ */
 /* JSON strings                                                             */
 
-START_TEST(test_json_string)
+#define FFFD "\xef\xbf\xbd" /* U+FFFD REPLACEMENT CHARACTER in UTF-8 */
+
+/* Strings from clients (Hello.name, Vmalloc.caller) as they come back from
+ * a document: anything valid as it was, each byte of an invalid sequence as
+ * U+FFFD, whatever json-c does with such bytes itself. */
+static const struct {
+	const char *in, *out;
+} json_strings[] = {
+	{ "plain", "plain" },
+	{ "", "" },
+	{ "q\"b\\s/", "q\"b\\s/" },
+	{ "\n\r\t\b\f\x01\x1f\x7f", "\n\r\t\b\f\x01\x1f\x7f" },
+	{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf",
+	  "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf" },
+	{ "bad\xff" "x", "bad" FFFD "x" },
+	{ "trunc\xc3", "trunc" FFFD },
+	{ "cut\xe2\x82" "b", "cut" FFFD FFFD "b" },
+	{ "over\xc0\xaf", "over" FFFD FFFD },
+	{ "over3\xe0\x80\xaf", "over3" FFFD FFFD FFFD },
+	{ "surr\xed\xa0\x80", "surr" FFFD FFFD FFFD },
+	{ "big\xf4\x90\x80\x80", "big" FFFD FFFD FFFD FFFD },
+	{ "\x80\xbf", FFFD FFFD },
+};
+
+/* @in as a client's name and a vmalloc caller, printed and read back. */
+static void check_json_string(const char *in, const char *out)
 {
-	static const struct {
-		const char *in, *out;
-	} cases[] = {
-		{ "plain", "\"plain\"" },
-		{ "", "\"\"" },
-		{ "q\"b\\s/", "\"q\\\"b\\\\s/\"" },
-		{ "\n\r\t\b\f\x01\x1f\x7f", "\"\\n\\r\\t\\b\\f\\u0001\\u001f\\u007f\"" },
-		{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
-		  "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"" },
-		{ "bad\xff" "x", "\"bad\\ufffdx\"" },
-		{ "trunc\xc3", "\"trunc\\ufffd\"" },
-		{ "over\xc0\xaf", "\"over\\ufffd\\ufffd\"" },
-		{ "surr\xed\xa0\x80", "\"surr\\ufffd\\ufffd\\ufffd\"" },
-	};
+	Kmalloc__ClientRow client, *clients[1] = { &client };
+	Kmalloc__VmallocRow area, *areas[1] = { &area };
+	Kmalloc__InspectReply page, *pages[1] = { &page };
+	struct format_table t = { .pages = pages, .nr_pages = 1 };
+	json_object *j;
+	char *s;
+
+	kmalloc__inspect_reply__init(&page);
+	kmalloc__client_row__init(&client);
+	kmalloc__vmalloc_row__init(&area);
+	client.name = (char *)in;
+	area.caller = (char *)in;
+	page.n_clients = 1;
+	page.clients = clients;
+	page.n_vmalloc = 1;
+	page.vmalloc = areas;
+
+	s = table_text(format_clients, &t, true);
+	j = parse_json(s, json_type_array);
+	ck_assert_str_eq(member_str(row_at(j, 0), "name"), out);
+	json_object_put(j);
+	free(s);
+	s = table_text(format_vmallocinfo, &t, true);
+	j = parse_json(s, json_type_array);
+	ck_assert_str_eq(member_str(row_at(j, 0), "caller"), out);
+	json_object_put(j);
+	free(s);
+}
+
+START_TEST(test_json_strings)
+{
+	char in[301], out[300 * 3 + 1];
 	size_t i;
 
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct out o;
-		char *s;
-
-		format_json_string(out_open(&o), cases[i].in);
-		s = out_close(&o);
-		ck_assert_str_eq(s, cases[i].out);
-		assert_json(s);
-		free(s);
-	}
+	for (i = 0; i < sizeof(json_strings) / sizeof(json_strings[0]); i++)
+		check_json_string(json_strings[i].in, json_strings[i].out);
+	/* Nothing but invalid bytes: the string triples in length. */
+	memset(in, 0xff, 300);
+	in[300] = '\0';
+	for (i = 0; i < 300; i++)
+		memcpy(out + 3 * i, FFFD, 3);
+	out[900] = '\0';
+	check_json_string(in, out);
 }
 END_TEST
 
@@ -791,7 +1211,7 @@ static Suite *format_suite(void)
 
 	tc = tcase_create("json");
 	tcase_add_test(tc, test_json_checker);
-	tcase_add_test(tc, test_json_string);
+	tcase_add_test(tc, test_json_strings);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("meminfo");
@@ -819,6 +1239,10 @@ static Suite *format_suite(void)
 	tc = tcase_create("clients");
 	tcase_add_test(tc, test_clients);
 	tcase_add_test(tc, test_top);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("limits");
+	tcase_add_test(tc, test_limits);
 	suite_add_tcase(s, tc);
 	return s;
 }
