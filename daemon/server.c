@@ -356,12 +356,14 @@ static int server_start_serving(struct server *srv)
 
 	srv->accounts.pool_size = srv->mm.pool.size;
 	server_log_bounds(srv);
-	server_refuse_passed_fds(srv, srv->listen_fd);
 	raise_nofile_limit();
-	srv->ev_listen = event_new(srv->base, srv->listen_fd, EV_READ | EV_PERSIST,
-				   server_on_accept, srv);
-	if (!srv->ev_listen || event_add(srv->ev_listen, NULL) < 0)
-		return -ENOMEM;
+	if (srv->listen_fd >= 0) {
+		server_refuse_passed_fds(srv, srv->listen_fd);
+		srv->ev_listen = event_new(srv->base, srv->listen_fd, EV_READ | EV_PERSIST,
+					   server_on_accept, srv);
+		if (!srv->ev_listen || event_add(srv->ev_listen, NULL) < 0)
+			return -ENOMEM;
+	}
 	srv->ev_accept_pause = evtimer_new(srv->base, server_on_accept_resume, srv);
 	if (!srv->ev_accept_pause)
 		return -ENOMEM;
@@ -409,6 +411,38 @@ int server_init(struct server *srv, const struct settings *cfg, struct event_bas
 err_fini:
 	server_fini(srv);
 	return err;
+}
+
+int server_init_unlisted(struct server *srv, const struct settings *cfg,
+			 struct event_base *base)
+{
+	struct mm_options opt = {
+		.pool_size = cfg->pool_size,
+		.backing = cfg->backing,
+		.reserve = cfg->reserve,
+	};
+	int err;
+
+	err = server_setup(srv, cfg, base, NULL);
+	if (!err)
+		err = mm_init(&srv->mm, &opt);
+	if (!err)
+		err = server_start_serving(srv);
+	if (err)
+		server_fini(srv);
+	return err;
+}
+
+int server_add_connection(struct server *srv, int fd)
+{
+	struct conn *c;
+
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		close(fd);
+		return -errno;
+	}
+	return conn_new(srv, fd, &c);
 }
 
 /* Undoes whatever server_init() got to, in every start-up mode. */

@@ -47,6 +47,16 @@ struct server {
  * later handover. 0 or -errno (logged). */
 int server_init(struct server *srv, const struct settings *cfg, struct event_base *base,
 		char *const *argv, int handover_fd);
+/* A server without a listening socket (tests, embedding): a fresh pool from
+ * @cfg, the housekeeping timer, and connections only through
+ * server_add_connection(). 0 or -errno. */
+int server_init_unlisted(struct server *srv, const struct settings *cfg,
+			 struct event_base *base);
+/* Serves @fd (a connected SOCK_SEQPACKET socket, made non-blocking here) as a
+ * client connection, with the same admission as an accepted one. 0, or
+ * -errno (@fd is closed then). */
+int server_add_connection(struct server *srv, int fd);
+
 /* Closes every connection and frees everything; unlinks our socket. */
 void server_fini(struct server *srv);
 /* True when a peer with these credentials may use the inspection requests
