@@ -439,8 +439,10 @@ int server_add_connection(struct server *srv, int fd)
 
 	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ||
 	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		int err = -errno;
+
 		close(fd);
-		return -errno;
+		return err;
 	}
 	return conn_new(srv, fd, &c);
 }
