@@ -253,7 +253,7 @@ static int kmalloc_one(struct km_client *c, size_t size, km_gfp_t gfp, void **ou
 		return -ENOMEM;
 	if (kmalloc_from_pcp(c, size, gfp, out))
 		return 0;
-	if (size <= KMS_MAX_CACHE_SIZE && kmalloc_refill(c, size, gfp, out))
+	if (size <= KM_KMALLOC_MAX_CACHE_SIZE && kmalloc_refill(c, size, gfp, out))
 		return 0;
 	err = kmc_rpc_alloc(c, size, gfp, 1, &g);
 	/* What this client keeps on its lists may be what the pool lacks, or

@@ -110,8 +110,8 @@ struct km_client {
 	struct kmc_kobj *ktab;
 	unsigned int ktab_bits;	/* log2 of the slot count */
 	size_t ktab_count;	/* live entries */
-	struct kmc_pcp_list pcp_small[KMS_NR_CLASSES];	/* per slab class */
-	struct kmc_pcp_list pcp_large[KMS_MAX_ORDER + 1];	/* per page order (1..10) */
+	struct kmc_pcp_list pcp_small[KM_NR_KMALLOC_CLASSES];	/* per slab class */
+	struct kmc_pcp_list pcp_large[KM_MAX_ORDER + 1];	/* per page order (1..10) */
 	uint64_t pcp_large_bytes;	/* bytes on the pcp_large lists */
 	uint64_t pcp_large_high;	/* at most this many */
 

@@ -40,37 +40,17 @@ extern "C" {
 
 typedef struct km_client km_client;
 
-/* GFP flags: the Linux kernel's bit values (include/linux/gfp_types.h, 6.12). */
+/* GFP flags (KM_GFP_KERNEL, KM_GFP_ATOMIC, KM___GFP_ZERO, ...), the page and
+ * frame geometry (KM_PAGE_SIZE, KM_KMALLOC_MAX_CACHE_SIZE, KM_KMALLOC_MAX_SIZE)
+ * and the kmalloc size classes: the Linux kernel's values, shared with the
+ * daemon, defined once in kmalloc-abi.h (installed beside this header). */
+#include "kmalloc-abi.h"
+
 typedef unsigned int km_gfp_t;
-
-#define KM___GFP_HIGH		0x20u	/* may use the emergency reserve */
-#define KM___GFP_IO		0x40u
-#define KM___GFP_FS		0x80u
-#define KM___GFP_ZERO		0x100u	/* clear the memory */
-#define KM___GFP_DIRECT_RECLAIM	0x400u	/* may sleep while memory is reclaimed */
-#define KM___GFP_KSWAPD_RECLAIM	0x800u
-#define KM___GFP_NOWARN		0x2000u	/* no failure warning in the daemon's log */
-#define KM___GFP_RETRY_MAYFAIL	0x4000u	/* retry hard, may fail */
-#define KM___GFP_NOFAIL		0x8000u	/* never fail */
-#define KM___GFP_NORETRY	0x10000u /* one try, no reclaim */
-
-#define KM_GFP_KERNEL	(KM___GFP_DIRECT_RECLAIM | KM___GFP_KSWAPD_RECLAIM | KM___GFP_IO | KM___GFP_FS)
-#define KM_GFP_NOWAIT	(KM___GFP_KSWAPD_RECLAIM | KM___GFP_NOWARN)
-#define KM_GFP_ATOMIC	(KM___GFP_HIGH | KM___GFP_KSWAPD_RECLAIM)
-#define KM_GFP_HIGH	KM___GFP_HIGH
-#define KM_GFP_NOFAIL	KM___GFP_NOFAIL
-#define KM_GFP_NORETRY	KM___GFP_NORETRY
-#define KM_GFP_RETRY_MAYFAIL KM___GFP_RETRY_MAYFAIL
-#define KM_GFP_NOWARN	KM___GFP_NOWARN
-#define KM_GFP_ZERO	KM___GFP_ZERO
 
 /* What a size-0 kmalloc returns: not NULL, never to be dereferenced. */
 #define KM_ZERO_SIZE_PTR ((void *)16)
 #define KM_ZERO_OR_NULL_PTR(p) ((uintptr_t)(p) <= (uintptr_t)KM_ZERO_SIZE_PTR)
-
-#define KM_PAGE_SIZE			4096u
-#define KM_KMALLOC_MAX_CACHE_SIZE	8192u		/* larger kmallocs are whole pages */
-#define KM_KMALLOC_MAX_SIZE		(4u << 20)	/* order 10 */
 
 /* Pool totals, in bytes (km_get_meminfo), as /proc/meminfo shows the kernel's. */
 typedef struct km_meminfo {

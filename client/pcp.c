@@ -65,14 +65,14 @@ int kmc_pcp_init(struct km_client *c)
 	if (c->pcp_large_high > PCP_LARGE_HIGH_MAX)
 		c->pcp_large_high = PCP_LARGE_HIGH_MAX;
 	c->pcp_large_bytes = 0;
-	for (i = 0; i < KMS_NR_CLASSES && !err; i++) {
+	for (i = 0; i < KM_NR_KMALLOC_CLASSES && !err; i++) {
 		uint32_t high = enabled ? slub_cpu_partial(kms_class_size[i]) : 0;
 
 		err = pcp_list_init(&c->pcp_small[i], high, high / 2);
 	}
-	for (i = 1; i <= KMS_MAX_ORDER && !err; i++)
+	for (i = 1; i <= KM_MAX_ORDER && !err; i++)
 		err = pcp_list_init(&c->pcp_large[i],
-				    (uint32_t)(c->pcp_large_high >> (KMS_PAGE_SHIFT + i)), 1);
+				    (uint32_t)(c->pcp_large_high >> (KM_PAGE_SHIFT + i)), 1);
 	return err;
 }
 
@@ -80,9 +80,9 @@ void kmc_pcp_destroy(struct km_client *c)
 {
 	unsigned int i;
 
-	for (i = 0; i < KMS_NR_CLASSES; i++)
+	for (i = 0; i < KM_NR_KMALLOC_CLASSES; i++)
 		free(c->pcp_small[i].objs);
-	for (i = 0; i <= KMS_MAX_ORDER; i++)
+	for (i = 0; i <= KM_MAX_ORDER; i++)
 		free(c->pcp_large[i].objs);
 	memset(c->pcp_small, 0, sizeof(c->pcp_small));
 	memset(c->pcp_large, 0, sizeof(c->pcp_large));
@@ -91,12 +91,12 @@ void kmc_pcp_destroy(struct km_client *c)
 /* The list serving objects of usable size @ksize, or NULL (no list). */
 struct kmc_pcp_list *kmc_pcp_list_for(struct km_client *c, uint64_t ksize)
 {
-	if (ksize <= KMS_MAX_CACHE_SIZE) {
+	if (ksize <= KM_KMALLOC_MAX_CACHE_SIZE) {
 		int idx = kms_class_index(ksize);
 
 		return idx < 0 ? NULL : &c->pcp_small[idx];
 	}
-	if (ksize > (4096ull << KMS_MAX_ORDER))
+	if (ksize > (4096ull << KM_MAX_ORDER))
 		return NULL;
 	return &c->pcp_large[kms_get_order(ksize)];
 }
@@ -106,7 +106,7 @@ bool kmc_pcp_pop_locked(struct km_client *c, struct kmc_pcp_list *l, struct kmc_
 	if (!l || !l->nr)
 		return false;
 	*out = l->objs[--l->nr];
-	if (out->size > KMS_MAX_CACHE_SIZE)
+	if (out->size > KM_KMALLOC_MAX_CACHE_SIZE)
 		c->pcp_large_bytes -= out->size;
 	return true;
 }
@@ -115,7 +115,7 @@ bool kmc_pcp_push_locked(struct km_client *c, struct kmc_pcp_list *l, const stru
 {
 	if (!l || l->nr >= l->high)
 		return false;
-	if (o->size > KMS_MAX_CACHE_SIZE) {
+	if (o->size > KM_KMALLOC_MAX_CACHE_SIZE) {
 		if (c->pcp_large_bytes + o->size > c->pcp_large_high)
 			return false;
 		c->pcp_large_bytes += o->size;
@@ -130,9 +130,9 @@ bool kmc_pcp_drain_if_any(struct km_client *c)
 	unsigned int k;
 
 	pthread_mutex_lock(&c->ktab_lock);
-	for (k = 0; k < KMS_NR_CLASSES && !any; k++)
+	for (k = 0; k < KM_NR_KMALLOC_CLASSES && !any; k++)
 		any = c->pcp_small[k].nr != 0;
-	for (k = 0; k <= KMS_MAX_ORDER && !any; k++)
+	for (k = 0; k <= KM_MAX_ORDER && !any; k++)
 		any = c->pcp_large[k].nr != 0;
 	pthread_mutex_unlock(&c->ktab_lock);
 	return any && kmc_pcp_drain(c) == 0;
@@ -153,10 +153,10 @@ int kmc_pcp_drain(struct km_client *c)
 
 		n = 0;
 		pthread_mutex_lock(&c->ktab_lock);
-		for (k = 0; k < KMS_NR_CLASSES && n < chunk; k++)
+		for (k = 0; k < KM_NR_KMALLOC_CLASSES && n < chunk; k++)
 			while (n < chunk && kmc_pcp_pop_locked(c, &c->pcp_small[k], &o))
 				ids[n++] = o.id;
-		for (k = 0; k <= KMS_MAX_ORDER && n < chunk; k++)
+		for (k = 0; k <= KM_MAX_ORDER && n < chunk; k++)
 			while (n < chunk && kmc_pcp_pop_locked(c, &c->pcp_large[k], &o))
 				ids[n++] = o.id;
 		pthread_mutex_unlock(&c->ktab_lock);

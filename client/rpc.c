@@ -41,7 +41,6 @@
 #include "wire.h"
 
 #define RPC_ARENA_SIZE	1024	/* bytes: fits every small reply decoded */
-#define RPC_VERSION	1
 #define RPC_SENDBUF	WIRE_DEFAULT_MAX_PACKET
 
 /* Bump allocator for protobuf-c: decoding a reply costs no malloc unless it
@@ -475,7 +474,7 @@ int kmc_rpc_hello(struct km_client *c, struct kmc_welcome *out, int *memfd)
 	struct kmc_call call;
 	int err;
 
-	hello.version = RPC_VERSION;
+	hello.version = KM_PROTOCOL_VERSION;
 	hello.name = program_invocation_short_name;
 	req.body_case = KMALLOC__REQUEST__BODY_HELLO;
 	req.hello = &hello;
@@ -486,7 +485,7 @@ int kmc_rpc_hello(struct km_client *c, struct kmc_welcome *out, int *memfd)
 	if (err)
 		goto out;
 	w = call.reply->welcome;
-	if (w->version != RPC_VERSION || call.nr_fds != 1 || !w->pool_size ||
+	if (w->version != KM_PROTOCOL_VERSION || call.nr_fds != 1 || !w->pool_size ||
 	    w->frame_size < KM_PAGE_SIZE || (w->frame_size & (w->frame_size - 1)) ||
 	    w->pool_size % w->frame_size) {
 		kmc_dbg(c, "bad welcome: version %u, %u fds, pool %" PRIu64 ", frame %" PRIu64,

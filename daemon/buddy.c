@@ -132,6 +132,37 @@ int buddy_alloc(struct buddy *b, unsigned int order, uint32_t *idx)
 	return 0;
 }
 
+int buddy_alloc_at(struct buddy *b, uint32_t idx, unsigned int order)
+{
+	const struct buddy_map *map = b->map;
+	unsigned int o;
+	uint32_t head = idx;
+
+	if (order > b->max_order || (idx & (((uint32_t)1 << order) - 1)) ||
+	    (uint64_t)idx + ((uint64_t)1 << order) > map->nr)
+		return -EINVAL;
+	/* The free block that contains [idx, idx + 2^order), if any. */
+	for (o = order; o <= b->max_order; o++) {
+		head = idx & ~(((uint32_t)1 << o) - 1);
+		if (map->order[head] == o)
+			break;
+	}
+	if (o > b->max_order)
+		return -ENOENT;
+	list_del(b, head, o);
+	/* Split towards @idx: the half without it goes back free each time. */
+	while (o > order) {
+		o--;
+		if (idx & ((uint32_t)1 << o)) {
+			list_add(b, head, o);
+			head += (uint32_t)1 << o;
+		} else {
+			list_add(b, head + ((uint32_t)1 << o), o);
+		}
+	}
+	return 0;
+}
+
 /* A caller bug, cheap to catch: freeing inside a block that is already free. */
 static bool inside_free_block(const struct buddy *b, uint32_t idx, unsigned int order)
 {

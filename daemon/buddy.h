@@ -50,6 +50,13 @@ void buddy_init(struct buddy *b, struct buddy_map *map, unsigned int max_order);
  * Returns 0 and the block's first unit in *idx, or -ENOMEM. */
 int buddy_alloc(struct buddy *b, unsigned int order, uint32_t *idx);
 
+/* Takes the block of @order at @idx out of the free lists, splitting the
+ * free block that contains it (the rest stays free). 0, -ENOENT if any of it
+ * is not free, -EINVAL if it is not a naturally aligned block inside the map.
+ * What a successor daemon uses to hold again exactly what its predecessor
+ * handed out. */
+int buddy_alloc_at(struct buddy *b, uint32_t idx, unsigned int order);
+
 /* Returns a block (allocated earlier, or memory new to this allocator) and
  * coalesces it with free buddies up to max_order. @idx must be aligned to
  * 1 << @order and the block must not be free already. */

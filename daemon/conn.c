@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
 
@@ -29,16 +28,13 @@
 #include "dispatch.h"
 #include "domain.h"
 #include "grant.h"
-#include "kmalloc.h"
 #include "log.h"
 #include "reaper.h"
 #include "server.h"
-#include "vmalloc.h"
 #include "wire.h"
 
 /* Give-back budget of a closing connection per loop turn. */
 #define CONN_REAP_BUDGET_NS	500000	/* 0.5 ms */
-#define CONN_REAP_CHECK_EVERY	256	/* grants between clock reads */
 #define CONN_LOG_BURST		5	/* lines per second per uid */
 
 const char *const conn_state_names[CONN_STATE_MAX] = {
@@ -210,46 +206,6 @@ int conn_send(struct conn *c, const void *buf, size_t len, int pass_fd)
 	return 0;
 }
 
-/* ---- grants ----------------------------------------------------------------- */
-
-void conn_grant_add(struct conn *c, struct grant *g)
-{
-	g->owner = c;
-	g->owner_prev = NULL;
-	g->owner_next = c->grants;
-	if (c->grants)
-		c->grants->owner_prev = g;
-	c->grants = g;
-	c->nr_grants++;
-	c->bytes += g->bytes;
-	account_charge(c->account, g->bytes, 1);
-}
-
-void conn_grant_del(struct conn *c, struct grant *g)
-{
-	if (g->owner_prev)
-		g->owner_prev->owner_next = g->owner_next;
-	else
-		c->grants = g->owner_next;
-	if (g->owner_next)
-		g->owner_next->owner_prev = g->owner_prev;
-	g->owner_next = g->owner_prev = NULL;
-	g->owner = NULL;
-	c->nr_grants--;
-	c->bytes -= g->bytes;
-	account_uncharge(c->account, g->bytes, 1);
-}
-
-void conn_grant_release(struct conn *c, struct grant *g)
-{
-	conn_grant_del(c, g);
-	if (g->kind == GRANT_KMALLOC)
-		kmalloc_free(g->domain, &g->k);
-	else
-		vmalloc_free(g->domain, g->v.frames, g->v.nr_frames);
-	grant_delete(&c->srv->grants, g);
-}
-
 /* ---- life cycle ------------------------------------------------------------ */
 
 static void conn_on_hello_timeout(evutil_socket_t fd, short what, void *arg)
@@ -296,6 +252,7 @@ static int conn_setup(struct server *srv, int fd, uint64_t id, uid_t uid, gid_t 
 	c->ev_write = event_new(srv->base, fd, EV_WRITE | EV_PERSIST, conn_on_writable, c);
 	c->ev_hello = evtimer_new(srv->base, conn_on_hello_timeout, c);
 	c->ev_reap = evtimer_new(srv->base, conn_on_reap, c);
+	TAILQ_INIT(&c->grants);
 	if (!c->account || !c->ev_read || !c->ev_write || !c->ev_hello || !c->ev_reap) {
 		conn_free_events(c);
 		account_put(&srv->accounts, c->account);
@@ -493,35 +450,12 @@ static void conn_finish(struct conn *c)
 	mm_balance(&srv->mm);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* Gives back grants of a closing connection until @budget_ns has passed
- * (0: no limit). True when all are back. */
-static bool conn_reap_some(struct conn *c, uint64_t budget_ns)
-{
-	uint64_t start = budget_ns ? now_ns() : 0;
-	unsigned int n = 0;
-
-	while (c->grants) {
-		conn_grant_release(c, c->grants);
-		if (budget_ns && ++n % CONN_REAP_CHECK_EVERY == 0 && now_ns() - start > budget_ns)
-			return false;
-	}
-	return true;
-}
-
 static void conn_on_reap(evutil_socket_t fd, short what, void *arg)
 {
 	static const struct timeval next_turn = { 0, 0 };
 	struct conn *c = arg;
 
-	if (!conn_reap_some(c, CONN_REAP_BUDGET_NS)) {
+	if (!grant_release_some(&c->srv->grants, c, CONN_REAP_BUDGET_NS)) {
 		/* A timer, not event_active(): it runs after the next poll, so
 		 * every other client is served in between. */
 		evtimer_add(c->ev_reap, &next_turn);
@@ -562,7 +496,7 @@ void conn_reap_all(struct server *srv)
 		next = TAILQ_NEXT(c, link);
 		if (c->state != CONN_CLOSING)
 			continue;
-		conn_reap_some(c, 0);
+		grant_release_some(&srv->grants, c, 0);
 		conn_finish(c);
 	}
 }

@@ -30,9 +30,9 @@
 #include <sys/types.h>
 
 #include "account.h"
+#include "grant.h"
 
 struct domain;
-struct grant;
 struct server;
 
 #define CONN_BATCH		32
@@ -73,7 +73,7 @@ struct conn {
 	char name[32];			/* from Hello, else /proc/PID/comm */
 	uint8_t token[CONN_TOKEN_SIZE];
 	struct domain *domain;		/* set by Hello */
-	struct grant *grants;		/* held, linked through owner_next */
+	struct grant_list grants;	/* held (grant.c links and unlinks them) */
 	uint64_t nr_grants;
 	uint64_t bytes;			/* bytes held (grant->bytes summed) */
 	struct conn_packet *outq, **outq_tail;
@@ -108,12 +108,6 @@ void conn_reap_all(struct server *srv);
  * once when nothing is queued; else the packet waits for EV_WRITE.
  * 0, or -errno (the connection is then closing). */
 int conn_send(struct conn *c, const void *buf, size_t len, int pass_fd);
-
-/* Links / unlinks a grant on the connection's list, counters and account. */
-void conn_grant_add(struct conn *c, struct grant *g);
-void conn_grant_del(struct conn *c, struct grant *g);
-/* Unlinks @g, gives its memory back to its domain and deletes it. */
-void conn_grant_release(struct conn *c, struct grant *g);
 
 /* A log line about @c (named first), rate-limited per uid and daemon-wide
  * unless at debug level: every line a client can cause goes through here. */

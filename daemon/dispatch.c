@@ -1,10 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
- * dispatch.c - decode a Request, check it against the connection's state and
- * holdings, call the allocators, encode the Reply. Everything that arrives
- * here is hostile: sizes and counts are bounded before use, grant ids are
- * checked against the caller's own grants, and a failure anywhere answers
- * that one client and leaves the daemon's state as it was.
+ * dispatch.c - one Request in, one Reply out: decode, validate against the
+ * connection's state, call the grant, domain and inspect modules, encode.
+ * The only daemon file that sees both the generated protobuf-c types and
+ * the daemon's own. Everything that arrives here is hostile: sizes, counts
+ * and list lengths are bounded before anything is done, and a failure
+ * answers that one client and leaves the daemon's state as it was.
+ *
+ * A reply that cannot be queued closes the connection (conn_close()); the
+ * connection stays valid until the loop frees it, so handlers need not tell
+ * their callers whether it is still open.
  */
 #include "config.h"
 #include "dispatch.h"
@@ -27,23 +32,21 @@
 #include "gfp.h"
 #include "grant.h"
 #include "inspect.h"
-#include "kmalloc.h"
 #include "log.h"
 #include "server.h"
-#include "vmalloc.h"
 #include "wire.h"
 
-#define PROTOCOL_VERSION	1
 #define MAX_IDS_PER_REQUEST	1024	/* release / free lists, bulk count */
 #define INSPECT_PAGE_ROWS	256	/* keeps every reply far below WIRE_MAX_REPLY */
 /* A vmalloc reply lists every frame (up to 5 bytes each) and must fit in one
  * packet of the default socket buffer (~200 KiB): 16384 frames, 32 GiB. */
 #define VMALLOC_MAX_FRAMES	16384u
+#define BULK_ON_STACK		8	/* grants of one Alloc handled without malloc */
 
 /* ---- replies ---------------------------------------------------------- */
 
-/* Packs and queues @reply; closes @c if the socket is gone. */
-static int reply_send(struct conn *c, Kmalloc__Reply *reply, int pass_fd)
+/* Packs and queues @reply; a connection that cannot take it is closed. */
+static void reply_send(struct conn *c, Kmalloc__Reply *reply, int pass_fd)
 {
 	uint8_t stack[4096], *buf = stack;
 	size_t len = kmalloc__reply__get_packed_size(reply);
@@ -53,25 +56,22 @@ static int reply_send(struct conn *c, Kmalloc__Reply *reply, int pass_fd)
 		buf = malloc(len);
 		if (!buf) {
 			conn_close(c, "out of memory packing a reply");
-			return -1;
+			return;
 		}
 	}
 	kmalloc__reply__pack(reply, buf);
 	err = conn_send(c, buf, len, pass_fd);
 	if (buf != stack)
 		free(buf);
-	if (err < 0) {
+	if (err < 0)
 		conn_close(c, strerror(-err));
-		return -1;
-	}
-	return 0;
 }
 
-static int reply_error(struct conn *c, Kmalloc__Reply *reply, int err, const char *fmt, ...)
+static void reply_error(struct conn *c, Kmalloc__Reply *reply, int err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-/* An error reply; the message also goes to the log (rate-limited). */
-static int reply_error(struct conn *c, Kmalloc__Reply *reply, int err, const char *fmt, ...)
+/* An error reply with a one-line message for humans. */
+static void reply_error(struct conn *c, Kmalloc__Reply *reply, int err, const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
@@ -82,17 +82,38 @@ static int reply_error(struct conn *c, Kmalloc__Reply *reply, int err, const cha
 	reply->error = err;
 	reply->message = msg;
 	reply->body_case = KMALLOC__REPLY__BODY__NOT_SET;
-	return reply_send(c, reply, -1);
+	reply_send(c, reply, -1);
 }
 
-/* ---- grants ------------------------------------------------------------ */
-
-/* The grant @id if @c holds it. */
-static struct grant *grant_held(struct conn *c, uint64_t id)
+/* The reply to an allocation the grant module refused with @err (-errno):
+ * the client's limits (logged, rate-limited), or the pool (a kernel-style
+ * failure warning unless __GFP_NOWARN). */
+static void reply_alloc_failure(struct conn *c, Kmalloc__Reply *reply, int err, const char *what,
+				uint64_t size, unsigned int gfp)
 {
-	struct grant *g = grant_find(&c->srv->grants, id);
+	const struct account *acct = c->account;
+	char desc[160];
 
-	return g && g->owner == c ? g : NULL;
+	if (err == -EDQUOT) {
+		c->account->refusals++;
+		conn_log(c, LOG_LEVEL_NOTICE, "%s of %" PRIu64 " bytes refused: uid holds %" PRIu64
+			 " bytes in %" PRIu64 " grants, its limits are %" PRIu64 " bytes, %" PRIu64
+			 " grants", what, size, acct->bytes, acct->grants, c->limits.max_bytes,
+			 c->limits.max_grants);
+		reply_error(c, reply, EDQUOT, "%s of %" PRIu64 " bytes: over the limits of uid %u",
+			    what, size, (unsigned int)c->uid);
+		return;
+	}
+	if (err == -ENOMEM) {
+		c->srv->alloc_failures++;
+		if (!(gfp & KM___GFP_NOWARN))
+			conn_log(c, LOG_LEVEL_WARN, "%s failure: size %" PRIu64 ", mode:%s", what,
+				 size, gfp_describe(gfp, desc, sizeof(desc)));
+	}
+	reply_error(c, reply, -err, "%s of %" PRIu64 " bytes: %s", what, size,
+		    err == -EFAULT ? "the domain's memory was punched out by one of its clients" :
+		    err == -ENOMEM && !strcmp(what, "vmalloc") ? "vmalloc error: failed to "
+		    "allocate pages" : strerror(-err));
 }
 
 static void paranoid_check(struct conn *c)
@@ -104,75 +125,10 @@ static void paranoid_check(struct conn *c)
 	}
 }
 
-/* Writes the kernel-style gfp description "0xcc0(GFP_KERNEL|__GFP_ZERO)". */
-static const char *gfp_describe(unsigned int gfp, char *buf, size_t len)
-{
-	static const struct { unsigned int mask; const char *name; } names[] = {
-		{ KM_GFP_KERNEL, "GFP_KERNEL" }, { KM_GFP_ATOMIC, "GFP_ATOMIC" },
-		{ KM_GFP_NOWAIT, "GFP_NOWAIT" }, { KM___GFP_HIGH, "__GFP_HIGH" },
-		{ KM___GFP_ZERO, "__GFP_ZERO" }, { KM___GFP_NOWARN, "__GFP_NOWARN" },
-		{ KM___GFP_RETRY_MAYFAIL, "__GFP_RETRY_MAYFAIL" },
-		{ KM___GFP_NOFAIL, "__GFP_NOFAIL" }, { KM___GFP_NORETRY, "__GFP_NORETRY" },
-	};
-	unsigned int left = gfp & ~GFP_NO_RESERVE;
-	size_t off = (size_t)snprintf(buf, len, "%#x(", left), i;
-	bool first = true;
+/* ---- hello ---------------------------------------------------------------- */
 
-	for (i = 0; i < sizeof(names) / sizeof(names[0]) && off < len; i++) {
-		if ((left & names[i].mask) != names[i].mask || !(left & names[i].mask))
-			continue;
-		off += (size_t)snprintf(buf + off, len - off, "%s%s", first ? "" : "|",
-					names[i].name);
-		left &= ~names[i].mask;
-		first = false;
-	}
-	if (off < len)
-		snprintf(buf + off, len - off, "%s%s)", left && !first ? "|" : "",
-			 left ? "..." : "");
-	return buf;
-}
-
-/* The gfp the allocators see: what the client asked, and for an
- * unprivileged client no right to the emergency reserve whatever its flags
- * say (__GFP_HIGH, GFP_ATOMIC and __GFP_NOFAIL then get the ordinary
- * watermark; the reserve is for root and the privileged group). */
-static unsigned int effective_gfp(const struct conn *c, unsigned int gfp)
-{
-	return c->limits.privileged ? gfp & ~GFP_NO_RESERVE : gfp | GFP_NO_RESERVE;
-}
-
-/* -EDQUOT (answered and logged) when holding @bytes and @grants more would
- * take @c's uid past a limit. */
-static int check_quota(struct conn *c, Kmalloc__Reply *reply, const char *what, uint64_t bytes,
-		       uint64_t grants)
-{
-	const struct account *acct = c->account;
-
-	if (!account_may_charge(acct, &c->limits, bytes, grants))
-		return 0;
-	c->account->refusals++;
-	conn_log(c, LOG_LEVEL_NOTICE, "%s of %" PRIu64 " bytes refused: uid holds %" PRIu64
-		 " bytes in %" PRIu64 " grants, its limits are %" PRIu64 " bytes, %" PRIu64
-		 " grants", what, bytes, acct->bytes, acct->grants, c->limits.max_bytes,
-		 c->limits.max_grants);
-	reply_error(c, reply, EDQUOT, "%s of %" PRIu64 " bytes: over the limits of uid %u", what,
-		    bytes, (unsigned int)c->uid);
-	return -EDQUOT;
-}
-
-static void warn_alloc(struct conn *c, unsigned int gfp, const char *what, uint64_t size)
-{
-	char desc[160];
-
-	c->srv->alloc_failures++;
-	if (gfp & KM___GFP_NOWARN)
-		return;
-	conn_log(c, LOG_LEVEL_WARN, "%s failure: size %" PRIu64 ", mode:%s", what, size,
-		   gfp_describe(gfp, desc, sizeof(desc)));
-}
-
-/* ---- requests ------------------------------------------------------------ */
-
+/* Client strings (Hello.name, Vmalloc.caller) become printable, blank-free
+ * tokens: they end up in logs and in /proc-style tables. */
 static void sanitize_name(char *dst, size_t len, const char *src)
 {
 	size_t i;
@@ -197,32 +153,38 @@ static void name_from_proc(struct conn *c)
 	sanitize_name(c->name, sizeof(c->name), comm[0] ? comm : "?");
 }
 
-static int handle_hello(struct conn *c, Kmalloc__Request *req, Kmalloc__Reply *reply)
+static void handle_hello(struct conn *c, const Kmalloc__Hello *hello, Kmalloc__Reply *reply)
 {
 	struct server *srv = c->srv;
 	Kmalloc__Welcome welcome = KMALLOC__WELCOME__INIT;
 	struct domain *d;
 	int err;
 
-	if (c->state != CONN_HELLO)
-		return reply_error(c, reply, EPROTO, "hello already received");
-	if (req->hello->version != PROTOCOL_VERSION)
-		return reply_error(c, reply, EPROTO,
+	if (c->state != CONN_HELLO) {
+		reply_error(c, reply, EPROTO, "hello already received");
+		return;
+	}
+	if (hello->version != KM_PROTOCOL_VERSION) {
+		reply_error(c, reply, EPROTO,
 				   "protocol version %u not supported (this daemon speaks %d)",
-				   req->hello->version, PROTOCOL_VERSION);
-
-	if (req->hello->name && req->hello->name[0])
-		sanitize_name(c->name, sizeof(c->name), req->hello->name);
+				   hello->version, KM_PROTOCOL_VERSION);
+		return;
+	}
+	if (hello->name && hello->name[0])
+		sanitize_name(c->name, sizeof(c->name), hello->name);
 	else
 		name_from_proc(c);
 
 	err = domain_get(&srv->mm, c->uid, &d);
 	if (err < 0) {
 		conn_log(c, LOG_LEVEL_WARN, "no domain: %s", strerror(-err));
-		return reply_error(c, reply, -err, "cannot create the domain of uid %u: %s",
+		reply_error(c, reply, -err, "cannot create the domain of uid %u: %s",
 				   (unsigned int)c->uid, strerror(-err));
+		return;
 	}
 	c->domain = d;
+	/* Names this client to a later reconnection (not used yet: a restart
+	 * keeps connections open, so no client has had to reconnect). */
 	if (getrandom(c->token, sizeof(c->token), 0) != sizeof(c->token))
 		memset(c->token, 0, sizeof(c->token));
 	c->state = CONN_READY;
@@ -230,87 +192,54 @@ static int handle_hello(struct conn *c, Kmalloc__Request *req, Kmalloc__Reply *r
 	conn_log(c, LOG_LEVEL_DEBUG, "%s -> %s, domain %u", conn_state_names[CONN_HELLO],
 		 conn_state_names[CONN_READY], d->id);
 
-	welcome.version = PROTOCOL_VERSION;
+	welcome.version = KM_PROTOCOL_VERSION;
 	welcome.pool_size = srv->mm.pool.size;
 	welcome.frame_size = srv->mm.pool.frame_size;
-	welcome.page_size = 1u << POOL_PAGE_SHIFT;
+	welcome.page_size = KM_PAGE_SIZE;
 	welcome.hugetlb = srv->mm.pool.hugetlb;
 	welcome.domain = d->id;
 	welcome.max_packet = srv->cfg->max_packet;
-	welcome.max_order = KMALLOC_MAX_ORDER;
+	welcome.max_order = KM_MAX_ORDER;
 	welcome.token.data = c->token;
 	welcome.token.len = sizeof(c->token);
 	reply->body_case = KMALLOC__REPLY__BODY_WELCOME;
 	reply->welcome = &welcome;
-	return reply_send(c, reply, d->memfd);
+	reply_send(c, reply, d->memfd);
 }
 
-static int handle_alloc(struct conn *c, Kmalloc__Request *req, Kmalloc__Reply *reply)
+/* ---- allocations -------------------------------------------------------- */
+
+static void handle_alloc(struct conn *c, const Kmalloc__Alloc *a, Kmalloc__Reply *reply)
 {
-	Kmalloc__Alloc *a = req->alloc;
 	Kmalloc__AllocReply body = KMALLOC__ALLOC_REPLY__INIT;
-	uint32_t count = a->count ? a->count : 1, i, done = 0;
+	uint32_t count = a->count ? a->count : 1, i;
 	/* Single and small bulk allocations, the hot path, stay off the heap. */
-	struct grant *grants_small[8];
-	Kmalloc__Grant msgs_small[8], *ptrs_small[8];
-	struct grant **grants = grants_small;
-	Kmalloc__Grant *msgs = msgs_small, **ptrs = ptrs_small;
-	unsigned int gfp;
-	int err = 0, ret;
+	struct grant *grants_small[BULK_ON_STACK], **grants = grants_small;
+	Kmalloc__Grant msgs_small[BULK_ON_STACK], *msgs = msgs_small;
+	Kmalloc__Grant *ptrs_small[BULK_ON_STACK], **ptrs = ptrs_small;
+	int err;
 
-	if (a->size == 0)
-		return reply_error(c, reply, EINVAL, "kmalloc of size 0 (use KM_ZERO_SIZE_PTR)");
-	if (count > MAX_IDS_PER_REQUEST)
-		return reply_error(c, reply, EINVAL, "bulk count %u over %d", count,
-				   MAX_IDS_PER_REQUEST);
-	if (a->size > KMALLOC_MAX_SIZE) {
-		warn_alloc(c, a->gfp, "kmalloc", a->size);
-		return reply_error(c, reply, ENOMEM, "kmalloc of %" PRIu64
-				   " bytes: above KMALLOC_MAX_SIZE (4 MiB)", a->size);
+	if (a->size == 0) {
+		reply_error(c, reply, EINVAL, "kmalloc of size 0 (use KM_ZERO_SIZE_PTR)");
+		return;
 	}
-
-	if (check_quota(c, reply, "kmalloc", count * kmalloc_size_roundup(a->size), count) < 0)
-		return 0;
-	gfp = effective_gfp(c, a->gfp);
-	if (count > 8) {
+	if (count > MAX_IDS_PER_REQUEST) {
+		reply_error(c, reply, EINVAL, "bulk count %u over %d", count,
+				   MAX_IDS_PER_REQUEST);
+		return;
+	}
+	if (count > BULK_ON_STACK) {
 		grants = calloc(count, sizeof(*grants));
 		msgs = calloc(count, sizeof(*msgs));
 		ptrs = calloc(count, sizeof(*ptrs));
-		if (!grants || !msgs || !ptrs) {
-			err = ENOMEM;
-			goto out;
-		}
 	}
-	/* All or nothing, as kmem_cache_alloc_bulk(). */
-	for (done = 0; done < count; done++) {
-		struct grant *g = grant_new(&c->srv->grants, GRANT_KMALLOC);
-		int e;
-
-		if (!g) {
-			err = ENOMEM;
-			break;
-		}
-		e = kmalloc_alloc(c->domain, a->size, gfp, &g->k);
-		if (e < 0) {
-			grant_delete(&c->srv->grants, g);
-			err = -e;
-			break;
-		}
-		g->domain = c->domain;
-		g->size = a->size;
-		g->bytes = g->k.size;
-		g->gfp = a->gfp;
-		grants[done] = g;
-	}
+	err = grants && msgs && ptrs ? grant_kmalloc(&c->srv->grants, c, a->size, a->gfp, count,
+						      grants) : -ENOMEM;
 	if (err) {
-		for (i = 0; i < done; i++) {
-			kmalloc_free(grants[i]->domain, &grants[i]->k);
-			grant_delete(&c->srv->grants, grants[i]);
-		}
+		reply_alloc_failure(c, reply, err, "kmalloc", a->size * count, a->gfp);
 		goto out;
 	}
 	for (i = 0; i < count; i++) {
-		conn_grant_add(c, grants[i]);
 		kmalloc__grant__init(&msgs[i]);
 		msgs[i].id = grants[i]->id;
 		msgs[i].phys = grants[i]->k.phys;
@@ -321,105 +250,90 @@ static int handle_alloc(struct conn *c, Kmalloc__Request *req, Kmalloc__Reply *r
 	body.grants = ptrs;
 	reply->body_case = KMALLOC__REPLY__BODY_ALLOC;
 	reply->alloc = &body;
+	reply_send(c, reply, -1);
 out:
-	if (err) {
-		if (err == ENOMEM)
-			warn_alloc(c, a->gfp, "kmalloc", a->size * count);
-		ret = reply_error(c, reply, err, "kmalloc of %u x %" PRIu64 " bytes: %s", count,
-				  a->size, err == EFAULT ? "the domain's memory was punched out by "
-				  "one of its clients" : strerror(err));
-	} else {
-		ret = reply_send(c, reply, -1);
-	}
-	if (count > 8) {
+	if (count > BULK_ON_STACK) {
 		free(grants);
 		free(msgs);
 		free(ptrs);
 	}
-	return ret;
 }
 
-static int handle_vmalloc(struct conn *c, Kmalloc__Request *req, Kmalloc__Reply *reply)
+static void handle_vmalloc(struct conn *c, const Kmalloc__Vmalloc *v, Kmalloc__Reply *reply)
 {
-	Kmalloc__Vmalloc *v = req->vmalloc;
 	Kmalloc__VmallocReply body = KMALLOC__VMALLOC_REPLY__INIT;
-	uint64_t frame_size = c->srv->mm.pool.frame_size, nr_frames;
+	char caller[GRANT_CALLER_LEN];
 	struct grant *g;
 	int err;
 
-	if (v->size == 0)
-		return reply_error(c, reply, EINVAL, "vmalloc of size 0");
-	if (v->size / frame_size >= VMALLOC_MAX_FRAMES) {
-		warn_alloc(c, v->gfp, "vmalloc", v->size);
-		return reply_error(c, reply, ENOMEM, "vmalloc error: size %" PRIu64
-				   ", over the %u frames one area may have", v->size,
-				   VMALLOC_MAX_FRAMES);
+	if (v->size == 0) {
+		reply_error(c, reply, EINVAL, "vmalloc of size 0");
+		return;
 	}
-	nr_frames = (v->size + frame_size - 1) / frame_size;
-	if (check_quota(c, reply, "vmalloc", nr_frames * frame_size, 1) < 0)
-		return 0;
-	g = grant_new(&c->srv->grants, GRANT_VMALLOC);
-	if (!g)
-		return reply_error(c, reply, ENOMEM, "out of memory");
-	err = vmalloc_alloc(c->domain, v->size, effective_gfp(c, v->gfp), &g->v.frames,
-			    &g->v.nr_frames);
-	if (err < 0) {
-		grant_delete(&c->srv->grants, g);
-		if (err == -ENOMEM)
-			warn_alloc(c, v->gfp, "vmalloc", v->size);
-		return reply_error(c, reply, -err, "vmalloc error: size %" PRIu64 ", %s", v->size,
-				   err == -ENOMEM ? "failed to allocate pages" : strerror(-err));
+	if (v->size / c->srv->mm.pool.frame_size >= VMALLOC_MAX_FRAMES) {
+		reply_alloc_failure(c, reply, -ENOMEM, "vmalloc", v->size, v->gfp);
+		return;
 	}
-	g->domain = c->domain;
-	g->size = v->size;
-	g->bytes = (uint64_t)g->v.nr_frames * frame_size;
-	g->gfp = v->gfp;
-	g->v.vaddr = v->vaddr;
-	sanitize_name(g->v.caller, sizeof(g->v.caller), v->caller);
-	conn_grant_add(c, g);
-
+	sanitize_name(caller, sizeof(caller), v->caller);
+	err = grant_vmalloc(&c->srv->grants, c, v->size, v->gfp, v->vaddr, caller, &g);
+	if (err) {
+		reply_alloc_failure(c, reply, err, "vmalloc", v->size, v->gfp);
+		return;
+	}
 	body.id = g->id;
 	body.size = g->bytes;
 	body.n_frames = g->v.nr_frames;
 	body.frames = g->v.frames;
 	reply->body_case = KMALLOC__REPLY__BODY_VMALLOC;
 	reply->vmalloc = &body;
-	return reply_send(c, reply, -1);
+	reply_send(c, reply, -1);
 }
 
-static int handle_free(struct conn *c, Kmalloc__Request *req, Kmalloc__Reply *reply)
+/* Gives back every grant of @ids that @c holds; the others go to @unknown.
+ * Returns how many were given back. */
+static size_t release_ids(struct conn *c, const uint64_t *ids, size_t n, uint64_t *unknown,
+			  size_t *nr_unknown)
 {
-	Kmalloc__Free *f = req->free;
-	Kmalloc__FreeReply body = KMALLOC__FREE_REPLY__INIT;
-	uint64_t unknown[MAX_IDS_PER_REQUEST];
-	size_t i;
+	size_t i, freed = 0;
 
-	if (f->n_grants > MAX_IDS_PER_REQUEST)
-		return reply_error(c, reply, E2BIG, "free of %zu grants, over %d", f->n_grants,
-				   MAX_IDS_PER_REQUEST);
-	for (i = 0; i < f->n_grants; i++) {
-		struct grant *g = grant_held(c, f->grants[i]);
+	*nr_unknown = 0;
+	for (i = 0; i < n; i++) {
+		struct grant *g = grant_held(&c->srv->grants, c, ids[i]);
 
 		if (!g) {
-			unknown[body.n_unknown++] = f->grants[i];
+			unknown[(*nr_unknown)++] = ids[i];
 			continue;
 		}
-		conn_grant_release(c, g);
-		body.freed++;
+		grant_release(&c->srv->grants, g);
+		freed++;
 	}
+	return freed;
+}
+
+static void handle_free(struct conn *c, const Kmalloc__Free *f, Kmalloc__Reply *reply)
+{
+	Kmalloc__FreeReply body = KMALLOC__FREE_REPLY__INIT;
+	uint64_t unknown[MAX_IDS_PER_REQUEST];
+
+	if (f->n_grants > MAX_IDS_PER_REQUEST) {
+		reply_error(c, reply, E2BIG, "free of %zu grants, over %d", f->n_grants,
+				   MAX_IDS_PER_REQUEST);
+		return;
+	}
+	body.freed = (uint32_t)release_ids(c, f->grants, f->n_grants, unknown, &body.n_unknown);
 	reply->body_case = KMALLOC__REPLY__BODY_FREE;
 	reply->free = &body;
 	if (body.n_unknown) {
 		body.unknown = unknown;
 		conn_log(c, LOG_LEVEL_WARN, "free of %zu grant(s) it does not hold (first %" PRIu64
-			   ")", body.n_unknown, unknown[0]);
+			 ")", body.n_unknown, unknown[0]);
 		reply->error = ENOENT;
 		reply->message = "grant not held by this connection (double free?)";
 	}
-	return reply_send(c, reply, -1);
+	reply_send(c, reply, -1);
 }
 
-static int handle_meminfo(struct conn *c, Kmalloc__Reply *reply)
+static void handle_meminfo(struct conn *c, Kmalloc__Reply *reply)
 {
 	Kmalloc__Meminfo m = KMALLOC__MEMINFO__INIT;
 	struct inspect_meminfo mi;
@@ -445,22 +359,23 @@ static int handle_meminfo(struct conn *c, Kmalloc__Reply *reply)
 	m.quarantined = mi.quarantined;
 	reply->body_case = KMALLOC__REPLY__BODY_MEMINFO;
 	reply->meminfo = &m;
-	return reply_send(c, reply, -1);
+	reply_send(c, reply, -1);
 }
 
-/* ---- inspection (kmctl) --------------------------------------------------- */
+/* ---- inspection (kmctl): inspect.c's rows as messages --------------------- */
 
-static int inspect_slab_page(struct conn *c, Kmalloc__InspectReply *body, Kmalloc__Reply *reply)
+static void inspect_slab_page(struct conn *c, Kmalloc__InspectReply *body)
 {
-	struct inspect_slab rows[NR_KMALLOC_CACHES];
-	Kmalloc__SlabRow msgs[NR_KMALLOC_CACHES], *ptrs[NR_KMALLOC_CACHES];
+	static struct inspect_slab rows[KM_NR_KMALLOC_CLASSES];
+	static Kmalloc__SlabRow msgs[KM_NR_KMALLOC_CLASSES];
+	static Kmalloc__SlabRow *ptrs[KM_NR_KMALLOC_CLASSES];
 	int i;
 
 	inspect_slabinfo(&c->srv->mm, rows);
 	/* /proc/slabinfo lists the newest cache first and the boot-time kmalloc
 	 * caches last, largest first: keep that order. */
-	for (i = 0; i < NR_KMALLOC_CACHES; i++) {
-		const struct inspect_slab *r = &rows[NR_KMALLOC_CACHES - 1 - i];
+	for (i = 0; i < KM_NR_KMALLOC_CLASSES; i++) {
+		const struct inspect_slab *r = &rows[KM_NR_KMALLOC_CLASSES - 1 - i];
 
 		kmalloc__slab_row__init(&msgs[i]);
 		msgs[i].name = (char *)r->name;
@@ -472,174 +387,138 @@ static int inspect_slab_page(struct conn *c, Kmalloc__InspectReply *body, Kmallo
 		msgs[i].num_slabs = r->num_slabs;
 		ptrs[i] = &msgs[i];
 	}
-	body->n_slabs = NR_KMALLOC_CACHES;
+	body->n_slabs = KM_NR_KMALLOC_CLASSES;
 	body->slabs = ptrs;
-	return reply_send(c, reply, -1);
 }
 
-static int inspect_buddy_page(struct conn *c, uint32_t offset, Kmalloc__InspectReply *body,
-			      Kmalloc__Reply *reply)
+/* One page of rows, built in static storage: the reply is packed before the
+ * next request is read, and the daemon is single-threaded. */
+static size_t inspect_buddy_page(struct conn *c, uint32_t offset, Kmalloc__InspectReply *body,
+				 bool *more)
 {
-	static struct inspect_buddy rows[INSPECT_PAGE_ROWS + 1];
-	static Kmalloc__BuddyRow msgs[INSPECT_PAGE_ROWS];
-	Kmalloc__BuddyRow *ptrs[INSPECT_PAGE_ROWS];
-	uint32_t n = 0;
+	static struct inspect_buddy rows[INSPECT_PAGE_ROWS];
+	static Kmalloc__BuddyRow msgs[INSPECT_PAGE_ROWS], *ptrs[INSPECT_PAGE_ROWS];
+	size_t n = inspect_buddyinfo_page(&c->srv->mm, offset, rows, INSPECT_PAGE_ROWS, more);
 
-	while (n < INSPECT_PAGE_ROWS && inspect_buddyinfo(&c->srv->mm, offset + n, &rows[n])) {
-		kmalloc__buddy_row__init(&msgs[n]);
-		msgs[n].zone = rows[n].zone;
-		msgs[n].n_nr_free = INSPECT_BUDDY_ORDERS;
-		msgs[n].nr_free = rows[n].nr_free;
-		ptrs[n] = &msgs[n];
-		n++;
+	for (size_t i = 0; i < n; i++) {
+		kmalloc__buddy_row__init(&msgs[i]);
+		msgs[i].zone = rows[i].zone;
+		msgs[i].n_nr_free = INSPECT_BUDDY_ORDERS;
+		msgs[i].nr_free = rows[i].nr_free;
+		ptrs[i] = &msgs[i];
 	}
-	/* Is there a next page? Asked into a spare row, not into one sent. */
-	if (n == INSPECT_PAGE_ROWS &&
-	    inspect_buddyinfo(&c->srv->mm, offset + n, &rows[INSPECT_PAGE_ROWS]))
-		body->next_offset = offset + n;
 	body->n_buddy = n;
 	body->buddy = ptrs;
-	return reply_send(c, reply, -1);
+	return n;
 }
 
-static int inspect_vmalloc_page(struct conn *c, uint32_t offset, Kmalloc__InspectReply *body,
-				Kmalloc__Reply *reply)
+static size_t inspect_vmalloc_page(struct conn *c, uint32_t offset, Kmalloc__InspectReply *body,
+				   bool *more)
 {
-	static Kmalloc__VmallocRow msgs[INSPECT_PAGE_ROWS];
-	Kmalloc__VmallocRow *ptrs[INSPECT_PAGE_ROWS];
-	uint64_t frame_size = c->srv->mm.pool.frame_size;
-	uint32_t index = 0, n = 0;
-	struct conn *o;
-	struct grant *g;
+	static struct inspect_vmalloc rows[INSPECT_PAGE_ROWS];
+	static Kmalloc__VmallocRow msgs[INSPECT_PAGE_ROWS], *ptrs[INSPECT_PAGE_ROWS];
+	size_t n = inspect_vmallocinfo(c->srv, offset, rows, INSPECT_PAGE_ROWS, more);
 
-	TAILQ_FOREACH(o, &c->srv->conns, link) {
-		for (g = o->grants; g; g = g->owner_next) {
-			if (g->kind != GRANT_VMALLOC)
-				continue;
-			if (index++ < offset)
-				continue;
-			if (n == INSPECT_PAGE_ROWS) {
-				body->next_offset = offset + n;
-				goto done;
-			}
-			kmalloc__vmalloc_row__init(&msgs[n]);
-			msgs[n].start = g->v.vaddr;
-			/* As vm_struct.size: the area plus its guard. */
-			msgs[n].size = ((uint64_t)g->v.nr_frames + 1) * frame_size;
-			msgs[n].caller = g->v.caller;
-			msgs[n].pages = (uint64_t)g->v.nr_frames * (frame_size >> POOL_PAGE_SHIFT);
-			msgs[n].pid = (uint32_t)o->pid;
-			msgs[n].grant = g->id;
-			msgs[n].domain = g->domain->id;
-			ptrs[n] = &msgs[n];
-			n++;
-		}
+	for (size_t i = 0; i < n; i++) {
+		kmalloc__vmalloc_row__init(&msgs[i]);
+		msgs[i].start = rows[i].start;
+		msgs[i].size = rows[i].size;
+		msgs[i].caller = (char *)rows[i].caller;
+		msgs[i].pages = rows[i].pages;
+		msgs[i].pid = rows[i].pid;
+		msgs[i].grant = rows[i].grant;
+		msgs[i].domain = rows[i].domain;
+		ptrs[i] = &msgs[i];
 	}
-done:
 	body->n_vmalloc = n;
 	body->vmalloc = ptrs;
-	return reply_send(c, reply, -1);
+	return n;
 }
 
-static int inspect_clients_page(struct conn *c, uint32_t offset, Kmalloc__InspectReply *body,
-				Kmalloc__Reply *reply)
+static size_t inspect_clients_page(struct conn *c, uint32_t offset, Kmalloc__InspectReply *body,
+				   bool *more)
 {
-	static Kmalloc__ClientRow msgs[INSPECT_PAGE_ROWS];
-	Kmalloc__ClientRow *ptrs[INSPECT_PAGE_ROWS];
-	uint32_t index = 0, n = 0;
-	struct conn *o;
+	static struct inspect_client rows[INSPECT_PAGE_ROWS];
+	static Kmalloc__ClientRow msgs[INSPECT_PAGE_ROWS], *ptrs[INSPECT_PAGE_ROWS];
+	size_t n = inspect_clients(c->srv, offset, rows, INSPECT_PAGE_ROWS, more);
 
-	TAILQ_FOREACH(o, &c->srv->conns, link) {
-		if (index++ < offset)
-			continue;
-		if (n == INSPECT_PAGE_ROWS) {
-			body->next_offset = offset + n;
-			break;
-		}
-		kmalloc__client_row__init(&msgs[n]);
-		msgs[n].pid = (uint32_t)o->pid;
-		msgs[n].uid = (uint32_t)o->uid;
-		msgs[n].name = o->name;
-		msgs[n].grants = o->nr_grants;
-		msgs[n].bytes = o->bytes;
-		msgs[n].domain = o->domain ? o->domain->id : 0;
-		msgs[n].conn = o->id;
-		msgs[n].admin = o->admin;
-		msgs[n].closing = o->state == CONN_CLOSING;
-		ptrs[n] = &msgs[n];
-		n++;
+	for (size_t i = 0; i < n; i++) {
+		kmalloc__client_row__init(&msgs[i]);
+		msgs[i].pid = rows[i].pid;
+		msgs[i].uid = rows[i].uid;
+		msgs[i].name = (char *)rows[i].name;
+		msgs[i].grants = rows[i].grants;
+		msgs[i].bytes = rows[i].bytes;
+		msgs[i].domain = rows[i].domain;
+		msgs[i].conn = rows[i].conn;
+		msgs[i].admin = rows[i].admin;
+		msgs[i].closing = rows[i].closing;
+		ptrs[i] = &msgs[i];
 	}
 	body->n_clients = n;
 	body->clients = ptrs;
-	return reply_send(c, reply, -1);
+	return n;
 }
 
-static int inspect_accounts_page(struct conn *c, uint32_t offset, Kmalloc__InspectReply *body,
-				 Kmalloc__Reply *reply)
+static size_t inspect_accounts_page(struct conn *c, uint32_t offset,
+				    Kmalloc__InspectReply *body, bool *more)
 {
-	static Kmalloc__AccountRow msgs[INSPECT_PAGE_ROWS];
-	Kmalloc__AccountRow *ptrs[INSPECT_PAGE_ROWS];
-	uint32_t index = 0, n = 0;
-	const struct account *a;
+	static struct inspect_account rows[INSPECT_PAGE_ROWS];
+	static Kmalloc__AccountRow msgs[INSPECT_PAGE_ROWS], *ptrs[INSPECT_PAGE_ROWS];
+	size_t n = inspect_accounts(c->srv, offset, rows, INSPECT_PAGE_ROWS, more);
 
-	TAILQ_FOREACH(a, &c->srv->accounts.list, link) {
-		const struct domain *d;
-
-		if (index++ < offset)
-			continue;
-		if (n == INSPECT_PAGE_ROWS) {
-			body->next_offset = offset + n;
-			break;
-		}
-		kmalloc__account_row__init(&msgs[n]);
-		msgs[n].uid = (uint32_t)a->uid;
-		for (d = c->srv->mm.domains; d; d = d->next)
-			if (d->uid == a->uid)
-				msgs[n].domain = d->id;
-		msgs[n].connections = a->connections;
-		msgs[n].max_connections = a->limits.max_connections;
-		msgs[n].grants = a->grants;
-		msgs[n].max_grants = a->limits.max_grants;
-		msgs[n].bytes = a->bytes;
-		msgs[n].max_bytes = a->limits.max_bytes;
-		msgs[n].privileged = a->limits.privileged;
-		msgs[n].refusals = a->refusals;
-		ptrs[n] = &msgs[n];
-		n++;
+	for (size_t i = 0; i < n; i++) {
+		kmalloc__account_row__init(&msgs[i]);
+		msgs[i].uid = rows[i].uid;
+		msgs[i].domain = rows[i].domain;
+		msgs[i].connections = rows[i].connections;
+		msgs[i].max_connections = rows[i].max_connections;
+		msgs[i].grants = rows[i].grants;
+		msgs[i].max_grants = rows[i].max_grants;
+		msgs[i].bytes = rows[i].bytes;
+		msgs[i].max_bytes = rows[i].max_bytes;
+		msgs[i].privileged = rows[i].privileged;
+		msgs[i].refusals = rows[i].refusals;
+		ptrs[i] = &msgs[i];
 	}
 	body->n_accounts = n;
 	body->accounts = ptrs;
-	return reply_send(c, reply, -1);
+	return n;
 }
 
-static int handle_inspect(struct conn *c, Kmalloc__Request *req, Kmalloc__Reply *reply)
+static void handle_inspect(struct conn *c, const Kmalloc__Inspect *in, Kmalloc__Reply *reply)
 {
+	static size_t (*const pages[])(struct conn *, uint32_t, Kmalloc__InspectReply *,
+				       bool *) = {
+		[KMALLOC__INSPECT__TABLE__TABLE_BUDDYINFO] = inspect_buddy_page,
+		[KMALLOC__INSPECT__TABLE__TABLE_VMALLOCINFO] = inspect_vmalloc_page,
+		[KMALLOC__INSPECT__TABLE__TABLE_CLIENTS] = inspect_clients_page,
+		[KMALLOC__INSPECT__TABLE__TABLE_ACCOUNTS] = inspect_accounts_page,
+	};
 	Kmalloc__InspectReply body = KMALLOC__INSPECT_REPLY__INIT;
-	uint32_t offset = req->inspect->offset;
+	bool more = false;
+	size_t n;
 
 	if (!c->admin) {
 		conn_log(c, LOG_LEVEL_NOTICE, "inspection refused: not root nor in the admin group");
-		return reply_error(c, reply, EACCES,
+		reply_error(c, reply, EACCES,
 				   "inspection needs root or membership of the admin group");
+		return;
 	}
-	body.table = req->inspect->table;
+	body.table = in->table;
+	if (in->table == KMALLOC__INSPECT__TABLE__TABLE_SLABINFO) {
+		inspect_slab_page(c, &body);
+	} else if ((size_t)in->table < sizeof(pages) / sizeof(pages[0]) && pages[in->table]) {
+		n = pages[in->table](c, in->offset, &body, &more);
+		if (more)
+			body.next_offset = in->offset + (uint32_t)n;
+	} else {
+		reply_error(c, reply, EINVAL, "unknown inspection table %d", (int)in->table);
+		return;
+	}
 	reply->body_case = KMALLOC__REPLY__BODY_INSPECT;
 	reply->inspect = &body;
-	switch (req->inspect->table) {
-	case KMALLOC__INSPECT__TABLE__TABLE_SLABINFO:
-		return inspect_slab_page(c, &body, reply);
-	case KMALLOC__INSPECT__TABLE__TABLE_BUDDYINFO:
-		return inspect_buddy_page(c, offset, &body, reply);
-	case KMALLOC__INSPECT__TABLE__TABLE_VMALLOCINFO:
-		return inspect_vmalloc_page(c, offset, &body, reply);
-	case KMALLOC__INSPECT__TABLE__TABLE_CLIENTS:
-		return inspect_clients_page(c, offset, &body, reply);
-	case KMALLOC__INSPECT__TABLE__TABLE_ACCOUNTS:
-		return inspect_accounts_page(c, offset, &body, reply);
-	default:
-		return reply_error(c, reply, EINVAL, "unknown inspection table %d",
-				   (int)req->inspect->table);
-	}
+	reply_send(c, reply, -1);
 }
 
 /* ---- entry points ------------------------------------------------------ */
@@ -661,105 +540,89 @@ void dispatch_refuse(int fd, int err, const char *why)
 	}
 }
 
-int dispatch_oversized(struct conn *c)
+void dispatch_oversized(struct conn *c)
 {
 	Kmalloc__Reply reply = KMALLOC__REPLY__INIT;
 
 	conn_log(c, LOG_LEVEL_WARN, "packet over max_packet (%u bytes) dropped",
-		   c->srv->cfg->max_packet);
-	return reply_error(c, &reply, E2BIG, "packet larger than max_packet (%u bytes)",
-			   c->srv->cfg->max_packet);
+		 c->srv->cfg->max_packet);
+	reply_error(c, &reply, E2BIG, "packet larger than max_packet (%u bytes)",
+		    c->srv->cfg->max_packet);
 }
 
-/* Frees the deferred kfrees riding on a request; ids not held are reported. */
+/* The deferred kfrees riding on a request; ids not held are reported. */
 static void handle_release(struct conn *c, const Kmalloc__Request *req, Kmalloc__Reply *reply,
 			   uint64_t *failed)
 {
-	size_t i;
-
-	for (i = 0; i < req->n_release; i++) {
-		struct grant *g = grant_held(c, req->release[i]);
-
-		if (g)
-			conn_grant_release(c, g);
-		else
-			failed[reply->n_release_failed++] = req->release[i];
-	}
+	release_ids(c, req->release, req->n_release, failed, &reply->n_release_failed);
 	if (reply->n_release_failed) {
 		reply->release_failed = failed;
 		conn_log(c, LOG_LEVEL_WARN, "release of %zu grant(s) it does not hold (first %"
-			   PRIu64 ")", reply->n_release_failed, failed[0]);
+			 PRIu64 ")", reply->n_release_failed, failed[0]);
 	}
 }
 
-int dispatch_packet(struct conn *c, const uint8_t *buf, size_t len)
+/* The body of a request from a connection past Hello. */
+static void dispatch_body(struct conn *c, const Kmalloc__Request *req, Kmalloc__Reply *reply)
+{
+	Kmalloc__Nop nop = KMALLOC__NOP__INIT;
+
+	switch (req->body_case) {
+	case KMALLOC__REQUEST__BODY_ALLOC:
+		handle_alloc(c, req->alloc, reply);
+		return;
+	case KMALLOC__REQUEST__BODY_VMALLOC:
+		handle_vmalloc(c, req->vmalloc, reply);
+		return;
+	case KMALLOC__REQUEST__BODY_FREE:
+		handle_free(c, req->free, reply);
+		return;
+	case KMALLOC__REQUEST__BODY_MEMINFO:
+		handle_meminfo(c, reply);
+		return;
+	case KMALLOC__REQUEST__BODY_INSPECT:
+		handle_inspect(c, req->inspect, reply);
+		return;
+	case KMALLOC__REQUEST__BODY_NOP:
+		reply->body_case = KMALLOC__REPLY__BODY_NOP;
+		reply->nop = &nop;
+		reply_send(c, reply, -1);
+		return;
+	default:
+		conn_log(c, LOG_LEVEL_NOTICE, "unknown request (body %d)", (int)req->body_case);
+		reply_error(c, reply, ENOSYS, "unknown request");
+		return;
+	}
+}
+
+void dispatch_packet(struct conn *c, const uint8_t *buf, size_t len)
 {
 	Kmalloc__Reply reply = KMALLOC__REPLY__INIT;
 	uint64_t failed[MAX_IDS_PER_REQUEST];
 	Kmalloc__Request *req;
-	int ret;
 
 	req = kmalloc__request__unpack(NULL, len, buf);
 	if (!req) {
 		conn_log(c, LOG_LEVEL_WARN, "undecodable packet of %zu bytes: closing", len);
 		conn_close(c, "protocol error");
-		return -1;
+		return;
 	}
 	c->srv->requests++;
 	reply.id = req->id;
 	if (req->id == 0) {
 		conn_log(c, LOG_LEVEL_NOTICE, "request with id 0 refused");
-		ret = reply_error(c, &reply, EINVAL, "request ids must not be 0");
-		goto out;
-	}
-
-	if (req->body_case == KMALLOC__REQUEST__BODY_HELLO) {
-		ret = handle_hello(c, req, &reply);
-		goto out;
-	}
-	if (c->state != CONN_READY) {
-		ret = reply_error(c, &reply, EPROTO, "the first request must be hello");
-		goto out;
-	}
-	if (req->n_release > MAX_IDS_PER_REQUEST) {
-		ret = reply_error(c, &reply, E2BIG, "release list of %zu ids, over %d",
-				  req->n_release, MAX_IDS_PER_REQUEST);
-		goto out;
-	}
-	handle_release(c, req, &reply, failed);
-
-	switch (req->body_case) {
-	case KMALLOC__REQUEST__BODY_ALLOC:
-		ret = handle_alloc(c, req, &reply);
-		break;
-	case KMALLOC__REQUEST__BODY_VMALLOC:
-		ret = handle_vmalloc(c, req, &reply);
-		break;
-	case KMALLOC__REQUEST__BODY_FREE:
-		ret = handle_free(c, req, &reply);
-		break;
-	case KMALLOC__REQUEST__BODY_MEMINFO:
-		ret = handle_meminfo(c, &reply);
-		break;
-	case KMALLOC__REQUEST__BODY_INSPECT:
-		ret = handle_inspect(c, req, &reply);
-		break;
-	case KMALLOC__REQUEST__BODY_NOP: {
-		Kmalloc__Nop nop = KMALLOC__NOP__INIT;
-
-		reply.body_case = KMALLOC__REPLY__BODY_NOP;
-		reply.nop = &nop;
-		ret = reply_send(c, &reply, -1);
-		break;
-	}
-	default:
-		conn_log(c, LOG_LEVEL_NOTICE, "unknown request (body %d)", (int)req->body_case);
-		ret = reply_error(c, &reply, ENOSYS, "unknown request");
-		break;
-	}
-	if (ret == 0)
+		reply_error(c, &reply, EINVAL, "request ids must not be 0");
+	} else if (req->body_case == KMALLOC__REQUEST__BODY_HELLO) {
+		handle_hello(c, req->hello, &reply);
+	} else if (c->state != CONN_READY) {
+		reply_error(c, &reply, EPROTO, "the first request must be hello");
+	} else if (req->n_release > MAX_IDS_PER_REQUEST) {
+		reply_error(c, &reply, E2BIG, "release list of %zu ids, over %d", req->n_release,
+			    MAX_IDS_PER_REQUEST);
+	} else {
+		handle_release(c, req, &reply, failed);
+		dispatch_body(c, req, &reply);
 		paranoid_check(c);
-out:
+	}
 	kmalloc__request__free_unpacked(req, NULL);
-	return ret;
 }

@@ -42,6 +42,7 @@
 
 static void domain_destroy(struct domain *d);
 static int domain_punch_unowned(struct domain *d);
+static int domain_repair(struct domain *d);
 
 /* ---- struct mm ------------------------------------------------------- */
 
@@ -99,6 +100,10 @@ static int mm_setup(struct mm *mm, const struct mm_options *opt, const uint32_t 
 	err = buddy_map_init(&mm->page_map, mm->pool.nr_pages);
 	if (err)
 		goto err_frames;
+	err = slab_map_init(&mm->slab_map, mm->pool.nr_pages);
+	if (err)
+		goto err_page_map;
+	TAILQ_INIT(&mm->domains);
 	mm->next_domain_id = 1;
 	log_info("emergency reserve: %" PRIu32 " frames (%" PRIu64 " MiB), watermarks "
 		 "min %" PRIu32 " low %" PRIu32 " high %" PRIu32 " frames", min_frames,
@@ -106,6 +111,8 @@ static int mm_setup(struct mm *mm, const struct mm_options *opt, const uint32_t 
 		 mm->frames.wmark_low, mm->frames.wmark_high);
 	return 0;
 
+err_page_map:
+	buddy_map_fini(&mm->page_map);
 err_frames:
 	frame_alloc_fini(&mm->frames);
 err_pool:
@@ -138,8 +145,11 @@ int mm_adopt(struct mm *mm, const struct mm_options *opt, int reserve_fd, uint64
 
 void mm_fini(struct mm *mm)
 {
-	while (mm->domains)
-		domain_destroy(mm->domains);
+	struct domain *d;
+
+	while ((d = TAILQ_FIRST(&mm->domains)))
+		domain_destroy(d);
+	slab_map_fini(&mm->slab_map);
 	buddy_map_fini(&mm->page_map);
 	frame_alloc_fini(&mm->frames);
 	pool_fini(&mm->pool);
@@ -153,10 +163,10 @@ static uint64_t domain_release_free_frames(struct domain *d, uint64_t until)
 	uint64_t n = 0;
 	uint32_t pfn;
 
-	while (d->pages.head[POOL_FRAME_ORDER] != BUDDY_NONE && frame_nr_free(fa) < until) {
-		pfn = d->pages.head[POOL_FRAME_ORDER];
-		buddy_take(&d->pages, pfn, POOL_FRAME_ORDER);
-		frame_put(fa, d->memfd, pfn >> POOL_FRAME_ORDER, 0);
+	while (d->pages.head[KM_FRAME_ORDER] != BUDDY_NONE && frame_nr_free(fa) < until) {
+		pfn = d->pages.head[KM_FRAME_ORDER];
+		buddy_take(&d->pages, pfn, KM_FRAME_ORDER);
+		frame_put(fa, d->memfd, pfn >> KM_FRAME_ORDER, 0);
 		d->nr_frames--;
 		n++;
 	}
@@ -168,7 +178,7 @@ uint64_t domain_shrink(struct domain *d)
 	uint64_t pages = 0;
 	int i;
 
-	for (i = 0; i < NR_KMALLOC_CACHES; i++)
+	for (i = 0; i < KM_NR_KMALLOC_CLASSES; i++)
 		pages += kmem_cache_shrink(&d->caches[i]);
 	return pages;
 }
@@ -178,7 +188,7 @@ uint64_t mm_reclaim(struct mm *mm, bool shrink_slabs)
 	struct domain *d;
 	uint64_t n = 0;
 
-	for (d = mm->domains; d; d = d->next) {
+	TAILQ_FOREACH(d, &mm->domains, link) {
 		if (shrink_slabs)
 			domain_shrink(d);
 		n += domain_release_free_frames(d, UINT64_MAX);
@@ -197,8 +207,11 @@ uint64_t mm_balance(struct mm *mm)
 
 	if (frame_nr_free(fa) >= fa->wmark_low)
 		return 0;
-	for (d = mm->domains; d && frame_nr_free(fa) < fa->wmark_high; d = d->next)
+	TAILQ_FOREACH(d, &mm->domains, link) {
+		if (frame_nr_free(fa) >= fa->wmark_high)
+			break;
 		n += domain_release_free_frames(d, fa->wmark_high);
+	}
 	if (n)
 		log_debug("balance: %" PRIu64 " frames given back, %" PRIu64 " free",
 			  n, frame_nr_free(fa));
@@ -218,6 +231,17 @@ static int slab_alloc_pages(void *ctx, unsigned int order, unsigned int gfp, uin
 	return err;
 }
 
+static int slab_alloc_pages_at(void *ctx, uint32_t pfn, unsigned int order)
+{
+	struct domain *d = ctx;
+	int err;
+
+	err = domain_alloc_pages_at(d, pfn, order);
+	if (!err)
+		d->slab_pages += 1ull << order;
+	return err;
+}
+
 static void slab_free_pages(void *ctx, uint32_t pfn, unsigned int order)
 {
 	struct domain *d = ctx;
@@ -231,7 +255,7 @@ static bool domain_id_used(const struct mm *mm, uint32_t id)
 {
 	const struct domain *d;
 
-	for (d = mm->domains; d; d = d->next)
+	TAILQ_FOREACH(d, &mm->domains, link)
 		if (d->id == id)
 			return true;
 	return false;
@@ -256,7 +280,7 @@ static uint32_t mm_new_domain_id(struct mm *mm)
  * still does). */
 static int domain_setup(struct mm *mm, uid_t uid, uint32_t id, int memfd, struct domain **out)
 {
-	struct slab_page_ops ops = { slab_alloc_pages, slab_free_pages, NULL };
+	struct slab_page_ops ops = { slab_alloc_pages, slab_alloc_pages_at, slab_free_pages, NULL };
 	struct domain *d;
 	int i, err;
 
@@ -283,13 +307,12 @@ static int domain_setup(struct mm *mm, uid_t uid, uint32_t id, int memfd, struct
 		log_debug("uid %u: MADV_HUGEPAGE: %s", (unsigned int)uid, strerror(errno));
 
 	d->id = id;
-	buddy_init(&d->pages, &mm->page_map, POOL_FRAME_ORDER);
+	buddy_init(&d->pages, &mm->page_map, KM_FRAME_ORDER);
 	ops.ctx = d;
-	for (i = 0; i < NR_KMALLOC_CACHES; i++)
-		kmem_cache_init(&d->caches[i], &kmalloc_classes[i], &ops);
+	for (i = 0; i < KM_NR_KMALLOC_CLASSES; i++)
+		kmem_cache_init(&d->caches[i], &kmalloc_classes[i], &ops, &mm->slab_map);
 	d->refs = 1;
-	d->next = mm->domains;
-	mm->domains = d;
+	TAILQ_INSERT_HEAD(&mm->domains, d, link);
 	mm->nr_domains++;
 	log_debug("domain %" PRIu32 ": created for uid %u", d->id, (unsigned int)uid);
 	*out = d;
@@ -316,20 +339,30 @@ static int domain_new(struct mm *mm, uid_t uid, struct domain **out)
 
 int domain_adopt(struct mm *mm, uint32_t id, uid_t uid, int memfd, struct domain **out)
 {
+	const uint32_t *owner = mm->frames.owner;
 	struct domain *d;
+	uint32_t f;
 	int err;
 
 	if (id == FRAME_OWNER_NONE || id == FRAME_OWNER_QUARANTINE || domain_id_used(mm, id))
 		return -EINVAL;
-	for (d = mm->domains; d; d = d->next)
+	TAILQ_FOREACH(d, &mm->domains, link)
 		if (d->uid == uid)
 			return -EINVAL;
-	err = domain_setup(mm, uid, id, memfd, out);
+	err = domain_setup(mm, uid, id, memfd, &d);
 	if (err)
 		return err;
-	(*out)->refs = 0;	/* the connections that come with it count themselves */
+	d->refs = 0;	/* the connections that come with it count themselves */
 	if (mm->next_domain_id <= id)
 		mm->next_domain_id = id + 1 == FRAME_OWNER_QUARANTINE ? 1 : id + 1;
+	/* Every frame it owns, free: the grants take their blocks back. */
+	for (f = 0; f < mm->pool.nr_frames; f++) {
+		if (owner[f] != id)
+			continue;
+		buddy_free(&d->pages, f << KM_FRAME_ORDER, KM_FRAME_ORDER);
+		d->nr_frames++;
+	}
+	*out = d;
 	return 0;
 }
 
@@ -337,7 +370,7 @@ int domain_get(struct mm *mm, uid_t uid, struct domain **out)
 {
 	struct domain *d;
 
-	for (d = mm->domains; d; d = d->next) {
+	TAILQ_FOREACH(d, &mm->domains, link) {
 		if (d->uid == uid) {
 			domain_ref(d);
 			*out = d;
@@ -367,7 +400,7 @@ void domain_put(struct domain *d)
 static void domain_take_free_blocks(struct domain *d, uint32_t frame)
 {
 	const struct buddy_map *map = d->pages.map;
-	uint32_t pfn = frame << POOL_FRAME_ORDER;
+	uint32_t pfn = frame << KM_FRAME_ORDER;
 	uint32_t end = pfn + POOL_PAGES_PER_FRAME;
 	unsigned int order;
 
@@ -389,17 +422,14 @@ static void domain_destroy(struct domain *d)
 {
 	struct mm *mm = d->mm;
 	struct frame_alloc *fa = &mm->frames;
-	struct domain **pp;
 	uint32_t f, start, end;
 	unsigned int order;
 	int i;
 
-	for (pp = &mm->domains; *pp != d; pp = &(*pp)->next)
-		;
-	*pp = d->next;
+	TAILQ_REMOVE(&mm->domains, d, link);
 	mm->nr_domains--;
 
-	for (i = 0; i < NR_KMALLOC_CACHES; i++)
+	for (i = 0; i < KM_NR_KMALLOC_CLASSES; i++)
 		kmem_cache_destroy(&d->caches[i]);
 
 	for (f = 0; f < mm->pool.nr_frames; f++) {
@@ -437,13 +467,13 @@ int domain_alloc_pages(struct domain *d, unsigned int order, unsigned int gfp, u
 	uint32_t frame;
 	int err;
 
-	assert(order <= POOL_FRAME_ORDER);
+	assert(order <= KM_FRAME_ORDER);
 	for (;;) {
 		if (!buddy_alloc(&d->pages, order, pfn))
 			return 0;
 		err = frame_get(&mm->frames, d->id, d->memfd, 0, gfp, &frame);
 		if (!err) {
-			buddy_free(&d->pages, frame << POOL_FRAME_ORDER, POOL_FRAME_ORDER);
+			buddy_free(&d->pages, frame << KM_FRAME_ORDER, KM_FRAME_ORDER);
 			d->nr_frames++;
 			continue;
 		}
@@ -454,10 +484,23 @@ int domain_alloc_pages(struct domain *d, unsigned int order, unsigned int gfp, u
 	}
 }
 
+int domain_alloc_pages_at(struct domain *d, uint32_t pfn, unsigned int order)
+{
+	const struct mm *mm = d->mm;
+	int err;
+
+	if (order > KM_FRAME_ORDER || pfn >= mm->pool.nr_pages)
+		return -EINVAL;
+	if (mm->frames.owner[pfn >> KM_FRAME_ORDER] != d->id)
+		return -EEXIST;
+	err = buddy_alloc_at(&d->pages, pfn, order);
+	return err == -ENOENT ? -EEXIST : err;
+}
+
 void domain_free_pages(struct domain *d, uint32_t pfn, unsigned int order)
 {
-	assert(order <= POOL_FRAME_ORDER);
-	assert(d->mm->frames.owner[pfn >> POOL_FRAME_ORDER] == d->id);
+	assert(order <= KM_FRAME_ORDER);
+	assert(d->mm->frames.owner[pfn >> KM_FRAME_ORDER] == d->id);
 	buddy_free(&d->pages, pfn, order);
 }
 
@@ -471,11 +514,11 @@ static bool domain_take_free_run(struct domain *d, unsigned int frame_order, uin
 	const struct buddy_map *map = d->pages.map;
 	uint32_t nr = 1u << frame_order, f, i;
 
-	if (d->pages.nr_free[POOL_FRAME_ORDER] < nr)
+	if (d->pages.nr_free[KM_FRAME_ORDER] < nr)
 		return false;
 	if (frame_order == 0) {
-		f = d->pages.head[POOL_FRAME_ORDER] >> POOL_FRAME_ORDER;
-		buddy_take(&d->pages, f << POOL_FRAME_ORDER, POOL_FRAME_ORDER);
+		f = d->pages.head[KM_FRAME_ORDER] >> KM_FRAME_ORDER;
+		buddy_take(&d->pages, f << KM_FRAME_ORDER, KM_FRAME_ORDER);
 		*frame = f;
 		return true;
 	}
@@ -484,12 +527,12 @@ static bool domain_take_free_run(struct domain *d, unsigned int frame_order, uin
 		 * as no other domain's block lies in d's frames */
 		for (i = 0; i < nr; i++)
 			if (owner[f + i] != d->id ||
-			    map->order[(f + i) << POOL_FRAME_ORDER] != POOL_FRAME_ORDER)
+			    map->order[(f + i) << KM_FRAME_ORDER] != KM_FRAME_ORDER)
 				break;
 		if (i < nr)
 			continue;
 		for (i = 0; i < nr; i++)
-			buddy_take(&d->pages, (f + i) << POOL_FRAME_ORDER, POOL_FRAME_ORDER);
+			buddy_take(&d->pages, (f + i) << KM_FRAME_ORDER, KM_FRAME_ORDER);
 		*frame = f;
 		return true;
 	}
@@ -560,8 +603,24 @@ void domain_free_frames(struct domain *d, uint32_t frame, unsigned int frame_ord
 
 	for (i = 0; i < 1u << frame_order; i++) {
 		assert(d->mm->frames.owner[frame + i] == d->id);
-		buddy_free(&d->pages, (frame + i) << POOL_FRAME_ORDER, POOL_FRAME_ORDER);
+		buddy_free(&d->pages, (frame + i) << KM_FRAME_ORDER, KM_FRAME_ORDER);
 	}
+}
+
+int domain_alloc_frames_at(struct domain *d, uint32_t frame, unsigned int frame_order)
+{
+	uint32_t nr = 1u << frame_order, i;
+	int err = 0;
+
+	if (frame_order > KM_MAX_ORDER - KM_FRAME_ORDER || frame & (nr - 1) ||
+	    frame >= d->mm->pool.nr_frames || nr > d->mm->pool.nr_frames - frame)
+		return -EINVAL;
+	for (i = 0; i < nr && !err; i++)
+		err = domain_alloc_pages_at(d, (frame + i) << KM_FRAME_ORDER, KM_FRAME_ORDER);
+	if (err)	/* all or nothing */
+		while (--i > 0)
+			buddy_free(&d->pages, (frame + i - 1) << KM_FRAME_ORDER, KM_FRAME_ORDER);
+	return err;
 }
 
 /* ---- domains: memory contents ---------------------------------------- */
@@ -607,7 +666,10 @@ static int domain_punch_unowned(struct domain *d)
 	return 0;
 }
 
-int domain_repair(struct domain *d)
+/* Makes the memfd hold exactly what @d owns again after a client punched
+ * owned frames out of it: punches every frame @d does not own (phantoms),
+ * then backs every owned frame (holes only). 0 or the first -errno. */
+static int domain_repair(struct domain *d)
 {
 	struct mm *mm = d->mm;
 	const uint32_t *owner = mm->frames.owner;
@@ -655,8 +717,8 @@ static uint64_t domain_count_phantoms(const struct domain *d, uint64_t excess)
 		hole = lseek(d->memfd, data, SEEK_HOLE);
 		if (hole <= data)
 			break;
-		for (f = (uint32_t)(data >> POOL_FRAME_SHIFT);
-		     f <= (uint32_t)((hole - 1) >> POOL_FRAME_SHIFT); f++) {
+		for (f = (uint32_t)(data >> KM_FRAME_SHIFT);
+		     f <= (uint32_t)((hole - 1) >> KM_FRAME_SHIFT); f++) {
 			if (mm->frames.owner[f] != d->id && f != last)
 				n++;
 			last = f;
@@ -701,7 +763,7 @@ int domain_check(const struct domain *d)
 	err = buddy_check(&d->pages);
 	if (err)
 		return err;
-	for (i = 0; i < NR_KMALLOC_CACHES; i++) {
+	for (i = 0; i < KM_NR_KMALLOC_CLASSES; i++) {
 		err = kmem_cache_check(&d->caches[i]);
 		if (err)
 			return err;
@@ -709,13 +771,13 @@ int domain_check(const struct domain *d)
 	for (f = 0; f < mm->pool.nr_frames; f++)
 		owned += mm->frames.owner[f] == d->id;
 	pages = d->pages.free_units + d->slab_pages + d->large_pages +
-		((uint64_t)d->vmalloc_frames << POOL_FRAME_ORDER);
-	if (owned != d->nr_frames || owned << POOL_FRAME_ORDER != pages) {
+		((uint64_t)d->vmalloc_frames << KM_FRAME_ORDER);
+	if (owned != d->nr_frames || owned << KM_FRAME_ORDER != pages) {
 		log_err("domain %" PRIu32 ": %" PRIu64 " frames owned, %" PRIu32 " counted; "
 			"pages: %" PRIu64 " free + %" PRIu64 " slab + %" PRIu64 " large + %" PRIu32
 			" vmalloc frames != %" PRIu64, d->id, owned, d->nr_frames,
 			d->pages.free_units, d->slab_pages, d->large_pages, d->vmalloc_frames,
-			owned << POOL_FRAME_ORDER);
+			owned << KM_FRAME_ORDER);
 		return -EUCLEAN;
 	}
 	return 0;

@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/types.h>
 
 #include "buddy.h"
@@ -29,14 +30,14 @@ struct mm;
 
 struct domain {
 	struct mm *mm;
-	struct domain *next;		/* on mm->domains */
+	TAILQ_ENTRY(domain) link;	/* on mm->domains */
 	uint32_t id;			/* >= 1, used in frame owner[] */
 	uid_t uid;
 	int memfd;			/* sent to the domain's clients */
 	uint8_t *map;			/* daemon's own mapping of memfd (for __GFP_ZERO) */
 	unsigned int refs;
 	struct buddy pages;		/* free pages in owned frames (shares mm->page_map) */
-	struct kmem_cache caches[NR_KMALLOC_CACHES];
+	struct kmem_cache caches[KM_NR_KMALLOC_CLASSES];
 	uint32_t nr_frames;		/* frames owned */
 	uint64_t slab_pages;		/* pages in slabs */
 	uint64_t large_pages;		/* pages of kmalloc_large blocks */
@@ -54,7 +55,8 @@ struct mm {
 	struct pool pool;
 	struct frame_alloc frames;
 	struct buddy_map page_map;	/* links for every domain's page buddy (per pfn) */
-	struct domain *domains;
+	struct slab_map slab_map;	/* every domain's slabs, by first pfn */
+	TAILQ_HEAD(domain_list, domain) domains;
 	uint32_t nr_domains;
 	uint32_t next_domain_id;
 };
@@ -82,8 +84,11 @@ uint64_t mm_balance(struct mm *mm);
  * 0 and *out, or -errno. */
 int domain_get(struct mm *mm, uid_t uid, struct domain **out);
 void domain_ref(struct domain *d);
-/* A domain of a previous daemon, with its id and memfd, no references and
- * nothing in its page buddy yet (handover.c fills them in). */
+/* A domain of a previous daemon, with its id and memfd and no references:
+ * every frame owner[] gives it is free in its page allocator, until the
+ * grants of that daemon take their memory again through the _at
+ * allocators (domain_alloc_pages_at(), domain_alloc_frames_at(),
+ * kmalloc_adopt(), vmalloc_adopt()). */
 int domain_adopt(struct mm *mm, uint32_t id, uid_t uid, int memfd, struct domain **out);
 /* Drops a reference; the last one destroys the domain. NULL is a no-op. */
 void domain_put(struct domain *d);
@@ -92,6 +97,9 @@ void domain_put(struct domain *d);
  * or -ENOMEM. */
 int domain_alloc_pages(struct domain *d, unsigned int order, unsigned int gfp, uint32_t *pfn);
 void domain_free_pages(struct domain *d, uint32_t pfn, unsigned int order);
+/* Exactly the block of 2^@order pages at @pfn, which must be free in the
+ * domain's frames. 0, -EEXIST (not free, not the domain's) or -EINVAL. */
+int domain_alloc_pages_at(struct domain *d, uint32_t pfn, unsigned int order);
 
 /* 2^@frame_order contiguous frames held outside the page buddy (kmalloc of
  * order >= 9, vmalloc frames): the domain's own free frames first, else the
@@ -101,20 +109,19 @@ int domain_alloc_frames(struct domain *d, unsigned int frame_order, unsigned int
 			uint32_t *frame);
 /* Back into the domain's page buddy as free frames (kept for reuse). */
 void domain_free_frames(struct domain *d, uint32_t frame, unsigned int frame_order);
+/* Exactly the 2^@frame_order frames at @frame, wholly free in the domain.
+ * 0, -EEXIST or -EINVAL. */
+int domain_alloc_frames_at(struct domain *d, uint32_t frame, unsigned int frame_order);
 
 /* kmem_cache_shrink() on every cache of @d: empty slabs back to its pages.
  * Returns the pages freed. */
 uint64_t domain_shrink(struct domain *d);
 
 /* Clears [phys, phys + len) through the daemon's mapping, guarded
- * (memguard.h): -EFAULT if a client punched the memory out, and the domain
- * is repaired (domain_repair()) before returning. 0 on success. */
+ * (memguard.h): -EFAULT if a client punched the memory out; the domain's
+ * memfd is then made to hold exactly what the domain owns again (phantoms
+ * punched, owned frames backed) before returning. 0 on success. */
 int domain_zero(struct domain *d, uint64_t phys, uint64_t len);
-
-/* Makes the memfd hold exactly what @d owns again after a client punched
- * owned frames out of it: punches every frame @d does not own (phantoms),
- * then backs every owned frame (holes only). 0 or the first -errno. */
-int domain_repair(struct domain *d);
 
 /* Compares what the memfd holds with the frames the domain owns and punches
  * every frame it does not own if a client created phantoms. Returns the

@@ -7,9 +7,10 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#include "kmclient.h"
+#include "kmalloc-abi.h"
 
 /* Daemon-internal, above the kernel's bits: the request may not use the
  * emergency reserve whatever its other flags say. dispatch.c adds it for
@@ -43,3 +44,7 @@ static inline uint32_t gfp_watermark(unsigned int gfp, uint32_t min)
 		return min / 2;
 	return min;
 }
+
+/* Writes the kernel-style description of @gfp ("0xcc0(GFP_KERNEL|__GFP_ZERO)",
+ * kernel-semantics §2.2) into @buf and returns it. */
+const char *gfp_describe(unsigned int gfp, char *buf, size_t len);

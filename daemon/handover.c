@@ -6,11 +6,13 @@
  * build reads what it wrote; the version field refuses anything else):
  *   header | owner[nr_frames] | domains | connections | grants (each followed
  *   by its vmalloc frames) | queued packets (each followed by its bytes)
- * Everything else is derived again on the way in: a slab is rebuilt from the
- * grants that hold its objects, a domain's free pages are its frames less
- * what grants hold (empty slabs are given back before the handover), every
- * counter is recounted, and domain_check() and buddy_check() must pass
- * before the new daemon serves.
+ * Everything else is derived again on the way in, through the allocators'
+ * own _at variants (grant_restore_*()): a domain starts with every frame it
+ * owns free, and each grant takes back exactly its object, slab, pages or
+ * frames, so a slab is remade by the first object found in it, and a grant
+ * that overlaps another or lies outside its domain is refused. Empty slabs
+ * are given back before the handover; every counter is recounted, and
+ * domain_check() must pass before the new daemon serves.
  *
  * What went missing in between costs only its owners: a connection whose
  * descriptor did not come back (its client died while no daemon ran, and
@@ -98,9 +100,9 @@ struct ho_grant {
 	uint32_t gfp;
 	int32_t cache;			/* kmalloc: class, -1 for large */
 	uint32_t order;			/* kmalloc large: page order */
-	uint32_t slab_pfn;		/* kmalloc from a cache */
 	uint32_t nr_frames;		/* vmalloc: frames follow, padded to 8 bytes */
-	char caller[64];
+	uint32_t pad;
+	char caller[GRANT_CALLER_LEN];
 };
 
 struct ho_packet {
@@ -166,7 +168,7 @@ static int keep_fds(struct server *srv, bool keep, int state_fd)
 	err |= set_cloexec(srv->listen_fd, !keep);
 	err |= set_cloexec(srv->mm.pool.reserve_fd, !keep);
 	err |= set_cloexec(state_fd, !keep);
-	for (d = srv->mm.domains; d; d = d->next)
+	TAILQ_FOREACH(d, &srv->mm.domains, link)
 		err |= set_cloexec(d->memfd, !keep);
 	TAILQ_FOREACH(c, &srv->conns, link)
 		err |= set_cloexec(c->fd, !keep);
@@ -177,7 +179,7 @@ static uint32_t domain_of_fd(const struct server *srv, int fd)
 {
 	const struct domain *d;
 
-	for (d = srv->mm.domains; d; d = d->next)
+	TAILQ_FOREACH(d, &srv->mm.domains, link)
 		if (d->memfd == fd)
 			return d->id;
 	return 0;
@@ -205,7 +207,7 @@ static int handover_write(struct server *srv, struct ho_buf *b)
 
 	hp = ho_put(b, &h, sizeof(h));
 	ho_put(b, srv->mm.frames.owner, srv->mm.pool.nr_frames * sizeof(uint32_t));
-	for (d = srv->mm.domains; d; d = d->next) {
+	TAILQ_FOREACH(d, &srv->mm.domains, link) {
 		struct ho_domain hd = { .id = d->id, .uid = d->uid, .memfd = d->memfd,
 					.phantom_punches = d->phantom_punches };
 
@@ -223,7 +225,7 @@ static int handover_write(struct server *srv, struct ho_buf *b)
 		h.nr_conns++;
 	}
 	TAILQ_FOREACH(c, &srv->conns, link) {
-		for (g = c->grants; g; g = g->owner_next) {
+		TAILQ_FOREACH(g, &c->grants, link) {
 			struct ho_grant hg = { .id = g->id, .size = g->size, .bytes = g->bytes,
 					       .kind = g->kind, .conn = c->id, .gfp = g->gfp };
 
@@ -232,7 +234,6 @@ static int handover_write(struct server *srv, struct ho_buf *b)
 				hg.ksize = g->k.size;
 				hg.cache = g->k.cache;
 				hg.order = g->k.order;
-				hg.slab_pfn = g->k.slab ? g->k.slab->pfn : 0;
 			} else {
 				hg.vaddr = g->v.vaddr;
 				hg.nr_frames = g->v.nr_frames;
@@ -274,7 +275,7 @@ static int handover_state_memfd(struct server *srv, int *out, size_t *len)
 	/* Closing connections finish giving back, and empty slabs go back:
 	 * the state then holds neither. */
 	conn_reap_all(srv);
-	for (d = srv->mm.domains; d; d = d->next)
+	TAILQ_FOREACH(d, &srv->mm.domains, link)
 		domain_shrink(d);
 	err = handover_write(srv, &b);
 	if (err)
@@ -342,7 +343,7 @@ static int for_each_named_fd(struct server *srv, int (*fn)(struct server *, int,
 	err = fn(srv, srv->mm.pool.reserve_fd, "kmallocd-reserve");
 	if (!err && srv->own_socket)
 		err = fn(srv, srv->listen_fd, "kmallocd-listen");
-	for (d = srv->mm.domains; d && !err; d = d->next) {
+	for (d = TAILQ_FIRST(&srv->mm.domains); d && !err; d = TAILQ_NEXT(d, link)) {
 		snprintf(name, sizeof(name), "kmallocd-domain-%u", d->id);
 		err = fn(srv, d->memfd, name);
 	}
@@ -482,16 +483,11 @@ struct ho_lost_domain {
 	int fd;
 };
 
-/* What restoring needs besides the server: the lost domains, and per page
- * what grants hold (used) and the objects of each slab (in_use[pfn]). */
+/* What restoring needs besides the server: the domains it lost. */
 struct ho_restore {
 	struct server *srv;
 	struct ho_lost_domain *lost;
 	uint32_t nr_lost;
-	uint8_t *used;
-	bool **in_use;
-	int *slab_cache;
-	struct slab **slab_at;
 };
 
 static struct conn *conn_by_id(struct server *srv, uint64_t id)
@@ -508,7 +504,7 @@ static struct domain *domain_by_id(struct mm *mm, uint32_t id)
 {
 	struct domain *d;
 
-	for (d = mm->domains; d; d = d->next)
+	TAILQ_FOREACH(d, &mm->domains, link)
 		if (d->id == id)
 			return d;
 	return NULL;
@@ -522,198 +518,34 @@ static bool domain_is_lost(const struct ho_restore *ctx, uint32_t id)
 	return false;
 }
 
-/* Marks pages [pfn, pfn + nr) held for @d; they must be d's and not held yet. */
-static bool mark_used(struct mm *mm, uint8_t *used, const struct domain *d, uint64_t pfn,
-		      uint64_t nr)
+/* One grant record (and, for vmalloc, its frames), remade for its holder
+ * through the live allocators. */
+static int restore_grant(struct ho_restore *ctx, struct ho_reader *r)
 {
-	uint64_t i;
-
-	if (pfn + nr > mm->pool.nr_pages || pfn + nr < pfn)
-		return false;
-	for (i = pfn; i < pfn + nr; i++) {
-		if (used[i] || mm->frames.owner[i >> POOL_FRAME_ORDER] != d->id)
-			return false;
-		used[i] = 1;
-	}
-	return true;
-}
-
-/* The slab of @g's object, made on first sight; objects are marked in
- * in_use[pfn] (a bitmap per slab, indexed by its first pfn). */
-static int restore_kmalloc(struct ho_restore *ctx, struct grant *g, const struct ho_grant *hg,
-			   struct domain *d)
-{
-	struct mm *mm = &ctx->srv->mm;
-	const struct kmalloc_class *cls;
-	uint64_t base, off;
-	uint32_t pfn;
-
-	g->k.phys = hg->phys;
-	g->k.size = hg->ksize;
-	g->k.order = hg->order;
-	g->k.cache = hg->cache;
-	g->k.slab = NULL;
-	if (hg->cache < 0) {
-		uint64_t pages;
-
-		if (hg->order > KMALLOC_MAX_ORDER)
-			return -EUCLEAN;
-		pages = 1ull << hg->order;
-		if (hg->phys % (pages << POOL_PAGE_SHIFT) ||
-		    hg->ksize != pages << POOL_PAGE_SHIFT ||
-		    !mark_used(mm, ctx->used, d, hg->phys >> POOL_PAGE_SHIFT, pages))
-			return -EUCLEAN;
-		d->large_pages += pages;
-		return 0;
-	}
-	if (hg->cache >= NR_KMALLOC_CACHES)
-		return -EUCLEAN;
-	cls = &kmalloc_classes[hg->cache];
-	pfn = hg->slab_pfn;
-	base = (uint64_t)pfn << POOL_PAGE_SHIFT;
-	if (pfn >= mm->pool.nr_pages || pfn % (1u << cls->order) || hg->phys < base ||
-	    hg->ksize != cls->size)
-		return -EUCLEAN;
-	off = hg->phys - base;
-	if (off % cls->size || off / cls->size >= cls->objs_per_slab)
-		return -EUCLEAN;
-	if (!ctx->in_use[pfn]) {
-		ctx->in_use[pfn] = calloc(cls->objs_per_slab, sizeof(bool));
-		if (!ctx->in_use[pfn])
-			return -ENOMEM;
-		ctx->slab_cache[pfn] = hg->cache;
-		if (!mark_used(mm, ctx->used, d, pfn, 1u << cls->order))
-			return -EUCLEAN;
-		d->slab_pages += 1u << cls->order;
-	} else if (ctx->slab_cache[pfn] != hg->cache) {
-		return -EUCLEAN;	/* one slab, two classes */
-	}
-	if (ctx->in_use[pfn][off / cls->size])
-		return -EUCLEAN;	/* two grants, one object */
-	ctx->in_use[pfn][off / cls->size] = true;
-	return 0;
-}
-
-static int restore_vmalloc(struct ho_restore *ctx, struct grant *g, const struct ho_grant *hg,
-			   const uint32_t *frames, struct domain *d)
-{
-	struct mm *mm = &ctx->srv->mm;
-	uint32_t j;
-
-	g->v.frames = malloc(hg->nr_frames * sizeof(uint32_t));
-	if (!g->v.frames)
-		return -ENOMEM;
-	memcpy(g->v.frames, frames, hg->nr_frames * sizeof(uint32_t));
-	g->v.nr_frames = hg->nr_frames;
-	g->v.vaddr = hg->vaddr;
-	memcpy(g->v.caller, hg->caller, sizeof(g->v.caller));
-	g->v.caller[sizeof(g->v.caller) - 1] = '\0';
-	for (j = 0; j < hg->nr_frames; j++)
-		if (frames[j] >= mm->pool.nr_frames ||
-		    !mark_used(mm, ctx->used, d, (uint64_t)frames[j] << POOL_FRAME_ORDER,
-			       POOL_PAGES_PER_FRAME))
-			return -EUCLEAN;
-	d->vmalloc_frames += hg->nr_frames;
-	return 0;
-}
-
-static int restore_grants(struct ho_restore *ctx, struct ho_reader *r, uint32_t nr)
-{
-	struct server *srv = ctx->srv;
-	uint32_t i;
-	int err;
-
-	for (i = 0; i < nr; i++) {
-		const struct ho_grant *hg = ho_get(r, sizeof(*hg));
-		const uint32_t *frames = NULL;
-		struct conn *c;
-		struct grant *g;
-
-		if (!hg || hg->kind >= GRANT_KIND_MAX)
-			return -EUCLEAN;
-		if (hg->kind == GRANT_VMALLOC) {
-			frames = ho_get(r, hg->nr_frames * sizeof(uint32_t));
-			if (!frames || !hg->nr_frames)
-				return -EUCLEAN;
-		}
-		c = conn_by_id(srv, hg->conn);
-		if (!c)
-			return -EUCLEAN;
-		if (!c->domain)
-			continue;	/* its domain was lost: so is the grant */
-		g = grant_adopt(&srv->grants, hg->id, (enum grant_kind)hg->kind);
-		if (!g)
-			return -EUCLEAN;
-		g->domain = c->domain;
-		g->size = hg->size;
-		g->bytes = hg->bytes;
-		g->gfp = hg->gfp;
-		if (hg->kind == GRANT_KMALLOC)
-			err = restore_kmalloc(ctx, g, hg, c->domain);
-		else
-			err = restore_vmalloc(ctx, g, hg, frames, c->domain);
-		conn_grant_add(c, g);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-/* Slabs from the objects grants hold, then every page no grant holds back
- * into its domain's buddy. */
-static int rebuild_pages(struct ho_restore *ctx)
-{
-	struct server *srv = ctx->srv;
-	struct mm *mm = &srv->mm;
+	struct grant_table *t = &ctx->srv->grants;
+	const struct ho_grant *hg = ho_get(r, sizeof(*hg));
+	const uint32_t *frames = NULL;
+	struct kmalloc_obj obj;
 	struct conn *c;
-	struct grant *g;
-	uint32_t pfn, f;
-	int err;
 
-	for (pfn = 0; pfn < mm->pool.nr_pages; pfn++) {
-		struct domain *d;
-
-		if (!ctx->in_use[pfn])
-			continue;
-		d = domain_by_id(mm, mm->frames.owner[pfn >> POOL_FRAME_ORDER]);
-		err = kmem_cache_adopt_slab(&d->caches[ctx->slab_cache[pfn]], pfn, ctx->in_use[pfn],
-					    &ctx->slab_at[pfn]);
-		if (err)
-			return err;
+	if (!hg || hg->kind >= GRANT_KIND_MAX)
+		return -EUCLEAN;
+	if (hg->kind == GRANT_VMALLOC) {
+		frames = ho_get(r, hg->nr_frames * sizeof(uint32_t));
+		if (!frames)
+			return -EUCLEAN;
 	}
-	/* Slabs are naturally aligned: an object's slab starts at its pfn
-	 * rounded down to the slab's order. */
-	TAILQ_FOREACH(c, &srv->conns, link) {
-		for (g = c->grants; g; g = g->owner_next) {
-			if (g->kind != GRANT_KMALLOC || g->k.cache < 0)
-				continue;
-			pfn = (uint32_t)(g->k.phys >> POOL_PAGE_SHIFT) &
-			      ~((1u << kmalloc_classes[g->k.cache].order) - 1);
-			g->k.slab = ctx->slab_at[pfn];
-			if (!g->k.slab)
-				return -EUCLEAN;
-		}
-	}
-	for (f = 0; f < mm->pool.nr_frames; f++) {
-		struct domain *d = domain_by_id(mm, mm->frames.owner[f]);
-		uint32_t first = f << POOL_FRAME_ORDER, end = first + POOL_PAGES_PER_FRAME, start;
-
-		if (!d) {
-			if (mm->frames.owner[f] != FRAME_OWNER_NONE &&
-			    mm->frames.owner[f] != FRAME_OWNER_QUARANTINE)
-				return -EUCLEAN;	/* a frame of no known domain */
-			continue;
-		}
-		d->nr_frames++;
-		for (pfn = first; pfn < end; pfn++) {
-			if (ctx->used[pfn])
-				continue;
-			for (start = pfn; pfn < end && !ctx->used[pfn]; pfn++)
-				;
-			buddy_free_range(&d->pages, start, pfn - start);
-		}
-	}
-	return 0;
+	c = conn_by_id(ctx->srv, hg->conn);
+	if (!c)
+		return -EUCLEAN;
+	if (!c->domain)
+		return 0;	/* its domain was lost: so is the grant */
+	if (hg->kind == GRANT_VMALLOC)
+		return grant_restore_vmalloc(t, c, hg->id, frames, hg->nr_frames, hg->size,
+					     hg->gfp, hg->vaddr, hg->caller);
+	obj = (struct kmalloc_obj){ .phys = hg->phys, .size = hg->ksize, .order = hg->order,
+				    .cache = hg->cache };
+	return grant_restore_kmalloc(t, c, hg->id, &obj, hg->size, hg->gfp);
 }
 
 /* The descriptor of "kmallocd-@what" (with "-@id" when @id is not 0). */
@@ -880,8 +712,8 @@ static int restore_finish(struct ho_restore *ctx)
 	struct domain *d, *next;
 	struct conn *c, *cnext;
 
-	for (d = srv->mm.domains; d; d = next) {
-		next = d->next;
+	for (d = TAILQ_FIRST(&srv->mm.domains); d; d = next) {
+		next = TAILQ_NEXT(d, link);
 		if (domain_check(d) < 0)
 			return -EUCLEAN;
 		if (d->refs == 0) {
@@ -907,18 +739,9 @@ static int restore_finish(struct ho_restore *ctx)
 
 static void restore_free(struct ho_restore *ctx)
 {
-	uint32_t i;
-
-	for (i = 0; i < ctx->nr_lost; i++)
+	for (uint32_t i = 0; i < ctx->nr_lost; i++)
 		if (ctx->lost[i].fd >= 0)
 			close(ctx->lost[i].fd);
-	if (ctx->in_use)
-		for (i = 0; i < ctx->srv->mm.pool.nr_pages; i++)
-			free(ctx->in_use[i]);
-	free(ctx->in_use);
-	free(ctx->used);
-	free(ctx->slab_cache);
-	free(ctx->slab_at);
 	free(ctx->lost);
 }
 
@@ -958,6 +781,7 @@ int handover_restore(struct server *srv, int fd, const struct handover_fds *fds)
 	struct ho_reader r;
 	uint8_t *buf = NULL;
 	size_t len = 0;
+	uint32_t i;
 	int err;
 
 	err = read_state(fd, &buf, &len);
@@ -972,7 +796,7 @@ int handover_restore(struct server *srv, int fd, const struct handover_fds *fds)
 		goto out;
 	}
 	owner = ho_get(&r, h->nr_frames * sizeof(uint32_t));
-	if (!owner || (uint64_t)h->nr_frames << POOL_FRAME_SHIFT != h->pool_size)
+	if (!owner || (uint64_t)h->nr_frames << KM_FRAME_SHIFT != h->pool_size)
 		goto bad;
 	err = mm_adopt(&srv->mm, &opt, fd_named(fds, h->reserve_fd, "reserve", 0), h->pool_size,
 		       h->hugetlb, owner);
@@ -991,30 +815,16 @@ int handover_restore(struct server *srv, int fd, const struct handover_fds *fds)
 	err = restore_domains(&ctx, &r, h->nr_domains, fds);
 	if (!err)
 		err = restore_conns(&ctx, &r, h->nr_conns, fds);
-	if (err)
-		goto check;
-	if (srv->next_conn_id < h->next_conn_id)
-		srv->next_conn_id = h->next_conn_id;
-	ctx.used = calloc(srv->mm.pool.nr_pages, 1);
-	ctx.in_use = calloc(srv->mm.pool.nr_pages, sizeof(*ctx.in_use));
-	ctx.slab_cache = calloc(srv->mm.pool.nr_pages, sizeof(*ctx.slab_cache));
-	ctx.slab_at = calloc(srv->mm.pool.nr_pages, sizeof(*ctx.slab_at));
-	if (!ctx.used || !ctx.in_use || !ctx.slab_cache || !ctx.slab_at) {
-		err = -ENOMEM;
-		goto out;
-	}
-	err = restore_grants(&ctx, &r, h->nr_grants);
-	if (err)
-		goto check;
+	if (!err)
+		release_lost_frames(&ctx);
+	for (i = 0; !err && i < h->nr_grants; i++)
+		err = restore_grant(&ctx, &r);
 	if (srv->grants.next_id < h->next_grant_id)
 		srv->grants.next_id = h->next_grant_id;
-	release_lost_frames(&ctx);
-	err = rebuild_pages(&ctx);
 	if (!err)
 		err = restore_packets(&ctx, &r, h->nr_packets);
 	if (!err)
 		err = restore_finish(&ctx);
-check:
 	if (err == -EUCLEAN)
 		goto bad;
 	if (!err)

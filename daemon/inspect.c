@@ -18,16 +18,16 @@ void inspect_meminfo(const struct server *srv, struct inspect_meminfo *out)
 {
 	const struct mm *mm = &srv->mm;
 	const struct domain *d;
-	uint64_t page = 1ull << POOL_PAGE_SHIFT, frame = mm->pool.frame_size;
+	uint64_t page = 1ull << KM_PAGE_SHIFT, frame = mm->pool.frame_size;
 	uint64_t domain_free = 0, slab = 0, empty = 0, vmalloc = 0;
 
-	for (d = mm->domains; d; d = d->next) {
+	TAILQ_FOREACH(d, &mm->domains, link) {
 		int i;
 
 		domain_free += d->pages.free_units * page;
 		slab += (d->slab_pages + d->large_pages) * page;
 		vmalloc += (uint64_t)d->vmalloc_frames * frame;
-		for (i = 0; i < NR_KMALLOC_CACHES; i++)
+		for (i = 0; i < KM_NR_KMALLOC_CLASSES; i++)
 			empty += (d->caches[i].nr_empty << d->caches[i].cls->order) * page;
 	}
 	memset(out, 0, sizeof(*out));
@@ -52,20 +52,20 @@ void inspect_meminfo(const struct server *srv, struct inspect_meminfo *out)
 	out->quarantined = (uint64_t)mm->frames.nr_quarantined * frame;
 }
 
-void inspect_slabinfo(const struct mm *mm, struct inspect_slab out[NR_KMALLOC_CACHES])
+void inspect_slabinfo(const struct mm *mm, struct inspect_slab out[KM_NR_KMALLOC_CLASSES])
 {
 	const struct domain *d;
 	int i;
 
-	for (i = 0; i < NR_KMALLOC_CACHES; i++) {
+	for (i = 0; i < KM_NR_KMALLOC_CLASSES; i++) {
 		memset(&out[i], 0, sizeof(out[i]));
 		out[i].name = kmalloc_classes[i].name;
 		out[i].objsize = kmalloc_classes[i].size;
 		out[i].objperslab = kmalloc_classes[i].objs_per_slab;
 		out[i].pagesperslab = 1u << kmalloc_classes[i].order;
 	}
-	for (d = mm->domains; d; d = d->next) {
-		for (i = 0; i < NR_KMALLOC_CACHES; i++) {
+	TAILQ_FOREACH(d, &mm->domains, link) {
+		for (i = 0; i < KM_NR_KMALLOC_CLASSES; i++) {
 			out[i].active_objs += d->caches[i].nr_active;
 			out[i].num_objs += d->caches[i].nr_objs;
 			out[i].num_slabs += d->caches[i].nr_slabs;
@@ -87,7 +87,7 @@ bool inspect_buddyinfo(const struct mm *mm, uint32_t index, struct inspect_buddy
 
 		snprintf(out->zone, sizeof(out->zone), "free");
 		for (o = 0; o <= b->max_order && o <= BUDDY_MAX_ORDER; o++) {
-			unsigned int page_order = o + POOL_FRAME_ORDER;
+			unsigned int page_order = o + KM_FRAME_ORDER;
 
 			if (page_order < INSPECT_BUDDY_ORDERS)
 				out->nr_free[page_order] += b->nr_free[o];
@@ -97,7 +97,7 @@ bool inspect_buddyinfo(const struct mm *mm, uint32_t index, struct inspect_buddy
 		}
 		return true;
 	}
-	for (d = mm->domains; d && --index; d = d->next)
+	for (d = TAILQ_FIRST(&mm->domains); d && --index; d = TAILQ_NEXT(d, link))
 		;
 	if (!d)
 		return false;
@@ -105,4 +105,114 @@ bool inspect_buddyinfo(const struct mm *mm, uint32_t index, struct inspect_buddy
 	for (o = 0; o <= d->pages.max_order && o < INSPECT_BUDDY_ORDERS; o++)
 		out->nr_free[o] = d->pages.nr_free[o];
 	return true;
+}
+
+size_t inspect_buddyinfo_page(const struct mm *mm, uint32_t offset, struct inspect_buddy *out,
+			      size_t max, bool *more)
+{
+	struct inspect_buddy spare;
+	size_t n = 0;
+
+	while (n < max && inspect_buddyinfo(mm, offset + (uint32_t)n, &out[n]))
+		n++;
+	*more = n == max && inspect_buddyinfo(mm, offset + (uint32_t)n, &spare);
+	return n;
+}
+
+size_t inspect_vmallocinfo(const struct server *srv, uint32_t offset, struct inspect_vmalloc *out,
+			   size_t max, bool *more)
+{
+	uint64_t frame_size = srv->mm.pool.frame_size;
+	const struct conn *c;
+	const struct grant *g;
+	uint32_t index = 0;
+	size_t n = 0;
+
+	*more = false;
+	TAILQ_FOREACH(c, &srv->conns, link) {
+		TAILQ_FOREACH(g, &c->grants, link) {
+			if (g->kind != GRANT_VMALLOC || index++ < offset)
+				continue;
+			if (n == max) {
+				*more = true;
+				return n;
+			}
+			out[n] = (struct inspect_vmalloc){
+				.start = g->v.vaddr,
+				.size = ((uint64_t)g->v.nr_frames + 1) * frame_size,
+				.pages = (uint64_t)g->v.nr_frames * (frame_size >> KM_PAGE_SHIFT),
+				.grant = g->id,
+				.pid = (uint32_t)c->pid,
+				.domain = g->domain->id,
+				.caller = g->v.caller,
+			};
+			n++;
+		}
+	}
+	return n;
+}
+
+size_t inspect_clients(const struct server *srv, uint32_t offset, struct inspect_client *out,
+		       size_t max, bool *more)
+{
+	const struct conn *c;
+	uint32_t index = 0;
+	size_t n = 0;
+
+	*more = false;
+	TAILQ_FOREACH(c, &srv->conns, link) {
+		if (index++ < offset)
+			continue;
+		if (n == max) {
+			*more = true;
+			break;
+		}
+		out[n++] = (struct inspect_client){
+			.conn = c->id,
+			.grants = c->nr_grants,
+			.bytes = c->bytes,
+			.pid = (uint32_t)c->pid,
+			.uid = (uint32_t)c->uid,
+			.domain = c->domain ? c->domain->id : 0,
+			.admin = c->admin,
+			.closing = c->state == CONN_CLOSING,
+			.name = c->name,
+		};
+	}
+	return n;
+}
+
+size_t inspect_accounts(const struct server *srv, uint32_t offset, struct inspect_account *out,
+			size_t max, bool *more)
+{
+	const struct account *a;
+	const struct domain *d;
+	uint32_t index = 0;
+	size_t n = 0;
+
+	*more = false;
+	TAILQ_FOREACH(a, &srv->accounts.list, link) {
+		if (index++ < offset)
+			continue;
+		if (n == max) {
+			*more = true;
+			break;
+		}
+		out[n] = (struct inspect_account){
+			.uid = (uint32_t)a->uid,
+			.connections = a->connections,
+			.grants = a->grants,
+			.bytes = a->bytes,
+			.refusals = a->refusals,
+			.max_connections = a->limits.max_connections,
+			.max_grants = a->limits.max_grants,
+			.max_bytes = a->limits.max_bytes,
+			.privileged = a->limits.privileged,
+		};
+		TAILQ_FOREACH(d, &srv->mm.domains, link)
+			if (d->uid == a->uid)
+				out[n].domain = d->id;
+		n++;
+	}
+	return n;
 }

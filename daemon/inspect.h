@@ -2,8 +2,12 @@
 /*
  * inspect.h - the numbers behind kmctl and km_get_meminfo: meminfo, slabinfo
  * (summed over domains), buddyinfo (a "free" zone for the frame allocator and
- * one zone per domain), vmallocinfo and the client list, as plain structs
- * that dispatch.c turns into protobuf replies.
+ * one zone per domain), vmallocinfo, the client list and the per-uid limits,
+ * as plain structs that dispatch.c turns into protobuf replies.
+ *
+ * Long tables come in pages: each row function fills at most @max rows
+ * starting at row @offset, returns how many it filled, and says in *more
+ * whether rows remain (the next page starts at offset + the count).
  */
 #pragma once
 
@@ -42,7 +46,41 @@ struct inspect_buddy {
 
 void inspect_meminfo(const struct server *srv, struct inspect_meminfo *out);
 /* One row per kmalloc class, summed over every domain. */
-void inspect_slabinfo(const struct mm *mm, struct inspect_slab out[NR_KMALLOC_CACHES]);
+void inspect_slabinfo(const struct mm *mm, struct inspect_slab out[KM_NR_KMALLOC_CLASSES]);
 /* Row @index: 0 is the frame allocator ("free"), then one per domain.
  * False past the end. */
 bool inspect_buddyinfo(const struct mm *mm, uint32_t index, struct inspect_buddy *out);
+/* Rows of buddyinfo, paged as above. */
+size_t inspect_buddyinfo_page(const struct mm *mm, uint32_t offset, struct inspect_buddy *out,
+			      size_t max, bool *more);
+
+/* A vmalloc area, as /proc/vmallocinfo lists it. */
+struct inspect_vmalloc {
+	uint64_t start;			/* client address, 0 if unknown */
+	uint64_t size;			/* bytes, guard frame included (vm_struct.size) */
+	uint64_t pages;			/* 4 KiB pages */
+	uint64_t grant;
+	uint32_t pid, domain;
+	const char *caller;		/* points into the grant */
+};
+
+struct inspect_client {
+	uint64_t conn, grants, bytes;
+	uint32_t pid, uid, domain;
+	bool admin, closing;
+	const char *name;		/* points into the connection */
+};
+
+struct inspect_account {
+	uint32_t uid, domain, connections;
+	uint64_t grants, bytes, refusals;
+	uint64_t max_connections, max_grants, max_bytes;	/* UINT64_MAX: unlimited */
+	bool privileged;
+};
+
+size_t inspect_vmallocinfo(const struct server *srv, uint32_t offset, struct inspect_vmalloc *out,
+			   size_t max, bool *more);
+size_t inspect_clients(const struct server *srv, uint32_t offset, struct inspect_client *out,
+		       size_t max, bool *more);
+size_t inspect_accounts(const struct server *srv, uint32_t offset, struct inspect_account *out,
+			size_t max, bool *more);

@@ -2,7 +2,7 @@
 /*
  * kmalloc.c - kmalloc inside a domain: sizes 1..8192 from the domain's slab
  * caches, larger ones as 2^order whole pages from the domain's page
- * allocator (orders 9 and 10 as whole frames), up to KMALLOC_MAX_SIZE.
+ * allocator (orders 9 and 10 as whole frames), up to KM_KMALLOC_MAX_SIZE.
  *
  * Mirrors mm/slub.c: __do_kmalloc_node() and ___kmalloc_large_node(), with
  * kmalloc_size_roundup() of mm/slab_common.c (kernel-semantics.md §1.2-1.7).
@@ -26,40 +26,29 @@
 #include "sizes.h"
 #include "slab.h"
 
-unsigned int kmalloc_get_order(uint64_t size)
-{
-	assert(size >= 1);
-	return kms_get_order(size);
-}
-
-size_t kmalloc_size_roundup(size_t size)
-{
-	return (size_t)kms_size_roundup(size);
-}
-
 /* kmalloc_large(): a compound page of 2^order pages, page aligned (and
- * aligned to its size, the buddy's natural alignment). */
+ * aligned to its size, the buddy's natural alignment). Blocks of a frame and
+ * more are whole frames. */
 static int kmalloc_large(struct domain *d, size_t size, unsigned int gfp,
 			 struct kmalloc_obj *obj)
 {
-	unsigned int order = kmalloc_get_order(size);
+	unsigned int order = kms_get_order(size);
 	uint32_t pfn, frame;
 	int err;
 
-	if (order < POOL_FRAME_ORDER) {
+	if (order < KM_FRAME_ORDER) {
 		err = domain_alloc_pages(d, order, gfp, &pfn);
 		if (err)
 			return err;
-		obj->phys = (uint64_t)pfn << POOL_PAGE_SHIFT;
+		obj->phys = (uint64_t)pfn << KM_PAGE_SHIFT;
 	} else {
-		err = domain_alloc_frames(d, order - POOL_FRAME_ORDER, gfp, &frame);
+		err = domain_alloc_frames(d, order - KM_FRAME_ORDER, gfp, &frame);
 		if (err)
 			return err;
-		obj->phys = (uint64_t)frame << POOL_FRAME_SHIFT;
+		obj->phys = (uint64_t)frame << KM_FRAME_SHIFT;
 	}
 	d->large_pages += 1ull << order;
-	obj->size = 4096ull << order;
-	obj->slab = NULL;
+	obj->size = (uint64_t)KM_PAGE_SIZE << order;
 	obj->order = order;
 	obj->cache = -1;
 	return 0;
@@ -71,12 +60,12 @@ int kmalloc_alloc(struct domain *d, size_t size, unsigned int gfp, struct kmallo
 
 	if (size == 0)
 		return -EINVAL;
-	if (size > KMALLOC_MAX_SIZE)
+	if (size > KM_KMALLOC_MAX_SIZE)
 		return -ENOMEM;	/* order > MAX_PAGE_ORDER */
-	if (size <= KMALLOC_MAX_CACHE_SIZE) {
-		idx = kmalloc_class_index(size);
+	if (size <= KM_KMALLOC_MAX_CACHE_SIZE) {
+		idx = kms_class_index(size);
 		assert(idx >= 0);
-		err = kmem_cache_alloc(&d->caches[idx], gfp, &obj->phys, &obj->slab);
+		err = kmem_cache_alloc(&d->caches[idx], gfp, &obj->phys);
 		if (err)
 			return err;
 		obj->size = kmalloc_classes[idx].size;
@@ -89,7 +78,7 @@ int kmalloc_alloc(struct domain *d, size_t size, unsigned int gfp, struct kmallo
 	}
 	/* Whole frames come zeroed from domain_alloc_frames(); the rest is
 	 * cleared here, guarded against a client that punched the pages. */
-	if ((gfp & KM___GFP_ZERO) && obj->order < POOL_FRAME_ORDER) {
+	if ((gfp & KM___GFP_ZERO) && obj->order < KM_FRAME_ORDER) {
 		err = domain_zero(d, obj->phys, obj->size);
 		if (err) {
 			kmalloc_free(d, obj);
@@ -103,9 +92,9 @@ void kmalloc_free(struct domain *d, const struct kmalloc_obj *obj)
 {
 	int err;
 
-	if (obj->slab) {
-		assert(obj->cache >= 0 && obj->cache < NR_KMALLOC_CACHES);
-		err = kmem_cache_free(&d->caches[obj->cache], obj->slab, obj->phys);
+	if (obj->cache >= 0) {
+		assert(obj->cache < KM_NR_KMALLOC_CLASSES);
+		err = kmem_cache_free(&d->caches[obj->cache], obj->phys);
 		if (err)
 			log_err("domain %" PRIu32 ": kfree of phys %#" PRIx64 " in %s: %d",
 				d->id, obj->phys, kmalloc_classes[obj->cache].name, err);
@@ -113,9 +102,39 @@ void kmalloc_free(struct domain *d, const struct kmalloc_obj *obj)
 	}
 	assert(d->large_pages >= 1ull << obj->order);
 	d->large_pages -= 1ull << obj->order;
-	if (obj->order < POOL_FRAME_ORDER)
-		domain_free_pages(d, (uint32_t)(obj->phys >> POOL_PAGE_SHIFT), obj->order);
+	if (obj->order < KM_FRAME_ORDER)
+		domain_free_pages(d, (uint32_t)(obj->phys >> KM_PAGE_SHIFT), obj->order);
 	else
-		domain_free_frames(d, (uint32_t)(obj->phys >> POOL_FRAME_SHIFT),
-				   obj->order - POOL_FRAME_ORDER);
+		domain_free_frames(d, (uint32_t)(obj->phys >> KM_FRAME_SHIFT),
+				   obj->order - KM_FRAME_ORDER);
+}
+
+int kmalloc_adopt(struct domain *d, const struct kmalloc_obj *obj)
+{
+	uint64_t bytes;
+	int err;
+
+	if (obj->phys >= d->mm->pool.size)
+		return -EUCLEAN;
+	if (obj->cache >= 0) {
+		if (obj->cache >= KM_NR_KMALLOC_CLASSES ||
+		    obj->size != kmalloc_classes[obj->cache].size)
+			return -EUCLEAN;
+		err = kmem_cache_alloc_at(&d->caches[obj->cache], obj->phys);
+		return err ? -EUCLEAN : 0;
+	}
+	if (obj->order > KM_MAX_ORDER)
+		return -EUCLEAN;
+	bytes = (uint64_t)KM_PAGE_SIZE << obj->order;
+	if (obj->size != bytes || obj->phys % bytes)
+		return -EUCLEAN;
+	if (obj->order < KM_FRAME_ORDER)
+		err = domain_alloc_pages_at(d, (uint32_t)(obj->phys >> KM_PAGE_SHIFT), obj->order);
+	else
+		err = domain_alloc_frames_at(d, (uint32_t)(obj->phys >> KM_FRAME_SHIFT),
+					     obj->order - KM_FRAME_ORDER);
+	if (err)
+		return -EUCLEAN;
+	d->large_pages += 1ull << obj->order;
+	return 0;
 }

@@ -10,29 +10,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KMALLOC_MAX_ORDER	10
-#define KMALLOC_MAX_SIZE	(4096ull << KMALLOC_MAX_ORDER)	/* 4 MiB */
+#include "kmalloc-abi.h"
+
 
 struct domain;
-struct slab;
 
-/* What a grant needs to remember to free the object again. */
+/* What a grant needs to remember to free the object again (its slab is
+ * found from its pfn). */
 struct kmalloc_obj {
 	uint64_t phys;
 	uint64_t size;		/* usable bytes (ksize) */
-	struct slab *slab;	/* NULL for kmalloc_large */
 	unsigned int order;	/* pages order of a large block */
 	int cache;		/* kmalloc_classes[] index, -1 for large */
 };
 
 /* 0 and *obj; -EINVAL for size 0; -ENOMEM when the pool cannot serve it or
- * size > KMALLOC_MAX_SIZE. */
+ * size > KM_KMALLOC_MAX_SIZE. */
 int kmalloc_alloc(struct domain *d, size_t size, unsigned int gfp, struct kmalloc_obj *obj);
 void kmalloc_free(struct domain *d, const struct kmalloc_obj *obj);
 
-/* kmalloc_size_roundup(): the class size, PAGE_SIZE << get_order(size) up to
- * 4 MiB, else @size itself (mm/slab_common.c). */
-size_t kmalloc_size_roundup(size_t size);
+/* Holds again exactly the object @obj describes (a successor daemon
+ * rebuilding its predecessor's grants): its slab or pages are taken through
+ * the _at allocators. 0, or -EUCLEAN when @obj does not fit what the domain
+ * has (not its memory, taken already, not a layout kmalloc makes). */
+int kmalloc_adopt(struct domain *d, const struct kmalloc_obj *obj);
 
-/* get_order(): smallest order with (4096 << order) >= size (size >= 1). */
-unsigned int kmalloc_get_order(uint64_t size);
+/* Sizes to classes and orders: kms_class_index(), kms_get_order() and
+ * kms_size_roundup() (kmalloc_size_roundup()) of proto/sizes.h. */

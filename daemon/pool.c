@@ -187,19 +187,19 @@ int pool_init(struct pool *pool, uint64_t size, enum pool_backing backing)
 
 	memset(pool, 0, sizeof(*pool));
 	pool->reserve_fd = -1;
-	if (size == 0 || size > UINT64_MAX - POOL_FRAME_SIZE)
+	if (size == 0 || size > UINT64_MAX - KM_FRAME_SIZE)
 		return -EINVAL;
-	nr_frames = (size + POOL_FRAME_SIZE - 1) >> POOL_FRAME_SHIFT;
+	nr_frames = (size + KM_FRAME_SIZE - 1) >> KM_FRAME_SHIFT;
 	/* pfns are uint32_t: at most 2^32 - 1 pages (16 TiB) */
 	if (nr_frames * POOL_PAGES_PER_FRAME > UINT32_MAX) {
 		log_err("pool size %" PRIu64 " bytes is too large (at most %" PRIu64 ")",
-			size, (uint64_t)(UINT32_MAX / POOL_PAGES_PER_FRAME) << POOL_FRAME_SHIFT);
+			size, (uint64_t)(UINT32_MAX / POOL_PAGES_PER_FRAME) << KM_FRAME_SHIFT);
 		return -EINVAL;
 	}
 	pool->nr_frames = (uint32_t)nr_frames;
 	pool->nr_pages = pool->nr_frames * POOL_PAGES_PER_FRAME;
-	pool->frame_size = POOL_FRAME_SIZE;
-	pool->size = nr_frames << POOL_FRAME_SHIFT;
+	pool->frame_size = KM_FRAME_SIZE;
+	pool->size = nr_frames << KM_FRAME_SHIFT;
 
 	if (backing != POOL_BACKING_SHMEM) {
 		err = pool_reserve_hugetlb(pool, &free_pages);
@@ -241,12 +241,12 @@ int pool_adopt(struct pool *pool, int reserve_fd, uint64_t size, bool hugetlb)
 {
 	memset(pool, 0, sizeof(*pool));
 	pool->reserve_fd = -1;
-	if (size == 0 || size % POOL_FRAME_SIZE ||
-	    (size >> POOL_FRAME_SHIFT) * POOL_PAGES_PER_FRAME > UINT32_MAX)
+	if (size == 0 || size % KM_FRAME_SIZE ||
+	    (size >> KM_FRAME_SHIFT) * POOL_PAGES_PER_FRAME > UINT32_MAX)
 		return -EINVAL;
-	pool->nr_frames = (uint32_t)(size >> POOL_FRAME_SHIFT);
+	pool->nr_frames = (uint32_t)(size >> KM_FRAME_SHIFT);
 	pool->nr_pages = pool->nr_frames * POOL_PAGES_PER_FRAME;
-	pool->frame_size = POOL_FRAME_SIZE;
+	pool->frame_size = KM_FRAME_SIZE;
 	pool->size = size;
 	pool->hugetlb = hugetlb;
 	pool->reserve_fd = reserve_fd;
@@ -296,7 +296,7 @@ int pool_frames_populate(const struct pool *pool, int fd, uint32_t frame, uint32
 {
 	if (!frames_range_ok(pool, frame, nr))
 		return -EINVAL;
-	return fallocate_retry(fd, 0, (off_t)frame << POOL_FRAME_SHIFT, (off_t)nr << POOL_FRAME_SHIFT);
+	return fallocate_retry(fd, 0, (off_t)frame << KM_FRAME_SHIFT, (off_t)nr << KM_FRAME_SHIFT);
 }
 
 int pool_frames_punch(const struct pool *pool, int fd, uint32_t frame, uint32_t nr)
@@ -304,7 +304,7 @@ int pool_frames_punch(const struct pool *pool, int fd, uint32_t frame, uint32_t 
 	if (!frames_range_ok(pool, frame, nr))
 		return -EINVAL;
 	return fallocate_retry(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			       (off_t)frame << POOL_FRAME_SHIFT, (off_t)nr << POOL_FRAME_SHIFT);
+			       (off_t)frame << KM_FRAME_SHIFT, (off_t)nr << KM_FRAME_SHIFT);
 }
 
 int64_t pool_memfd_bytes(int fd)

@@ -15,11 +15,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define POOL_FRAME_SHIFT	21
-#define POOL_FRAME_SIZE		(1ull << POOL_FRAME_SHIFT)	/* 2 MiB */
-#define POOL_PAGE_SHIFT		12
-#define POOL_PAGES_PER_FRAME	(1u << (POOL_FRAME_SHIFT - POOL_PAGE_SHIFT))
-#define POOL_FRAME_ORDER	(POOL_FRAME_SHIFT - POOL_PAGE_SHIFT)	/* 9 */
+#include "kmalloc-abi.h"
+
+#define POOL_PAGES_PER_FRAME	(1u << KM_FRAME_ORDER)
 
 enum pool_backing {
 	POOL_BACKING_AUTO,	/* hugetlb if possible, else shmem with a warning */

@@ -26,7 +26,6 @@ static struct {
 	bool stopping;
 	int *fds;
 	unsigned int nr, cap;
-	unsigned int closing;	/* taken by the thread, being closed */
 } reaper = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };
 
 static void *reaper_main(void *arg)
@@ -37,11 +36,9 @@ static void *reaper_main(void *arg)
 		while (reaper.nr) {
 			int fd = reaper.fds[--reaper.nr];
 
-			reaper.closing++;
 			pthread_mutex_unlock(&reaper.lock);
 			close(fd);
 			pthread_mutex_lock(&reaper.lock);
-			reaper.closing--;
 		}
 		if (reaper.stopping)
 			break;
@@ -110,14 +107,4 @@ void reaper_close(int fd)
 inline_close:
 	pthread_mutex_unlock(&reaper.lock);
 	close(fd);
-}
-
-unsigned int reaper_pending(void)
-{
-	unsigned int n;
-
-	pthread_mutex_lock(&reaper.lock);
-	n = reaper.nr + reaper.closing;
-	pthread_mutex_unlock(&reaper.lock);
-	return n;
 }

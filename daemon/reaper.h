@@ -18,5 +18,3 @@ int reaper_start(void);
 void reaper_stop(void);
 /* Closes @fd on the closing thread (inline when it is not running). */
 void reaper_close(int fd);
-/* Descriptors queued and not closed yet (for STATUS and tests). */
-unsigned int reaper_pending(void);

@@ -134,7 +134,7 @@ static void server_on_tick(evutil_socket_t fd, short what, void *arg)
 	if (every && ticks % every == 0) {
 		struct domain *d;
 
-		for (d = srv->mm.domains; d; d = d->next)
+		TAILQ_FOREACH(d, &srv->mm.domains, link)
 			domain_reconcile(d);
 	}
 	server_update_status(srv);

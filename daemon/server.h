@@ -36,7 +36,7 @@ struct server {
 	uint32_t nr_conns;		/* open and closing */
 	uint64_t next_conn_id;
 	struct accounts accounts;
-	uint8_t *rxbuf;			/* one packet, cfg->max_packet + 1 bytes */
+	uint8_t *rxbuf;			/* one packet: cfg->max_packet bytes (a longer one is MSG_TRUNC) */
 	uint64_t requests;		/* served, for STATUS= */
 	char *const *argv;		/* to exec a successor with (handover) */
 	uint64_t alloc_failures;

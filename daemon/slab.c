@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define SLUB_MAX_ORDER		3	/* slub_max_order = PAGE_ALLOC_COSTLY_ORDER */
 #define MAX_OBJS_PER_PAGE	32767u
@@ -33,23 +34,13 @@
 #define FREELIST_END		UINT16_MAX	/* last free object; also an empty free_head */
 #define FREELIST_INUSE		(UINT16_MAX - 1)	/* object handed out */
 
-/* 2-CPU values of kernel-semantics.md §1.1; test-slab checks them against
- * slub_calculate_order(). */
-const struct kmalloc_class kmalloc_classes[NR_KMALLOC_CACHES] = {
-	{ "kmalloc-8",      8, 0, 512 },
-	{ "kmalloc-16",    16, 0, 256 },
-	{ "kmalloc-32",    32, 0, 128 },
-	{ "kmalloc-64",    64, 0,  64 },
-	{ "kmalloc-96",    96, 0,  42 },
-	{ "kmalloc-128",  128, 0,  32 },
-	{ "kmalloc-192",  192, 0,  21 },
-	{ "kmalloc-256",  256, 0,  16 },
-	{ "kmalloc-512",  512, 1,  16 },
-	{ "kmalloc-1k",  1024, 2,  16 },
-	{ "kmalloc-2k",  2048, 3,  16 },
-	{ "kmalloc-4k",  4096, 3,   8 },
-	{ "kmalloc-8k",  8192, 3,   4 },
+/* The classes of kmalloc-abi.h; test-slab checks their orders and objects
+ * per slab against slub_calculate_order() on 2 CPUs. */
+#define KMALLOC_CLASS_(name, size, order, objs) { name, size, order, objs },
+const struct kmalloc_class kmalloc_classes[KM_NR_KMALLOC_CLASSES] = {
+	KM_KMALLOC_CLASSES(KMALLOC_CLASS_)
 };
+#undef KMALLOC_CLASS_
 
 /* ------------------------------------------------------- size classes */
 
@@ -63,25 +54,20 @@ static unsigned int ilog2_32(uint32_t x)
 	return fls32(x) - 1;
 }
 
-int kmalloc_class_index(size_t size)
-{
-	return kms_class_index(size);
-}
-
 /* ---------------------------------------------------------- slab order */
 
 static unsigned int get_order(uint64_t size)
 {
 	unsigned int order = 0;
 
-	while (((uint64_t)SLAB_PAGE_SIZE << order) < size)
+	while (((uint64_t)KM_PAGE_SIZE << order) < size)
 		order++;
 	return order;
 }
 
 static uint32_t order_objects(unsigned int order, uint32_t size)
 {
-	return (uint32_t)(((uint64_t)SLAB_PAGE_SIZE << order) / size);
+	return (uint32_t)(((uint64_t)KM_PAGE_SIZE << order) / size);
 }
 
 /* mm/slub.c: calc_slab_order(); returns max_order + 1 when nothing fits. */
@@ -91,7 +77,7 @@ static unsigned int calc_slab_order(uint32_t size, unsigned int min_order,
 	unsigned int order;
 
 	for (order = min_order; order <= max_order; order++) {
-		uint64_t slab_size = (uint64_t)SLAB_PAGE_SIZE << order;
+		uint64_t slab_size = (uint64_t)KM_PAGE_SIZE << order;
 
 		if (slab_size % size <= slab_size / fract_leftover)
 			break;
@@ -136,138 +122,131 @@ out:
 	return order;
 }
 
-/* ------------------------------------------------------------ slab lists */
+/* ------------------------------------------------------------ slab map */
 
-static void slab_list_add(struct slab_list *l, struct slab *s)
+int slab_map_init(struct slab_map *map, uint32_t nr_pages)
 {
-	s->prev = NULL;
-	s->next = l->first;
-	if (l->first)
-		l->first->prev = s;
-	l->first = s;
-	l->nr++;
+	map->at = calloc(nr_pages ? nr_pages : 1, sizeof(*map->at));
+	map->nr_pages = nr_pages;
+	return map->at ? 0 : -ENOMEM;
 }
 
-static void slab_list_del(struct slab_list *l, struct slab *s)
+void slab_map_fini(struct slab_map *map)
 {
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		l->first = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	s->next = NULL;
-	s->prev = NULL;
-	assert(l->nr > 0);
-	l->nr--;
+	free(map->at);
+	map->at = NULL;
+	map->nr_pages = 0;
 }
 
 /* ------------------------------------------------------------ kmem_cache */
 
 void kmem_cache_init(struct kmem_cache *c, const struct kmalloc_class *cls,
-		     const struct slab_page_ops *ops)
+		     const struct slab_page_ops *ops, struct slab_map *map)
 {
 	unsigned int mp = ilog2_32(cls->size) / 2;
 
 	assert(cls->size > 0 && cls->objs_per_slab > 0);
 	assert(cls->objs_per_slab < FREELIST_INUSE);
-	assert((uint64_t)cls->objs_per_slab * cls->size <= (uint64_t)SLAB_PAGE_SIZE << cls->order);
+	assert((uint64_t)cls->objs_per_slab * cls->size <= (uint64_t)KM_PAGE_SIZE << cls->order);
 
+	memset(c, 0, sizeof(*c));
 	c->cls = cls;
 	c->ops = *ops;
+	c->map = map;
 	c->min_partial = mp < MIN_PARTIAL ? MIN_PARTIAL : mp > MAX_PARTIAL ? MAX_PARTIAL : mp;
-	c->partial.first = NULL;
-	c->partial.nr = 0;
-	c->full.first = NULL;
-	c->full.nr = 0;
-	c->nr_slabs = 0;
-	c->nr_objs = 0;
-	c->nr_active = 0;
-	c->nr_empty = 0;
+	TAILQ_INIT(&c->partial);
+	TAILQ_INIT(&c->full);
 }
 
 static uint64_t slab_base(const struct slab *s)
 {
-	return (uint64_t)s->pfn << SLAB_PAGE_SHIFT;
+	return (uint64_t)s->pfn << KM_PAGE_SHIFT;
 }
 
-/* A new empty slab, on the partial list. Touches nothing on failure. */
-static int new_slab(struct kmem_cache *c, unsigned int gfp, struct slab **out)
+static void partial_add(struct kmem_cache *c, struct slab *s)
+{
+	TAILQ_INSERT_HEAD(&c->partial, s, link);
+	c->nr_partial++;
+}
+
+static void partial_del(struct kmem_cache *c, struct slab *s)
+{
+	assert(c->nr_partial > 0);
+	TAILQ_REMOVE(&c->partial, s, link);
+	c->nr_partial--;
+}
+
+/* A new empty slab over pages [pfn, pfn + 2^order) the caller took, on the
+ * partial list. */
+static struct slab *slab_make(struct kmem_cache *c, uint32_t pfn)
 {
 	uint32_t nr = c->cls->objs_per_slab;
 	struct slab *s;
-	uint32_t pfn;
-	int ret;
 
 	s = malloc(sizeof(*s) + nr * sizeof(s->freelist[0]));
 	if (!s)
-		return -ENOMEM;
-	ret = c->ops.alloc_pages(c->ops.ctx, c->cls->order, gfp, &pfn);
-	if (ret) {
-		free(s);
-		return ret < 0 ? ret : -ENOMEM;
-	}
+		return NULL;
 	s->cache = c;
 	s->pfn = pfn;
 	s->inuse = 0;
 	s->free_head = 0;
 	for (uint32_t i = 0; i < nr; i++)
 		s->freelist[i] = (uint16_t)(i + 1 < nr ? i + 1 : FREELIST_END);
-
-	slab_list_add(&c->partial, s);
+	partial_add(c, s);
+	c->map->at[pfn] = s;
 	c->nr_slabs++;
 	c->nr_objs += nr;
 	c->nr_empty++;
-	*out = s;
-	return 0;
+	return s;
 }
 
-int kmem_cache_adopt_slab(struct kmem_cache *c, uint32_t pfn, const bool *in_use,
-			  struct slab **out)
+/* A new empty slab from the page allocator. Touches nothing on failure. */
+static int new_slab(struct kmem_cache *c, unsigned int gfp, struct slab **out)
 {
-	uint32_t nr = c->cls->objs_per_slab, i;
-	uint16_t head = FREELIST_END;
-	struct slab *s;
+	uint32_t pfn;
+	int ret;
 
-	s = malloc(sizeof(*s) + nr * sizeof(s->freelist[0]));
-	if (!s)
+	ret = c->ops.alloc_pages(c->ops.ctx, c->cls->order, gfp, &pfn);
+	if (ret)
+		return ret < 0 ? ret : -ENOMEM;
+	*out = slab_make(c, pfn);
+	if (!*out) {
+		c->ops.free_pages(c->ops.ctx, pfn, c->cls->order);
 		return -ENOMEM;
-	s->cache = c;
-	s->pfn = pfn;
-	s->inuse = 0;
-	/* Built from the end so the free list runs in address order. */
-	for (i = nr; i-- > 0;) {
-		if (in_use[i]) {
-			s->freelist[i] = FREELIST_INUSE;
-			s->inuse++;
-		} else {
-			s->freelist[i] = head;
-			head = (uint16_t)i;
-		}
 	}
-	s->free_head = head;
-	slab_list_add(head == FREELIST_END ? &c->full : &c->partial, s);
-	c->nr_slabs++;
-	c->nr_objs += nr;
-	c->nr_active += s->inuse;
-	if (!s->inuse)
-		c->nr_empty++;
-	*out = s;
 	return 0;
 }
 
 static void discard_slab(struct kmem_cache *c, struct slab *s)
 {
+	c->map->at[s->pfn] = NULL;
 	c->ops.free_pages(c->ops.ctx, s->pfn, c->cls->order);
 	c->nr_slabs--;
 	c->nr_objs -= c->cls->objs_per_slab;
 	free(s);
 }
 
-int kmem_cache_alloc(struct kmem_cache *c, unsigned int gfp, uint64_t *phys,
-		     struct slab **slab)
+/* Takes object @idx of @s (free) off its free list. */
+static void slab_take(struct kmem_cache *c, struct slab *s, uint16_t idx)
 {
-	struct slab *s = c->partial.first;
+	uint16_t *pp = &s->free_head;
+
+	while (*pp != idx)
+		pp = &s->freelist[*pp];
+	*pp = s->freelist[idx];
+	s->freelist[idx] = FREELIST_INUSE;
+	if (s->inuse++ == 0)
+		c->nr_empty--;
+	c->nr_active++;
+	if (s->free_head == FREELIST_END) {
+		partial_del(c, s);
+		TAILQ_INSERT_HEAD(&c->full, s, link);
+	}
+}
+
+int kmem_cache_alloc(struct kmem_cache *c, unsigned int gfp, uint64_t *phys)
+{
+	struct slab *s = TAILQ_FIRST(&c->partial);
 	uint16_t idx;
 	int ret;
 
@@ -278,34 +257,64 @@ int kmem_cache_alloc(struct kmem_cache *c, unsigned int gfp, uint64_t *phys,
 	}
 	idx = s->free_head;
 	assert(idx < c->cls->objs_per_slab);
-	s->free_head = s->freelist[idx];
-	s->freelist[idx] = FREELIST_INUSE;
-	if (s->inuse++ == 0)
-		c->nr_empty--;
-	c->nr_active++;
-	if (s->free_head == FREELIST_END) {
-		slab_list_del(&c->partial, s);
-		slab_list_add(&c->full, s);
-	}
+	slab_take(c, s, idx);	/* the head: no walk */
 	*phys = slab_base(s) + (uint64_t)idx * c->cls->size;
-	*slab = s;
 	return 0;
 }
 
-int kmem_cache_free(struct kmem_cache *c, struct slab *s, uint64_t phys)
+/* The slab @phys would lie in, the object's index in it, and whether @phys
+ * starts an object of this cache's layout. */
+static bool object_at(const struct kmem_cache *c, uint64_t phys, uint32_t *slab_pfn,
+		      uint32_t *idx)
 {
-	uint64_t base = slab_base(s), off;
-	bool was_full;
-	uint32_t idx;
+	uint64_t pfn = phys >> KM_PAGE_SHIFT, off;
 
-	if (s->cache != c || phys < base)
-		return -EINVAL;
-	off = phys - base;
+	if (pfn >= c->map->nr_pages)
+		return false;
+	*slab_pfn = (uint32_t)pfn & ~((1u << c->cls->order) - 1);
+	off = phys - ((uint64_t)*slab_pfn << KM_PAGE_SHIFT);
 	if (off % c->cls->size || off / c->cls->size >= c->cls->objs_per_slab)
+		return false;
+	*idx = (uint32_t)(off / c->cls->size);
+	return true;
+}
+
+int kmem_cache_alloc_at(struct kmem_cache *c, uint64_t phys)
+{
+	uint32_t pfn, idx;
+	struct slab *s;
+	int ret;
+
+	if (!object_at(c, phys, &pfn, &idx))
 		return -EINVAL;
-	idx = (uint32_t)(off / c->cls->size);
+	s = c->map->at[pfn];
+	if (!s) {
+		ret = c->ops.alloc_pages_at(c->ops.ctx, pfn, c->cls->order);
+		if (ret)
+			return ret == -ENOMEM ? ret : -EEXIST;
+		s = slab_make(c, pfn);
+		if (!s) {
+			c->ops.free_pages(c->ops.ctx, pfn, c->cls->order);
+			return -ENOMEM;
+		}
+	}
+	if (s->cache != c || s->freelist[idx] == FREELIST_INUSE)
+		return -EEXIST;
+	slab_take(c, s, (uint16_t)idx);
+	return 0;
+}
+
+int kmem_cache_free(struct kmem_cache *c, uint64_t phys)
+{
+	uint32_t pfn, idx;
+	struct slab *s;
+	bool was_full;
+
+	if (!object_at(c, phys, &pfn, &idx))
+		return -EINVAL;
+	s = c->map->at[pfn];
 	/* Cheap double-free catch: the entry of a handed-out object is marked. */
-	if (s->freelist[idx] != FREELIST_INUSE)
+	if (!s || s->cache != c || s->freelist[idx] != FREELIST_INUSE)
 		return -EINVAL;
 
 	was_full = s->free_head == FREELIST_END;
@@ -316,16 +325,19 @@ int kmem_cache_free(struct kmem_cache *c, struct slab *s, uint64_t phys)
 
 	if (s->inuse == 0) {
 		/* __slab_free(): nr_partial counts this slab if it was partial. */
-		if (c->partial.nr >= c->min_partial) {
-			slab_list_del(was_full ? &c->full : &c->partial, s);
+		if (c->nr_partial >= c->min_partial) {
+			if (was_full)
+				TAILQ_REMOVE(&c->full, s, link);
+			else
+				partial_del(c, s);
 			discard_slab(c, s);
 			return 0;
 		}
 		c->nr_empty++;
 	}
 	if (was_full) {
-		slab_list_del(&c->full, s);
-		slab_list_add(&c->partial, s);
+		TAILQ_REMOVE(&c->full, s, link);
+		partial_add(c, s);
 	}
 	return 0;
 }
@@ -335,11 +347,11 @@ uint64_t kmem_cache_shrink(struct kmem_cache *c)
 	uint64_t pages = 0;
 	struct slab *s, *next;
 
-	for (s = c->partial.first; s; s = next) {
-		next = s->next;
+	for (s = TAILQ_FIRST(&c->partial); s; s = next) {
+		next = TAILQ_NEXT(s, link);
 		if (s->inuse)
 			continue;
-		slab_list_del(&c->partial, s);
+		partial_del(c, s);
 		c->nr_empty--;
 		discard_slab(c, s);
 		pages += (uint64_t)1 << c->cls->order;
@@ -349,16 +361,17 @@ uint64_t kmem_cache_shrink(struct kmem_cache *c)
 
 void kmem_cache_destroy(struct kmem_cache *c)
 {
-	struct slab_list *lists[] = { &c->partial, &c->full };
+	struct slab *s;
 
-	for (size_t i = 0; i < 2; i++) {
-		while (lists[i]->first) {
-			struct slab *s = lists[i]->first;
-
-			slab_list_del(lists[i], s);
-			c->nr_active -= s->inuse;
-			discard_slab(c, s);
-		}
+	while ((s = TAILQ_FIRST(&c->partial))) {
+		partial_del(c, s);
+		c->nr_active -= s->inuse;
+		discard_slab(c, s);
+	}
+	while ((s = TAILQ_FIRST(&c->full))) {
+		TAILQ_REMOVE(&c->full, s, link);
+		c->nr_active -= s->inuse;
+		discard_slab(c, s);
 	}
 	c->nr_empty = 0;
 	assert(c->nr_slabs == 0 && c->nr_objs == 0 && c->nr_active == 0);
@@ -403,43 +416,39 @@ static int check_slab(const struct kmem_cache *c, const struct slab *s, bool ful
 }
 
 static int check_list(const struct kmem_cache *c, const struct slab_list *l, bool full,
-		      uint64_t *active, uint64_t *empty)
+		      uint64_t *nr, uint64_t *active, uint64_t *empty)
 {
-	const struct slab *prev = NULL;
-	uint64_t n = 0;
+	const struct slab *s;
 	int ret;
 
-	for (const struct slab *s = l->first; s; s = s->next) {
-		if (++n > l->nr)
-			return check_fail(c, s, full ? "full list longer than nr" :
-					  "partial list longer than nr");
-		if (s->prev != prev)
-			return check_fail(c, s, "prev link mismatch");
+	TAILQ_FOREACH(s, l, link) {
+		if (c->map->at[s->pfn] != s)
+			return check_fail(c, s, "slab map does not name the slab");
 		ret = check_slab(c, s, full);
 		if (ret)
 			return ret;
+		(*nr)++;
 		*active += s->inuse;
 		if (!s->inuse)
 			(*empty)++;
-		prev = s;
 	}
-	if (n != l->nr)
-		return check_fail(c, NULL, "list shorter than nr");
 	return 0;
 }
 
 int kmem_cache_check(const struct kmem_cache *c)
 {
-	uint64_t active = 0, empty = 0;
+	uint64_t active = 0, empty = 0, partial = 0, full = 0;
 	int ret;
 
-	ret = check_list(c, &c->partial, false, &active, &empty);
+	ret = check_list(c, &c->partial, false, &partial, &active, &empty);
 	if (ret)
 		return ret;
-	ret = check_list(c, &c->full, true, &active, &empty);
+	ret = check_list(c, &c->full, true, &full, &active, &empty);
 	if (ret)
 		return ret;
-	if (c->nr_slabs != c->partial.nr + c->full.nr)
+	if (partial != c->nr_partial)
+		return check_fail(c, NULL, "nr_partial does not match the list");
+	if (c->nr_slabs != partial + full)
 		return check_fail(c, NULL, "nr_slabs does not match the lists");
 	if (c->nr_objs != c->nr_slabs * c->cls->objs_per_slab)
 		return check_fail(c, NULL, "nr_objs does not match nr_slabs");

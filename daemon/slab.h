@@ -11,20 +11,19 @@
  * allocator once the cache already keeps min_partial partial slabs (SLUB's
  * rule); kmem_cache_shrink() gives back every empty slab.
  *
- * Pages come from a callback so the cache knows nothing of domains or frames.
+ * Pages come from a callback so the cache knows nothing of domains or frames;
+ * a pool-wide slab map finds the slab of an object from its pfn, so a grant
+ * needs to remember only where its object is.
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
-#define KMALLOC_SHIFT_LOW	3
-#define KMALLOC_MIN_SIZE	8u
-#define KMALLOC_MAX_CACHE_SIZE	8192u	/* above: kmalloc_large, whole pages */
-#define NR_KMALLOC_CACHES	13	/* 8 16 32 64 96 128 192 256 512 1k 2k 4k 8k */
-#define SLAB_PAGE_SHIFT		12
-#define SLAB_PAGE_SIZE		4096u
+#include "kmalloc-abi.h"
+
 
 struct kmalloc_class {
 	const char *name;	/* "kmalloc-96", "kmalloc-1k" */
@@ -35,36 +34,40 @@ struct kmalloc_class {
 
 /* The 13 classes in increasing size, orders and objects per slab as SLUB's
  * calculate_order() gives them on 2 CPUs (kernel-semantics.md §1.1). */
-extern const struct kmalloc_class kmalloc_classes[NR_KMALLOC_CACHES];
-
-/* Index into kmalloc_classes[] of the class serving @size (1..8192), as
- * kmalloc_slab() maps sizes; -1 for 0 or anything larger. */
-int kmalloc_class_index(size_t size);
+extern const struct kmalloc_class kmalloc_classes[KM_NR_KMALLOC_CLASSES];
 
 /* SLUB's calculate_order() for an object of @size on @nr_cpus CPUs (slub_max_order 3):
  * returns the order and sets *objs to the objects per slab. */
 unsigned int slub_calculate_order(uint32_t size, unsigned int nr_cpus, uint32_t *objs);
 
-/* Where slabs get their pages. alloc returns 0 and the first pfn, or -errno. */
+/* Where slabs get their pages. alloc returns 0 and the first pfn, or
+ * -errno; alloc_at takes the given block (a successor daemon rebuilding
+ * what its predecessor had), 0 or -errno. */
 struct slab_page_ops {
 	int (*alloc_pages)(void *ctx, unsigned int order, unsigned int gfp, uint32_t *pfn);
+	int (*alloc_pages_at)(void *ctx, uint32_t pfn, unsigned int order);
 	void (*free_pages)(void *ctx, uint32_t pfn, unsigned int order);
 	void *ctx;
 };
 
 struct slab;
+TAILQ_HEAD(slab_list, slab);
 
-struct slab_list {
-	struct slab *first;
-	uint64_t nr;		/* slabs on the list */
+/* Which slab starts at a pfn: one entry per page of the pool, shared by
+ * every cache (as the kernel finds a slab from its struct page). */
+struct slab_map {
+	struct slab **at;	/* [pfn]: the slab whose first page it is, or NULL */
+	uint32_t nr_pages;
 };
 
 struct kmem_cache {
 	const struct kmalloc_class *cls;
 	struct slab_page_ops ops;
+	struct slab_map *map;
 	unsigned int min_partial;	/* clamp(ilog2(size) / 2, 5, 10) */
 	struct slab_list partial;	/* some objects free (includes empty slabs) */
 	struct slab_list full;		/* no object free */
+	uint64_t nr_partial;		/* slabs on the partial list */
 	uint64_t nr_slabs;
 	uint64_t nr_objs;		/* capacity of all slabs */
 	uint64_t nr_active;		/* objects handed out */
@@ -72,7 +75,7 @@ struct kmem_cache {
 };
 
 struct slab {
-	struct slab *next, *prev;	/* on cache->partial or cache->full */
+	TAILQ_ENTRY(slab) link;		/* on cache->partial or cache->full */
 	struct kmem_cache *cache;
 	uint32_t pfn;			/* first page */
 	uint16_t inuse;			/* objects handed out */
@@ -80,23 +83,27 @@ struct slab {
 	uint16_t freelist[];		/* next free index per object (daemon memory) */
 };
 
+int slab_map_init(struct slab_map *map, uint32_t nr_pages);
+void slab_map_fini(struct slab_map *map);
+
 void kmem_cache_init(struct kmem_cache *c, const struct kmalloc_class *cls,
-		     const struct slab_page_ops *ops);
+		     const struct slab_page_ops *ops, struct slab_map *map);
 
-/* One object. 0 with its phys (pfn << 12 + offset) and slab, or -ENOMEM
- * when no slab has room and alloc_pages fails. @gfp is passed to alloc_pages. */
-int kmem_cache_alloc(struct kmem_cache *c, unsigned int gfp, uint64_t *phys,
-		     struct slab **slab);
+/* One object. 0 with its phys (pfn << 12 + offset), or -ENOMEM when no slab
+ * has room and alloc_pages fails. @gfp is passed to alloc_pages. */
+int kmem_cache_alloc(struct kmem_cache *c, unsigned int gfp, uint64_t *phys);
 
-/* Returns the object at @phys to @slab. -EINVAL if @phys is not an object
- * start inside @slab. Double frees are stopped earlier, by the grant table. */
-int kmem_cache_free(struct kmem_cache *c, struct slab *slab, uint64_t phys);
+/* Hands out exactly the object at @phys (a successor daemon rebuilding
+ * what its predecessor handed out): its slab is made at the pfn the object
+ * implies if there is none yet. 0; -EEXIST if the object is handed out
+ * already or its pages belong to something else; -EINVAL if @phys is not an
+ * object start of this cache's layout; -ENOMEM. */
+int kmem_cache_alloc_at(struct kmem_cache *c, uint64_t phys);
 
-/* Recreates a slab at @pfn whose pages the caller already holds (a handover
- * to a new daemon): the objects marked in @in_use[objs_per_slab] are handed
- * out, the others free. 0 and *out, or -ENOMEM. */
-int kmem_cache_adopt_slab(struct kmem_cache *c, uint32_t pfn, const bool *in_use,
-			  struct slab **out);
+/* Returns the object at @phys. -EINVAL if @phys is not an object of this
+ * cache that is handed out (the grant table stops double frees earlier;
+ * this is the last line). */
+int kmem_cache_free(struct kmem_cache *c, uint64_t phys);
 
 /* Gives every empty slab back to the page allocator; returns pages freed. */
 uint64_t kmem_cache_shrink(struct kmem_cache *c);

@@ -56,6 +56,23 @@ err_free:
 	return err;
 }
 
+int vmalloc_adopt(struct domain *d, const uint32_t *frames, uint32_t nr_frames)
+{
+	uint32_t i;
+
+	if (!nr_frames)
+		return -EUCLEAN;
+	for (i = 0; i < nr_frames; i++) {
+		if (domain_alloc_frames_at(d, frames[i], 0) < 0) {
+			while (i--)
+				domain_free_frames(d, frames[i], 0);
+			return -EUCLEAN;
+		}
+	}
+	d->vmalloc_frames += nr_frames;
+	return 0;
+}
+
 void vmalloc_free(struct domain *d, uint32_t *frames, uint32_t nr_frames)
 {
 	uint32_t i;

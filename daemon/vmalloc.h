@@ -17,3 +17,8 @@ int vmalloc_alloc(struct domain *d, uint64_t size, unsigned int gfp, uint32_t **
 		  uint32_t *nr_frames);
 /* Gives every frame back to the domain and frees @frames. */
 void vmalloc_free(struct domain *d, uint32_t *frames, uint32_t nr_frames);
+
+/* Holds again exactly @frames[nr_frames] (a successor daemon rebuilding its
+ * predecessor's areas), all or nothing. 0, or -EUCLEAN when one of them is
+ * not a frame of @d that is wholly free. */
+int vmalloc_adopt(struct domain *d, const uint32_t *frames, uint32_t nr_frames);

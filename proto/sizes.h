@@ -3,18 +3,46 @@
  * sizes.h - how a kmalloc size maps to a slab class or a page order, shared
  * by the daemon (which allocates by it) and libkmclient (which caches freed
  * objects by it). The kernel's kmalloc_slab() and get_order()
- * (kernel-semantics.md §1.2): 13 classes 8 .. 8192 with 96 and 192, then
- * 2^order pages up to order 10.
+ * (docs/kernel.md, "kmalloc"): the classes of kmalloc-abi.h, then
+ * 2^order pages up to KM_MAX_ORDER. Build-time checks tie the class table
+ * to the geometry it must agree with.
  */
 #pragma once
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define KMS_NR_CLASSES		13
-#define KMS_MAX_CACHE_SIZE	8192u
-#define KMS_PAGE_SHIFT		12
-#define KMS_MAX_ORDER		10
+#include "kmalloc-abi.h"
+
+#define KMS_SIZE_(name, size, order, objs) size,
+static const uint32_t kms_class_size[KM_NR_KMALLOC_CLASSES] = {
+	KM_KMALLOC_CLASSES(KMS_SIZE_)
+};
+#undef KMS_SIZE_
+
+/* Every class fits its slab, the table has as many rows as it says, and
+ * KMALLOC_MAX_CACHE_SIZE is its largest class. */
+#define KMS_CHECK_(name, size, order, objs)						\
+	_Static_assert((size) >= KM_KMALLOC_MIN_SIZE && (size) % 8 == 0,		\
+		       name ": object size");						\
+	_Static_assert((uint64_t)(objs) * (size) <= (uint64_t)KM_PAGE_SIZE << (order),	\
+		       name ": objects fit the slab");					\
+	_Static_assert((order) < KM_FRAME_ORDER, name ": a slab never crosses a frame");
+KM_KMALLOC_CLASSES(KMS_CHECK_)
+#undef KMS_CHECK_
+#define KMS_COUNT_(name, size, order, objs) + 1
+_Static_assert(0 KM_KMALLOC_CLASSES(KMS_COUNT_) == KM_NR_KMALLOC_CLASSES,
+	       "KM_NR_KMALLOC_CLASSES counts the class table");
+#undef KMS_COUNT_
+#define KMS_MAX_(name, size, order, objs) + ((size) == KM_KMALLOC_MAX_CACHE_SIZE)
+_Static_assert(0 KM_KMALLOC_CLASSES(KMS_MAX_) == 1, "one class is KMALLOC_MAX_CACHE_SIZE");
+#undef KMS_MAX_
+#define KMS_ABOVE_(name, size, order, objs) + ((size) > KM_KMALLOC_MAX_CACHE_SIZE)
+_Static_assert(0 KM_KMALLOC_CLASSES(KMS_ABOVE_) == 0, "no class is above it");
+#undef KMS_ABOVE_
+_Static_assert(KM_KMALLOC_MAX_CACHE_SIZE == 8192, "KMALLOC_SHIFT_HIGH = PAGE_SHIFT + 1");
+_Static_assert(KM_KMALLOC_MAX_SIZE == 4u << 20, "KMALLOC_MAX_SIZE is 4 MiB");
+_Static_assert(KM_FRAME_ORDER < KM_MAX_ORDER, "a frame is a page-allocator block");
 
 /* kmalloc_size_index[(size - 1) / 8] of mm/slab_common.c, as positions in
  * the class list (8 16 32 64 96 128 192 256 512 1k 2k 4k 8k). */
@@ -28,14 +56,10 @@ static const uint8_t kms_small_index[24] = {
 	6, 6, 6, 6, 6, 6, 6, 6,	/* 136 .. 192 */
 };
 
-static const uint32_t kms_class_size[KMS_NR_CLASSES] = {
-	8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192,
-};
-
 /* The class serving @size (1..8192), or -1. */
 static inline int kms_class_index(size_t size)
 {
-	if (size == 0 || size > KMS_MAX_CACHE_SIZE)
+	if (size == 0 || size > KM_KMALLOC_MAX_CACHE_SIZE)
 		return -1;
 	if (size <= 192)
 		return kms_small_index[(size - 1) / 8];
@@ -46,7 +70,7 @@ static inline int kms_class_index(size_t size)
 /* get_order(): the smallest order with (4096 << order) >= size, size >= 1. */
 static inline unsigned int kms_get_order(uint64_t size)
 {
-	uint64_t pages = (size - 1) >> KMS_PAGE_SHIFT;
+	uint64_t pages = (size - 1) >> KM_PAGE_SHIFT;
 
 	return pages ? 64 - (unsigned int)__builtin_clzll(pages) : 0;
 }
@@ -56,9 +80,9 @@ static inline unsigned int kms_get_order(uint64_t size)
  * 4 MiB, else @size itself (mm/slab_common.c). */
 static inline uint64_t kms_size_roundup(uint64_t size)
 {
-	if (size == 0 || size > (4096ull << KMS_MAX_ORDER))
+	if (size == 0 || size > KM_KMALLOC_MAX_SIZE)
 		return size;
-	if (size <= KMS_MAX_CACHE_SIZE)
+	if (size <= KM_KMALLOC_MAX_CACHE_SIZE)
 		return kms_class_size[kms_class_index((size_t)size)];
-	return 4096ull << kms_get_order(size);
+	return (uint64_t)KM_PAGE_SIZE << kms_get_order(size);
 }

@@ -29,7 +29,7 @@
 #include "kmalloc.pb-c.h"
 #include "wire.h"
 
-#define KMCTL_PROTOCOL_VERSION	1
+#define KM_PROTOCOL_VERSION	1
 #define KMCTL_REQUEST_MAX	256	/* bytes: our requests are tiny */
 #define KMCTL_RECV_TIMEOUT	10	/* seconds to wait for any reply */
 #define KMCTL_MAX_PAGES		65536	/* a daemon that pages forever is broken */
@@ -187,13 +187,13 @@ static int kmctl_hello(struct kmctl *k)
 	Kmalloc__Reply *reply;
 	int ret = 0;
 
-	hello.version = KMCTL_PROTOCOL_VERSION;
+	hello.version = KM_PROTOCOL_VERSION;
 	hello.name = "kmctl";
 	req.body_case = KMALLOC__REQUEST__BODY_HELLO;
 	req.hello = &hello;
 	if (kmctl_call(k, &req, KMALLOC__REPLY__BODY_WELCOME, &reply))
 		return -1;
-	if (!reply->welcome || reply->welcome->version != KMCTL_PROTOCOL_VERSION) {
+	if (!reply->welcome || reply->welcome->version != KM_PROTOCOL_VERSION) {
 		report(k, EPROTO, "kmallocd speaks another protocol version");
 		ret = -1;
 	}
@@ -523,7 +523,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case 'V':
-			printf("kmctl %s (protocol %d)\n", PACKAGE_VERSION, KMCTL_PROTOCOL_VERSION);
+			printf("kmctl %s (protocol %d)\n", PACKAGE_VERSION, KM_PROTOCOL_VERSION);
 			return 0;
 		default:
 			usage(stderr);

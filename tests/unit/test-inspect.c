@@ -57,7 +57,7 @@ START_TEST(test_meminfo_buddyinfo_slabinfo_add_up)
 	struct server srv;
 	struct domain *a, *b;
 	struct kmalloc_obj objs[300], large[3];
-	struct inspect_slab rows[NR_KMALLOC_CACHES];
+	struct inspect_slab rows[KM_NR_KMALLOC_CLASSES];
 	uint32_t *frames, nr_frames;
 	uint64_t active = 0;
 	int i;
@@ -77,7 +77,7 @@ START_TEST(test_meminfo_buddyinfo_slabinfo_add_up)
 	assert_adds_up(&srv);
 
 	inspect_slabinfo(&srv.mm, rows);
-	for (i = 0; i < NR_KMALLOC_CACHES; i++) {
+	for (i = 0; i < KM_NR_KMALLOC_CLASSES; i++) {
 		ck_assert_str_eq(rows[i].name, kmalloc_classes[i].name);
 		ck_assert_uint_eq(rows[i].num_slabs, a->caches[i].nr_slabs + b->caches[i].nr_slabs);
 		ck_assert_uint_eq(rows[i].num_objs, rows[i].num_slabs * rows[i].objperslab);

@@ -45,7 +45,7 @@
 #include "testutil.h"
 
 #define MiB			(1ull << 20)
-#define FRAME			POOL_FRAME_SIZE
+#define FRAME			KM_FRAME_SIZE
 #define POOL_SIZE		(32 * MiB)	/* 16 frames */
 #define POOL_FRAMES		16u
 #define HUGEPAGES_NEEDED	(POOL_FRAMES + 4)	/* a pool, phantoms, slack */

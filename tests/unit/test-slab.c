@@ -26,7 +26,7 @@
 /* ------------------------------------------------- fake page allocator */
 
 #define POOL_PAGES	512u
-#define POOL_BYTES	((uint64_t)POOL_PAGES * SLAB_PAGE_SIZE)
+#define POOL_BYTES	((uint64_t)POOL_PAGES * KM_PAGE_SIZE)
 
 struct fake_pages {
 	struct buddy_map map;
@@ -98,7 +98,7 @@ static void assert_pool_restored(void)
 
 static const struct kmalloc_class *class_named(const char *name)
 {
-	for (int i = 0; i < NR_KMALLOC_CACHES; i++)
+	for (int i = 0; i < KM_NR_KMALLOC_CLASSES; i++)
 		if (!strcmp(kmalloc_classes[i].name, name))
 			return &kmalloc_classes[i];
 	ck_abort_msg("no class %s", name);
@@ -127,7 +127,7 @@ static const struct {
 	const char *name;
 	uint32_t size, align;
 	unsigned int pages_2, objs_2, pages_64, objs_64;
-} table[NR_KMALLOC_CACHES] = {
+} table[KM_NR_KMALLOC_CLASSES] = {
 	/* kernel-semantics.md §1.1 */
 	{ "kmalloc-8",      8,    8, 1, 512, 1, 512 },
 	{ "kmalloc-16",    16,   16, 1, 256, 1, 256 },
@@ -199,7 +199,7 @@ START_TEST(test_class_index)
 	ck_assert_int_eq(kmalloc_class_index(SIZE_MAX), -1);
 
 	/* Every size maps to the smallest class that holds it. */
-	for (size_t size = 1; size <= KMALLOC_MAX_CACHE_SIZE; size++) {
+	for (size_t size = 1; size <= KM_KMALLOC_MAX_CACHE_SIZE; size++) {
 		int want = 0;
 
 		while (kmalloc_classes[want].size < size)
@@ -220,7 +220,7 @@ END_TEST
 
 START_TEST(test_min_partial)
 {
-	static const unsigned int want[NR_KMALLOC_CACHES] = {
+	static const unsigned int want[KM_NR_KMALLOC_CLASSES] = {
 		5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 6, 6
 	};
 
@@ -254,10 +254,10 @@ START_TEST(test_placement)
 		uint64_t base;
 
 		ck_assert_int_eq(kmem_cache_alloc(&cache, 0, &phys[i], &slab[i]), 0);
-		base = (uint64_t)slab[i]->pfn << SLAB_PAGE_SHIFT;
+		base = (uint64_t)slab[i]->pfn << KM_PAGE_SHIFT;
 		ck_assert_uint_eq(phys[i] % table[_i].align, 0);
 		ck_assert_uint_eq((phys[i] - base) % k->size, 0);
-		ck_assert_uint_le(phys[i] + k->size - base, (uint64_t)SLAB_PAGE_SIZE << k->order);
+		ck_assert_uint_le(phys[i] + k->size - base, (uint64_t)KM_PAGE_SIZE << k->order);
 		ck_assert_uint_eq(slab[i]->pfn & ((1u << k->order) - 1), 0);
 		/* The first object of a fresh slab is at its first byte. */
 		if (i % k->objs_per_slab == 0)
@@ -493,14 +493,14 @@ START_TEST(test_free_invalid)
 	kmem_cache_init(&cache, k, &fake_ops);
 	ck_assert_int_eq(kmem_cache_alloc(&cache, 0, &phys, &slab), 0);
 	ck_assert_int_eq(kmem_cache_alloc(&cache, 0, &phys2, &slab2), 0);
-	base = (uint64_t)slab->pfn << SLAB_PAGE_SHIFT;
+	base = (uint64_t)slab->pfn << KM_PAGE_SHIFT;
 	ck_assert_uint_eq(phys, base);
 	ck_assert_uint_eq(phys2, base + 96);
 
 	ck_assert_int_eq(kmem_cache_free(&cache, slab, phys + 8), -EINVAL);
 	ck_assert_int_eq(kmem_cache_free(&cache, slab, phys + 32), -EINVAL);
 	ck_assert_int_eq(kmem_cache_free(&cache, slab, base + 42 * 96), -EINVAL);	/* tail */
-	ck_assert_int_eq(kmem_cache_free(&cache, slab, base + SLAB_PAGE_SIZE), -EINVAL);
+	ck_assert_int_eq(kmem_cache_free(&cache, slab, base + KM_PAGE_SIZE), -EINVAL);
 	if (base)
 		ck_assert_int_eq(kmem_cache_free(&cache, slab, base - 96), -EINVAL);
 	ck_assert_int_eq(kmem_cache_free(&cache, slab, UINT64_MAX), -EINVAL);
@@ -689,18 +689,18 @@ static Suite *slab_suite(void)
 	TCase *tc;
 
 	tc = tcase_create("classes");
-	tcase_add_loop_test(tc, test_class_table, 0, NR_KMALLOC_CACHES);
+	tcase_add_loop_test(tc, test_class_table, 0, KM_NR_KMALLOC_CLASSES);
 	tcase_add_test(tc, test_class_index);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("calculate_order");
-	tcase_add_loop_test(tc, test_calculate_order, 0, NR_KMALLOC_CACHES);
+	tcase_add_loop_test(tc, test_calculate_order, 0, KM_NR_KMALLOC_CLASSES);
 	tcase_add_test(tc, test_calculate_order_other);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("placement");
 	tcase_add_checked_fixture(tc, fake_setup, fake_teardown);
-	tcase_add_loop_test(tc, test_placement, 0, NR_KMALLOC_CACHES);
+	tcase_add_loop_test(tc, test_placement, 0, KM_NR_KMALLOC_CLASSES);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("counters");
@@ -710,8 +710,8 @@ static Suite *slab_suite(void)
 
 	tc = tcase_create("min_partial");
 	tcase_add_checked_fixture(tc, fake_setup, fake_teardown);
-	tcase_add_loop_test(tc, test_min_partial, 0, NR_KMALLOC_CACHES);
-	tcase_add_loop_test(tc, test_min_partial_rule, 0, NR_KMALLOC_CACHES);
+	tcase_add_loop_test(tc, test_min_partial, 0, KM_NR_KMALLOC_CLASSES);
+	tcase_add_loop_test(tc, test_min_partial_rule, 0, KM_NR_KMALLOC_CLASSES);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("shrink_destroy");
@@ -731,7 +731,7 @@ static Suite *slab_suite(void)
 	tc = tcase_create("random");
 	tcase_add_checked_fixture(tc, fake_setup, fake_teardown);
 	tcase_set_timeout(tc, 60);
-	tcase_add_loop_test(tc, test_random, 0, NR_KMALLOC_CACHES);
+	tcase_add_loop_test(tc, test_random, 0, KM_NR_KMALLOC_CLASSES);
 	suite_add_tcase(s, tc);
 
 	return s;

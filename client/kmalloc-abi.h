@@ -1,0 +1,1 @@
+../proto/kmalloc-abi.h
