@@ -6,7 +6,7 @@
  *
  * The direct map is one MAP_SHARED mapping of the whole memfd, never
  * populated as a whole: only frames the domain owns are backed, and touching
- * a hole would allocate a "phantom" page into the file (design.md). Ranges
+ * a hole would allocate a "phantom" page into the file (docs/design.md). Ranges
  * are populated when a grant reply hands them over (kmc_populate()), in
  * "populate units" (a frame on hugetlb, a 4 KiB page on shmem). A bitmap
  * remembers the units this client populated so a kmalloc into an already

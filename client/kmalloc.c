@@ -3,7 +3,7 @@
  * kmalloc.c - the km_kmalloc family (kmalloc, kzalloc, kcalloc, krealloc,
  * kfree, ksize, bulk), km_virt_to_phys() and the kvmalloc pair; the client
  * side of mm/slab_common.c, mm/slub.c and mm/util.c, following
- * kernel-semantics.md §1.5-1.9 and §5.
+ * docs/kernel.md
  *
  * The daemon owns the allocator; the client keeps one table of its live
  * kmalloc grants, phys -> {grant id, ksize}: open addressing with linear
@@ -327,7 +327,7 @@ static size_t ksize_of(struct km_client *c, const void *p)
 	return size;
 }
 
-/* kernel-semantics.md §1.9 */
+/* docs/kernel.md */
 static int krealloc_one(struct km_client *c, const void *p, size_t new_size, km_gfp_t gfp,
 			void **out)
 {
@@ -538,7 +538,7 @@ KM_EXPORT void km_kfree_bulk(km_client *c, size_t n, void **p)
 		kfree_bulk(c, n, p);
 }
 
-/* ---- kvmalloc (kernel-semantics.md §5) ------------------------------------ */
+/* ---- kvmalloc (docs/kernel.md) ------------------------------------ */
 
 static km_gfp_t kmalloc_gfp_adjust(km_gfp_t gfp, size_t size)
 {

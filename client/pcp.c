@@ -2,7 +2,7 @@
 /*
  * pcp.c - per-client lists of kmalloc objects and blocks the client holds
  * but does not use: the broker's counterpart of SLUB's per-CPU freelists and
- * the page allocator's per-CPU page lists (kernel-semantics.md §1.11, §3).
+ * the page allocator's per-CPU page lists (docs/kernel.md).
  *
  * A round trip costs as much as ~1,200 mallocs, so small kmallocs must not
  * each cost one. A miss in a slab class asks the daemon for `batch` objects

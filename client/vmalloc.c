@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * vmalloc.c - the km_vmalloc family and km_vmalloc_to_pfn(); the client half
- * of mm/vmalloc.c (kernel-semantics.md §4).
+ * of mm/vmalloc.c (docs/kernel.md).
  *
  * An area is a frame-aligned PROT_NONE reservation of nr_frames + 1 frames.
  * The daemon allocates the frames one by one and names them in the reply; the

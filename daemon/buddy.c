@@ -10,7 +10,7 @@
  * the list of its order, nr_free[] and free_units match the lists, and below
  * max_order no two free buddies of equal order are left uncoalesced.
  *
- * Mirrors the buddy of mm/page_alloc.c (kernel-semantics.md §3): allocation
+ * Mirrors the buddy of mm/page_alloc.c (docs/kernel.md): allocation
  * takes the head block of the smallest order that fits and splits it keeping
  * the lower half (__rmqueue_smallest(), expand()); free merges with
  * idx ^ (1 << order) while that buddy is a free block of the same order

@@ -12,7 +12,7 @@
  *
  * Mirrors the zone-level part of mm/page_alloc.c: __zone_watermark_ok()
  * before rmqueue(), with the watermarks of __setup_per_zone_wmarks()
- * (kernel-semantics.md §2.4).
+ * (docs/kernel.md).
  */
 #include "config.h"
 #include "frame.h"

@@ -2,7 +2,7 @@
 /*
  * gfp.h - what the KM_GFP_* bits mean to the allocators: which watermark a
  * request may go down to (mm/page_alloc.c: gfp_to_alloc_flags(),
- * __zone_watermark_ok(); kernel-semantics.md §2.4) and whether it may reclaim.
+ * __zone_watermark_ok(); docs/kernel.md) and whether it may reclaim.
  */
 #pragma once
 
@@ -46,5 +46,5 @@ static inline uint32_t gfp_watermark(unsigned int gfp, uint32_t min)
 }
 
 /* Writes the kernel-style description of @gfp ("0xcc0(GFP_KERNEL|__GFP_ZERO)",
- * kernel-semantics §2.2) into @buf and returns it. */
+ * docs/kernel.md) into @buf and returns it. */
 const char *gfp_describe(unsigned int gfp, char *buf, size_t len);

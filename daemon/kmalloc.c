@@ -5,7 +5,7 @@
  * allocator (orders 9 and 10 as whole frames), up to KM_KMALLOC_MAX_SIZE.
  *
  * Mirrors mm/slub.c: __do_kmalloc_node() and ___kmalloc_large_node(), with
- * kmalloc_size_roundup() of mm/slab_common.c (kernel-semantics.md §1.2-1.7).
+ * kmalloc_size_roundup() of mm/slab_common.c (docs/kernel.md).
  * Size 0 is the caller's business (KM_ZERO_SIZE_PTR is a client-side value),
  * so it is -EINVAL here. Memory is not cleared unless __GFP_ZERO, which
  * clears the whole bucket (ksize) so a later krealloc sees zeros. Large

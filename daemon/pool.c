@@ -7,7 +7,7 @@
  * else shmem with a warning that says how to reserve them. The reserve memfd
  * is fallocated whole at start so every frame is faulted in once and kept:
  * first-touch hugepages cost ~1.8 s/GiB, recycled ones ~50 ms/GiB
- * (design.md, "Platform facts"). Domain memfds start empty; a frame is
+ * (docs/design.md, "Platform facts"). Domain memfds start empty; a frame is
  * populated in one with fallocate() and given back with PUNCH_HOLE.
  *
  * Invariants: size == nr_frames * frame_size; every memfd made here has

@@ -10,7 +10,7 @@
  * A slab is on exactly one list: `full` when no object is free, `partial`
  * otherwise (empty slabs included, counted in nr_empty). Emptied slabs go back
  * to the page allocator only once the partial list already holds min_partial
- * slabs, as __slab_free() does (kernel-semantics.md §1.11). There are no per-CPU
+ * slabs, as __slab_free() does (docs/kernel.md). There are no per-CPU
  * slabs: the daemon is single-threaded. Callers: kmalloc.c and domain.c.
  */
 #include "config.h"

@@ -33,7 +33,7 @@ struct kmalloc_class {
 };
 
 /* The 13 classes in increasing size, orders and objects per slab as SLUB's
- * calculate_order() gives them on 2 CPUs (kernel-semantics.md §1.1). */
+ * calculate_order() gives them on 2 CPUs (docs/kernel.md). */
 extern const struct kmalloc_class kmalloc_classes[KM_NR_KMALLOC_CLASSES];
 
 /* SLUB's calculate_order() for an object of @size on @nr_cpus CPUs (slub_max_order 3):

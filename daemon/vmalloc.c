@@ -7,7 +7,7 @@
  *
  * Mirrors mm/vmalloc.c: __vmalloc_node_range_noprof() and
  * __vmalloc_area_node(), which take pages one by one and give back what they
- * took on failure (kernel-semantics.md §4). Not cleared unless __GFP_ZERO,
+ * took on failure (docs/kernel.md). Not cleared unless __GFP_ZERO,
  * which the kernel does for us: the frames are new pages in the memfd.
  * Frames held by areas count in d->vmalloc_frames (VmallocUsed).
  */

@@ -5,7 +5,7 @@
  * files parse it: show_val_kb() and hugetlb_report_meminfo() for meminfo,
  * print_slabinfo_header()/cache_show() for slabinfo (slabtop's sscanf pattern
  * reads it back), frag_show_print() for buddyinfo, vmalloc_info_show() for
- * vmallocinfo (kernel-semantics.md §3, §4, §6). Strings come from the daemon,
+ * vmallocinfo (docs/kernel.md). Strings come from the daemon,
  * which copied some of them from untrusted clients (Hello.name,
  * Vmalloc.caller): in text they are made printable and, inside a line, free
  * of blanks so that one record stays one line of whitespace-separated fields;

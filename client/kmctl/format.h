@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * format.h - kmctl's output: the daemon's replies as the text of the matching
- * /proc file (kernel-semantics.md §3, §4, §6) or as one JSON document, built
+ * /proc file (docs/kernel.md) or as one JSON document, built
  * and printed by json-c (integers as JSON integers, up to UINT64_MAX; strings
  * valid UTF-8). Pure functions of their arguments: they write to the given
  * FILE and touch no other state, so the unit test feeds them hand-built

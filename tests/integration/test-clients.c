@@ -35,7 +35,7 @@ static km_client *connect_or_fail(void)
 	return c;
 }
 
-/* The kernel's kmalloc_size_roundup() (kernel-semantics.md §1.2). */
+/* The kernel's kmalloc_size_roundup() (docs/kernel.md). */
 static size_t expected_ksize(size_t size)
 {
 	static const size_t classes[] = { 8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048,
@@ -411,7 +411,7 @@ START_TEST(test_meminfo_totals)
 END_TEST
 
 /* The emergency reserve: GFP_KERNEL and GFP_NOWAIT stop at the min
- * watermark, GFP_ATOMIC may go below it (kernel-semantics.md §2.4). */
+ * watermark, GFP_ATOMIC may go below it (docs/kernel.md). */
 START_TEST(test_reserve_is_for_atomic)
 {
 	enum { MAX = 64 };

@@ -637,7 +637,7 @@ START_TEST(test_slabinfo_exact)
 	fx.t.nr_pages = 1;
 	fx.pages[0].n_slabs = 1;
 	s = table_text(format_slabinfo, &fx.t, false);
-	/* kernel-semantics.md §6's sample row. */
+	/* A row as mm/slab_common.c: cache_show() prints it. */
 	ck_assert_str_eq(s, "slabinfo - version: 2.1\n"
 		"# name            <active_objs> <num_objs> <objsize> <objperslab> "
 		"<pagesperslab> : tunables <limit> <batchcount> <sharedfactor> : "
@@ -776,7 +776,7 @@ START_TEST(test_buddyinfo_exact)
 	page.n_buddy = 2;
 	page.buddy = ptrs;
 	s = table_text(format_buddyinfo, &t, false);
-	/* kernel-semantics.md §3's sample line, trailing space included. */
+	/* A line as mm/vmstat.c: frag_show_print() prints it, trailing space included. */
 	ck_assert_str_eq(s,
 		"Node 0, zone   Normal   1822   1189   1348    823    501    290    136    100"
 		"     53     27    102 \n"

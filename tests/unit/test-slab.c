@@ -128,7 +128,7 @@ static const struct {
 	uint32_t size, align;
 	unsigned int pages_2, objs_2, pages_64, objs_64;
 } table[KM_NR_KMALLOC_CLASSES] = {
-	/* kernel-semantics.md §1.1 */
+	/* docs/kernel.md */
 	{ "kmalloc-8",      8,    8, 1, 512, 1, 512 },
 	{ "kmalloc-16",    16,   16, 1, 256, 1, 256 },
 	{ "kmalloc-32",    32,   32, 1, 128, 1, 128 },
@@ -207,7 +207,7 @@ START_TEST(test_class_index)
 		ck_assert_msg(kmalloc_class_index(size) == want, "size %zu: %d, want %d", size,
 			      kmalloc_class_index(size), want);
 	}
-	/* kernel-semantics.md §1.2 boundaries. */
+	/* docs/kernel.md boundaries. */
 	ck_assert_str_eq(kmalloc_classes[kmalloc_class_index(64)].name, "kmalloc-64");
 	ck_assert_str_eq(kmalloc_classes[kmalloc_class_index(65)].name, "kmalloc-96");
 	ck_assert_str_eq(kmalloc_classes[kmalloc_class_index(97)].name, "kmalloc-128");
