@@ -147,7 +147,8 @@ int buddy_alloc_at(struct buddy *b, uint32_t idx, unsigned int order)
 		if (map->order[head] == o)
 			break;
 	}
-	if (o > b->max_order)
+	/* The map may be shared: the block must be on this instance's list. */
+	if (o > b->max_order || !buddy_is_free_block(b, head, o))
 		return -ENOENT;
 	list_del(b, head, o);
 	/* Split towards @idx: the half without it goes back free each time. */

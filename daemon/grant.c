@@ -195,7 +195,7 @@ bool grant_release_some(struct grant_table *t, struct conn *holder, uint64_t bud
 		grant_release(t, g);
 		if (budget_ns && ++n % GRANT_RELEASE_CHECK_EVERY == 0 &&
 		    now_ns() - start > budget_ns)
-			return false;
+			return TAILQ_EMPTY(&holder->grants);
 	}
 	return true;
 }
@@ -268,6 +268,8 @@ int grant_vmalloc(struct grant_table *t, struct conn *holder, uint64_t size, uns
 
 	if (size == 0)
 		return -EINVAL;
+	if (size > d->mm->pool.size)
+		return -ENOMEM;	/* "exceeds total pages"; also keeps the sum below from wrapping */
 	err = account_may_charge(holder->account, &holder->limits,
 				 (size + frame_size - 1) / frame_size * frame_size, 1);
 	if (err)
@@ -299,7 +301,7 @@ int grant_restore_kmalloc(struct grant_table *t, struct conn *holder, uint64_t i
 	struct grant *g;
 	int err;
 
-	if (!id || !holder->domain)
+	if (!id || id == UINT64_MAX || !holder->domain)
 		return -EUCLEAN;
 	g = grant_new(t, GRANT_KMALLOC, id);
 	if (!g)
@@ -325,7 +327,7 @@ int grant_restore_vmalloc(struct grant_table *t, struct conn *holder, uint64_t i
 	struct grant *g;
 	int err;
 
-	if (!id || !holder->domain || !nr_frames)
+	if (!id || id == UINT64_MAX || !holder->domain || !nr_frames || !caller)
 		return -EUCLEAN;
 	g = grant_new(t, GRANT_VMALLOC, id);
 	if (!g)

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * test-buddy.c - unit tests of daemon/buddy.c: split and coalesce as in
- * mm/page_alloc.c, free ranges, take, shared maps, exhaustion, and seeded
- * random alloc/free sequences checked against a per-unit ownership model
+ * mm/page_alloc.c, free ranges, take, allocation at a given block
+ * (buddy_alloc_at()), shared maps, exhaustion, and seeded random
+ * alloc/alloc_at/free sequences checked against a per-unit ownership model
  * (seed printed; KM_TEST_SEED replays one).
  */
 #include "config.h"
@@ -269,6 +270,138 @@ START_TEST(test_take_is_free_block)
 }
 END_TEST
 
+/* ---------------------------------------------------------- alloc_at */
+
+START_TEST(test_alloc_at_splits_around)
+{
+	uint64_t nr_free[BUDDY_MAX_ORDER + 1];
+	uint32_t idx;
+
+	/* Unit 5 out of the order-6 block: its buddies at every order stay free. */
+	ck_assert_int_eq(buddy_alloc_at(&b, 5, 0), 0);
+	ck_assert_int_eq(buddy_check(&b), 0);
+	ck_assert_uint_eq(b.free_units, 63);
+	ck_assert(buddy_is_free_block(&b, 4, 0));
+	ck_assert(buddy_is_free_block(&b, 6, 1));
+	ck_assert(buddy_is_free_block(&b, 0, 2));
+	ck_assert(buddy_is_free_block(&b, 8, 3));
+	ck_assert(buddy_is_free_block(&b, 16, 4));
+	ck_assert(buddy_is_free_block(&b, 32, 5));
+	for (unsigned int o = 0; o < 6; o++)
+		ck_assert_uint_eq(b.nr_free[o], 1);
+	ck_assert_uint_eq(b.nr_free[6], 0);
+
+	/* Taken: the unit itself, or any block containing it. Nothing changes. */
+	memcpy(nr_free, b.nr_free, sizeof(nr_free));
+	ck_assert_int_eq(buddy_alloc_at(&b, 5, 0), -ENOENT);
+	ck_assert_int_eq(buddy_alloc_at(&b, 4, 1), -ENOENT);
+	ck_assert_int_eq(buddy_alloc_at(&b, 0, 3), -ENOENT);
+	ck_assert_int_eq(buddy_alloc_at(&b, 0, 6), -ENOENT);
+	/* Not a naturally aligned block inside the map, or past max_order. */
+	ck_assert_int_eq(buddy_alloc_at(&b, 3, 1), -EINVAL);
+	ck_assert_int_eq(buddy_alloc_at(&b, 8, 4), -EINVAL);
+	ck_assert_int_eq(buddy_alloc_at(&b, 64, 0), -EINVAL);
+	ck_assert_int_eq(buddy_alloc_at(&b, 0, 7), -EINVAL);
+	ck_assert_int_eq(buddy_alloc_at(&b, UINT32_MAX, 0), -EINVAL);
+	ck_assert_int_eq(buddy_alloc_at(&b, 0x80000000u, 0), -EINVAL);
+	ck_assert_int_eq(buddy_alloc_at(&b, 0, BUDDY_MAX_ORDER), -EINVAL);
+	ck_assert_int_eq(buddy_check(&b), 0);
+	ck_assert_uint_eq(b.free_units, 63);
+	for (unsigned int o = 0; o <= BUDDY_MAX_ORDER; o++)
+		ck_assert_uint_eq(b.nr_free[o], nr_free[o]);
+
+	/* A whole free block, as it is, and a block split out of one. */
+	ck_assert_int_eq(buddy_alloc_at(&b, 32, 5), 0);
+	ck_assert_uint_eq(b.nr_free[5], 0);
+	ck_assert_int_eq(buddy_alloc_at(&b, 20, 2), 0);
+	ck_assert(buddy_is_free_block(&b, 16, 2));
+	ck_assert(buddy_is_free_block(&b, 24, 3));
+	ck_assert_int_eq(buddy_check(&b), 0);
+	ck_assert_uint_eq(b.free_units, 63 - 32 - 4);
+
+	/* buddy_alloc() works around what _at took. */
+	ck_assert_int_eq(buddy_alloc(&b, 0, &idx), 0);
+	ck_assert_uint_eq(idx, 4);
+	ck_assert_int_eq(buddy_alloc(&b, 3, &idx), 0);
+	ck_assert(idx == 8 || idx == 24);
+	buddy_free(&b, idx, 3);
+	buddy_free(&b, 4, 0);
+
+	/* Everything back: one block again. */
+	buddy_free(&b, 5, 0);
+	buddy_free(&b, 20, 2);
+	buddy_free(&b, 32, 5);
+	assert_only_order(&b, 6, 1);
+	ck_assert_int_eq(buddy_check(&b), 0);
+}
+END_TEST
+
+START_TEST(test_alloc_at_map_end_and_holes)
+{
+	/* 13 units, [2, 13) free: 2..3 | 4..7 | 8..11 | 12. */
+	setup_map(13, 4);
+	buddy_free_range(&b, 2, 11);
+	ck_assert_int_eq(buddy_check(&b), 0);
+	ck_assert_int_eq(buddy_alloc_at(&b, 0, 0), -ENOENT);	/* never free */
+	ck_assert_int_eq(buddy_alloc_at(&b, 0, 2), -ENOENT);	/* partly free */
+	ck_assert_int_eq(buddy_alloc_at(&b, 0, 3), -ENOENT);	/* 0..1 never free */
+	ck_assert_int_eq(buddy_alloc_at(&b, 8, 3), -EINVAL);	/* 13..15 past the end */
+	ck_assert_int_eq(buddy_alloc_at(&b, 12, 2), -EINVAL);
+	ck_assert_int_eq(buddy_alloc_at(&b, 13, 0), -EINVAL);
+	ck_assert_int_eq(buddy_alloc_at(&b, 0, 4), -EINVAL);	/* 16 > 13 */
+	ck_assert_uint_eq(b.free_units, 11);
+	ck_assert_int_eq(buddy_alloc_at(&b, 12, 0), 0);
+	ck_assert_int_eq(buddy_alloc_at(&b, 3, 0), 0);
+	ck_assert(buddy_is_free_block(&b, 2, 0));
+	ck_assert_int_eq(buddy_alloc_at(&b, 10, 1), 0);
+	ck_assert(buddy_is_free_block(&b, 8, 1));
+	ck_assert_int_eq(buddy_check(&b), 0);
+	ck_assert_uint_eq(b.free_units, 11 - 4);
+	buddy_free(&b, 12, 0);
+	buddy_free(&b, 3, 0);
+	buddy_free(&b, 10, 1);
+	ck_assert_int_eq(buddy_check(&b), 0);
+	ck_assert(buddy_is_free_block(&b, 2, 1));
+	ck_assert(buddy_is_free_block(&b, 4, 2));
+	ck_assert(buddy_is_free_block(&b, 8, 2));
+	ck_assert(buddy_is_free_block(&b, 12, 0));
+	ck_assert_uint_eq(b.free_units, 11);
+}
+END_TEST
+
+/* Instances sharing a map, each over whole max-order blocks (as domains
+ * over frames): _at in one leaves the other as it was. */
+START_TEST(test_alloc_at_shared_map)
+{
+	struct buddy b2;
+
+	setup_map(128, 5);
+	buddy_init(&b2, &map, 5);
+	buddy_free_range(&b, 0, 32);
+	buddy_free_range(&b2, 32, 32);
+	ck_assert_int_eq(buddy_alloc_at(&b, 64, 0), -ENOENT);	/* nobody's */
+	ck_assert_int_eq(buddy_alloc_at(&b2, 96, 5), -ENOENT);
+	ck_assert_int_eq(buddy_alloc_at(&b2, 33, 0), 0);
+	ck_assert_uint_eq(b.free_units, 32);
+	ck_assert(buddy_is_free_block(&b, 0, 5));
+	ck_assert_int_eq(buddy_alloc_at(&b, 1, 0), 0);
+	ck_assert_uint_eq(b.free_units, 31);
+	ck_assert_uint_eq(b2.free_units, 31);
+	ck_assert(buddy_is_free_block(&b2, 32, 0));
+	ck_assert(!buddy_is_free_block(&b, 32, 0));
+	ck_assert(buddy_is_free_block(&b, 0, 0));
+	ck_assert(!buddy_is_free_block(&b2, 0, 0));
+	ck_assert_int_eq(buddy_check(&b), 0);
+	ck_assert_int_eq(buddy_check(&b2), 0);
+	buddy_free(&b, 1, 0);
+	buddy_free(&b2, 33, 0);
+	ck_assert(buddy_is_free_block(&b, 0, 5));
+	ck_assert(buddy_is_free_block(&b2, 32, 5));
+	ck_assert_int_eq(buddy_check(&b), 0);
+	ck_assert_int_eq(buddy_check(&b2), 0);
+}
+END_TEST
+
 /* -------------------------------------------------------- shared map */
 
 START_TEST(test_shared_map)
@@ -468,6 +601,136 @@ START_TEST(test_random)
 }
 END_TEST
 
+/* Every unit is free in @b exactly when the model says so: the free lists
+ * walked unit by unit against @owner (RND_NONE and inside [start, end)).
+ * Plain ifs: a check assertion per unit would cost a pipe write each. */
+static void assert_free_units_match(const uint32_t *owner, uint32_t start, uint32_t end,
+				    int step)
+{
+	static bool is_free[RND_UNITS];
+
+	memset(is_free, 0, sizeof(is_free));
+	for (unsigned int o = 0; o <= RND_MAX_ORDER; o++)
+		for (uint32_t i = b.head[o]; i != BUDDY_NONE; i = map.next[i])
+			for (uint32_t u = i; u < i + ((uint32_t)1 << o); u++) {
+				if (u >= RND_UNITS || is_free[u])
+					ck_abort_msg("step %d: unit %u on two free blocks", step,
+						     u);
+				is_free[u] = true;
+			}
+	for (uint32_t u = 0; u < RND_UNITS; u++) {
+		bool want = u >= start && u < end && owner[u] == RND_NONE;
+
+		if (is_free[u] != want)
+			ck_abort_msg("step %d: unit %u is %s, the model says %s", step, u,
+				     is_free[u] ? "free" : "taken", want ? "free" : "taken");
+	}
+}
+
+/*
+ * buddy_alloc_at() against the ownership model: a random block (mostly
+ * aligned and inside the map, sometimes not) must be taken exactly when the
+ * model has all of it free, -ENOENT when any of it is taken or outside the
+ * freed range, -EINVAL when it is no aligned block of the map; mixed with
+ * buddy_alloc() and frees, buddy_check() and a unit-by-unit comparison of
+ * the free lists with the model after every step.
+ */
+START_TEST(test_random_alloc_at)
+{
+	static uint32_t owner[RND_UNITS];
+	static struct live live[RND_UNITS];
+	uint64_t initial[BUDDY_MAX_ORDER + 1];
+	uint64_t seed = base_seed + 100 + (uint64_t)_i;
+	uint32_t nr_live = 0, used = 0, nr_at = 0;
+
+	rng_state = seed;
+	printf("test_random_alloc_at[%d]: seed %" PRIu64 "\n", _i, seed);
+	fflush(stdout);
+
+	uint32_t start = (uint32_t)(rnd() % 40), nr = RND_UNITS - start - (uint32_t)(rnd() % 40);
+
+	setup_map(RND_UNITS, RND_MAX_ORDER);
+	buddy_free_range(&b, start, nr);
+	memcpy(initial, b.nr_free, sizeof(initial));
+	for (uint32_t i = 0; i < RND_UNITS; i++)
+		owner[i] = RND_NONE;
+
+	for (int step = 0; step < RND_STEPS; step++) {
+		unsigned int r = (unsigned int)(rnd() % 100);
+
+		if (nr_live == 0 || r < 45) {
+			/* Up to max_order + 1, and a few units past the map. */
+			unsigned int order = (unsigned int)(rnd() % (RND_MAX_ORDER + 2));
+			uint32_t idx = (uint32_t)(rnd() % (RND_UNITS + 16));
+			uint32_t size = (uint32_t)1 << order;
+			uint64_t before = b.free_units;
+			int want = 0, ret;
+
+			if (rnd() % 8)
+				idx &= ~(size - 1);	/* mostly aligned */
+			if (order > RND_MAX_ORDER || (idx & (size - 1)) ||
+			    (uint64_t)idx + size > RND_UNITS) {
+				want = -EINVAL;
+			} else {
+				for (uint32_t u = idx; u < idx + size; u++)
+					if (u < start || u >= start + nr || owner[u] != RND_NONE)
+						want = -ENOENT;
+			}
+			ret = buddy_alloc_at(&b, idx, order);
+			ck_assert_msg(ret == want, "step %d: alloc_at(%u, %u) = %d, want %d", step,
+				      idx, order, ret, want);
+			if (ret) {
+				ck_assert_uint_eq(b.free_units, before);
+			} else {
+				for (uint32_t u = idx; u < idx + size; u++)
+					owner[u] = idx;
+				live[nr_live++] = (struct live){ idx, order };
+				used += size;
+				nr_at++;
+				ck_assert_uint_eq(b.free_units, before - size);
+			}
+		} else if (r < 60) {
+			unsigned int order = (unsigned int)(rnd() % (RND_MAX_ORDER + 1));
+			uint32_t idx;
+
+			if (buddy_alloc(&b, order, &idx) == 0) {
+				for (uint32_t u = idx; u < idx + ((uint32_t)1 << order); u++) {
+					ck_assert_uint_eq(owner[u], RND_NONE);
+					owner[u] = idx;
+				}
+				live[nr_live++] = (struct live){ idx, order };
+				used += (uint32_t)1 << order;
+			}
+		} else {
+			uint32_t k = (uint32_t)(rnd() % nr_live);
+			struct live l = live[k];
+
+			live[k] = live[--nr_live];
+			for (uint32_t u = l.idx; u < l.idx + ((uint32_t)1 << l.order); u++) {
+				ck_assert_uint_eq(owner[u], l.idx);
+				owner[u] = RND_NONE;
+			}
+			buddy_free(&b, l.idx, l.order);
+			used -= (uint32_t)1 << l.order;
+		}
+		ck_assert_uint_eq(b.free_units + used, nr);
+		ck_assert_msg(buddy_check(&b) == 0, "step %d: buddy_check failed", step);
+		assert_free_units_match(owner, start, start + nr, step);
+	}
+	ck_assert_uint_gt(nr_at, 0);
+
+	while (nr_live) {
+		struct live l = live[--nr_live];
+
+		buddy_free(&b, l.idx, l.order);
+		ck_assert_int_eq(buddy_check(&b), 0);
+	}
+	ck_assert_uint_eq(b.free_units, nr);
+	for (unsigned int o = 0; o <= BUDDY_MAX_ORDER; o++)
+		ck_assert_uint_eq(b.nr_free[o], initial[o]);
+}
+END_TEST
+
 /* ------------------------------------------------------------ suite */
 
 static Suite *buddy_suite(bool fork)
@@ -512,6 +775,17 @@ static Suite *buddy_suite(bool fork)
 	tcase_add_test(tc, test_take_is_free_block);
 	suite_add_tcase(s, tc);
 
+	tc = tcase_create("alloc_at");
+	tcase_add_checked_fixture(tc, setup_64, teardown);
+	tcase_add_test(tc, test_alloc_at_splits_around);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("alloc_at_maps");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_test(tc, test_alloc_at_map_end_and_holes);
+	tcase_add_test(tc, test_alloc_at_shared_map);
+	suite_add_tcase(s, tc);
+
 	tc = tcase_create("shared_map");
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_add_test(tc, test_shared_map);
@@ -535,6 +809,7 @@ static Suite *buddy_suite(bool fork)
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_random, 0, 4);
+	tcase_add_loop_test(tc, test_random_alloc_at, 0, 4);
 	suite_add_tcase(s, tc);
 
 	return s;

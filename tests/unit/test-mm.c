@@ -5,6 +5,10 @@
  * memfds, watermarks per gfp), domain.c (page allocator fed by frames,
  * reclaim and balance between domains, teardown, phantom frames), kmalloc.c
  * and vmalloc.c (classes, alignment, isolation, __GFP_ZERO, rollback);
+ * holding exactly what a predecessor held (domain_adopt() over its
+ * owner[], domain_alloc_pages_at(), domain_alloc_frames_at(),
+ * kmalloc_adopt(), vmalloc_adopt(): the same phys, refusals that change
+ * nothing);
  * quarantine (a domain memfd that refuses punches, a reserve that cannot
  * back frames: counts stay true, frames come back once it can),
  * pool_memfd_check() on memfds of older daemons and clients, domain_zero()
@@ -41,6 +45,7 @@
 #include "log.h"
 #include "memguard.h"
 #include "pool.h"
+#include "sizes.h"
 #include "vmalloc.h"
 #include "testutil.h"
 
@@ -105,6 +110,38 @@ static bool all_bytes(const struct domain *d, uint64_t phys, uint64_t len, uint8
 		if (d->map[phys + i] != c)
 			return false;
 	return true;
+}
+
+/* A slab object of @d: the pool-wide slab map names the slab of its class
+ * at the naturally aligned pfn the object implies. */
+static void assert_in_slab(const struct mm *mm, const struct domain *d,
+			   const struct kmalloc_obj *o)
+{
+	const struct kmalloc_class *k;
+	const struct slab *s;
+	uint32_t pfn;
+
+	ck_assert_int_ge(o->cache, 0);
+	ck_assert_int_lt(o->cache, KM_NR_KMALLOC_CLASSES);
+	k = &kmalloc_classes[o->cache];
+	pfn = (uint32_t)(o->phys >> KM_PAGE_SHIFT) & ~((1u << k->order) - 1);
+	ck_assert_uint_lt(pfn, mm->slab_map.nr_pages);
+	s = mm->slab_map.at[pfn];
+	ck_assert_msg(s != NULL, "no slab at pfn %u for phys %#" PRIx64, pfn, o->phys);
+	ck_assert_ptr_eq(s->cache, &d->caches[o->cache]);
+	ck_assert_uint_eq(s->pfn, pfn);
+	ck_assert_uint_ge(o->phys, (uint64_t)pfn << KM_PAGE_SHIFT);
+	ck_assert_uint_le(o->phys + k->size,
+			  ((uint64_t)pfn << KM_PAGE_SHIFT) + (4096ull << k->order));
+}
+
+/* A large block: no page of it heads a slab. */
+static void assert_not_in_slab(const struct mm *mm, const struct kmalloc_obj *o)
+{
+	uint32_t pfn = (uint32_t)(o->phys >> KM_PAGE_SHIFT);
+
+	for (uint32_t p = pfn; p < pfn + (1u << o->order); p++)
+		ck_assert_ptr_null(mm->slab_map.at[p]);
 }
 
 static uint32_t owned_by(const struct mm *mm, uint32_t id)
@@ -426,10 +463,10 @@ START_TEST(test_kmalloc_classes)
 			struct kmalloc_obj *o = &objs[n];
 
 			ck_assert_int_eq(kmalloc_alloc(d, size, KM_GFP_KERNEL, o), 0);
-			ck_assert_uint_eq(o->size, kmalloc_size_roundup(size));
+			ck_assert_uint_eq(o->size, kms_size_roundup(size));
 			ck_assert_uint_ge(o->size, size);
-			ck_assert_int_eq(o->cache, kmalloc_class_index(size));
-			ck_assert_ptr_nonnull(o->slab);
+			ck_assert_int_eq(o->cache, kms_class_index(size));
+			assert_in_slab(&mm, d, o);
 			align = size & -size;	/* largest power of two dividing size */
 			ck_assert_msg(o->phys % 8 == 0 && o->phys % align == 0,
 				      "size %zu at phys %#" PRIx64 " not aligned to %zu", size,
@@ -478,11 +515,11 @@ START_TEST(test_kmalloc_large)
 		struct kmalloc_obj *o = &objs[k];
 
 		ck_assert_int_eq(kmalloc_alloc(d, large_sizes[k], KM_GFP_KERNEL, o), 0);
-		ck_assert_ptr_null(o->slab);
 		ck_assert_int_eq(o->cache, -1);
-		ck_assert_uint_eq(o->order, kmalloc_get_order(large_sizes[k]));
+		ck_assert_uint_eq(o->order, kms_get_order(large_sizes[k]));
 		ck_assert_uint_eq(o->size, 4096ull << o->order);
-		ck_assert_uint_eq(o->size, kmalloc_size_roundup(large_sizes[k]));
+		ck_assert_uint_eq(o->size, kms_size_roundup(large_sizes[k]));
+		assert_not_in_slab(&mm, o);
 		/* page aligned, and aligned to its size like a buddy block */
 		ck_assert_uint_eq(o->phys % o->size, 0);
 		fill(d, o->phys, o->size, 0x11 + (int)k);
@@ -517,11 +554,11 @@ START_TEST(test_kmalloc_limits)
 	struct domain *d;
 
 	for (size_t k = 0; k < sizeof(t) / sizeof(t[0]); k++) {
-		ck_assert_uint_eq(kmalloc_size_roundup(t[k].size), t[k].roundup);
-		ck_assert_uint_eq(kmalloc_get_order(t[k].size), t[k].order);
+		ck_assert_uint_eq(kms_size_roundup(t[k].size), t[k].roundup);
+		ck_assert_uint_eq(kms_get_order(t[k].size), t[k].order);
 	}
-	ck_assert_uint_eq(kmalloc_size_roundup(0), 0);
-	ck_assert_uint_eq(kmalloc_size_roundup(4 * MiB + 1), 4 * MiB + 1);
+	ck_assert_uint_eq(kms_size_roundup(0), 0);
+	ck_assert_uint_eq(kms_size_roundup(4 * MiB + 1), 4 * MiB + 1);
 
 	ck_assert_int_eq(mm_init(&mm, &opt), 0);
 	ck_assert_int_eq(domain_get(&mm, 1000, &d), 0);
@@ -828,7 +865,7 @@ START_TEST(test_teardown)
 	check_domain(d);
 	domain_put(d);		/* everything it held goes back */
 	ck_assert_uint_eq(mm.nr_domains, 0);
-	ck_assert_ptr_null(mm.domains);
+	ck_assert(TAILQ_EMPTY(&mm.domains));
 	ck_assert_uint_eq(frame_nr_free(&mm.frames), POOL_FRAMES);
 	ck_assert_uint_eq(owned_by(&mm, FRAME_OWNER_NONE), POOL_FRAMES);
 	ck_assert_int_eq(buddy_check(&mm.frames.free), 0);
@@ -883,6 +920,330 @@ START_TEST(test_phantom)
 	munmap(client, mm.pool.size);
 	kmalloc_free(d, &o);
 	mm_fini(&mm);
+}
+END_TEST
+
+/* ---- holding exactly what a predecessor held --------------------------- */
+
+/* The _at allocators on a live domain: exactly the block asked for, or
+ * -EEXIST when any of it is not free in the domain's own frames, -EINVAL
+ * when it is no block of the pool; frames all or nothing. */
+START_TEST(test_alloc_at)
+{
+	uint32_t p, f, g, h;
+	struct mm mm;
+	struct domain *d, *other;
+
+	SKIP_UNLESS_BACKING();
+	mm_setup(&mm, _i, POOL_SIZE, UINT64_MAX);
+	ck_assert_int_eq(domain_get(&mm, 1000, &d), 0);
+	ck_assert_int_eq(domain_get(&mm, 1001, &other), 0);
+	/* a frame of d's, wholly free in its page buddy */
+	ck_assert_int_eq(domain_alloc_pages(d, 0, KM_GFP_KERNEL, &p), 0);
+	domain_free_pages(d, p, 0);
+	f = p >> KM_FRAME_ORDER;
+	ck_assert(buddy_is_free_block(&d->pages, f << KM_FRAME_ORDER, KM_FRAME_ORDER));
+	/* a frame of another domain's */
+	ck_assert_int_eq(domain_alloc_frames(other, 0, KM_GFP_KERNEL, &h), 0);
+	other->vmalloc_frames++;
+
+	ck_assert_int_eq(domain_alloc_pages_at(d, (f << KM_FRAME_ORDER) + 7, 0), 0);
+	ck_assert_uint_eq(d->pages.free_units, POOL_PAGES_PER_FRAME - 1);
+	ck_assert(buddy_is_free_block(&d->pages, (f << KM_FRAME_ORDER) + 6, 0));
+	ck_assert_int_eq(domain_alloc_pages_at(d, (f << KM_FRAME_ORDER) + 7, 0), -EEXIST);
+	ck_assert_int_eq(domain_alloc_pages_at(d, (f << KM_FRAME_ORDER) + 6, 1), -EEXIST);
+	ck_assert_int_eq(domain_alloc_pages_at(d, f << KM_FRAME_ORDER, KM_FRAME_ORDER), -EEXIST);
+	ck_assert_int_eq(domain_alloc_pages_at(d, (f << KM_FRAME_ORDER) + 1, 1), -EINVAL);
+	ck_assert_int_eq(domain_alloc_pages_at(d, f << KM_FRAME_ORDER, KM_FRAME_ORDER + 1),
+			 -EINVAL);
+	ck_assert_int_eq(domain_alloc_pages_at(d, mm.pool.nr_pages, 0), -EINVAL);
+	ck_assert_int_eq(domain_alloc_pages_at(d, UINT32_MAX, 0), -EINVAL);
+	/* not d's: another domain's frame, a free frame */
+	ck_assert_int_eq(domain_alloc_pages_at(d, h << KM_FRAME_ORDER, 0), -EEXIST);
+	for (g = 0; mm.frames.owner[g] != FRAME_OWNER_NONE; g++)
+		ck_assert_uint_lt(g, POOL_FRAMES - 1);
+	ck_assert_int_eq(domain_alloc_pages_at(d, g << KM_FRAME_ORDER, 3), -EEXIST);
+	ck_assert_uint_eq(d->pages.free_units, POOL_PAGES_PER_FRAME - 1);
+	d->large_pages++;	/* held as kmalloc would hold it, for domain_check */
+	check_domain(d);
+	d->large_pages--;
+
+	/* a frame with a page taken is no free frame */
+	ck_assert_int_eq(domain_alloc_frames_at(d, f, 0), -EEXIST);
+	domain_free_pages(d, (f << KM_FRAME_ORDER) + 7, 0);
+	ck_assert_int_eq(domain_alloc_frames_at(d, f, 0), 0);
+	ck_assert_uint_eq(d->pages.free_units, 0);
+	ck_assert_int_eq(domain_alloc_frames_at(d, f, 0), -EEXIST);
+	ck_assert_int_eq(domain_alloc_frames_at(d, h, 0), -EEXIST);
+	ck_assert_int_eq(domain_alloc_frames_at(d, g, 0), -EEXIST);
+	ck_assert_int_eq(domain_alloc_frames_at(d, POOL_FRAMES, 0), -EINVAL);
+	ck_assert_int_eq(domain_alloc_frames_at(d, POOL_FRAMES - 1, 1), -EINVAL);
+	ck_assert_int_eq(domain_alloc_frames_at(d, 0, 2), -EINVAL);	/* > MAX_ORDER */
+	ck_assert_int_eq(domain_alloc_frames_at(d, UINT32_MAX, 0), -EINVAL);
+	d->vmalloc_frames++;
+	check_domain(d);
+	d->vmalloc_frames--;
+	domain_free_frames(d, f, 0);
+
+	/* two frames, all or nothing */
+	ck_assert_int_eq(domain_alloc_frames(d, 1, KM_GFP_KERNEL, &g), 0);
+	ck_assert_uint_eq(g % 2, 0);
+	domain_free_frames(d, g, 1);
+	ck_assert_int_eq(domain_alloc_frames_at(d, g + 1, 1), -EINVAL);	/* misaligned */
+	ck_assert_int_eq(domain_alloc_pages_at(d, ((g + 1) << KM_FRAME_ORDER) + 100, 2), 0);
+	ck_assert_int_eq(domain_alloc_frames_at(d, g, 1), -EEXIST);
+	ck_assert(buddy_is_free_block(&d->pages, g << KM_FRAME_ORDER, KM_FRAME_ORDER));
+	d->large_pages += 4;
+	check_domain(d);
+	d->large_pages -= 4;
+	domain_free_pages(d, ((g + 1) << KM_FRAME_ORDER) + 100, 2);
+	ck_assert_int_eq(domain_alloc_frames_at(d, g, 1), 0);
+	ck_assert(!buddy_is_free_block(&d->pages, g << KM_FRAME_ORDER, KM_FRAME_ORDER));
+	ck_assert(!buddy_is_free_block(&d->pages, (g + 1) << KM_FRAME_ORDER, KM_FRAME_ORDER));
+	d->large_pages += 2 * POOL_PAGES_PER_FRAME;
+	check_domain(d);
+	d->large_pages -= 2 * POOL_PAGES_PER_FRAME;
+	domain_free_frames(d, g, 1);
+	check_domain(d);
+	ck_assert_uint_eq(d->pages.free_units, (uint64_t)d->nr_frames * POOL_PAGES_PER_FRAME);
+
+	other->vmalloc_frames--;
+	domain_free_frames(other, h, 0);
+	domain_put(d);
+	domain_put(other);
+	ck_assert_uint_eq(frame_nr_free(&mm.frames), POOL_FRAMES);
+	mm_fini(&mm);
+}
+END_TEST
+
+static const size_t adopt_sizes[] = {
+	8, 8, 24, 96, 96, 100, 192, 1000, 2048, 4096, 8192, 8192,	/* slab objects */
+	8193, 20000, 65536, 2 * MiB, 4 * MiB,				/* large blocks */
+};
+#define NR_ADOPT (sizeof(adopt_sizes) / sizeof(adopt_sizes[0]))
+
+/* The first pfn of a free block of @d of @min_order or more. */
+static uint32_t free_block_at_least(const struct domain *d, unsigned int min_order)
+{
+	for (unsigned int o = min_order; o <= KM_FRAME_ORDER; o++)
+		if (d->pages.head[o] != BUDDY_NONE)
+			return d->pages.head[o];
+	ck_abort_msg("no free block of order %u or more", min_order);
+	return 0;
+}
+
+/* A second struct mm over the same memory, as a successor daemon makes it:
+ * the reserve memfd and owner[] of @a. */
+static void mm_successor(struct mm *b, const struct mm *a)
+{
+	struct mm_options opt = { .pool_size = a->pool.size,
+				  .backing = a->pool.hugetlb ? POOL_BACKING_HUGETLB :
+							       POOL_BACKING_SHMEM,
+				  .reserve = UINT64_MAX };
+	int fd = dup(a->pool.reserve_fd);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(mm_adopt(b, &opt, fd, a->pool.size, a->pool.hugetlb, a->frames.owner),
+			 0);
+	ck_assert_uint_eq(frame_nr_free(&b->frames), frame_nr_free(&a->frames));
+	for (uint32_t f = 0; f < a->pool.nr_frames; f++)
+		ck_assert_uint_eq(b->frames.owner[f], a->frames.owner[f]);
+}
+
+/*
+ * A predecessor's domain taken over: domain_adopt() makes every frame
+ * owner[] gives it free in its page buddy, and kmalloc_adopt() and
+ * vmalloc_adopt() hold again exactly what the predecessor held (same phys,
+ * same bytes, same slab and page counts), refusing whatever does not fit;
+ * new allocations then go around what was taken back.
+ */
+START_TEST(test_adopt)
+{
+	struct kmalloc_obj objs[NR_ADOPT], more[64], bad;
+	uint32_t *frames, nr, *vcopy, free_frame = UINT32_MAX, free_pfn;
+	struct mm a, b;
+	struct domain *d, *nd;
+
+	SKIP_UNLESS_BACKING();
+	mm_setup(&a, _i, POOL_SIZE, UINT64_MAX);
+	ck_assert_int_eq(domain_get(&a, 1000, &d), 0);
+	for (size_t k = 0; k < NR_ADOPT; k++) {
+		ck_assert_int_eq(kmalloc_alloc(d, adopt_sizes[k], KM_GFP_KERNEL, &objs[k]), 0);
+		fill(d, objs[k].phys, objs[k].size, (int)(0x20 + k));
+	}
+	ck_assert_int_eq(vmalloc_alloc(d, 3 * FRAME, KM_GFP_KERNEL, &frames, &nr), 0);
+	for (uint32_t k = 0; k < nr; k++)
+		fill(d, (uint64_t)frames[k] * FRAME, FRAME, 0x70 + (int)k);
+	check_domain(d);
+	for (uint32_t f = 0; f < POOL_FRAMES; f++)
+		if (a.frames.owner[f] == FRAME_OWNER_NONE)
+			free_frame = f;
+	ck_assert_uint_ne(free_frame, UINT32_MAX);
+
+	/* the successor: every frame d owns is free in the adopted domain */
+	mm_successor(&b, &a);
+	ck_assert_int_eq(domain_adopt(&b, d->id, 1000, dup(d->memfd), &nd), 0);
+	nd->refs = 1;	/* as the connection coming with it would */
+	ck_assert_uint_eq(nd->id, d->id);
+	ck_assert_uint_eq(nd->nr_frames, d->nr_frames);
+	ck_assert_uint_eq(nd->nr_frames, owned_by(&b, nd->id));
+	ck_assert_uint_eq(nd->pages.free_units, (uint64_t)nd->nr_frames * POOL_PAGES_PER_FRAME);
+	ck_assert_uint_eq(nd->pages.nr_free[KM_FRAME_ORDER], nd->nr_frames);
+	for (uint32_t f = 0; f < POOL_FRAMES; f++)
+		ck_assert(buddy_is_free_block(&nd->pages, f << KM_FRAME_ORDER, KM_FRAME_ORDER) ==
+			  (b.frames.owner[f] == nd->id));
+	ck_assert_uint_eq(nd->slab_pages + nd->large_pages + nd->vmalloc_frames, 0);
+	check_domain(nd);
+
+	/* vmalloc frames: all or nothing */
+	ck_assert_int_eq(vmalloc_adopt(nd, frames, 0), -EUCLEAN);
+	{
+		uint32_t dup2[2] = { frames[0], frames[0] };
+		uint32_t notours[2] = { frames[1], free_frame };
+		uint32_t past[2] = { frames[2], POOL_FRAMES };
+
+		ck_assert_int_eq(vmalloc_adopt(nd, dup2, 2), -EUCLEAN);
+		ck_assert_int_eq(vmalloc_adopt(nd, notours, 2), -EUCLEAN);
+		ck_assert_int_eq(vmalloc_adopt(nd, past, 2), -EUCLEAN);
+	}
+	ck_assert_uint_eq(nd->pages.free_units, (uint64_t)nd->nr_frames * POOL_PAGES_PER_FRAME);
+	ck_assert_uint_eq(nd->vmalloc_frames, 0);
+	check_domain(nd);
+	ck_assert_int_eq(vmalloc_adopt(nd, frames, nr), 0);
+	ck_assert_uint_eq(nd->vmalloc_frames, nr);
+	ck_assert_int_eq(vmalloc_adopt(nd, &frames[1], 1), -EUCLEAN);
+	check_domain(nd);
+
+	/* kmalloc objects: the same phys, the same bytes */
+	for (size_t k = 0; k < NR_ADOPT; k++) {
+		ck_assert_int_eq(kmalloc_adopt(nd, &objs[k]), 0);
+		ck_assert(all_bytes(nd, objs[k].phys, objs[k].size, (uint8_t)(0x20 + k)));
+		if (objs[k].cache >= 0)
+			assert_in_slab(&b, nd, &objs[k]);
+		else
+			assert_not_in_slab(&b, &objs[k]);
+		check_domain(nd);
+	}
+	for (uint32_t k = 0; k < nr; k++)
+		ck_assert(all_bytes(nd, (uint64_t)frames[k] * FRAME, FRAME, (uint8_t)(0x70 + k)));
+	ck_assert_uint_eq(nd->slab_pages, d->slab_pages);
+	ck_assert_uint_eq(nd->large_pages, d->large_pages);
+	ck_assert_uint_eq(nd->vmalloc_frames, d->vmalloc_frames);
+	ck_assert_uint_eq(nd->pages.free_units, d->pages.free_units);
+	for (int i = 0; i < KM_NR_KMALLOC_CLASSES; i++) {
+		ck_assert_uint_eq(nd->caches[i].nr_slabs, d->caches[i].nr_slabs);
+		ck_assert_uint_eq(nd->caches[i].nr_active, d->caches[i].nr_active);
+	}
+
+	/* what does not fit is refused, and changes nothing */
+	for (size_t k = 0; k < NR_ADOPT; k++)
+		ck_assert_int_eq(kmalloc_adopt(nd, &objs[k]), -EUCLEAN);	/* taken */
+	bad = objs[3];	/* kmalloc-96: 42 objects in a page */
+	bad.phys = (bad.phys & ~4095ull) + 42 * 96;	/* the tail, no object */
+	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
+	bad = objs[3];
+	bad.phys += 8;	/* inside an object */
+	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
+	bad = objs[3];
+	bad.size = 128;	/* not its class's size */
+	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
+	bad.cache = KM_NR_KMALLOC_CLASSES;
+	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
+	bad = objs[0];	/* kmalloc-8 slab page: other classes, a large page */
+	bad.cache = 2;
+	bad.size = 32;
+	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
+	bad = (struct kmalloc_obj){ .phys = objs[0].phys & ~4095ull, .size = 4096, .order = 0,
+				    .cache = -1 };
+	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
+	/* the 4 MiB block: a page inside it, its second frame */
+	bad = (struct kmalloc_obj){ .phys = objs[NR_ADOPT - 1].phys + 3 * 4096, .size = 4096,
+				    .order = 0, .cache = -1 };
+	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
+	bad = (struct kmalloc_obj){ .phys = objs[NR_ADOPT - 1].phys + FRAME, .size = FRAME,
+				    .order = KM_FRAME_ORDER, .cache = -1 };
+	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
+	bad = (struct kmalloc_obj){ .phys = objs[NR_ADOPT - 1].phys + FRAME, .size = 8,
+				    .order = 0, .cache = 0 };
+	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
+	/* a vmalloc frame */
+	bad = (struct kmalloc_obj){ .phys = (uint64_t)frames[0] * FRAME, .size = 8192,
+				    .order = 1, .cache = -1 };
+	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
+	/* not the domain's memory, not the pool's */
+	bad = (struct kmalloc_obj){ .phys = (uint64_t)free_frame * FRAME, .size = 8,
+				    .order = 0, .cache = 0 };
+	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
+	bad = (struct kmalloc_obj){ .phys = (uint64_t)free_frame * FRAME, .size = 4096,
+				    .order = 0, .cache = -1 };
+	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
+	bad.phys = POOL_SIZE;
+	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
+	bad.phys = UINT64_MAX & ~4095ull;
+	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
+	/* layouts kmalloc never makes, over pages that are free: misaligned
+	 * for the order, the size of another order, an order past
+	 * MAX_PAGE_ORDER */
+	free_pfn = free_block_at_least(nd, 1);
+	bad = (struct kmalloc_obj){ .phys = ((uint64_t)free_pfn + 1) << KM_PAGE_SHIFT,
+				    .size = 8192, .order = 1, .cache = -1 };
+	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
+	bad.phys = (uint64_t)free_pfn << KM_PAGE_SHIFT;
+	bad.size = 4096;
+	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
+	bad.size = 16384;
+	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
+	/* a slab object there is fine (its order is not looked at) */
+	bad = (struct kmalloc_obj){ .phys = (uint64_t)free_pfn << KM_PAGE_SHIFT, .size = 96,
+				    .order = 1, .cache = 4 };
+	ck_assert_int_eq(kmalloc_adopt(nd, &bad), 0);
+	kmalloc_free(nd, &bad);
+	ck_assert_uint_eq(kmem_cache_shrink(&nd->caches[4]), 1);
+	bad = (struct kmalloc_obj){ .phys = 0, .size = 4096ull << (KM_MAX_ORDER + 1),
+				    .order = KM_MAX_ORDER + 1, .cache = -1 };
+	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
+	ck_assert_uint_eq(nd->slab_pages, d->slab_pages);
+	ck_assert_uint_eq(nd->large_pages, d->large_pages);
+	ck_assert_uint_eq(nd->pages.free_units, d->pages.free_units);
+	check_domain(nd);
+
+	/* new objects go around those taken back */
+	for (size_t k = 0; k < 64; k++) {
+		size_t size = k % 8 == 7 ? 20000 : 1 + k * 97;
+
+		ck_assert_int_eq(kmalloc_alloc(nd, size, KM_GFP_KERNEL, &more[k]), 0);
+		for (size_t j = 0; j < NR_ADOPT; j++)
+			ck_assert(more[k].phys + more[k].size <= objs[j].phys ||
+				  objs[j].phys + objs[j].size <= more[k].phys);
+		for (uint32_t j = 0; j < nr; j++)
+			ck_assert(more[k].phys + more[k].size <= (uint64_t)frames[j] * FRAME ||
+				  (uint64_t)(frames[j] + 1) * FRAME <= more[k].phys);
+	}
+	check_domain(nd);
+
+	/* everything back in the successor; then the predecessor lets go */
+	for (size_t k = 0; k < 64; k++)
+		kmalloc_free(nd, &more[k]);
+	for (size_t k = 0; k < NR_ADOPT; k++)
+		kmalloc_free(nd, &objs[k]);
+	vcopy = malloc(nr * sizeof(*vcopy));
+	ck_assert_ptr_nonnull(vcopy);
+	memcpy(vcopy, frames, nr * sizeof(*vcopy));
+	vmalloc_free(nd, vcopy, nr);
+	domain_shrink(nd);
+	ck_assert_uint_eq(nd->slab_pages + nd->large_pages + nd->vmalloc_frames, 0);
+	ck_assert_uint_eq(nd->pages.free_units, (uint64_t)nd->nr_frames * POOL_PAGES_PER_FRAME);
+	check_domain(nd);
+	domain_put(nd);
+	ck_assert_uint_eq(frame_nr_free(&b.frames), POOL_FRAMES);
+	mm_fini(&b);
+
+	for (size_t k = 0; k < NR_ADOPT; k++)
+		kmalloc_free(d, &objs[k]);
+	vmalloc_free(d, frames, nr);
+	check_domain(d);
+	domain_put(d);
+	mm_fini(&a);
 }
 END_TEST
 
@@ -949,7 +1310,7 @@ START_TEST(test_quarantine)
 	d->refs = 1;	/* as a connection coming with it would */
 	ck_assert_int_eq(domain_adopt(&mm, 7, 1002, fd, &d), -EINVAL);	/* id taken */
 	ck_assert_int_eq(domain_adopt(&mm, 8, 1001, fd, &d), -EINVAL);	/* uid taken */
-	d = mm.domains;
+	d = TAILQ_FIRST(&mm.domains);
 	ck_assert_uint_eq(d->id, 7);
 
 	/* frames while holes can still be punched */
@@ -1367,6 +1728,9 @@ static Suite *mm_suite(void)
 	tcase_add_loop_test(tc, test_balance, 0, 2);
 	tc = tcase(s, "teardown");
 	tcase_add_loop_test(tc, test_teardown, 0, 2);
+	tc = tcase(s, "adopt");
+	tcase_add_loop_test(tc, test_alloc_at, 0, 2);
+	tcase_add_loop_test(tc, test_adopt, 0, 2);
 	tc = tcase(s, "phantom");
 	tcase_add_loop_test(tc, test_phantom, 0, 2);
 	tc = tcase(s, "quarantine");
