@@ -1058,7 +1058,25 @@ static uint64_t parse_size(const char *s)
 	return *end ? 0 : v;
 }
 
-static void parse_options(int argc, char **argv)
+/* A --placement name; exits with a usage error for anything else. */
+static enum placement parse_placement(const char *s)
+{
+	for (int i = 0; i < PLACEMENT_MAX; i++)
+		if (strcmp(s, placement_names[i]) == 0)
+			return (enum placement)i;
+	fprintf(stderr, "kmbench: --placement: cross, same or none, not '%s'\n", s);
+	exit(EXIT_USAGE);
+}
+
+/* What the command line asked for, before the checks and defaults of
+ * check_options(); 0 where it said nothing (placement: -1). */
+struct given {
+	unsigned long iterations, trials;
+	int placement;
+};
+
+/* The flags into opt and @given; exits on --help and on a usage error. */
+static void read_options(int argc, char **argv, struct given *given)
 {
 	enum { OPT_SOCKET = 256, OPT_SPAWN, OPT_POOL, OPT_PLACEMENT, OPT_HUGE, OPT_ITER,
 	       OPT_TRIALS, OPT_INTERLEAVE, OPT_QUICK, OPT_HELP };
@@ -1075,8 +1093,7 @@ static void parse_options(int argc, char **argv)
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
-	unsigned long iterations = 0, trials = 0;
-	int o, placement = -1;
+	int o;
 
 	while ((o = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (o) {
@@ -1090,23 +1107,16 @@ static void parse_options(int argc, char **argv)
 			opt.pool_size = optarg;
 			break;
 		case OPT_PLACEMENT:
-			for (int i = 0; i < PLACEMENT_MAX; i++)
-				if (strcmp(optarg, placement_names[i]) == 0)
-					placement = i;
-			if (placement < 0) {
-				fprintf(stderr, "kmbench: --placement: cross, same or none, "
-					"not '%s'\n", optarg);
-				exit(EXIT_USAGE);
-			}
+			given->placement = (int)parse_placement(optarg);
 			break;
 		case OPT_HUGE:
 			opt.hugepages = true;
 			break;
 		case OPT_ITER:
-			iterations = parse_count("--iterations", optarg);
+			given->iterations = parse_count("--iterations", optarg);
 			break;
 		case OPT_TRIALS:
-			trials = parse_count("--trials", optarg);
+			given->trials = parse_count("--trials", optarg);
 			break;
 		case OPT_INTERLEAVE:
 			opt.interleave = true;
@@ -1126,6 +1136,12 @@ static void parse_options(int argc, char **argv)
 		fprintf(stderr, "kmbench: unexpected argument '%s'\n", argv[optind]);
 		exit(EXIT_USAGE);
 	}
+}
+
+/* Options that exclude each other, sizes, and what follows from them:
+ * placement, socket, iteration and trial counts. Exits on a usage error. */
+static void check_options(const struct given *given)
+{
 	if (opt.socket && opt.spawn) {
 		fprintf(stderr, "kmbench: --socket and --spawn exclude each other\n");
 		exit(EXIT_USAGE);
@@ -1135,22 +1151,30 @@ static void parse_options(int argc, char **argv)
 			opt.pool_size);
 		exit(EXIT_USAGE);
 	}
-	if (!opt.spawn && placement >= 0 && placement != PLACEMENT_NONE) {
+	if (!opt.spawn && given->placement >= 0 && given->placement != PLACEMENT_NONE) {
 		fprintf(stderr, "kmbench: --placement %s needs --spawn: a daemon found by its "
-			"socket is not ours to pin\n", placement_names[placement]);
+			"socket is not ours to pin\n", placement_names[given->placement]);
 		exit(EXIT_USAGE);
 	}
 	opt.placement = !opt.spawn ? PLACEMENT_NONE :
-			placement >= 0 ? (enum placement)placement : PLACEMENT_CROSS;
+			given->placement >= 0 ? (enum placement)given->placement : PLACEMENT_CROSS;
 	if (!opt.socket && !opt.spawn)
 		opt.socket = getenv("KMALLOC_SOCKET");
 	if (opt.socket && strlen(opt.socket) >= sizeof(st.sock_path)) {
 		fprintf(stderr, "kmbench: socket path too long: %s\n", opt.socket);
 		exit(EXIT_USAGE);
 	}
-	opt.iterations = iterations ? iterations : opt.quick ? 1000 : 20000;
+	opt.iterations = given->iterations ? given->iterations : opt.quick ? 1000 : 20000;
 	opt.rt_trials = opt.quick ? 3 : 7;
-	opt.trials = trials ? (unsigned int)trials : opt.quick ? 3 : 15;
+	opt.trials = given->trials ? (unsigned int)given->trials : opt.quick ? 3 : 15;
+}
+
+static void parse_options(int argc, char **argv)
+{
+	struct given given = { .placement = -1 };
+
+	read_options(argc, argv, &given);
+	check_options(&given);
 }
 
 /* Before spawning: hugepages for the pool (if spawned) and the 64 MiB baseline. */

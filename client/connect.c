@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * connect.c - km_connect()/km_disconnect(): the socket, Hello/Welcome, and
- * the direct map of the domain memfd (the userspace counterpart of the
- * kernel's direct mapping of physical memory: phys p lives at base + p).
+ * connect.c - km_connect()/km_disconnect() (and kmc_connect_fd(), the same
+ * over a socket the caller connected): the socket, Hello/Welcome, and the
+ * direct map of the domain memfd (the userspace counterpart of the kernel's
+ * direct mapping of physical memory: phys p lives at base + p).
  *
  * The direct map is one MAP_SHARED mapping of the whole memfd, never
  * populated as a whole: only frames the domain owns are backed, and touching
@@ -21,6 +22,7 @@
 #include "kmclient-private.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,20 +185,12 @@ static void client_free(struct km_client *c)
 	free(c);
 }
 
-static int client_open(const char *path, struct km_client **out)
+/* A client without its socket yet: locks, buffers, the kmalloc table.
+ * 0 and *out, or -errno. */
+static int client_new(struct km_client **out)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct kmc_welcome w;
 	struct km_client *c;
 	int err;
-
-	if (!path)
-		path = getenv("KMALLOC_SOCKET");
-	if (!path || !*path)
-		path = KM_DEFAULT_SOCKET;
-	if (strlen(path) >= sizeof(sun.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sun.sun_path, path);
 
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -211,15 +205,22 @@ static int client_open(const char *path, struct km_client **out)
 	err = kmc_rpc_init(c);
 	if (!err)
 		err = kmc_ktab_init(c);
-	if (err)
-		goto err_free;
-
-	c->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (c->sock < 0 || connect(c->sock, (struct sockaddr *)&sun, sizeof(sun))) {
-		err = -errno;
-		kmc_dbg(c, "connect %s: %s", path, strerror(errno));
-		goto err_free;
+	if (err) {
+		client_free(c);
+		return err;
 	}
+	*out = c;
+	return 0;
+}
+
+/* What every client does once c->sock is connected to @peer (named in the
+ * debug line): Hello/Welcome, the direct map, the lists. 0 and *out, or
+ * -errno with @c freed. */
+static int client_start(struct km_client *c, const char *peer, struct km_client **out)
+{
+	struct kmc_welcome w;
+	int err;
+
 	err = kmc_rpc_hello(c, &w, &c->memfd);
 	if (err)
 		goto err_free;
@@ -235,7 +236,7 @@ static int client_open(const char *path, struct km_client **out)
 	err = kmc_pcp_init(c);
 	if (err)
 		goto err_free;
-	kmc_dbg(c, "connected to %s: domain %u, pool %llu bytes, frame %llu, %s", path,
+	kmc_dbg(c, "connected to %s: domain %u, pool %llu bytes, frame %llu, %s", peer,
 		w.domain, (unsigned long long)c->pool_size, (unsigned long long)c->frame_size,
 		c->hugetlb ? "hugetlb" : "shmem");
 	*out = c;
@@ -243,6 +244,62 @@ static int client_open(const char *path, struct km_client **out)
 
 err_free:
 	client_free(c);
+	return err;
+}
+
+static int client_open(const char *path, struct km_client **out)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct km_client *c;
+	int err;
+
+	if (!path)
+		path = getenv("KMALLOC_SOCKET");
+	if (!path || !*path)
+		path = KM_DEFAULT_SOCKET;
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sun.sun_path, path);
+
+	err = client_new(&c);
+	if (err)
+		return err;
+	c->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (c->sock < 0 || connect(c->sock, (struct sockaddr *)&sun, sizeof(sun))) {
+		err = -errno;
+		kmc_dbg(c, "connect %s: %s", path, strerror(errno));
+		client_free(c);
+		return err;
+	}
+	return client_start(c, path, out);
+}
+
+int kmc_connect_fd(int fd, struct km_client **out)
+{
+	struct km_client *c;
+	socklen_t len = sizeof(int);
+	char peer[32];
+	int type, flags, err;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+	    (flags = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		err = -errno;
+		goto err_close;
+	}
+	if (type != SOCK_SEQPACKET) {
+		err = -EPROTOTYPE;
+		goto err_close;
+	}
+	err = client_new(&c);
+	if (err)
+		goto err_close;
+	c->sock = fd;
+	snprintf(peer, sizeof(peer), "fd %d", fd);
+	return client_start(c, peer, out);
+
+err_close:
+	close(fd);
 	return err;
 }
 

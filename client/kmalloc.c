@@ -266,7 +266,7 @@ static int kmalloc_one(struct km_client *c, size_t size, km_gfp_t gfp, void **ou
 	err = ktab_insert_locked(c, &g);
 	pthread_mutex_unlock(&c->ktab_lock);
 	if (err) {
-		kmc_rpc_free(c, &g.id, 1);
+		kmc_rpc_give_back(c, &g.id, 1);
 		return err;
 	}
 	kmc_populate(c, g.phys, g.size);
@@ -309,7 +309,7 @@ static void kfree_one(struct km_client *c, const void *p)
 	if (o.size <= KM_KMALLOC_MAX_CACHE_SIZE)
 		kmc_rpc_release(c, o.id);
 	else
-		kmc_rpc_free(c, &o.id, 1);
+		kmc_rpc_give_back(c, &o.id, 1);
 }
 
 static size_t ksize_of(struct km_client *c, const void *p)
@@ -447,11 +447,11 @@ static void kfree_bulk(struct km_client *c, size_t n, void *const *p)
 			continue;
 		ids[nr++] = o.id;
 		if (nr == chunk) {
-			kmc_rpc_free(c, ids, nr);
+			kmc_rpc_give_back(c, ids, nr);
 			nr = 0;
 		}
 	}
-	kmc_rpc_free(c, ids, nr);
+	kmc_rpc_give_back(c, ids, nr);
 	if (ids != stack_ids)
 		free(ids);
 }
@@ -484,7 +484,7 @@ static int kmalloc_batch(struct km_client *c, size_t size, km_gfp_t gfp, size_t 
 		/* Out of client memory: give back what the table took, then the rest. */
 		kfree_bulk(c, i, out);
 		for (; i < n; i++)
-			kmc_rpc_free(c, &g[i].id, 1);
+			kmc_rpc_give_back(c, &g[i].id, 1);
 		goto out;
 	}
 	populate_grants(c, g, n);

@@ -3,11 +3,15 @@
  * kmclient-private.h - struct km_client and the prototypes that the files of
  * libkmclient call across each other, grouped by the file that defines them.
  *
- * Locks; no path holds two of them at once, so there is no order to keep:
+ * Locks:
  *   ktab_lock  kmalloc.c's phys -> grant table and pcp.c's lists
  *   vm_lock    vmalloc.c's area array
  *   lock       rpc.c: pending calls, reader role, next id, release queue
- *   send_lock  rpc.c: the socket's send side and the send buffer
+ *   send_lock  rpc.c: the socket's send side and the send buffer; taking
+ *              ids off the release queue (they leave it once sent)
+ * Lock order: send_lock, then lock (rpc.c copies and commits the release
+ * queue under both). ktab_lock and vm_lock are never held with another lock,
+ * nor across a round trip.
  * The direct map fields are written once by km_connect() and read without
  * locks afterwards; the populate bitmap is updated with atomic bit operations.
  *
@@ -96,8 +100,8 @@ struct km_client {
 	int dead_err;		/* -errno */
 	unsigned int nr_pending;
 	struct kmc_call *pending[KMC_PENDING_BUCKETS];
-	uint64_t release[KMC_RELEASE_MAX]; /* deferred kfree grant ids */
-	unsigned int nr_release;
+	uint64_t release[KMC_RELEASE_MAX]; /* deferred kfree grant ids, oldest first */
+	unsigned int nr_release;	/* ids leave only under send_lock too (rpc.c) */
 	uint8_t *recvbuf;	/* WIRE_MAX_REPLY bytes, used by the reader only */
 
 	/* rpc.c, under send_lock. */
@@ -123,6 +127,12 @@ struct km_client {
 };
 
 /* connect.c */
+/* A client over @fd, a connected SOCK_SEQPACKET socket to kmallocd (or to a
+ * daemon core a test runs, tests/lib/inproc.h): Hello, the direct map, the
+ * lists, as km_connect() does after its connect(). @fd belongs to the client
+ * from then on (made blocking and close-on-exec; closed on failure too).
+ * 0 and *out, or -errno. Not exported from the shared library. */
+int kmc_connect_fd(int fd, struct km_client **out);
 void kmc_debug_print(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define kmc_dbg(c, ...)						\
 	do {							\
@@ -147,6 +157,10 @@ int kmc_rpc_alloc(struct km_client *c, uint64_t size, km_gfp_t gfp, uint32_t cou
 int kmc_rpc_vmalloc(struct km_client *c, uint64_t size, km_gfp_t gfp, uint64_t vaddr,
 		    const char *caller, uint64_t *id, uint32_t *frames, uint32_t nr_frames);
 int kmc_rpc_free(struct km_client *c, const uint64_t *ids, size_t n);
+/* kmc_rpc_free(), and the release queue for whatever it could not free:
+ * for grants the client has let go of, which must go back one way or the
+ * other. */
+void kmc_rpc_give_back(struct km_client *c, const uint64_t *ids, size_t n);
 int kmc_rpc_nop(struct km_client *c);
 void kmc_rpc_release(struct km_client *c, uint64_t id);
 int kmc_rpc_meminfo(struct km_client *c, km_meminfo *out);

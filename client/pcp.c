@@ -163,12 +163,13 @@ int kmc_pcp_drain(struct km_client *c)
 		if (!n)
 			break;
 		err = kmc_rpc_free(c, ids, n);
-		if (err)
+		if (err) {
+			/* Off the lists already: they go back with later requests. */
+			for (i = 0; i < n; i++)
+				kmc_rpc_release(c, ids[i]);
 			break;
+		}
 	}
-	for (i = 0; i < n && err; i++)
-		kmc_dbg(c, "drain: grant %llu not freed: %s", (unsigned long long)ids[i],
-			strerror(-err));
 	free(ids);
 	return err;
 }

@@ -19,12 +19,19 @@
  * Hot-path cost of one uncontended call: one sendmsg, one recvmsg, no malloc
  * (replies of up to about 1 KiB decode into the arena), no futex syscall.
  *
- * A failed connection (EOF, ECONNRESET, any receive error) fails every pending
- * and every later call; it is never reopened.
+ * A failed connection (EOF, ECONNRESET, any receive error, a send error other
+ * than a transient one) fails every pending and every later call; it is never
+ * reopened.
  *
  * Deferred kfree: kmalloc.c queues the grant ids of small objects here
- * (kmc_rpc_release()); every request takes the whole queue along in
- * Request.release, and a full queue is flushed with a Nop.
+ * (kmc_rpc_release()); every request takes the queue along in
+ * Request.release (as much of it as fits the daemon's max_packet), and a full
+ * queue is flushed with a Nop. Invariant: an id leaves the queue only once a
+ * packet carrying it has gone out, or the connection has failed (the daemon
+ * gives everything back when the socket closes). Senders take turns under
+ * send_lock and copy the queue under it, so no id rides on two packets, and
+ * one whose send fails stays queued for the next request: while the
+ * connection lives, no deferred kfree is lost.
  */
 #include "config.h"
 #include "kmclient-private.h"
@@ -34,6 +41,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
 
@@ -42,6 +50,7 @@
 
 #define RPC_ARENA_SIZE	1024	/* bytes: fits every small reply decoded */
 #define RPC_SENDBUF	WIRE_DEFAULT_MAX_PACKET
+#define RPC_MIN_PACKET	256	/* the daemon's smallest max_packet: a Nop and ids fit */
 
 /* Bump allocator for protobuf-c: decoding a reply costs no malloc unless it
  * outgrows the arena (bulk replies); free() is a no-op inside the arena. */
@@ -166,7 +175,10 @@ static void conn_fail_locked(struct km_client *c, int err)
 		c->dead = true;
 		c->dead_err = err;
 	}
-	c->nr_release = 0;	/* the daemon gave everything back */
+	/* Nothing can be sent any more: the daemon gives the queued grants
+	 * back with everything else when the socket closes (at once if it hung
+	 * up, at km_disconnect() otherwise). */
+	c->nr_release = 0;
 	for (unsigned int i = 0; i < KMC_PENDING_BUCKETS; i++) {
 		while (c->pending[i]) {
 			struct kmc_call *call = c->pending[i];
@@ -330,6 +342,41 @@ static int refusal_pending(struct km_client *c)
 
 /* ---- calling ------------------------------------------------------------- */
 
+/* A send that failed for this packet alone (too big, or the kernel short of
+ * memory for it): nothing went out, the call fails, the connection stays.
+ * Any other send error leaves a socket we cannot use. */
+static bool send_err_transient(int err)
+{
+	return err == -E2BIG || err == -EMSGSIZE || err == -ENOBUFS || err == -ENOMEM ||
+	       err == -EAGAIN;
+}
+
+/* The packed size of @req with its release list cut to what fits in
+ * c->sendcap beside the body: the whole queue unless the daemon's max_packet
+ * is tiny. Over c->sendcap only when the body alone does not fit. */
+static size_t request_fit(const struct km_client *c, Kmalloc__Request *req)
+{
+	size_t len = kmalloc__request__get_packed_size(req);
+
+	while (len > c->sendcap && req->n_release) {
+		req->n_release--;
+		len = kmalloc__request__get_packed_size(req);
+	}
+	return len;
+}
+
+/* Under send_lock and c->lock: the first @n queued ids went out. Only a
+ * sender removes ids and senders take turns, so they are still the ones
+ * rpc_call() copied, unless a failed connection has emptied the queue. */
+static void release_commit_locked(struct km_client *c, size_t n)
+{
+	if (c->dead || !n)
+		return;
+	assert(n <= c->nr_release);
+	c->nr_release -= n;
+	memmove(c->release, c->release + n, sizeof(c->release[0]) * c->nr_release);
+}
+
 /* Sends @req (its id and release list are filled in here) and waits for the
  * answer. Returns 0 with call->reply set (the caller ends with call_end()),
  * or -errno when the transport failed. */
@@ -349,34 +396,38 @@ static int rpc_call(struct km_client *c, Kmalloc__Request *req, struct kmc_call 
 	call->arena.used = 0;
 	pthread_cond_init(&call->cond, NULL);
 
+	/* Senders take turns: the queue is copied, sent and committed under
+	 * send_lock (see the top of this file). */
+	pthread_mutex_lock(&c->send_lock);
 	pthread_mutex_lock(&c->lock);
 	if (c->dead) {
 		err = c->dead_err;
 		pthread_mutex_unlock(&c->lock);
+		pthread_mutex_unlock(&c->send_lock);
 		goto out;
 	}
 	do
 		call->id = ++c->next_id;
 	while (!call->id);
 	pending_add_locked(c, call);
-	memcpy(release, c->release, sizeof(uint64_t) * c->nr_release);
 	req->n_release = c->nr_release;
-	req->release = release;
-	c->nr_release = 0;
+	memcpy(release, c->release, sizeof(release[0]) * c->nr_release);
 	pthread_mutex_unlock(&c->lock);
 	req->id = call->id;
+	req->release = release;
 
-	pthread_mutex_lock(&c->send_lock);
-	len = kmalloc__request__get_packed_size(req);
+	len = request_fit(c, req);
 	if (len > c->sendcap) {
 		err = -E2BIG;
 	} else {
 		kmalloc__request__pack(req, c->sendbuf);
 		err = kmwire_send(c->sock, c->sendbuf, len, NULL, 0, 0);
 	}
+	pthread_mutex_lock(&c->lock);
+	if (!err)
+		release_commit_locked(c, req->n_release);
 	pthread_mutex_unlock(&c->send_lock);
 
-	pthread_mutex_lock(&c->lock);
 	if (err) {
 		if (!call->done)
 			pending_take_locked(c, call->id);
@@ -386,9 +437,10 @@ static int rpc_call(struct km_client *c, Kmalloc__Request *req, struct kmc_call 
 
 			conn_fail_locked(c, refusal ? refusal : -ECONNRESET);
 			err = c->dead_err;
+		} else if (!send_err_transient(err)) {
+			conn_fail_locked(c, err);
+			err = c->dead_err;
 		}
-		if (req->n_release)
-			kmc_dbg(c, "%zu deferred kfrees lost with a failed send", req->n_release);
 		handoff_locked(c);
 		pthread_mutex_unlock(&c->lock);
 		if (call->done && call->reply)
@@ -460,7 +512,7 @@ static void free_grants(struct km_client *c, const struct kmc_grant *g, uint32_t
 	for (uint32_t i = 0; i < count; i++) {
 		ids[n++] = g[i].id;
 		if (n == 64 || i + 1 == count) {
-			kmc_rpc_free(c, ids, n);
+			kmc_rpc_give_back(c, ids, n);
 			n = 0;
 		}
 	}
@@ -487,9 +539,10 @@ int kmc_rpc_hello(struct km_client *c, struct kmc_welcome *out, int *memfd)
 	w = call.reply->welcome;
 	if (w->version != KM_PROTOCOL_VERSION || call.nr_fds != 1 || !w->pool_size ||
 	    w->frame_size < KM_PAGE_SIZE || (w->frame_size & (w->frame_size - 1)) ||
-	    w->pool_size % w->frame_size) {
-		kmc_dbg(c, "bad welcome: version %u, %u fds, pool %" PRIu64 ", frame %" PRIu64,
-			w->version, call.nr_fds, w->pool_size, w->frame_size);
+	    w->pool_size % w->frame_size || (w->max_packet && w->max_packet < RPC_MIN_PACKET)) {
+		kmc_dbg(c, "bad welcome: version %u, %u fds, pool %" PRIu64 ", frame %" PRIu64
+			", max packet %u", w->version, call.nr_fds, w->pool_size, w->frame_size,
+			w->max_packet);
 		err = -EPROTO;
 		goto out;
 	}
@@ -601,7 +654,7 @@ int kmc_rpc_vmalloc(struct km_client *c, uint64_t size, km_gfp_t gfp, uint64_t v
 out:
 	call_end(&call);
 	if (err == -EPROTO && grant)
-		kmc_rpc_free(c, &grant, 1);
+		kmc_rpc_give_back(c, &grant, 1);
 	return err;
 }
 
@@ -636,6 +689,19 @@ int kmc_rpc_free(struct km_client *c, const uint64_t *ids, size_t n)
 	return err;
 }
 
+void kmc_rpc_give_back(struct km_client *c, const uint64_t *ids, size_t n)
+{
+	size_t i;
+
+	if (!n || kmc_rpc_free(c, ids, n) == 0)
+		return;
+	/* A Free that did not get through (the daemon knows nothing of it, or
+	 * the connection failed, which gave everything back): the ids ride on
+	 * later requests instead, so none is lost while the connection lives. */
+	for (i = 0; i < n; i++)
+		kmc_rpc_release(c, ids[i]);
+}
+
 int kmc_rpc_nop(struct km_client *c)
 {
 	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
@@ -648,31 +714,52 @@ int kmc_rpc_nop(struct km_client *c)
 	err = rpc_call(c, &req, &call);
 	if (err)
 		return err;
-	err = reply_check(c, &call, KMALLOC__REPLY__BODY__NOT_SET);
+	err = reply_check(c, &call, KMALLOC__REPLY__BODY_NOP);
 	call_end(&call);
 	return err;
 }
 
-/* Queues a small kmalloc grant for release with the next request; a full
- * queue is flushed with a synchronous Nop (one round trip per 32 kfrees). */
+/*
+ * Sends a full release queue with a Nop. Waits first for a send in progress:
+ * it takes the queue along and commits before it lets go of send_lock, and
+ * if that left room, no Nop is needed. After a transient send failure it
+ * sleeps a millisecond, so that a caller that must have room does not spin
+ * while the kernel is short of memory.
+ */
+static void release_flush_full(struct km_client *c)
+{
+	static const struct timespec backoff = { .tv_nsec = 1000000 };
+	bool full;
+
+	pthread_mutex_lock(&c->send_lock);
+	pthread_mutex_lock(&c->lock);
+	full = c->nr_release == KMC_RELEASE_MAX && !c->dead;
+	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_unlock(&c->send_lock);
+	if (full && send_err_transient(kmc_rpc_nop(c)))
+		nanosleep(&backoff, NULL);
+}
+
+/*
+ * Queues a small kmalloc grant for release with the next request. The
+ * thread whose id fills the queue flushes it (one Nop per KMC_RELEASE_MAX
+ * kfrees at most); if that fails, the ids stay queued. A thread that finds
+ * the queue full (the filler has not sent it yet, or could not) flushes it
+ * before it queues: an id is always queued or on its way to the daemon, and
+ * never dropped while the connection lives.
+ */
 void kmc_rpc_release(struct km_client *c, uint64_t id)
 {
 	bool full;
-	int err;
 
 	pthread_mutex_lock(&c->lock);
 	while (c->nr_release == KMC_RELEASE_MAX && !c->dead) {
-		/* Another thread filled it and is about to flush: help, don't wait. */
 		pthread_mutex_unlock(&c->lock);
-		err = kmc_rpc_nop(c);
+		release_flush_full(c);
 		pthread_mutex_lock(&c->lock);
-		if (err)
-			break;
 	}
-	if (c->dead || c->nr_release == KMC_RELEASE_MAX) {
-		/* A dead connection gave everything back already. */
-		if (!c->dead)
-			kmc_dbg(c, "grant %" PRIu64 " not released: queue stuck", id);
+	if (c->dead) {
+		/* Nothing can be sent; the socket's close gives the grant back. */
 		pthread_mutex_unlock(&c->lock);
 		return;
 	}
@@ -680,7 +767,7 @@ void kmc_rpc_release(struct km_client *c, uint64_t id)
 	full = c->nr_release == KMC_RELEASE_MAX;
 	pthread_mutex_unlock(&c->lock);
 	if (full)
-		kmc_rpc_nop(c);
+		release_flush_full(c);
 }
 
 int kmc_rpc_meminfo(struct km_client *c, km_meminfo *out)

@@ -204,7 +204,7 @@ int kmc_vmalloc(struct km_client *c, size_t size, km_gfp_t gfp, const void *ret_
 	if (err) {
 		/* Unmap before the frames go back, so none is mapped once it is not ours. */
 		munmap((void *)a->start, a->len);
-		kmc_rpc_free(c, &a->id, 1);
+		kmc_rpc_give_back(c, &a->id, 1);
 		goto err_free;
 	}
 	*out = (void *)a->start;
@@ -229,7 +229,7 @@ void kmc_vfree(struct km_client *c, const void *p)
 		return;
 	}
 	munmap((void *)a->start, a->len);
-	kmc_rpc_free(c, &a->id, 1);
+	kmc_rpc_give_back(c, &a->id, 1);
 	free(a);
 }
 

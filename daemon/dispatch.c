@@ -41,7 +41,6 @@
 /* A vmalloc reply lists every frame (up to 5 bytes each) and must fit in one
  * packet of the default socket buffer (~200 KiB): 16384 frames, 32 GiB. */
 #define VMALLOC_MAX_FRAMES	16384u
-#define BULK_ON_STACK		8	/* grants of one Alloc handled without malloc */
 
 /* ---- replies ---------------------------------------------------------- */
 
@@ -211,12 +210,12 @@ static void handle_hello(struct conn *c, const Kmalloc__Hello *hello, Kmalloc__R
 
 static void handle_alloc(struct conn *c, const Kmalloc__Alloc *a, Kmalloc__Reply *reply)
 {
+	/* Static: the daemon is single-threaded and the reply is packed before
+	 * the next request is read; no allocation per request. */
+	static struct grant *grants[MAX_IDS_PER_REQUEST];
+	static Kmalloc__Grant msgs[MAX_IDS_PER_REQUEST], *ptrs[MAX_IDS_PER_REQUEST];
 	Kmalloc__AllocReply body = KMALLOC__ALLOC_REPLY__INIT;
 	uint32_t count = a->count ? a->count : 1, i;
-	/* Single and small bulk allocations, the hot path, stay off the heap. */
-	struct grant *grants_small[BULK_ON_STACK], **grants = grants_small;
-	Kmalloc__Grant msgs_small[BULK_ON_STACK], *msgs = msgs_small;
-	Kmalloc__Grant *ptrs_small[BULK_ON_STACK], **ptrs = ptrs_small;
 	int err;
 
 	if (a->size == 0) {
@@ -224,20 +223,13 @@ static void handle_alloc(struct conn *c, const Kmalloc__Alloc *a, Kmalloc__Reply
 		return;
 	}
 	if (count > MAX_IDS_PER_REQUEST) {
-		reply_error(c, reply, EINVAL, "bulk count %u over %d", count,
-				   MAX_IDS_PER_REQUEST);
+		reply_error(c, reply, EINVAL, "bulk count %u over %d", count, MAX_IDS_PER_REQUEST);
 		return;
 	}
-	if (count > BULK_ON_STACK) {
-		grants = calloc(count, sizeof(*grants));
-		msgs = calloc(count, sizeof(*msgs));
-		ptrs = calloc(count, sizeof(*ptrs));
-	}
-	err = grants && msgs && ptrs ? grant_kmalloc(&c->srv->grants, c, a->size, a->gfp, count,
-						      grants) : -ENOMEM;
+	err = grant_kmalloc(&c->srv->grants, c, a->size, a->gfp, count, grants);
 	if (err) {
 		reply_alloc_failure(c, reply, err, "kmalloc", a->size * count, a->gfp);
-		goto out;
+		return;
 	}
 	for (i = 0; i < count; i++) {
 		kmalloc__grant__init(&msgs[i]);
@@ -251,12 +243,6 @@ static void handle_alloc(struct conn *c, const Kmalloc__Alloc *a, Kmalloc__Reply
 	reply->body_case = KMALLOC__REPLY__BODY_ALLOC;
 	reply->alloc = &body;
 	reply_send(c, reply, -1);
-out:
-	if (count > BULK_ON_STACK) {
-		free(grants);
-		free(msgs);
-		free(ptrs);
-	}
 }
 
 static void handle_vmalloc(struct conn *c, const Kmalloc__Vmalloc *v, Kmalloc__Reply *reply)

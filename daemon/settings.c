@@ -451,6 +451,7 @@ void settings_defaults(struct settings *cfg)
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->log_level = LOG_LEVEL_INFO;
+	cfg->allow_all = true;	/* until allow lists say otherwise */
 	for (i = 0; i < NR_SETTINGS; i++) {
 		const struct setting *s = &settings_table[i];
 
@@ -613,22 +614,14 @@ bool id_set_has(const struct id_set *set, uint32_t id)
 	return false;
 }
 
-int settings_load(struct settings *cfg, int argc, char **argv)
+/* The long options: one per row (--key with '-' for '_', spelled in
+ * @names), then --config, --help and --version. */
+static void build_longopts(struct option longopts[NR_SETTINGS + 4],
+			   char names[NR_SETTINGS][32])
 {
-	struct option longopts[NR_SETTINGS + 4];
-	char names[NR_SETTINGS][32];
-	const char *config_path = NULL;
-	bool config_given = false;
-	size_t i, n = 0;
-	int opt, idx, err;
-
-	settings_defaults(cfg);
-	if (!cfg->socket_path)
-		return -ENOMEM;
+	size_t i, j, n = 0;
 
 	for (i = 0; i < NR_SETTINGS; i++) {
-		size_t j;
-
 		snprintf(names[i], sizeof(names[i]), "%s", settings_table[i].info.key);
 		for (j = 0; names[i][j]; j++)
 			if (names[i][j] == '_')
@@ -640,15 +633,21 @@ int settings_load(struct settings *cfg, int argc, char **argv)
 	longopts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
 	longopts[n++] = (struct option){ "version", no_argument, NULL, 'V' };
 	longopts[n] = (struct option){ NULL, 0, NULL, 0 };
+}
 
-	/* First pass: only --config, --help and --version, so the file can be
-	 * read before the flags that override it. */
+/* First pass over @argv: only --config, --help and --version, so that the
+ * file can be read before the flags that override it. Returns 0, or 1 when
+ * the program should exit successfully (--help, --version). */
+static int scan_early_flags(int argc, char **argv, const struct option *longopts,
+			    const char **config_path)
+{
+	int opt, idx;
+
 	opterr = 0;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "s:p:c:hV", longopts, &idx)) != -1) {
 		if (opt == 'c') {
-			config_path = optarg;
-			config_given = true;
+			*config_path = optarg;
 		} else if (opt == 'h') {
 			settings_usage(stdout);
 			return 1;
@@ -657,20 +656,39 @@ int settings_load(struct settings *cfg, int argc, char **argv)
 			return 1;
 		}
 	}
+	return 0;
+}
+
+/* Reads @config_path, or KM_DEFAULT_CONFIG when none was given and it is
+ * readable. A file given with --config must be there. 0 or -EINVAL. */
+static int read_config_file(struct settings *cfg, const char *config_path)
+{
+	bool config_given = config_path != NULL;
+	int err;
+
 	if (!config_path && access(KM_DEFAULT_CONFIG, R_OK) == 0)
 		config_path = KM_DEFAULT_CONFIG;
-	if (config_path) {
-		cfg->config_file = strdup(config_path);
-		err = ini_parse(config_path, settings_ini_handler, cfg);
-		if (err < 0 && (config_given || err != -1)) {
-			fprintf(stderr, "kmallocd: cannot read config file %s\n", config_path);
-			return -EINVAL;
-		}
-		if (err > 0) {
-			fprintf(stderr, "kmallocd: %s:%d: invalid line\n", config_path, err);
-			return -EINVAL;
-		}
+	if (!config_path)
+		return 0;
+	cfg->config_file = strdup(config_path);
+	err = ini_parse(config_path, settings_ini_handler, cfg);
+	if (err < 0 && (config_given || err != -1)) {
+		fprintf(stderr, "kmallocd: cannot read config file %s\n", config_path);
+		return -EINVAL;
 	}
+	if (err > 0) {
+		fprintf(stderr, "kmallocd: %s:%d: invalid line\n", config_path, err);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Second pass: every setting flag, over what the file said. 0 or -EINVAL
+ * after printing what is wrong. */
+static int apply_flags(struct settings *cfg, int argc, char **argv,
+		       const struct option *longopts)
+{
+	int opt, idx;
 
 	opterr = 1;
 	optind = 1;
@@ -706,5 +724,24 @@ int settings_load(struct settings *cfg, int argc, char **argv)
 		settings_usage(stderr);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+int settings_load(struct settings *cfg, int argc, char **argv)
+{
+	struct option longopts[NR_SETTINGS + 4];
+	char names[NR_SETTINGS][32];
+	const char *config_path = NULL;
+	int ret;
+
+	settings_defaults(cfg);
+	if (!cfg->socket_path)
+		return -ENOMEM;
+	build_longopts(longopts, names);
+	ret = scan_early_flags(argc, argv, longopts, &config_path);
+	if (ret)
+		return ret;
+	if (read_config_file(cfg, config_path) < 0 || apply_flags(cfg, argc, argv, longopts) < 0)
+		return -EINVAL;
 	return settings_resolve(cfg) < 0 ? -EINVAL : 0;
 }

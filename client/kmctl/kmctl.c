@@ -474,7 +474,30 @@ static const struct subcommand *find_subcommand(const char *name)
 	return NULL;
 }
 
-int main(int argc, char **argv)
+/* A --delay: seconds, > 0 and at most a day. */
+static bool parse_delay(const char *arg, double *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(arg, &end);
+	return !errno && end != arg && !*end && *out > 0 && *out <= 86400;
+}
+
+/* An --iterations count: >= 1. */
+static bool parse_iterations(const char *arg, unsigned long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoul(arg, &end, 10);
+	return !errno && end != arg && !*end && *out && arg[0] != '-';
+}
+
+/* The options before the subcommand, into @k; *top_options tells whether
+ * one that applies to `top` only was given. Returns -1 to go on, else the
+ * exit status (0 after --help or --version, 2 for a usage error). */
+static int parse_options(struct kmctl *k, int argc, char **argv, bool *top_options)
 {
 	static const struct option options[] = {
 		{ "socket", required_argument, NULL, 's' },
@@ -485,39 +508,31 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{}
 	};
-	struct kmctl k = { .sock = -1, .delay = 1.0 };
-	const struct subcommand *sub;
-	bool top_options = false;
-	char *end;
-	int opt, ret;
+	int opt;
 
 	while ((opt = getopt_long(argc, argv, "s:jd:n:hV", options, NULL)) != -1) {
 		switch (opt) {
 		case 's':
-			k.socket_path = optarg;
+			k->socket_path = optarg;
 			break;
 		case 'j':
-			k.json = true;
+			k->json = true;
 			break;
 		case 'd':
-			errno = 0;
-			k.delay = strtod(optarg, &end);
-			if (errno || end == optarg || *end || !(k.delay > 0) || k.delay > 86400) {
+			if (!parse_delay(optarg, &k->delay)) {
 				fprintf(stderr, "kmctl: invalid delay '%s' (seconds, > 0)\n",
 					optarg);
 				return 2;
 			}
-			top_options = true;
+			*top_options = true;
 			break;
 		case 'n':
-			errno = 0;
-			k.iterations = strtoul(optarg, &end, 10);
-			if (errno || end == optarg || *end || !k.iterations || optarg[0] == '-') {
+			if (!parse_iterations(optarg, &k->iterations)) {
 				fprintf(stderr, "kmctl: invalid iteration count '%s' (>= 1)\n",
 					optarg);
 				return 2;
 			}
-			top_options = true;
+			*top_options = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -530,49 +545,81 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	return -1;
+}
+
+/* The subcommand at argv[optind], alone after the options; NULL after
+ * saying what is wrong. */
+static const struct subcommand *parse_subcommand(int argc, char **argv, bool top_options)
+{
+	const struct subcommand *sub;
+
 	if (optind >= argc) {
 		fputs("kmctl: no subcommand given\n", stderr);
 		usage(stderr);
-		return 2;
+		return NULL;
 	}
 	sub = find_subcommand(argv[optind]);
 	if (!sub) {
 		fprintf(stderr, "kmctl: unknown subcommand '%s'\n", argv[optind]);
 		usage(stderr);
-		return 2;
+		return NULL;
 	}
 	if (optind + 1 < argc) {
 		fprintf(stderr, "kmctl: %s: unexpected argument '%s'\n", sub->name,
 			argv[optind + 1]);
-		return 2;
+		return NULL;
 	}
 	if (top_options && sub->run != cmd_top) {
 		fprintf(stderr, "kmctl: %s: -d and -n apply to top only\n", sub->name);
-		return 2;
+		return NULL;
 	}
+	return sub;
+}
+
+/* Connects, says Hello, runs @sub and flushes its output. The exit status. */
+static int run_subcommand(struct kmctl *k, const struct subcommand *sub)
+{
+	int ret;
+
+	k->buf = malloc(WIRE_MAX_REPLY);
+	if (!k->buf) {
+		report(k, ENOMEM, NULL);
+		return 1;
+	}
+	ret = kmctl_connect(k);
+	if (!ret)
+		ret = kmctl_hello(k);
+	if (!ret)
+		ret = sub->run(k);
+	if (k->sock >= 0)
+		close(k->sock);
+	free(k->buf);
+	if (fflush(stdout) || ferror(stdout)) {
+		if (!ret)
+			report(k, errno ? errno : EIO, "writing the output");
+		ret = -1;
+	}
+	return ret ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct kmctl k = { .sock = -1, .delay = 1.0 };
+	const struct subcommand *sub;
+	bool top_options = false;
+	int ret;
+
+	ret = parse_options(&k, argc, argv, &top_options);
+	if (ret >= 0)
+		return ret;
+	sub = parse_subcommand(argc, argv, top_options);
+	if (!sub)
+		return 2;
 	k.cmd = sub->name;
 	if (!k.socket_path)
 		k.socket_path = getenv("KMALLOC_SOCKET");
 	if (!k.socket_path || !k.socket_path[0])
 		k.socket_path = KM_DEFAULT_SOCKET;
-
-	k.buf = malloc(WIRE_MAX_REPLY);
-	if (!k.buf) {
-		report(&k, ENOMEM, NULL);
-		return 1;
-	}
-	ret = kmctl_connect(&k);
-	if (!ret)
-		ret = kmctl_hello(&k);
-	if (!ret)
-		ret = sub->run(&k);
-	if (k.sock >= 0)
-		close(k.sock);
-	free(k.buf);
-	if (fflush(stdout) || ferror(stdout)) {
-		if (!ret)
-			report(&k, errno ? errno : EIO, "writing the output");
-		ret = -1;
-	}
-	return ret ? 1 : 0;
+	return run_subcommand(&k, sub);
 }

@@ -21,7 +21,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -33,12 +32,12 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "attacker.h"
 #include "daemon.h"
 #include "kmclient.h"
 #include "rawclient.h"
@@ -50,7 +49,6 @@
 #define FRAME		(2ull << 20)
 #define RESERVE		"6M"		/* --reserve: a min watermark of 3 frames */
 #define RESERVE_FRAMES	3u
-#define NOBODY		65534
 
 #define GFP_NOFAIL_HIGH	(KM_GFP_KERNEL | KM___GFP_NOFAIL | KM___GFP_HIGH)	/* 0x8ce0 */
 
@@ -66,157 +64,40 @@ static int fixture_errors;
 
 /* ---- the attacker: a forked child running as nobody ---------------------- */
 
-struct attacker {
-	const struct test_daemon *d;	/* the daemon it attacks */
-	pid_t pid;
-	int report;	/* the parent reads what the attacker reports */
-	int go;		/* the parent writes one byte per step the attacker waits for */
-};
+#define REPORT_MS	20000	/* for each report of the attacker */
 
-/* In the attacker (no check there): a failed check ends it with status 2
- * after saying which. */
-#define ATTACKER_CHECK(cond)                                                                  \
-	do {                                                                                  \
-		if (!(cond)) {                                                                \
-			fprintf(stderr, "attacker: line %d: check failed: %s (errno %d)\n",  \
-				__LINE__, #cond, errno);                                      \
-			_exit(2);                                                             \
-		}                                                                             \
-	} while (0)
-
-typedef void attack_fn(int report, int go, const void *arg);
-
-static void drop_to_nobody(void)
+/* In the attacker: waits for the test's next go. A test that closed the
+ * pipe instead is done with us. */
+static void attacker_next(struct attacker *self)
 {
-	pid_t parent = getppid();
-
-	ATTACKER_CHECK(setgroups(0, NULL) == 0);
-	ATTACKER_CHECK(setgid(NOBODY) == 0);
-	ATTACKER_CHECK(setuid(NOBODY) == 0);
-	ATTACKER_CHECK(getuid() == NOBODY && geteuid() == NOBODY && getgid() == NOBODY);
-	ATTACKER_CHECK(setuid(0) < 0);
-	/* Set after the uid change, which clears it: a test that dies takes
-	 * its attacker along. */
-	ATTACKER_CHECK(prctl(PR_SET_PDEATHSIG, SIGKILL) == 0);
-	ATTACKER_CHECK(getppid() == parent);
-}
-
-/* In the attacker: sends one report to the parent. */
-static void attacker_report(int fd, const void *buf, size_t len)
-{
-	ATTACKER_CHECK(write(fd, buf, len) == (ssize_t)len);
-}
-
-/* In the attacker: waits for the parent's next go. A parent that closed
- * the pipe instead is done with us. */
-static void attacker_wait(int fd)
-{
-	char byte;
-
-	if (read(fd, &byte, 1) != 1)
+	if (attacker_wait(self) < 0)
 		_exit(0);
-}
-
-static void attacker_start(struct attacker *a, const struct test_daemon *d, attack_fn *fn,
-			   const void *arg)
-{
-	int rep[2], go[2];
-
-	a->d = d;
-	ck_assert_int_eq(pipe2(rep, O_CLOEXEC), 0);
-	ck_assert_int_eq(pipe2(go, O_CLOEXEC), 0);
-	fflush(NULL);
-	a->pid = fork();
-	ck_assert_int_ge(a->pid, 0);
-	if (a->pid == 0) {
-		close(rep[0]);
-		close(go[1]);
-		drop_to_nobody();
-		fn(rep[1], go[0], arg);
-		_exit(0);
-	}
-	close(rep[1]);
-	close(go[0]);
-	a->report = rep[0];
-	a->go = go[1];
-}
-
-/* The attacker's next report; fails the test if it does not come in 20 s. */
-static void attacker_read(struct attacker *a, void *buf, size_t len)
-{
-	struct pollfd pfd = { .fd = a->report, .events = POLLIN };
-	ssize_t n = -1;
-	int status = 0;
-
-	if (poll(&pfd, 1, 20000) == 1)
-		n = read(a->report, buf, len);
-	if (n == (ssize_t)len)
-		return;
-	if (waitpid(a->pid, &status, WNOHANG) != a->pid)
-		status = -1;
-	ck_assert_msg(0, "no report from the attacker (read %zd, status %#x), kmallocd %s", n,
-		      status, test_daemon_alive(a->d) ? "alive" : "dead");
-}
-
-static void attacker_go(struct attacker *a)
-{
-	ck_assert_int_eq(write(a->go, "g", 1), 1);
-}
-
-/* Lets the attacker finish and checks that it did so cleanly. */
-static void attacker_finish(struct attacker *a)
-{
-	int status;
-
-	close(a->go);
-	ck_assert_int_eq(waitpid(a->pid, &status, 0), a->pid);
-	close(a->report);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		      "the attacker failed (status %#x; its message is above)", status);
 }
 
 /* ---- the pool's figures, as root sees them ------------------------------- */
 
-struct figures {
-	uint64_t total, free, reclaimable, reserve, available, quarantined;
-	uint64_t frames_free, frame_size;
-};
-
-static struct figures pool_figures(const struct test_daemon *d)
+static Kmalloc__Meminfo pool_figures(const struct test_daemon *d)
 {
 	int fd = raw_connect_hello(d->socket, NULL, NULL);
-	struct figures f;
-	Kmalloc__Reply *r;
+	Kmalloc__Meminfo f;
 
 	ck_assert_msg(fd >= 0, "root cannot connect to kmallocd");
-	r = raw_meminfo(fd, 2);
-	ck_assert_ptr_nonnull(r);
-	ck_assert_int_eq(r->error, 0);
-	ck_assert_int_eq(r->body_case, KMALLOC__REPLY__BODY_MEMINFO);
-	f.total = r->meminfo->total;
-	f.free = r->meminfo->free;
-	f.reclaimable = r->meminfo->slab_reclaimable;
-	f.reserve = r->meminfo->reserve;
-	f.available = r->meminfo->available;
-	f.quarantined = r->meminfo->quarantined;
-	f.frames_free = r->meminfo->frames_free;
-	f.frame_size = r->meminfo->frame_size;
-	kmalloc__reply__free_unpacked(r, NULL);
+	ck_assert_int_eq(raw_get_meminfo(fd, 2, &f), 0);
 	close(fd);
 	return f;
 }
 
 /* What nobody holds: free memory plus the empty slabs the caches keep. */
-static uint64_t unheld(const struct figures *f)
+static uint64_t unheld(const Kmalloc__Meminfo *f)
 {
-	return f->free + f->reclaimable;
+	return f->free + f->slab_reclaimable;
 }
 
 /* Waits (5 s at most: giving back is asynchronous) until nobody holds
  * anything more than @base allows and nothing is quarantined. */
 static void wait_back(const struct test_daemon *d, uint64_t base)
 {
-	struct figures f;
+	Kmalloc__Meminfo f;
 	int i;
 
 	for (i = 0; i < 500; i++) {
@@ -241,7 +122,7 @@ static uint64_t baseline(const struct test_daemon *d)
 /* Bytes taken by someone: the pool less what nobody holds. */
 static uint64_t held(const struct test_daemon *d)
 {
-	struct figures f = pool_figures(d);
+	Kmalloc__Meminfo f = pool_figures(d);
 
 	return f.total - unheld(&f);
 }
@@ -328,30 +209,6 @@ struct hugepage_state {
 
 static struct hugepage_state *hp;
 
-static long read_long(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	long v = -1;
-
-	if (!f)
-		return -1;
-	if (fscanf(f, "%ld", &v) != 1)
-		v = -1;
-	fclose(f);
-	return v;
-}
-
-static bool write_long(const char *path, long v)
-{
-	FILE *f = fopen(path, "we");
-	bool ok;
-
-	if (!f)
-		return false;
-	ok = fprintf(f, "%ld\n", v) > 0;
-	return fclose(f) == 0 && ok;
-}
-
 /* A /proc/meminfo field ("HugePages_Free"), or -1. */
 static long meminfo_field(const char *name)
 {
@@ -376,7 +233,7 @@ static long meminfo_field(const char *name)
 static long hugepages_spare(void)
 {
 	long spare = meminfo_field("HugePages_Free") - meminfo_field("HugePages_Rsvd");
-	long over = read_long(NR_OVERCOMMIT) - meminfo_field("HugePages_Surp");
+	long over = test_read_long(NR_OVERCOMMIT) - meminfo_field("HugePages_Surp");
 
 	return spare + (over > 0 ? over : 0);
 }
@@ -395,7 +252,7 @@ static bool hugepages_take_spare(void)
 		return false;
 	}
 	ck_assert_msg(!hp->lowered, "hugepages already taken away");
-	nr = read_long(NR_HUGEPAGES);
+	nr = test_read_long(NR_HUGEPAGES);
 	total = meminfo_field("HugePages_Total");
 	free_pages = meminfo_field("HugePages_Free");
 	if (nr < 0 || total < 0 || free_pages < 0 || total - free_pages > nr) {
@@ -404,13 +261,13 @@ static bool hugepages_take_spare(void)
 	}
 	hp->orig = nr;
 	hp->lowered = true;
-	if (!write_long(NR_HUGEPAGES, total - free_pages)) {
+	if (!test_write_long(NR_HUGEPAGES, total - free_pages)) {
 		hp->lowered = false;
 		printf("cannot write %s (%s): the host keeps its spare pages\n", NR_HUGEPAGES,
 		       strerror(errno));
 		return false;
 	}
-	now = read_long(NR_HUGEPAGES);
+	now = test_read_long(NR_HUGEPAGES);
 	printf("vm.nr_hugepages %ld -> %ld, %ld spare\n", hp->orig, now, hugepages_spare());
 	return true;
 }
@@ -425,11 +282,11 @@ static bool hugepages_give_back(void)
 
 	if (!hp->lowered)
 		return true;
-	now = read_long(NR_HUGEPAGES);
+	now = test_read_long(NR_HUGEPAGES);
 	/* The kernel may find the contiguous memory slowly: ask a few times. */
 	for (tries = 0; tries < 5 && now < hp->orig; tries++) {
-		write_long(NR_HUGEPAGES, hp->orig);
-		now = read_long(NR_HUGEPAGES);
+		test_write_long(NR_HUGEPAGES, hp->orig);
+		now = test_read_long(NR_HUGEPAGES);
 	}
 	hp->lowered = now < hp->orig;
 	printf("vm.nr_hugepages back to %ld (was %ld before the case)\n", now, hp->orig);
@@ -476,9 +333,9 @@ static bool range_is_zero(const uint8_t *p, size_t len)
 	return true;
 }
 
-static void attack_sigbus(int report, int go, const void *arg)
+static int attack_sigbus(struct attacker *self, void *arg)
 {
-	const struct test_daemon *d = arg;
+	const struct test_daemon *d = self->d;
 	struct sigbus_report rep;
 	Kmalloc__Reply *welcome, *r;
 	uint64_t size, nr_frames;
@@ -487,6 +344,7 @@ static void attack_sigbus(int report, int go, const void *arg)
 	int fd, memfd, status;
 	pid_t pid;
 
+	attacker_become_nobody();
 	memset(&rep, 0, sizeof(rep));
 	fd = raw_connect_hello(d->socket, &memfd, &welcome);
 	ATTACKER_CHECK(fd >= 0);
@@ -550,12 +408,13 @@ static void attack_sigbus(int report, int go, const void *arg)
 	}
 	kmalloc__reply__free_unpacked(r, NULL);
 
-	attacker_report(report, &rep, sizeof(rep));
-	attacker_wait(go);	/* connected while root is served */
+	attacker_report(self, &rep, sizeof(rep));
+	attacker_next(self);	/* connected while root is served */
 	kmalloc__reply__free_unpacked(welcome, NULL);
 	munmap(map, size);
 	close(memfd);
 	close(fd);
+	return 0;
 }
 
 /* A client punches its granted frame out of the domain memfd and takes the
@@ -582,8 +441,8 @@ START_TEST(test_sigbus_on_punched_memory)
 		ck_assert_msg(hugepages_spare() == 0, "%ld spare hugepages left",
 			      hugepages_spare());
 
-	attacker_start(&a, d, attack_sigbus, d);
-	attacker_read(&a, &rep, sizeof(rep));
+	attacker_start(&a, d, attack_sigbus, NULL);
+	attacker_read(&a, &rep, sizeof(rep), REPORT_MS);
 	printf("sigbus: frame %" PRIu64 ", phantom frame %" PRIu64 " (signal %d), %" PRId64
 	       " spare hugepages, kzalloc error %d, again %d\n", rep.frame, rep.phantom_frame,
 	       rep.phantom_signal, rep.spare, rep.kzalloc_err, rep.again_err);
@@ -626,7 +485,7 @@ START_TEST(test_sigbus_on_punched_memory)
 	ck_assert_uint_eq(rep.again_frame, rep.frame);
 	ck_assert_msg(rep.again_zero, "kzalloc'd memory after the repair is not zero");
 
-	attacker_go(&a);
+	attacker_go(&a, 'g');
 	attacker_finish(&a);
 	ck_assert_msg(test_daemon_alive(d), "kmallocd died");
 	/* Taken apart with no spare hugepage: nothing lost, nothing quarantined. */
@@ -651,9 +510,9 @@ struct seal_report {
 	int64_t kept_bytes;	/* pages left in the kept memfd once all was given back */
 };
 
-static void attack_seal(int report, int go, const void *arg)
+static int attack_seal(struct attacker *self, void *arg)
 {
-	const struct test_daemon *d = arg;
+	const struct test_daemon *d = self->d;
 	struct seal_report rep;
 	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
 	Kmalloc__Vmalloc vm = KMALLOC__VMALLOC__INIT;
@@ -661,6 +520,7 @@ static void attack_seal(int report, int go, const void *arg)
 	struct stat st;
 	int fd, memfd;
 
+	attacker_become_nobody();
 	memset(&rep, 0, sizeof(rep));
 	fd = raw_connect_hello(d->socket, &memfd, NULL);
 	ATTACKER_CHECK(fd >= 0);
@@ -682,26 +542,27 @@ static void attack_seal(int report, int go, const void *arg)
 		if (rep.refused || ++rep.frames > 1000)
 			break;
 	}
-	attacker_report(report, &rep, sizeof(rep));
+	attacker_report(self, &rep, sizeof(rep));
 
-	attacker_wait(go);	/* the daemon reloads meanwhile */
+	attacker_next(self);	/* the daemon reloads meanwhile */
 	r = raw_meminfo(fd, 2);
 	rep.after_reload = r ? r->error : -1;
 	if (r)
 		kmalloc__reply__free_unpacked(r, NULL);
-	attacker_report(report, &rep, sizeof(rep));
+	attacker_report(self, &rep, sizeof(rep));
 
-	attacker_wait(go);	/* the host's spare hugepages are gone now */
+	attacker_next(self);	/* the host's spare hugepages are gone now */
 	close(fd);		/* disconnected, the memfd kept */
-	attacker_report(report, &rep, sizeof(rep));
+	attacker_report(self, &rep, sizeof(rep));
 
-	attacker_wait(go);	/* the daemon has given everything back */
+	attacker_next(self);	/* the daemon has given everything back */
 	ATTACKER_CHECK(fstat(memfd, &st) == 0);
 	rep.kept_bytes = (int64_t)st.st_blocks * 512;
 	rep.future_write_kept = fcntl(memfd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE) < 0 ? errno : 0;
-	attacker_report(report, &rep, sizeof(rep));
-	attacker_wait(go);
+	attacker_report(self, &rep, sizeof(rep));
+	attacker_next(self);
 	close(memfd);
+	return 0;
 }
 
 /* A client that seals its domain memfd, vmallocs all it may, disconnects
@@ -714,7 +575,7 @@ START_TEST(test_sealed_memfd_kept_after_disconnect)
 	struct test_daemon *d = &daemon_under_test;
 	const int want_seals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW;
 	struct seal_report rep;
-	struct figures f;
+	Kmalloc__Meminfo f;
 	struct attacker a;
 	uint64_t base = baseline(d), size, i;
 	bool starved;
@@ -722,8 +583,8 @@ START_TEST(test_sealed_memfd_kept_after_disconnect)
 	uint8_t *v;
 	int reloads, w;
 
-	attacker_start(&a, d, attack_seal, d);
-	attacker_read(&a, &rep, sizeof(rep));
+	attacker_start(&a, d, attack_seal, NULL);
+	attacker_read(&a, &rep, sizeof(rep), REPORT_MS);
 	ck_assert_msg((rep.seals & want_seals) == want_seals, "seals %#x lack %#x", rep.seals,
 		      want_seals);
 	ck_assert_msg(!(rep.seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)), "seals %#x",
@@ -750,8 +611,8 @@ START_TEST(test_sealed_memfd_kept_after_disconnect)
 		usleep(10000);
 	ck_assert_msg(w < 1000, "the reload did not complete");
 	ck_assert_msg(test_daemon_alive(d), "kmallocd died in the reload");
-	attacker_go(&a);
-	attacker_read(&a, &rep, sizeof(rep));
+	attacker_go(&a, 'g');
+	attacker_read(&a, &rep, sizeof(rep), REPORT_MS);
 	ck_assert_msg(rep.after_reload == 0, "the attacker's connection after the reload: %d",
 		      rep.after_reload);
 	ck_assert_uint_eq(held(d), rep.frames * FRAME);
@@ -759,8 +620,8 @@ START_TEST(test_sealed_memfd_kept_after_disconnect)
 	/* The disconnect, and root's vmalloc, with no spare hugepage: the pool
 	 * must have every page it counts. */
 	starved = hugepages_take_spare();
-	attacker_go(&a);
-	attacker_read(&a, &rep, sizeof(rep));
+	attacker_go(&a, 'g');
+	attacker_read(&a, &rep, sizeof(rep), REPORT_MS);
 	wait_back(d, base);
 	f = pool_figures(d);
 	ck_assert_uint_eq(f.reserve, RESERVE_FRAMES * FRAME);
@@ -780,13 +641,13 @@ START_TEST(test_sealed_memfd_kept_after_disconnect)
 	if (starved)
 		ck_assert_msg(hugepages_give_back(), "vm.nr_hugepages not restored");
 
-	attacker_go(&a);
-	attacker_read(&a, &rep, sizeof(rep));
+	attacker_go(&a, 'g');
+	attacker_read(&a, &rep, sizeof(rep), REPORT_MS);
 	ck_assert_msg(rep.kept_bytes == 0, "the kept memfd still holds %" PRId64 " bytes",
 		      rep.kept_bytes);
 	ck_assert_msg(rep.future_write_kept == EPERM, "F_SEAL_FUTURE_WRITE on the kept memfd: %s",
 		      rep.future_write_kept ? strerror(rep.future_write_kept) : "added");
-	attacker_go(&a);
+	attacker_go(&a, 'g');
 	attacker_finish(&a);
 	wait_back(d, base);
 	assert_root_served(d);
@@ -804,9 +665,9 @@ struct scm_report {
 	uint64_t ino;		/* the TCP socket's inode */
 };
 
-static void attack_scm_rights(int report, int go, const void *arg)
+static int attack_scm_rights(struct attacker *self, void *arg)
 {
-	const struct test_daemon *d = arg;
+	const struct test_daemon *d = self->d;
 	struct sockaddr_in addr = { .sin_family = AF_INET };
 	struct linger linger = { 1, 40 }, abort_close = { 1, 0 };
 	socklen_t len = sizeof(addr);
@@ -822,6 +683,7 @@ static void attack_scm_rights(int report, int go, const void *arg)
 	ssize_t w;
 	char byte;
 
+	attacker_become_nobody();
 	memset(&rep, 0, sizeof(rep));
 	/* A listener that never accepts nor reads... */
 	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -868,9 +730,9 @@ static void attack_scm_rights(int report, int go, const void *arg)
 		if (r)
 			kmalloc__reply__free_unpacked(r, NULL);
 	}
-	attacker_report(report, &rep, sizeof(rep));
+	attacker_report(self, &rep, sizeof(rep));
 
-	attacker_wait(go);
+	attacker_next(self);
 	/* Closing the listener resets the connection it never accepted, which
 	 * ends a lingering close wherever it waits; ours does not linger. */
 	close(lfd);
@@ -879,6 +741,7 @@ static void attack_scm_rights(int report, int go, const void *arg)
 		close(cfd);
 	}
 	close(fd);
+	return 0;
 }
 
 /* Whether process @pid has socket inode @ino open. */
@@ -922,8 +785,8 @@ START_TEST(test_lingering_socket_passed_to_the_daemon)
 	double secs;
 	int i;
 
-	attacker_start(&a, d, attack_scm_rights, d);
-	attacker_read(&a, &rep, sizeof(rep));
+	attacker_start(&a, d, attack_scm_rights, NULL);
+	attacker_read(&a, &rep, sizeof(rep), REPORT_MS);
 	printf("scm_rights: send %d, %" PRId64 " bytes queued\n", rep.send_err, rep.queued);
 	ck_assert_msg(rep.send_err == 0 || rep.send_err == -EPERM, "sendmsg: %s",
 		      strerror(-rep.send_err));
@@ -944,7 +807,7 @@ START_TEST(test_lingering_socket_passed_to_the_daemon)
 	}
 	assert_root_served(d);
 
-	attacker_go(&a);
+	attacker_go(&a, 'g');
 	attacker_finish(&a);
 	for (i = 0; i < 200 && process_holds_socket(d->pid, rep.ino); i++)
 		usleep(10000);
@@ -971,7 +834,7 @@ struct hog_report {
 	uint64_t bytes;		/* what it holds */
 };
 
-static void attack_hog(int report, int go, const void *arg)
+static int attack_hog(struct attacker *self, void *arg)
 {
 	const struct hog_args *h = arg;
 	struct hog_report rep;
@@ -982,6 +845,7 @@ static void attack_hog(int report, int go, const void *arg)
 	uint64_t id = 10;
 	int fd;
 
+	attacker_become_nobody();
 	memset(&rep, 0, sizeof(rep));
 	fd = raw_connect_hello(h->d->socket, NULL, NULL);
 	ATTACKER_CHECK(fd >= 0);
@@ -1017,9 +881,10 @@ static void attack_hog(int report, int go, const void *arg)
 	ATTACKER_CHECK(r != NULL);
 	rep.small_err = r->error;
 	kmalloc__reply__free_unpacked(r, NULL);
-	attacker_report(report, &rep, sizeof(rep));
-	attacker_wait(go);	/* holding it while root allocates */
+	attacker_report(self, &rep, sizeof(rep));
+	attacker_next(self);	/* holding it while root allocates */
 	close(fd);
+	return 0;
 }
 
 /* Root's service while the attacker holds all it could: GFP_KERNEL 2 MiB,
@@ -1064,7 +929,7 @@ START_TEST(test_nofail_and_atomic_stop_at_the_quota)
 	test_daemon_log_window();
 	refusals = test_daemon_log_count(d, "refused: uid holds");
 	attacker_start(&a, d, attack_hog, &args);
-	attacker_read(&a, &rep, sizeof(rep));
+	attacker_read(&a, &rep, sizeof(rep), REPORT_MS);
 	printf("quota: nobody holds %" PRIu64 " bytes of %llu\n", rep.bytes, POOL_SIZE);
 	/* Stopped by its quota: the pool had room for more. */
 	ck_assert_msg(rep.refused == EDQUOT, "2 MiB kmallocs stopped by %d, want EDQUOT",
@@ -1081,7 +946,7 @@ START_TEST(test_nofail_and_atomic_stop_at_the_quota)
 	assert_root_served_beside_hog(d);
 	assert_root_served(d);
 	ck_assert_msg(test_daemon_alive(d), "kmallocd died");
-	attacker_go(&a);
+	attacker_go(&a, 'g');
 	attacker_finish(&a);
 	wait_back(d, base);
 }
@@ -1096,12 +961,12 @@ START_TEST(test_root_allocates_while_nobody_holds_its_quota)
 	uint64_t base = baseline(d), root_bytes = 0, id = 10;
 	struct hog_report rep;
 	struct attacker a;
-	struct figures f;
+	Kmalloc__Meminfo f;
 	Kmalloc__Reply *r;
 	int fd, err;
 
 	attacker_start(&a, d, attack_hog, &args);
-	attacker_read(&a, &rep, sizeof(rep));
+	attacker_read(&a, &rep, sizeof(rep), REPORT_MS);
 	ck_assert_msg(rep.refused == EDQUOT, "nobody stopped by %d, want EDQUOT", rep.refused);
 	ck_assert_uint_le(rep.bytes, POOL_SIZE / 2);
 	ck_assert_uint_gt(rep.bytes + FRAME, POOL_SIZE / 2);
@@ -1128,7 +993,7 @@ START_TEST(test_root_allocates_while_nobody_holds_its_quota)
 	ck_assert_uint_eq(f.frames_free, RESERVE_FRAMES);
 	ck_assert_uint_eq(root_bytes + rep.bytes + (rep.small_err ? 0 : 4096) + f.free, POOL_SIZE);
 	close(fd);
-	attacker_go(&a);
+	attacker_go(&a, 'g');
 	attacker_finish(&a);
 	wait_back(d, base);
 	assert_root_served(d);
@@ -1144,7 +1009,7 @@ START_TEST(test_watermark_stops_an_unlimited_uid)
 	struct hog_args args = { d, true };
 	struct hog_report rep;
 	struct attacker a;
-	struct figures f;
+	Kmalloc__Meminfo f;
 	Kmalloc__Reply *r;
 	km_client *c;
 	uint8_t *a64, *a4k;
@@ -1157,7 +1022,7 @@ START_TEST(test_watermark_stops_an_unlimited_uid)
 	}
 	base = baseline(d);
 	attacker_start(&a, d, attack_hog, &args);
-	attacker_read(&a, &rep, sizeof(rep));
+	attacker_read(&a, &rep, sizeof(rep), REPORT_MS);
 	f = pool_figures(d);
 	printf("watermark: nobody holds %" PRIu64 " bytes of %llu, %" PRIu64 " frames free\n",
 	       rep.bytes, SMALL_POOL_SIZE, f.frames_free);
@@ -1197,7 +1062,7 @@ START_TEST(test_watermark_stops_an_unlimited_uid)
 	km_disconnect(c);
 
 	ck_assert_msg(test_daemon_alive(d), "kmallocd died");
-	attacker_go(&a);
+	attacker_go(&a, 'g');
 	attacker_finish(&a);
 	wait_back(d, base);
 	assert_root_served(d);

@@ -35,21 +35,6 @@ static km_client *connect_or_fail(void)
 	return c;
 }
 
-/* The kernel's kmalloc_size_roundup() (docs/kernel.md). */
-static size_t expected_ksize(size_t size)
-{
-	static const size_t classes[] = { 8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048,
-					  4096, 8192 };
-	size_t i, pages = 4096;
-
-	for (i = 0; i < sizeof(classes) / sizeof(classes[0]); i++)
-		if (size <= classes[i])
-			return classes[i];
-	while (pages < size)
-		pages <<= 1;
-	return pages;
-}
-
 static size_t largest_pow2_dividing(size_t n)
 {
 	return n & -n;
@@ -76,7 +61,7 @@ START_TEST(test_size_classes_alignment_ksize)
 	size_t i;
 
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-		size_t size = sizes[i], ks = expected_ksize(size), align, j;
+		size_t size = sizes[i], ks = test_expected_ksize(size), align, j;
 		uint8_t *p = km_kmalloc(c, size, KM_GFP_KERNEL);
 
 		ck_assert_msg(p != NULL, "kmalloc(%zu): %s", size, strerror(errno));

@@ -22,45 +22,33 @@
 #include <sys/wait.h>
 
 #include "daemon.h"
+#include "kmclient.h"
 #include "rawclient.h"
 #include "wire.h"
 #include "testutil.h"
 
 #define POOL_SIZE (32ull << 20)
-#define GFP_KERNEL 0xcc0u
 
 static struct test_daemon daemon_under_test;
 
 static uint64_t pool_free(void)
 {
 	int fd = raw_connect_hello(daemon_under_test.socket, NULL, NULL);
-	Kmalloc__Reply *r;
-	uint64_t v;
+	Kmalloc__Meminfo mi;
 
 	ck_assert_int_ge(fd, 0);
-	r = raw_meminfo(fd, 2);
-	ck_assert_ptr_nonnull(r);
-	ck_assert_int_eq(r->body_case, KMALLOC__REPLY__BODY_MEMINFO);
-	/* Free frames plus free pages in domains plus empty slabs: what nobody holds. */
-	v = r->meminfo->free + r->meminfo->slab_reclaimable;
-	kmalloc__reply__free_unpacked(r, NULL);
+	ck_assert_int_eq(raw_get_meminfo(fd, 2, &mi), 0);
 	close(fd);
-	return v;
+	/* Free frames plus free pages in domains plus empty slabs: what nobody holds. */
+	return mi.free + mi.slab_reclaimable;
 }
 
 /* The daemon is alive and serves a fresh client a kmalloc. */
 static void assert_daemon_serves(void)
 {
 	int fd = raw_connect_hello(daemon_under_test.socket, NULL, NULL);
-	Kmalloc__Reply *r;
 
-	ck_assert_msg(test_daemon_alive(&daemon_under_test), "kmallocd died");
-	ck_assert_int_ge(fd, 0);
-	r = raw_alloc(fd, 9, 64, GFP_KERNEL, 1);
-	ck_assert_ptr_nonnull(r);
-	ck_assert_int_eq(r->error, 0);
-	ck_assert_uint_eq(r->alloc->n_grants, 1);
-	kmalloc__reply__free_unpacked(r, NULL);
+	test_daemon_assert_serves(&daemon_under_test, fd);
 	close(fd);
 }
 
@@ -115,7 +103,7 @@ START_TEST(test_oversized_packet_gets_e2big)
 	ck_assert_str_ne(r->message, "");
 	kmalloc__reply__free_unpacked(r, NULL);
 	/* The connection still works. */
-	r = raw_alloc(fd, 3, 100, GFP_KERNEL, 1);
+	r = raw_alloc(fd, 3, 100, KM_GFP_KERNEL, 1);
 	ck_assert_ptr_nonnull(r);
 	ck_assert_int_eq(r->error, 0);
 	kmalloc__reply__free_unpacked(r, NULL);
@@ -134,7 +122,7 @@ START_TEST(test_protocol_errors)
 
 	ck_assert_int_ge(fd, 0);
 	/* A request before Hello. */
-	r = raw_alloc(fd, 5, 64, GFP_KERNEL, 1);
+	r = raw_alloc(fd, 5, 64, KM_GFP_KERNEL, 1);
 	ck_assert_ptr_nonnull(r);
 	ck_assert_uint_eq(r->id, 5);
 	ck_assert_int_eq(r->error, EPROTO);
@@ -192,16 +180,16 @@ START_TEST(test_bad_sizes_and_counts)
 	Kmalloc__Reply *r;
 
 	ck_assert_int_ge(fd, 0);
-	r = raw_alloc(fd, 2, 0, GFP_KERNEL, 1);
+	r = raw_alloc(fd, 2, 0, KM_GFP_KERNEL, 1);
 	ck_assert_int_eq(r->error, EINVAL);
 	kmalloc__reply__free_unpacked(r, NULL);
-	r = raw_alloc(fd, 3, (4u << 20) + 1, GFP_KERNEL, 1);
+	r = raw_alloc(fd, 3, (4u << 20) + 1, KM_GFP_KERNEL, 1);
 	ck_assert_int_eq(r->error, ENOMEM);
 	kmalloc__reply__free_unpacked(r, NULL);
-	r = raw_alloc(fd, 4, UINT64_MAX, GFP_KERNEL, 1);
+	r = raw_alloc(fd, 4, UINT64_MAX, KM_GFP_KERNEL, 1);
 	ck_assert_int_eq(r->error, ENOMEM);
 	kmalloc__reply__free_unpacked(r, NULL);
-	r = raw_alloc(fd, 5, 64, GFP_KERNEL, 100000);
+	r = raw_alloc(fd, 5, 64, KM_GFP_KERNEL, 100000);
 	ck_assert_int_eq(r->error, EINVAL);
 	kmalloc__reply__free_unpacked(r, NULL);
 	/* A failure is logged, kernel-style, unless __GFP_NOWARN says not to. */
@@ -209,18 +197,18 @@ START_TEST(test_bad_sizes_and_counts)
 	{
 		int warned = test_daemon_log_count(&daemon_under_test, "kmalloc failure");
 
-		r = raw_alloc(fd, 8, 5u << 20, GFP_KERNEL | 0x2000, 1);
+		r = raw_alloc(fd, 8, 5u << 20, KM_GFP_KERNEL | KM___GFP_NOWARN, 1);
 		ck_assert_int_eq(r->error, ENOMEM);
 		kmalloc__reply__free_unpacked(r, NULL);
 		ck_assert_int_eq(test_daemon_log_count(&daemon_under_test, "kmalloc failure"), warned);
-		r = raw_alloc(fd, 9, 5u << 20, GFP_KERNEL, 1);
+		r = raw_alloc(fd, 9, 5u << 20, KM_GFP_KERNEL, 1);
 		kmalloc__reply__free_unpacked(r, NULL);
 		ck_assert_int_eq(test_daemon_log_count(&daemon_under_test,
 						       "kmalloc failure: size 5242880, mode:0xcc0(GFP_KERNEL)"),
 				 1);
 	}
 	/* A bulk that cannot fit is all or nothing. */
-	r = raw_alloc(fd, 6, 4u << 20, GFP_KERNEL | 0x2000, 64);
+	r = raw_alloc(fd, 6, 4u << 20, KM_GFP_KERNEL | KM___GFP_NOWARN, 64);
 	ck_assert_int_eq(r->error, ENOMEM);
 	ck_assert_int_eq(r->body_case, KMALLOC__REPLY__BODY__NOT_SET);
 	kmalloc__reply__free_unpacked(r, NULL);
@@ -241,10 +229,10 @@ START_TEST(test_double_and_foreign_frees)
 
 	ck_assert_int_ge(a, 0);
 	ck_assert_int_ge(b, 0);
-	r = raw_alloc(a, 2, 256, GFP_KERNEL, 1);
+	r = raw_alloc(a, 2, 256, KM_GFP_KERNEL, 1);
 	ga = r->alloc->grants[0]->id;
 	kmalloc__reply__free_unpacked(r, NULL);
-	r = raw_alloc(b, 2, 256, GFP_KERNEL, 1);
+	r = raw_alloc(b, 2, 256, KM_GFP_KERNEL, 1);
 	gb = r->alloc->grants[0]->id;
 	kmalloc__reply__free_unpacked(r, NULL);
 
@@ -312,9 +300,9 @@ START_TEST(test_killed_clients_give_everything_back)
 			int fd = raw_connect_hello(daemon_under_test.socket, NULL, NULL);
 			Kmalloc__Reply *r;
 
-			r = raw_alloc(fd, 2, 64, GFP_KERNEL, 500);
-			r = raw_alloc(fd, 3, 3u << 20, GFP_KERNEL, 1);
-			r = raw_alloc(fd, 4, 20000, GFP_KERNEL, 10);
+			r = raw_alloc(fd, 2, 64, KM_GFP_KERNEL, 500);
+			r = raw_alloc(fd, 3, 3u << 20, KM_GFP_KERNEL, 1);
+			r = raw_alloc(fd, 4, 20000, KM_GFP_KERNEL, 10);
 			(void)r;
 			if (write(sync[1], "x", 1) != 1)
 				_exit(1);
@@ -396,7 +384,7 @@ START_TEST(test_inspection_and_domains_across_uids)
 		if (!r || r->error != EACCES)
 			_exit(3);
 		/* Its memory is its own memfd's: fresh memory reads zero. */
-		r = raw_alloc(fd, 3, 4096, GFP_KERNEL, 1);
+		r = raw_alloc(fd, 3, 4096, KM_GFP_KERNEL, 1);
 		if (!r || r->error)
 			_exit(4);
 		phys = r->alloc->grants[0]->phys;

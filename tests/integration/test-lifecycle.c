@@ -18,7 +18,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -31,6 +30,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include "attacker.h"
 #include "daemon.h"
 #include "kmclient.h"
 #include "testutil.h"
@@ -750,12 +750,16 @@ END_TEST
  * checks the patterns (no round trip: nothing changes hands); 'v' checks
  * them, then allocates and frees once more and asks for the meminfo (round
  * trips whatever the library keeps; that also hands back what the library
- * kept, so the pool's figures move); 'q' disconnects and exits. */
-struct peer {
-	pid_t pid;
-	int cmd;		/* commands to the peer */
-	int rep;		/* its answers */
+ * kept, so the pool's figures move). It is an attacker (attacker.h): the
+ * commands come as go-aheads, the answers as reports, and once the test
+ * closes its go pipe it disconnects and exits. */
+struct peer_args {
+	const char *sock;
+	uid_t uid;			/* 0: root */
+	uint8_t tag;
 };
+
+#define PEER_MS			30000	/* for an answer */
 
 #define PEER_SMALL		24
 #define PEER_BAD_PATTERN	1000
@@ -840,92 +844,46 @@ static int peer_verify(km_client *c, uint8_t tag, uint8_t **small, uint8_t *larg
 	return 0;
 }
 
-static void peer_main(const char *sock, uid_t uid, uint8_t tag, int cmd, int rep)
+static int peer_main(struct attacker *self, void *arg)
 {
+	const struct peer_args *p = arg;
 	uint8_t *small[PEER_SMALL], *large = NULL, *area = NULL;
 	km_client *c = NULL;
-	char op;
-	int fd;
+	int op;
 
-	/* Nothing of the test's or of other peers: a peer's pipes close when
-	 * the test goes, and sockets it did not open are not held here. */
-	for (fd = 3; fd < 1024; fd++)
-		if (fd != cmd && fd != rep)
-			close(fd);
-	if (uid && (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0))
-		_exit(2);
-	while (read(cmd, &op, 1) == 1) {
+	if (p->uid)
+		ATTACKER_CHECK(attacker_become(p->uid, p->uid, NULL, 0) == 0);
+	while ((op = attacker_wait(self)) >= 0) {
 		int res = EINVAL;
 
 		if (op == 'a')
-			res = peer_alloc(sock, tag, &c, small, &large, &area);
+			res = peer_alloc(p->sock, p->tag, &c, small, &large, &area);
 		else if (op == 'p')
-			res = peer_check(c, tag, small, large, area);
+			res = peer_check(c, p->tag, small, large, area);
 		else if (op == 'v')
-			res = peer_verify(c, tag, small, large, area);
-		else if (op == 'q')
-			break;
-		if (write(rep, &res, sizeof(res)) != sizeof(res))
-			_exit(3);
+			res = peer_verify(c, p->tag, small, large, area);
+		attacker_report(self, &res, sizeof(res));
 	}
 	km_disconnect(c);
-	_exit(0);
+	return 0;
 }
 
 /* A peer for @uid (0: root) on @sock; it does nothing until told. */
-static void peer_spawn(struct peer *p, const char *sock, uid_t uid, uint8_t tag)
+static void peer_spawn(struct attacker *peer, const char *sock, uid_t uid, uint8_t tag)
 {
-	int cmd[2], rep[2];
+	struct peer_args args = { sock, uid, tag };
 
-	ck_assert_int_eq(pipe2(cmd, O_CLOEXEC), 0);
-	ck_assert_int_eq(pipe2(rep, O_CLOEXEC), 0);
-	p->pid = fork();
-	ck_assert_int_ge(p->pid, 0);
-	if (p->pid == 0)
-		peer_main(sock, uid, tag, cmd[0], rep[1]);
-	close(cmd[0]);
-	close(rep[1]);
-	p->cmd = cmd[1];
-	p->rep = rep[0];
+	attacker_start(peer, NULL, peer_main, &args);
 }
 
-/* Sends @op and returns the answer (-1 if the peer died first). */
-static int peer_do(struct peer *p, char op)
+/* Sends @op and returns the answer. */
+static int peer_do(struct attacker *peer, char op)
 {
-	int res = -1;
+	int res;
 
-	ck_assert_int_eq(write(p->cmd, &op, 1), 1);
-	if (read(p->rep, &res, sizeof(res)) != sizeof(res))
-		return -1;
+	attacker_go(peer, op);
+	attacker_read(peer, &res, sizeof(res), PEER_MS);
 	return res;
-}
-
-static void peer_quit(struct peer *p)
-{
-	int status;
-	char op = 'q';
-
-	if (p->pid <= 0)
-		return;
-	if (write(p->cmd, &op, 1) != 1)
-		kill(p->pid, SIGKILL);
-	ck_assert_int_eq(waitpid(p->pid, &status, 0), p->pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "peer status %#x", status);
-	close(p->cmd);
-	close(p->rep);
-	p->pid = 0;
-}
-
-/* Waits for a peer that was killed. */
-static void peer_reap(struct peer *p)
-{
-	int status;
-
-	ck_assert_int_eq(waitpid(p->pid, &status, 0), p->pid);
-	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-	close(p->cmd);
-	close(p->rep);
-	p->pid = 0;
 }
 
 /* ---- the fake systemd's view of its store ---------------------------------- */
@@ -934,16 +892,7 @@ static void peer_reap(struct peer *p)
 static int fake_systemd_log_count2(const struct fake_systemd *sd, const char *needle,
 				   const char *also)
 {
-	char line[2048];
-	FILE *f = fopen(sd->log, "re");
-	int n = 0;
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		n += strstr(line, needle) && (!also || strstr(line, also));
-	fclose(f);
-	return n;
+	return test_count_lines(sd->log, needle, also);
 }
 
 static int fake_systemd_log_count(const struct fake_systemd *sd, const char *needle)
@@ -1096,7 +1045,7 @@ static bool wait_settled(km_client *c, uint64_t want)
 START_TEST(test_restart_client_dies_in_gap)
 {
 	struct fake_systemd sd;
-	struct peer a, b;
+	struct attacker a, b;
 	km_client *w, *c;
 	uint64_t before;
 	char who_b[32];
@@ -1125,7 +1074,7 @@ START_TEST(test_restart_client_dies_in_gap)
 	snprintf(who_b, sizeof(who_b), " pid %d uid 0 ", (int)b.pid);
 
 	kill(b.pid, SIGKILL);
-	peer_reap(&b);
+	attacker_reap(&b);
 	ck_assert(fd_hung_up(sd.fds[conn_b]));
 	ck_assert_int_eq(fake_systemd_poll_store(&sd), 0);	/* FDPOLL=0: all kept */
 	ck_assert_int_ge(sd.fds[conn_b], 0);
@@ -1143,7 +1092,7 @@ START_TEST(test_restart_client_dies_in_gap)
 	ck_assert_msg(c != NULL, "km_connect after the restart: %s", strerror(errno));
 	ck_assert_ptr_nonnull(km_kmalloc(c, 3000, KM_GFP_KERNEL));
 	km_disconnect(c);
-	peer_quit(&a);
+	attacker_finish(&a);
 	km_disconnect(w);
 	fake_systemd_stop(&sd, pid);
 
@@ -1168,7 +1117,7 @@ END_TEST
 START_TEST(test_restart_loses_a_domain)
 {
 	struct fake_systemd sd;
-	struct peer a, b1, b2, b3;
+	struct attacker a, b1, b2, b3;
 	km_meminfo mi;
 	km_client *w;
 	uint64_t before;
@@ -1181,8 +1130,8 @@ START_TEST(test_restart_loses_a_domain)
 	ck_assert_int_eq(chmod(sd.sock, 0777), 0);
 	pid = fake_systemd_start(&sd, true);
 	peer_spawn(&a, sd.sock, 0, 0x31);
-	peer_spawn(&b1, sd.sock, 65534, 0x71);
-	peer_spawn(&b2, sd.sock, 65534, 0x91);
+	peer_spawn(&b1, sd.sock, NOBODY, 0x71);
+	peer_spawn(&b2, sd.sock, NOBODY, 0x91);
 	w = km_connect(sd.sock);
 	ck_assert_msg(w != NULL, "km_connect: %s", strerror(errno));
 	ck_assert_int_eq(peer_do(&a, 'a'), 0);
@@ -1194,7 +1143,7 @@ START_TEST(test_restart_loses_a_domain)
 	fake_systemd_stop(&sd, pid);
 	fake_systemd_read(&sd, NULL, 200);
 	ck_assert_int_ge(fake_systemd_domain_of(&sd, 0), 0);
-	fake_systemd_drop(&sd, fake_systemd_domain_of(&sd, 65534));
+	fake_systemd_drop(&sd, fake_systemd_domain_of(&sd, NOBODY));
 	pid = fake_systemd_start(&sd, false);
 	ck_assert_int_eq(fake_systemd_log_count(&sd, "its clients are dropped"), 1);
 	for (i = 0; i < sd.nr; i++)
@@ -1213,18 +1162,18 @@ START_TEST(test_restart_loses_a_domain)
 	ck_assert_msg(res == ECONNRESET || res == EPIPE, "dropped client got %d", res);
 	res = peer_do(&b2, 'v');
 	ck_assert_msg(res == ECONNRESET || res == EPIPE, "dropped client got %d", res);
-	peer_quit(&b1);
-	peer_quit(&b2);
+	attacker_finish(&b1);
+	attacker_finish(&b2);
 	ck_assert(wait_settled(w, before));
 
 	/* root's client: everything kept */
 	ck_assert_int_eq(peer_do(&a, 'v'), 0);
 	/* and nobody may come back, into a new domain */
-	peer_spawn(&b3, sd.sock, 65534, 0x51);
+	peer_spawn(&b3, sd.sock, NOBODY, 0x51);
 	ck_assert_int_eq(peer_do(&b3, 'a'), 0);
 	ck_assert_int_eq(peer_do(&b3, 'v'), 0);
-	peer_quit(&b3);
-	peer_quit(&a);
+	attacker_finish(&b3);
+	attacker_finish(&a);
 	pool_adds_up(w);
 	km_disconnect(w);
 	fake_systemd_stop(&sd, pid);
@@ -1242,7 +1191,7 @@ END_TEST
 START_TEST(test_handover_client_dies_during_reload)
 {
 	struct test_daemon d;
-	struct peer a, b;
+	struct attacker a, b;
 	km_client *w;
 	uint64_t before;
 	int round;
@@ -1255,15 +1204,15 @@ START_TEST(test_handover_client_dies_during_reload)
 		pid_t pid = d.pid;
 
 		before = unheld(w);
-		peer_spawn(&b, d.socket, round % 2 ? 0 : 65534, (uint8_t)(0x80 + round));
+		peer_spawn(&b, d.socket, round % 2 ? 0 : NOBODY, (uint8_t)(0x80 + round));
 		ck_assert_int_eq(peer_do(&b, 'a'), 0);
 		ck_assert_uint_lt(unheld(w), before);
 		kill(b.pid, SIGKILL);
 		if (round % 2)
-			peer_reap(&b);
+			attacker_reap(&b);
 		kill(d.pid, SIGUSR2);
 		if (!(round % 2))
-			peer_reap(&b);
+			attacker_reap(&b);
 		if (!wait_log(&d, "handover complete", round))
 			test_daemon_dump_log(&d);
 		ck_assert_int_eq(test_daemon_log_count(&d, "handover complete"), round);
@@ -1275,7 +1224,7 @@ START_TEST(test_handover_client_dies_during_reload)
 		ck_assert_int_eq(peer_do(&a, 'p'), 0);
 	}
 	ck_assert_int_eq(peer_do(&a, 'v'), 0);
-	peer_quit(&a);
+	attacker_finish(&a);
 	km_disconnect(w);
 	ck_assert_int_eq(test_daemon_stop(&d), 0);
 	ck_assert_int_eq(test_daemon_log_count(&d, "does not add up"), 0);

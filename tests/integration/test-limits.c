@@ -17,7 +17,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -31,6 +30,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include "attacker.h"
 #include "daemon.h"
 #include "kmclient.h"
 #include "rawclient.h"
@@ -39,8 +39,6 @@
 #define POOL_SIZE	(32ull << 20)
 /* One frame for each of 300 domains, and room to spare. */
 #define BIG_POOL_SIZE	(640ull << 20)
-#define GFP_KERNEL	0xcc0u
-#define NOBODY		65534u
 
 /* The daemon of most cases (see main()). */
 #define UID_MAX_CONNS	8
@@ -58,131 +56,17 @@ static uint64_t now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-/* Closes every descriptor but 0-2, @a and @b: a forked helper must not keep
- * the test's connections (or other helpers' pipes) open. */
-static void keep_only_fds(int a, int b)
-{
-	int lo = a < b ? a : b, hi = a < b ? b : a;
-
-	if (lo > 3)
-		close_range(3, (unsigned int)lo - 1, 0);
-	if (hi > lo + 1)
-		close_range((unsigned int)lo + 1, (unsigned int)hi - 1, 0);
-	close_range((unsigned int)hi + 1, ~0u, 0);
-}
-
-static int become(uid_t uid, gid_t gid, const gid_t *groups, size_t nr_groups)
-{
-	if (setgroups(nr_groups, groups) < 0 || setgid(gid) < 0 || setuid(uid) < 0) {
-		fprintf(stderr, "cannot become uid %u: %s\n", (unsigned int)uid, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
 /* ---- forked helpers ---------------------------------------------------- */
 
-/* A helper process: it reports to the test through @report and waits for
- * commands on @cmd; it exits when @cmd reaches EOF, so a test that dies
- * takes its helpers with it. */
-struct child {
-	pid_t pid;
-	int cmd;
-	int report;
-};
+/* Helpers are attackers (attacker.h) that report a struct report, within
+ * REPORT_MS; they exit once the test closes their go pipe, so a test that
+ * dies takes its helpers with it. */
+#define REPORT_MS	60000
 
 struct report {
 	int64_t v[6];
 	char msg[160];
 };
-
-typedef int (*child_fn)(struct child *self, void *arg);
-
-static void child_start(struct child *ch, child_fn fn, void *arg)
-{
-	int down[2], up[2];
-
-	ck_assert_int_eq(pipe2(down, O_CLOEXEC), 0);
-	ck_assert_int_eq(pipe2(up, O_CLOEXEC), 0);
-	fflush(NULL);
-	ch->pid = fork();
-	ck_assert_int_ge(ch->pid, 0);
-	if (ch->pid == 0) {
-		struct child self = { 0, down[0], up[1] };
-
-		close(down[1]);
-		close(up[0]);
-		keep_only_fds(down[0], up[1]);
-		_exit(fn(&self, arg));
-	}
-	close(down[0]);
-	close(up[1]);
-	ch->cmd = down[1];
-	ch->report = up[0];
-}
-
-/* In the helper. */
-static int child_send(struct child *self, const struct report *rep)
-{
-	return write(self->report, rep, sizeof(*rep)) == (ssize_t)sizeof(*rep) ? 0 : -1;
-}
-
-/* In the helper: the next command, or -1 at EOF. */
-static int child_wait(struct child *self)
-{
-	char b;
-
-	return read(self->cmd, &b, 1) == 1 ? b : -1;
-}
-
-static const char *exit_text(int status, char *buf, size_t len)
-{
-	if (WIFEXITED(status))
-		snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
-	else if (WIFSIGNALED(status))
-		snprintf(buf, len, "signal %d", WTERMSIG(status));
-	else
-		snprintf(buf, len, "status %#x", status);
-	return buf;
-}
-
-/* In the test: the helper's next report (60 s at most). */
-static void child_recv(struct child *ch, struct report *rep)
-{
-	struct pollfd pfd = { .fd = ch->report, .events = POLLIN };
-	ssize_t n = -1;
-	int status = 0;
-	char buf[64];
-
-	if (poll(&pfd, 1, 60000) == 1)
-		n = read(ch->report, rep, sizeof(*rep));
-	if (n == (ssize_t)sizeof(*rep))
-		return;
-	if (n != 0)
-		kill(ch->pid, SIGKILL);
-	waitpid(ch->pid, &status, 0);
-	ch->pid = 0;
-	ck_abort_msg("helper sent no report (%s)", exit_text(status, buf, sizeof(buf)));
-}
-
-static void child_tell(struct child *ch, char what)
-{
-	ck_assert_int_eq(write(ch->cmd, &what, 1), 1);
-}
-
-/* Lets the helper go and checks that it exited 0 (else the step it failed). */
-static void child_finish(struct child *ch)
-{
-	int status = 0;
-	char buf[64];
-
-	close(ch->cmd);
-	ck_assert_int_eq(waitpid(ch->pid, &status, 0), ch->pid);
-	close(ch->report);
-	ch->pid = 0;
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "helper failed: %s",
-		      exit_text(status, buf, sizeof(buf)));
-}
 
 /* ---- daemons started by a case ------------------------------------------- */
 
@@ -205,8 +89,6 @@ static void stop_own_daemon(struct test_daemon *d)
  * and @why its message; -2 when no answer came. */
 static int hello_or_refusal(const char *sock, int *err, char *why, size_t len)
 {
-	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
-	Kmalloc__Hello hello = KMALLOC__HELLO__INIT;
 	Kmalloc__Reply *r;
 	int fd = raw_connect(sock), mfd = -1;
 
@@ -215,14 +97,9 @@ static int hello_or_refusal(const char *sock, int *err, char *why, size_t len)
 		why[0] = '\0';
 	if (fd < 0)
 		return -2;
-	req.id = 1;
-	hello.version = 1;
-	hello.name = "limits";
-	req.body_case = KMALLOC__REQUEST__BODY_HELLO;
-	req.hello = &hello;
 	/* A refused client may find the socket closed already; the refusal
 	 * still waits in its queue. */
-	(void)raw_send(fd, &req);
+	(void)raw_send_hello(fd, "limits");
 	r = raw_recv(fd, &mfd, 5000);
 	/* And when the daemon closed it with our Hello unread, the kernel
 	 * reports ECONNRESET once before that refusal. */
@@ -272,15 +149,12 @@ static int root_connect(const char *sock)
 static void figures_of(const char *sock, struct figures *f)
 {
 	int fd = root_connect(sock);
-	Kmalloc__Reply *r;
+	Kmalloc__Meminfo mi;
 
-	r = raw_meminfo(fd, 2);
-	ck_assert_ptr_nonnull(r);
-	ck_assert_int_eq(r->body_case, KMALLOC__REPLY__BODY_MEMINFO);
-	f->free = r->meminfo->free + r->meminfo->slab_reclaimable;
-	f->grants = r->meminfo->grants;
-	f->clients = r->meminfo->clients;
-	kmalloc__reply__free_unpacked(r, NULL);
+	ck_assert_int_eq(raw_get_meminfo(fd, 2, &mi), 0);
+	f->free = mi.free + mi.slab_reclaimable;
+	f->grants = mi.grants;
+	f->clients = mi.clients;
 	close(fd);
 }
 
@@ -323,30 +197,11 @@ static void assert_back_to(const char *sock, const struct figures *base)
 static void assert_serves(const struct test_daemon *d)
 {
 	int fd;
-	Kmalloc__Reply *r;
 
 	ck_assert_msg(test_daemon_alive(d), "kmallocd died");
 	fd = root_connect(d->socket);
-	r = raw_alloc(fd, 9, 64, GFP_KERNEL, 1);
-	ck_assert_ptr_nonnull(r);
-	ck_assert_int_eq(r->error, 0);
-	ck_assert_uint_eq(r->alloc->n_grants, 1);
-	kmalloc__reply__free_unpacked(r, NULL);
+	test_daemon_assert_serves(d, fd);
 	close(fd);
-}
-
-static Kmalloc__Reply *raw_inspect(int fd, uint64_t id, Kmalloc__Inspect__Table table,
-				   uint32_t offset)
-{
-	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
-	Kmalloc__Inspect ins = KMALLOC__INSPECT__INIT;
-
-	req.id = id;
-	ins.table = table;
-	ins.offset = offset;
-	req.body_case = KMALLOC__REQUEST__BODY_INSPECT;
-	req.inspect = &ins;
-	return raw_call(fd, &req, NULL);
 }
 
 /* VmRSS of @pid in KiB. */
@@ -525,15 +380,6 @@ static void kmctl_limits_row(const char *sock, unsigned int uid, struct limits_r
 
 /* ---- helpers' bodies ------------------------------------------------------ */
 
-#define CHILD_CHECK(cond, step)                                                        \
-	do {                                                                           \
-		if (!(cond)) {                                                         \
-			fprintf(stderr, "helper uid %u: step %d: %s failed\n",         \
-				(unsigned int)getuid(), (step), #cond);                \
-			return (step);                                                 \
-		}                                                                      \
-	} while (0)
-
 /* Opens Hello'd connections as one uid until refused or @max. */
 struct fill_arg {
 	const char *sock;
@@ -547,15 +393,14 @@ struct fill_arg {
 /* Reports v[0] accepted, v[1] the refusal's error (0: none, -1: not id 0,
  * -2: no answer), v[2] errno of a km_connect() after (0 if it connected),
  * v[3] the error of a kmalloc on the first connection, msg the refusal. */
-static int child_fill(struct child *self, void *arg)
+static int child_fill(struct attacker *self, void *arg)
 {
 	const struct fill_arg *a = arg;
 	struct report rep = { { 0 } };
 	int fds[64], n = 0, fd = -1, err = 0, i;
 	km_client *c;
 
-	if (become(a->uid, a->gid, a->groups, a->nr_groups) < 0)
-		return 90;
+	ATTACKER_CHECK(attacker_become(a->uid, a->gid, a->groups, a->nr_groups) == 0);
 	while (n < a->max && n < 64) {
 		fd = hello_or_refusal(a->sock, &err, rep.msg, sizeof(rep.msg));
 		if (fd < 0)
@@ -565,7 +410,7 @@ static int child_fill(struct child *self, void *arg)
 	rep.v[0] = n;
 	rep.v[1] = fd >= 0 ? 0 : fd == -1 ? err : -2;
 	if (n > 0) {
-		Kmalloc__Reply *r = raw_alloc(fds[0], 2, 64, GFP_KERNEL, 1);
+		Kmalloc__Reply *r = raw_alloc(fds[0], 2, 64, KM_GFP_KERNEL, 1);
 
 		rep.v[3] = r ? r->error : -1;
 		if (r)
@@ -576,14 +421,14 @@ static int child_fill(struct child *self, void *arg)
 	rep.v[2] = c ? 0 : errno;
 	if (c)
 		km_disconnect(c);
-	CHILD_CHECK(child_send(self, &rep) == 0, 91);
-	child_wait(self);
+	attacker_report(self, &rep, sizeof(rep));
+	attacker_wait(self);
 	for (i = 0; i < n; i++)
 		close(fds[i]);
 	return 0;
 }
 
-static void fill_as(struct child *ch, struct report *rep, const char *sock, uid_t uid,
+static void fill_as(struct attacker *ch, struct report *rep, const char *sock, uid_t uid,
 		    gid_t gid, int max)
 {
 	static struct fill_arg a;
@@ -593,8 +438,8 @@ static void fill_as(struct child *ch, struct report *rep, const char *sock, uid_
 	a.uid = uid;
 	a.gid = gid;
 	a.max = max;
-	child_start(ch, child_fill, &a);
-	child_recv(ch, rep);
+	attacker_start(ch, NULL, child_fill, &a);
+	attacker_read(ch, rep, sizeof(*rep), REPORT_MS);
 }
 
 /* ---- 1. connection slots --------------------------------------------------- */
@@ -605,7 +450,7 @@ START_TEST(test_uid_connection_limit)
 	struct figures base;
 	struct limits_row row;
 	struct report rep;
-	struct child ch;
+	struct attacker ch;
 	int fd;
 
 	baseline_of(sock, &base);
@@ -627,7 +472,7 @@ START_TEST(test_uid_connection_limit)
 	ck_assert_uint_ge(row.refusals, 2);
 	ck_assert(!row.privileged);
 	close(fd);
-	child_finish(&ch);
+	attacker_finish(&ch);
 	assert_back_to(sock, &base);
 	ck_assert_int_ge(test_daemon_log_count(&main_daemon, "connection refused"), 1);
 }
@@ -638,7 +483,7 @@ END_TEST
 START_TEST(test_reserved_connections)
 {
 	const char *sock = main_daemon.socket;
-	struct child ch[12];
+	struct attacker ch[12];
 	struct figures base;
 	struct report rep;
 	int fds[MAX_CLIENTS], nr_children = 0, nr_fds = 0, root_fd, fd, err, i;
@@ -689,7 +534,7 @@ START_TEST(test_reserved_connections)
 	ck_assert_int_eq(fd, -1);
 	ck_assert_int_eq(err, EACCES);
 	ck_assert_msg(strstr(why, "max_clients") != NULL, "refusal: %s", why);
-	r = raw_alloc(fds[0], 3, 64, GFP_KERNEL, 1);
+	r = raw_alloc(fds[0], 3, 64, KM_GFP_KERNEL, 1);
 	ck_assert_ptr_nonnull(r);
 	ck_assert_int_eq(r->error, 0);
 	kmalloc__reply__free_unpacked(r, NULL);
@@ -698,27 +543,26 @@ START_TEST(test_reserved_connections)
 		close(fds[i]);
 	close(root_fd);
 	for (i = 0; i < nr_children; i++)
-		child_finish(&ch[i]);
+		attacker_finish(&ch[i]);
 	assert_back_to(sock, &base);
 	assert_serves(&main_daemon);
 }
 END_TEST
 
 /* A connection that never says Hello holds a slot, until --hello-timeout. */
-static int child_silent(struct child *self, void *arg)
+static int child_silent(struct attacker *self, void *arg)
 {
 	const char *sock = arg;
 	struct report rep = { { 0 } };
 	int fds[UID_MAX_CONNS], fd, err, closed = 0, i;
 	uint64_t t0;
 
-	if (become(NOBODY, NOBODY, NULL, 0) < 0)
-		return 90;
+	attacker_become_nobody();
 	for (i = 0; i < UID_MAX_CONNS; i++)
-		CHILD_CHECK((fds[i] = raw_connect(sock)) >= 0, 1);
+		ATTACKER_CHECK((fds[i] = raw_connect(sock)) >= 0);
 	t0 = now_us();
 	fd = hello_or_refusal(sock, &err, rep.msg, sizeof(rep.msg));
-	CHILD_CHECK(fd < 0, 2);
+	ATTACKER_CHECK(fd < 0);
 	rep.v[0] = fd == -1 ? err : -2;
 	for (i = 0; i < UID_MAX_CONNS; i++) {
 		struct pollfd pfd = { .fd = fds[i], .events = POLLIN };
@@ -735,8 +579,8 @@ static int child_silent(struct child *self, void *arg)
 	rep.v[3] = fd >= 0;
 	if (fd >= 0)
 		close(fd);
-	CHILD_CHECK(child_send(self, &rep) == 0, 91);
-	child_wait(self);
+	attacker_report(self, &rep, sizeof(rep));
+	attacker_wait(self);
 	return 0;
 }
 
@@ -746,18 +590,18 @@ START_TEST(test_silent_connections_time_out)
 	int before = test_daemon_log_count(&main_daemon, "no hello in time");
 	struct figures base;
 	struct report rep;
-	struct child ch;
+	struct attacker ch;
 
 	baseline_of(sock, &base);
-	child_start(&ch, child_silent, (void *)sock);
-	child_recv(&ch, &rep);
+	attacker_start(&ch, &main_daemon, child_silent, (void *)sock);
+	attacker_read(&ch, &rep, sizeof(rep), REPORT_MS);
 	ck_assert_int_eq(rep.v[0], EACCES);
 	ck_assert_msg(strstr(rep.msg, "connection limit") != NULL, "refusal: %s", rep.msg);
 	ck_assert_int_eq(rep.v[1], UID_MAX_CONNS);
 	/* --hello-timeout 1: closed after a second, not kept. */
 	ck_assert_int_ge(rep.v[2], 500);
 	ck_assert_int_eq(rep.v[3], 1);
-	child_finish(&ch);
+	attacker_finish(&ch);
 	ck_assert_int_ge(test_daemon_log_count(&main_daemon, "no hello in time") - before,
 			 UID_MAX_CONNS);
 	assert_back_to(sock, &base);
@@ -768,42 +612,40 @@ END_TEST
 /* ---- 2. grants ------------------------------------------------------------- */
 
 /* nobody takes its UID_MAX_GRANTS grants; on 'a' it tries 100,000 more. */
-static int child_grant_hog(struct child *self, void *arg)
+static int child_grant_hog(struct attacker *self, void *arg)
 {
 	const char *sock = arg;
 	struct report rep = { { 0 } };
 	Kmalloc__Reply *r;
 	int fd, i;
 
-	if (become(NOBODY, NOBODY, NULL, 0) < 0)
-		return 90;
+	attacker_become_nobody();
 	fd = raw_connect_hello(sock, NULL, NULL);
-	CHILD_CHECK(fd >= 0, 1);
+	ATTACKER_CHECK(fd >= 0);
 	for (i = 0; i < 2; i++) {
-		r = raw_alloc(fd, 2 + (uint64_t)i, 8, GFP_KERNEL, UID_MAX_GRANTS / 2);
-		CHILD_CHECK(r && !r->error && r->body_case == KMALLOC__REPLY__BODY_ALLOC &&
-				    r->alloc->n_grants == UID_MAX_GRANTS / 2,
-			    2);
+		r = raw_alloc(fd, 2 + (uint64_t)i, 8, KM_GFP_KERNEL, UID_MAX_GRANTS / 2);
+		ATTACKER_CHECK(r && !r->error && r->body_case == KMALLOC__REPLY__BODY_ALLOC &&
+			       r->alloc->n_grants == UID_MAX_GRANTS / 2);
 		kmalloc__reply__free_unpacked(r, NULL);
 	}
-	r = raw_alloc(fd, 4, 8, GFP_KERNEL, 1);
-	CHILD_CHECK(r != NULL, 3);
+	r = raw_alloc(fd, 4, 8, KM_GFP_KERNEL, 1);
+	ATTACKER_CHECK(r != NULL);
 	rep.v[0] = r->error;
 	rep.v[1] = r->body_case;
 	rep.v[2] = (int64_t)r->id;
 	snprintf(rep.msg, sizeof(rep.msg), "%s", r->message ? r->message : "");
 	kmalloc__reply__free_unpacked(r, NULL);
-	CHILD_CHECK(child_send(self, &rep) == 0, 91);
-	if (child_wait(self) == 'a') {
+	attacker_report(self, &rep, sizeof(rep));
+	if (attacker_wait(self) == 'a') {
 		memset(&rep, 0, sizeof(rep));
 		for (i = 0; i < 100; i++) {
-			r = raw_alloc(fd, 10 + (uint64_t)i, 8, GFP_KERNEL, 1000);
-			CHILD_CHECK(r != NULL, 4);
+			r = raw_alloc(fd, 10 + (uint64_t)i, 8, KM_GFP_KERNEL, 1000);
+			ATTACKER_CHECK(r != NULL);
 			rep.v[0] += r->error == EDQUOT;
 			kmalloc__reply__free_unpacked(r, NULL);
 		}
-		CHILD_CHECK(child_send(self, &rep) == 0, 92);
-		child_wait(self);
+		attacker_report(self, &rep, sizeof(rep));
+		attacker_wait(self);
 	}
 	close(fd);
 	return 0;
@@ -816,17 +658,16 @@ struct lib_arg {
 	int max;
 };
 
-static int child_lib_kmalloc(struct child *self, void *arg)
+static int child_lib_kmalloc(struct attacker *self, void *arg)
 {
 	const struct lib_arg *a = arg;
 	struct report rep = { { 0 } };
 	km_client *c;
 	int n;
 
-	if (become(NOBODY, NOBODY, NULL, 0) < 0)
-		return 90;
+	attacker_become_nobody();
 	c = km_connect(a->sock);
-	CHILD_CHECK(c != NULL, 1);
+	ATTACKER_CHECK(c != NULL);
 	for (n = 0; n < a->max; n++) {
 		errno = 0;
 		if (!km_kmalloc(c, 64, KM_GFP_KERNEL))
@@ -834,8 +675,8 @@ static int child_lib_kmalloc(struct child *self, void *arg)
 	}
 	rep.v[0] = n;
 	rep.v[1] = n < a->max ? errno : 0;
-	CHILD_CHECK(child_send(self, &rep) == 0, 91);
-	child_wait(self);
+	attacker_report(self, &rep, sizeof(rep));
+	attacker_wait(self);
 	km_disconnect(c);
 	return 0;
 }
@@ -845,7 +686,7 @@ START_TEST(test_grant_limit)
 	const char *sock = main_daemon.socket;
 	struct lib_arg one = { sock, 10 }, many = { sock, 5000 };
 	uint64_t rss_before, rss_after;
-	struct child hog, lib;
+	struct attacker hog, lib;
 	struct limits_row row;
 	struct figures base;
 	struct report rep;
@@ -854,8 +695,8 @@ START_TEST(test_grant_limit)
 
 	baseline_of(sock, &base);
 	rss_before = rss_kib(main_daemon.pid);
-	child_start(&hog, child_grant_hog, (void *)sock);
-	child_recv(&hog, &rep);
+	attacker_start(&hog, &main_daemon, child_grant_hog, (void *)sock);
+	attacker_read(&hog, &rep, sizeof(rep), REPORT_MS);
 	ck_assert_int_eq(rep.v[0], EDQUOT);
 	ck_assert_int_eq(rep.v[1], KMALLOC__REPLY__BODY__NOT_SET);
 	ck_assert_int_eq(rep.v[2], 4);
@@ -870,16 +711,16 @@ START_TEST(test_grant_limit)
 	ck_assert(!row.privileged);
 
 	/* The limit is the uid's: another client of nobody gets EDQUOT at once. */
-	child_start(&lib, child_lib_kmalloc, &one);
-	child_recv(&lib, &rep);
+	attacker_start(&lib, &main_daemon, child_lib_kmalloc, &one);
+	attacker_read(&lib, &rep, sizeof(rep), REPORT_MS);
 	ck_assert_int_eq(rep.v[0], 0);
 	ck_assert_int_eq(rep.v[1], EDQUOT);
-	child_finish(&lib);
+	attacker_finish(&lib);
 
 	/* 100,000 more tries cost the daemon nothing that stays: what it holds
 	 * for nobody is bounded by the limit (the issue saw 6 GB). */
-	child_tell(&hog, 'a');
-	child_recv(&hog, &rep);
+	attacker_go(&hog, 'a');
+	attacker_read(&hog, &rep, sizeof(rep), REPORT_MS);
 	ck_assert_int_eq(rep.v[0], 100);
 	rss_after = rss_kib(main_daemon.pid);
 	fprintf(stderr, "grant limit: 100,000 allocations refused; daemon VmRSS %" PRIu64
@@ -891,7 +732,7 @@ START_TEST(test_grant_limit)
 	root_fd = raw_connect_hello(sock, NULL, NULL);
 	ck_assert_int_ge(root_fd, 0);
 	for (i = 0; i < 3; i++) {
-		r = raw_alloc(root_fd, 2 + (uint64_t)i, 8, GFP_KERNEL, 1000);
+		r = raw_alloc(root_fd, 2 + (uint64_t)i, 8, KM_GFP_KERNEL, 1000);
 		ck_assert_ptr_nonnull(r);
 		ck_assert_int_eq(r->error, 0);
 		ck_assert_uint_eq(r->alloc->n_grants, 1000);
@@ -903,16 +744,16 @@ START_TEST(test_grant_limit)
 	ck_assert_uint_eq(row.max_bytes, UINT64_MAX);
 	ck_assert(row.privileged);
 	assert_serves(&main_daemon);
-	child_finish(&hog);
+	attacker_finish(&hog);
 	close(root_fd);
 
 	/* libkmclient alone: up to the limit, then EDQUOT. */
-	child_start(&lib, child_lib_kmalloc, &many);
-	child_recv(&lib, &rep);
+	attacker_start(&lib, &main_daemon, child_lib_kmalloc, &many);
+	attacker_read(&lib, &rep, sizeof(rep), REPORT_MS);
 	ck_assert_int_le(rep.v[0], UID_MAX_GRANTS);
 	ck_assert_int_ge(rep.v[0], UID_MAX_GRANTS - 100);
 	ck_assert_int_eq(rep.v[1], EDQUOT);
-	child_finish(&lib);
+	attacker_finish(&lib);
 	assert_back_to(sock, &base);
 	ck_assert_int_ge(test_daemon_log_count(&main_daemon, "refused: uid holds"), 1);
 }
@@ -925,7 +766,7 @@ END_TEST
 
 /* Reports v[0] fewest requests sent on a connection, v[1] most, v[2] all,
  * v[3] connections that reached NOREAD_CAP, v[4] send errors but EAGAIN. */
-static int child_never_reads(struct child *self, void *arg)
+static int child_never_reads(struct attacker *self, void *arg)
 {
 	const char *sock = arg;
 	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
@@ -934,10 +775,9 @@ static int child_never_reads(struct child *self, void *arg)
 	struct report rep = { { 0 } };
 	bool broken[NOREAD_CONNS] = { false };
 
-	if (become(NOBODY, NOBODY, NULL, 0) < 0)
-		return 90;
+	attacker_become_nobody();
 	for (k = 0; k < NOREAD_CONNS; k++)
-		CHILD_CHECK((fds[k] = raw_connect_hello(sock, NULL, NULL)) >= 0, 1);
+		ATTACKER_CHECK((fds[k] = raw_connect_hello(sock, NULL, NULL)) >= 0);
 	req.body_case = KMALLOC__REQUEST__BODY_MEMINFO;
 	req.meminfo = &m;
 	/* Send on every connection until none takes more for half a second:
@@ -976,8 +816,8 @@ static int child_never_reads(struct child *self, void *arg)
 		rep.v[3] += sent[k] == NOREAD_CAP;
 		rep.v[4] += broken[k];
 	}
-	CHILD_CHECK(child_send(self, &rep) == 0, 91);
-	child_wait(self);
+	attacker_report(self, &rep, sizeof(rep));
+	attacker_wait(self);
 	for (k = 0; k < NOREAD_CONNS; k++)
 		close(fds[k]);
 	return 0;
@@ -990,7 +830,7 @@ START_TEST(test_clients_that_never_read)
 	char asan[512];
 	struct figures base;
 	struct report rep;
-	struct child ch;
+	struct attacker ch;
 	uint64_t rss_before, rss_after, t0, rtt_ms;
 	int fd;
 	Kmalloc__Reply *r;
@@ -1006,8 +846,8 @@ START_TEST(test_clients_that_never_read)
 	baseline_of(o.socket, &base);
 	assert_serves(&o);
 	rss_before = rss_kib(o.pid);
-	child_start(&ch, child_never_reads, o.socket);
-	child_recv(&ch, &rep);
+	attacker_start(&ch, &o, child_never_reads, o.socket);
+	attacker_read(&ch, &rep, sizeof(rep), REPORT_MS);
 	fprintf(stderr, "never-read: %d connections sent %" PRId64 " to %" PRId64
 		" requests each (%" PRId64 " in all)\n", NOREAD_CONNS, rep.v[0], rep.v[1], rep.v[2]);
 	/* The daemon stopped reading every one of them long before the cap... */
@@ -1027,14 +867,14 @@ START_TEST(test_clients_that_never_read)
 	r = raw_meminfo(fd, 2);
 	ck_assert_ptr_nonnull(r);
 	kmalloc__reply__free_unpacked(r, NULL);
-	r = raw_alloc(fd, 3, 100, GFP_KERNEL, 1);
+	r = raw_alloc(fd, 3, 100, KM_GFP_KERNEL, 1);
 	ck_assert_ptr_nonnull(r);
 	ck_assert_int_eq(r->error, 0);
 	kmalloc__reply__free_unpacked(r, NULL);
 	rtt_ms = (now_us() - t0) / 1000;
 	ck_assert_msg(rtt_ms < 2000, "root waited %" PRIu64 " ms", rtt_ms);
 	close(fd);
-	child_finish(&ch);
+	attacker_finish(&ch);
 	assert_back_to(o.socket, &base);
 	assert_serves(&o);
 	stop_own_daemon(&o);
@@ -1092,7 +932,7 @@ static bool bad_reply_ok(const Kmalloc__Reply *r, int i)
 
 /* Reports v[0] requests, v[1] milliseconds, v[2] unexpected replies; on 'x'
  * one more. */
-static int child_flood(struct child *self, void *arg)
+static int child_flood(struct attacker *self, void *arg)
 {
 	const char *sock = arg;
 	struct report rep = { { 0 } };
@@ -1100,33 +940,32 @@ static int child_flood(struct child *self, void *arg)
 	uint64_t t0;
 	int fd, i, j;
 
-	if (become(NOBODY, NOBODY, NULL, 0) < 0)
-		return 90;
+	attacker_become_nobody();
 	fd = raw_connect_hello(sock, NULL, NULL);
-	CHILD_CHECK(fd >= 0, 1);
+	ATTACKER_CHECK(fd >= 0);
 	t0 = now_us();
 	for (i = 0; i < FLOOD_REQUESTS; i += FLOOD_WINDOW) {
 		int n = FLOOD_REQUESTS - i < FLOOD_WINDOW ? FLOOD_REQUESTS - i : FLOOD_WINDOW;
 
 		for (j = 0; j < n; j++)
-			CHILD_CHECK(send_bad(fd, i + j) == 0, 2);
+			ATTACKER_CHECK(send_bad(fd, i + j) == 0);
 		for (j = 0; j < n; j++) {
 			r = raw_recv(fd, NULL, 5000);
-			CHILD_CHECK(r != NULL, 3);
+			ATTACKER_CHECK(r != NULL);
 			rep.v[2] += !bad_reply_ok(r, i + j);
 			kmalloc__reply__free_unpacked(r, NULL);
 		}
 	}
 	rep.v[0] = FLOOD_REQUESTS;
 	rep.v[1] = (int64_t)((now_us() - t0) / 1000);
-	CHILD_CHECK(child_send(self, &rep) == 0, 91);
-	if (child_wait(self) == 'x') {
-		CHILD_CHECK(send_bad(fd, 0) == 0, 4);
+	attacker_report(self, &rep, sizeof(rep));
+	if (attacker_wait(self) == 'x') {
+		ATTACKER_CHECK(send_bad(fd, 0) == 0);
 		r = raw_recv(fd, NULL, 5000);
-		CHILD_CHECK(r != NULL && bad_reply_ok(r, 0), 5);
+		ATTACKER_CHECK(r != NULL && bad_reply_ok(r, 0));
 		kmalloc__reply__free_unpacked(r, NULL);
-		CHILD_CHECK(child_send(self, &rep) == 0, 92);
-		child_wait(self);
+		attacker_report(self, &rep, sizeof(rep));
+		attacker_wait(self);
 	}
 	close(fd);
 	return 0;
@@ -1161,7 +1000,7 @@ START_TEST(test_journal_flood)
 	uint64_t supp_sum_before, supp_sum, max_rtt = 0, secs;
 	struct figures base;
 	struct report rep;
-	struct child ch;
+	struct attacker ch;
 	int root_fd, rtts = 0;
 
 	baseline_of(d->socket, &base);
@@ -1172,7 +1011,7 @@ START_TEST(test_journal_flood)
 	all_before = test_daemon_log_count(d, "");
 	supp_sum_before = suppressed_sum(d, NOBODY, &supp_before);
 
-	child_start(&ch, child_flood, (void *)d->socket);
+	attacker_start(&ch, d, child_flood, (void *)d->socket);
 	/* Root is served all along. */
 	for (;;) {
 		struct pollfd pfd = { .fd = ch.report, .events = POLLIN };
@@ -1188,13 +1027,13 @@ START_TEST(test_journal_flood)
 		max_rtt = rtt > max_rtt ? rtt : max_rtt;
 		rtts++;
 	}
-	child_recv(&ch, &rep);
+	attacker_read(&ch, &rep, sizeof(rep), REPORT_MS);
 	ck_assert_int_eq(rep.v[2], 0);
 	ck_assert_msg(max_rtt < 2000000, "root waited %" PRIu64 " us", max_rtt);
 	/* The last window's count is reported with the next line of the uid. */
 	test_daemon_log_window();
-	child_tell(&ch, 'x');
-	child_recv(&ch, &rep);
+	attacker_go(&ch, 'x');
+	attacker_read(&ch, &rep, sizeof(rep), REPORT_MS);
 	uid_lines = test_daemon_log_count(d, "uid 65534") - uid_before;
 	all_lines = test_daemon_log_count(d, "") - all_before;
 	supp_sum = suppressed_sum(d, NOBODY, &supp_lines) - supp_sum_before;
@@ -1213,7 +1052,7 @@ START_TEST(test_journal_flood)
 	/* What was not printed was counted: all but a few lines per second. */
 	ck_assert_uint_le(supp_sum, FLOOD_REQUESTS + 1);
 	ck_assert_uint_ge(supp_sum, FLOOD_REQUESTS - 5 * (secs + 2));
-	child_finish(&ch);
+	attacker_finish(&ch);
 	close(root_fd);
 	assert_back_to(d->socket, &base);
 }
@@ -1226,7 +1065,7 @@ static void probe_access(struct test_daemon *o, uid_t uid, gid_t gid, const gid_
 {
 	static struct fill_arg a;
 	struct report rep;
-	struct child ch;
+	struct attacker ch;
 
 	memset(&a, 0, sizeof(a));
 	a.sock = o->socket;
@@ -1236,8 +1075,8 @@ static void probe_access(struct test_daemon *o, uid_t uid, gid_t gid, const gid_
 		memcpy(a.groups, groups, nr_groups * sizeof(*groups));
 	a.nr_groups = nr_groups;
 	a.max = 1;
-	child_start(&ch, child_fill, &a);
-	child_recv(&ch, &rep);
+	attacker_start(&ch, o, child_fill, &a);
+	attacker_read(&ch, &rep, sizeof(rep), REPORT_MS);
 	if (allowed) {
 		ck_assert_msg(rep.v[0] == 1, "uid %u gid %u refused: %s", (unsigned int)uid,
 			      (unsigned int)gid, rep.msg);
@@ -1251,19 +1090,18 @@ static void probe_access(struct test_daemon *o, uid_t uid, gid_t gid, const gid_
 			      rep.msg);
 		ck_assert_int_eq(rep.v[2], EACCES);
 	}
-	child_finish(&ch);
+	attacker_finish(&ch);
 }
 
 /* nobody runs `kmctl meminfo`: v[0] its exit status, msg what it said. */
-static int child_kmctl(struct child *self, void *arg)
+static int child_kmctl(struct attacker *self, void *arg)
 {
 	struct report rep = { { 0 } };
 
-	if (become(NOBODY, NOBODY, NULL, 0) < 0)
-		return 90;
+	attacker_become_nobody();
 	rep.v[0] = run_kmctl(arg, "meminfo", rep.msg, sizeof(rep.msg));
-	CHILD_CHECK(child_send(self, &rep) == 0, 91);
-	child_wait(self);
+	attacker_report(self, &rep, sizeof(rep));
+	attacker_wait(self);
 	return 0;
 }
 
@@ -1275,20 +1113,20 @@ START_TEST(test_allow_lists)
 	struct test_daemon o;
 	struct figures base;
 	struct report rep;
-	struct child ch;
+	struct attacker ch;
 
 	test_daemon_start(&o, POOL_SIZE, extra);
 	baseline_of(o.socket, &base);
 	probe_access(&o, NOBODY, NOBODY, NULL, 0, false);
 	/* kmctl says why too. */
-	child_start(&ch, child_kmctl, o.socket);
-	child_recv(&ch, &rep);
+	attacker_start(&ch, &o, child_kmctl, o.socket);
+	attacker_read(&ch, &rep, sizeof(rep), REPORT_MS);
 	if (rep.v[0] == 126 || rep.v[0] == 127)
 		fprintf(stderr, "allow lists: nobody cannot run $KMCTL here: %s\n", rep.msg);
 	else
 		ck_assert_msg(rep.v[0] == 1 && strstr(rep.msg, "not on the allow list") != NULL,
 			      "kmctl as nobody: status %d: %s", (int)rep.v[0], rep.msg);
-	child_finish(&ch);
+	attacker_finish(&ch);
 	probe_access(&o, 65533, 65533, NULL, 0, true);
 	/* Through a group: supplementary or primary. */
 	probe_access(&o, 65532, 65532, allowed_group, 1, true);
@@ -1318,7 +1156,7 @@ struct probe_arg {
 	uint64_t fits_size;	/* ...while one of fits_size (0: skip) still does */
 };
 
-static int child_probe(struct child *self, void *arg)
+static int child_probe(struct attacker *self, void *arg)
 {
 	const struct probe_arg *a = arg;
 	struct report rep = { { 0 } };
@@ -1327,41 +1165,40 @@ static int child_probe(struct child *self, void *arg)
 	uint32_t i;
 	int fd;
 
-	if (become(a->uid, a->gid, a->groups, a->nr_groups) < 0)
-		return 90;
+	ATTACKER_CHECK(attacker_become(a->uid, a->gid, a->groups, a->nr_groups) == 0);
 	fd = raw_connect_hello(a->sock, NULL, NULL);
-	CHILD_CHECK(fd >= 0, 1);
+	ATTACKER_CHECK(fd >= 0);
 	if (a->grants_ok) {
-		r = raw_alloc(fd, id++, 8, GFP_KERNEL, a->grants_ok);
-		CHILD_CHECK(r && !r->error && r->alloc->n_grants == a->grants_ok, 2);
+		r = raw_alloc(fd, id++, 8, KM_GFP_KERNEL, a->grants_ok);
+		ATTACKER_CHECK(r && !r->error && r->alloc->n_grants == a->grants_ok);
 		ids = calloc(a->grants_ok, sizeof(*ids));
-		CHILD_CHECK(ids != NULL, 2);
+		ATTACKER_CHECK(ids != NULL);
 		for (i = 0; i < a->grants_ok; i++)
 			ids[i] = r->alloc->grants[i]->id;
 		kmalloc__reply__free_unpacked(r, NULL);
-		r = raw_alloc(fd, id++, 8, GFP_KERNEL, 1);
-		CHILD_CHECK(r && r->error == EDQUOT, 3);
+		r = raw_alloc(fd, id++, 8, KM_GFP_KERNEL, 1);
+		ATTACKER_CHECK(r && r->error == EDQUOT);
 		kmalloc__reply__free_unpacked(r, NULL);
 		r = raw_free(fd, id++, ids, a->grants_ok);
-		CHILD_CHECK(r && !r->error && r->free->freed == a->grants_ok, 4);
+		ATTACKER_CHECK(r && !r->error && r->free->freed == a->grants_ok);
 		kmalloc__reply__free_unpacked(r, NULL);
 		free(ids);
 	}
 	for (i = 0; i < a->big_ok; i++) {
-		r = raw_alloc(fd, id++, a->big_size, GFP_KERNEL, 1);
-		CHILD_CHECK(r && !r->error, 5);
+		r = raw_alloc(fd, id++, a->big_size, KM_GFP_KERNEL, 1);
+		ATTACKER_CHECK(r && !r->error);
 		kmalloc__reply__free_unpacked(r, NULL);
 	}
-	r = raw_alloc(fd, id++, a->over_size, GFP_KERNEL, 1);
-	CHILD_CHECK(r && r->error == EDQUOT, 6);
+	r = raw_alloc(fd, id++, a->over_size, KM_GFP_KERNEL, 1);
+	ATTACKER_CHECK(r && r->error == EDQUOT);
 	kmalloc__reply__free_unpacked(r, NULL);
 	if (a->fits_size) {
-		r = raw_alloc(fd, id++, a->fits_size, GFP_KERNEL, 1);
-		CHILD_CHECK(r && !r->error, 7);
+		r = raw_alloc(fd, id++, a->fits_size, KM_GFP_KERNEL, 1);
+		ATTACKER_CHECK(r && !r->error);
 		kmalloc__reply__free_unpacked(r, NULL);
 	}
-	CHILD_CHECK(child_send(self, &rep) == 0, 91);
-	child_wait(self);
+	attacker_report(self, &rep, sizeof(rep));
+	attacker_wait(self);
 	close(fd);
 	return 0;
 }
@@ -1385,7 +1222,7 @@ static void check_configured_limits(struct test_daemon *o)
 		{ 65531, 1, 50, 1u << 20, 1u << 20 },
 		{ 65530, 4, 262144, (3u << 20) + (128u << 10), share },
 	};
-	struct child ch[3];
+	struct attacker ch[3];
 	struct figures base;
 	struct limits_row row;
 	struct report rep;
@@ -1395,14 +1232,14 @@ static void check_configured_limits(struct test_daemon *o)
 	baseline_of(o->socket, &base);
 	for (i = 0; i < 3; i++) {
 		probes[i].sock = o->socket;
-		child_start(&ch[i], child_probe, &probes[i]);
-		child_recv(&ch[i], &rep);
+		attacker_start(&ch[i], o, child_probe, &probes[i]);
+		attacker_read(&ch[i], &rep, sizeof(rep), REPORT_MS);
 	}
 	/* Root has no limit. */
 	root_fd = raw_connect_hello(o->socket, NULL, NULL);
 	ck_assert_int_ge(root_fd, 0);
 	for (i = 0; i < 5; i++) {
-		r = raw_alloc(root_fd, 2 + (uint64_t)i, 1u << 20, GFP_KERNEL, 1);
+		r = raw_alloc(root_fd, 2 + (uint64_t)i, 1u << 20, KM_GFP_KERNEL, 1);
 		ck_assert_ptr_nonnull(r);
 		ck_assert_int_eq(r->error, 0);
 		kmalloc__reply__free_unpacked(r, NULL);
@@ -1423,7 +1260,7 @@ static void check_configured_limits(struct test_daemon *o)
 	ck_assert(row.privileged);
 	close(root_fd);
 	for (i = 0; i < 3; i++)
-		child_finish(&ch[i]);
+		attacker_finish(&ch[i]);
 	assert_back_to(o->socket, &base);
 	ck_assert_int_ge(test_daemon_log_count(o, "refused: uid holds"), 1);
 }
@@ -1556,11 +1393,11 @@ START_TEST(test_buddyinfo_many_domains)
 
 			close(ready[0]);
 			close(release[1]);
-			keep_only_fds(ready[1], release[0]);
-			if (become(uid, uid, NULL, 0) < 0)
+			test_keep_only_fds(ready[1], release[0]);
+			if (attacker_become(uid, uid, NULL, 0) < 0)
 				_exit(90);
 			fd = raw_connect_hello(o.socket, NULL, NULL);
-			r = fd >= 0 ? raw_alloc(fd, 2, 8, GFP_KERNEL, 1) : NULL;
+			r = fd >= 0 ? raw_alloc(fd, 2, 8, KM_GFP_KERNEL, 1) : NULL;
 			if (!r || r->error)
 				status = 'e';
 			if (write(ready[1], &status, 1) != 1)
@@ -1631,7 +1468,7 @@ START_TEST(test_large_teardown_is_bounded)
 	grants_before = r->meminfo->grants;
 	kmalloc__reply__free_unpacked(r, NULL);
 	for (i = 0; i < TEARDOWN_BULKS; i++) {
-		r = raw_alloc(hog, 2 + (uint64_t)i, 8, GFP_KERNEL, 1024);
+		r = raw_alloc(hog, 2 + (uint64_t)i, 8, KM_GFP_KERNEL, 1024);
 		ck_assert_ptr_nonnull(r);
 		ck_assert_int_eq(r->error, 0);
 		ck_assert_uint_eq(r->alloc->n_grants, 1024);
@@ -1717,45 +1554,6 @@ END_TEST
 
 /* ---- 9. the socket's directory ------------------------------------------------ */
 
-/* kmallocd on @sock, run directly; its output to @log. */
-static pid_t spawn_kmallocd(const char *sock, const char *log)
-{
-	const char *exe = getenv("KMALLOCD");
-	const char *argv[16];
-	int argc = 0, fd;
-	pid_t pid;
-
-	ck_assert_msg(exe != NULL, "KMALLOCD is not set (run the tests through meson test)");
-	argv[argc++] = exe;
-	argv[argc++] = "--socket";
-	argv[argc++] = sock;
-	argv[argc++] = "--pool-size";
-	argv[argc++] = "4M";
-	argv[argc++] = "--log-level";
-	argv[argc++] = "debug";
-	if (!strcmp(test_backing(), "hugetlb")) {
-		argv[argc++] = "--require-hugepages";
-	} else {
-		argv[argc++] = "--backing";
-		argv[argc++] = "shmem";
-	}
-	argv[argc] = NULL;
-	fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	ck_assert_int_ge(fd, 0);
-	fflush(NULL);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		umask(022);
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-		execv(exe, (char *const *)argv);
-		_exit(127);
-	}
-	close(fd);
-	return pid;
-}
-
 /* Its exit status (20 s at most), or -1. */
 static int wait_exit(pid_t pid)
 {
@@ -1792,7 +1590,7 @@ static void assert_refused(const char *base, const char *sock, const char *why)
 	int status;
 
 	snprintf(log, sizeof(log), "%s/refused.log", base);
-	pid = spawn_kmallocd(sock, log);
+	pid = test_kmallocd_spawn(sock, "4M", log, NULL);
 	status = wait_exit(pid);
 	read_text(log, text, sizeof(text));
 	ck_assert_msg(status > 0, "kmallocd on %s: status %d, log:\n%s", sock, status, text);
@@ -1806,13 +1604,13 @@ static void assert_listens(const char *base, const char *sock)
 {
 	char log[192], text[8192];
 	struct report rep;
-	struct child ch;
+	struct attacker ch;
 	struct stat st;
 	pid_t pid;
 	int i, fd = -1, status;
 
 	snprintf(log, sizeof(log), "%s/listens.log", base);
-	pid = spawn_kmallocd(sock, log);
+	pid = test_kmallocd_spawn(sock, "4M", log, NULL);
 	for (i = 0; i < 1000 && fd < 0; i++) {
 		if (waitpid(pid, &status, WNOHANG) == pid)
 			break;
@@ -1829,7 +1627,7 @@ static void assert_listens(const char *base, const char *sock)
 	/* Any local user may connect. */
 	fill_as(&ch, &rep, sock, NOBODY, NOBODY, 1);
 	ck_assert_int_eq(rep.v[0], 1);
-	child_finish(&ch);
+	attacker_finish(&ch);
 	kill(pid, SIGTERM);
 	status = wait_exit(pid);
 	read_text(log, text, sizeof(text));

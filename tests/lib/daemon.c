@@ -19,6 +19,8 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include "kmclient.h"
+#include "rawclient.h"
 #include "testutil.h"
 
 static bool try_connect(const char *path)
@@ -55,31 +57,81 @@ void test_daemon_log_window(void)
 
 int test_daemon_log_count(const struct test_daemon *d, const char *needle)
 {
-	char line[2048];
-	FILE *f = fopen(d->log, "re");
-	int n = 0;
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, needle))
-			n++;
-	fclose(f);
-	return n;
+	return test_count_lines(d->log, needle, NULL);
 }
 
-void test_daemon_start(struct test_daemon *d, uint64_t pool_size, const char *const *extra)
+void test_daemon_assert_serves(const struct test_daemon *d, int fd)
+{
+	Kmalloc__Reply *r;
+
+	ck_assert_msg(test_daemon_alive(d), "kmallocd died");
+	ck_assert_msg(fd >= 0, "cannot connect to kmallocd");
+	r = raw_alloc(fd, 9, 64, KM_GFP_KERNEL, 1);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->error, 0);
+	ck_assert_uint_eq(r->alloc->n_grants, 1);
+	kmalloc__reply__free_unpacked(r, NULL);
+}
+
+pid_t test_kmallocd_spawn(const char *socket, const char *pool_size, const char *log,
+			  const char *const *extra)
 {
 	const char *exe = getenv("KMALLOCD");
 	const char *argv[32];
-	char size[32];
 	int argc = 0, i, logfd;
-	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	pid_t pid;
 
 	if (!exe) {
 		fprintf(stderr, "KMALLOCD is not set (run the tests through meson test)\n");
 		exit(EXIT_FAILURE);
 	}
+	argv[argc++] = exe;
+	argv[argc++] = "--socket";
+	argv[argc++] = socket;
+	argv[argc++] = "--pool-size";
+	argv[argc++] = pool_size;
+	argv[argc++] = "--log-level";
+	argv[argc++] = "debug";
+	if (!strcmp(test_backing(), "hugetlb")) {
+		argv[argc++] = "--require-hugepages";
+	} else {
+		argv[argc++] = "--backing";
+		argv[argc++] = "shmem";
+	}
+	for (i = 0; extra && extra[i] && argc < 30; i++)
+		argv[argc++] = extra[i];
+	argv[argc] = NULL;
+
+	logfd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (logfd < 0) {
+		perror(log);
+		exit(EXIT_FAILURE);
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		perror("fork");
+		exit(EXIT_FAILURE);
+	}
+	if (pid == 0) {
+		/* As a service's: what the socket's directory is made with. */
+		umask(022);
+		dup2(logfd, STDERR_FILENO);
+		dup2(logfd, STDOUT_FILENO);
+		/* Not the test's config: only what the arguments say. */
+		execv(exe, (char *const *)argv);
+		_exit(127);
+	}
+	close(logfd);
+	return pid;
+}
+
+void test_daemon_start(struct test_daemon *d, uint64_t pool_size, const char *const *extra)
+{
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	char size[32];
+	int i;
+
 	memset(d, 0, sizeof(*d));
 	test_backing_prepare(pool_size);
 	snprintf(d->dir, sizeof(d->dir), "%s/kmtest.XXXXXX", tmp);
@@ -97,38 +149,7 @@ void test_daemon_start(struct test_daemon *d, uint64_t pool_size, const char *co
 	snprintf(d->log, sizeof(d->log), "%s/kmallocd.log", d->dir);
 	snprintf(size, sizeof(size), "%llu", (unsigned long long)pool_size);
 	d->pool_size = pool_size;
-
-	argv[argc++] = exe;
-	argv[argc++] = "--socket";
-	argv[argc++] = d->socket;
-	argv[argc++] = "--pool-size";
-	argv[argc++] = size;
-	argv[argc++] = "--log-level";
-	argv[argc++] = "debug";
-	if (!strcmp(test_backing(), "hugetlb")) {
-		argv[argc++] = "--require-hugepages";
-	} else {
-		argv[argc++] = "--backing";
-		argv[argc++] = "shmem";
-	}
-	for (i = 0; extra && extra[i] && argc < 30; i++)
-		argv[argc++] = extra[i];
-	argv[argc] = NULL;
-
-	logfd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	d->pid = fork();
-	if (d->pid < 0) {
-		perror("fork");
-		exit(EXIT_FAILURE);
-	}
-	if (d->pid == 0) {
-		dup2(logfd, STDERR_FILENO);
-		dup2(logfd, STDOUT_FILENO);
-		/* Not the test's config: only what the arguments say. */
-		execv(exe, (char *const *)argv);
-		_exit(127);
-	}
-	close(logfd);
+	d->pid = test_kmallocd_spawn(d->socket, size, d->log, extra);
 	for (i = 0; i < 1000; i++) {
 		int status;
 

@@ -21,6 +21,13 @@ struct test_daemon {
 	bool clean_exit;		/* the last stop saw exit status 0 */
 };
 
+/* Forks $KMALLOCD --socket @socket --pool-size @pool_size --log-level debug
+ * with the backing's flags (--require-hugepages for hugetlb, --backing
+ * shmem for shmem) and @extra (NULL-terminated extra arguments, or NULL),
+ * under umask 022, its output to @log. Returns its pid at once; exits the
+ * test program when it cannot. */
+pid_t test_kmallocd_spawn(const char *socket, const char *pool_size, const char *log,
+			  const char *const *extra);
 /* Starts $KMALLOCD with --socket, --pool-size @pool_size, the backing
  * (--require-hugepages for hugetlb, --backing shmem for shmem) and @extra
  * (NULL-terminated extra arguments, or NULL). Waits until it accepts
@@ -48,3 +55,6 @@ void test_daemon_dump_log(const struct test_daemon *d);
 void test_daemon_log_window(void);
 /* Counts lines of the log that contain @needle. */
 int test_daemon_log_count(const struct test_daemon *d, const char *needle);
+/* Asserts that @d is alive and serves a 64-byte kmalloc on @fd, a
+ * connection of root's that said Hello (-1 fails too). */
+void test_daemon_assert_serves(const struct test_daemon *d, int fd);

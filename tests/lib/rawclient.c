@@ -91,21 +91,28 @@ Kmalloc__Reply *raw_call(int fd, const Kmalloc__Request *req, int *fd_out)
 	return raw_recv(fd, fd_out, 5000);
 }
 
-int raw_connect_hello(const char *path, int *memfd, Kmalloc__Reply **welcome)
+int raw_send_hello(int fd, const char *name)
 {
 	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
 	Kmalloc__Hello hello = KMALLOC__HELLO__INIT;
-	Kmalloc__Reply *reply;
+
+	req.id = 1;
+	hello.version = 1;
+	hello.name = (char *)name;
+	req.body_case = KMALLOC__REQUEST__BODY_HELLO;
+	req.hello = &hello;
+	return raw_send(fd, &req);
+}
+
+int raw_connect_hello(const char *path, int *memfd, Kmalloc__Reply **welcome)
+{
+	Kmalloc__Reply *reply = NULL;
 	int fd = raw_connect(path), mfd = -1;
 
 	if (fd < 0)
 		return -1;
-	req.id = 1;
-	hello.version = 1;
-	hello.name = "rawtest";
-	req.body_case = KMALLOC__REQUEST__BODY_HELLO;
-	req.hello = &hello;
-	reply = raw_call(fd, &req, &mfd);
+	if (raw_send_hello(fd, "rawtest") == 0)
+		reply = raw_recv(fd, &mfd, 5000);
 	if (!reply || reply->error || reply->body_case != KMALLOC__REPLY__BODY_WELCOME || mfd < 0) {
 		if (reply)
 			kmalloc__reply__free_unpacked(reply, NULL);
@@ -161,4 +168,34 @@ Kmalloc__Reply *raw_meminfo(int fd, uint64_t id)
 	req.body_case = KMALLOC__REQUEST__BODY_MEMINFO;
 	req.meminfo = &m;
 	return raw_call(fd, &req, NULL);
+}
+
+Kmalloc__Reply *raw_inspect(int fd, uint64_t id, Kmalloc__Inspect__Table table, uint32_t offset)
+{
+	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
+	Kmalloc__Inspect ins = KMALLOC__INSPECT__INIT;
+
+	req.id = id;
+	ins.table = table;
+	ins.offset = offset;
+	req.body_case = KMALLOC__REQUEST__BODY_INSPECT;
+	req.inspect = &ins;
+	return raw_call(fd, &req, NULL);
+}
+
+int raw_get_meminfo(int fd, uint64_t id, Kmalloc__Meminfo *out)
+{
+	Kmalloc__Reply *r = raw_meminfo(fd, id);
+
+	if (!r || r->error || r->body_case != KMALLOC__REPLY__BODY_MEMINFO) {
+		if (r)
+			kmalloc__reply__free_unpacked(r, NULL);
+		return -1;
+	}
+	*out = *r->meminfo;
+	/* Nothing of the reply's stays reachable from the copy. */
+	out->base.n_unknown_fields = 0;
+	out->base.unknown_fields = NULL;
+	kmalloc__reply__free_unpacked(r, NULL);
+	return 0;
 }

@@ -15,6 +15,8 @@ int raw_connect(const char *path);
 /* Connects and completes Hello/Welcome; the domain memfd goes to *memfd
  * (closed if memfd is NULL), the Welcome to *welcome (freed if NULL). */
 int raw_connect_hello(const char *path, int *memfd, Kmalloc__Reply **welcome);
+/* Sends a Hello (id 1, protocol 1) from a client called @name. 0 or -errno. */
+int raw_send_hello(int fd, const char *name);
 /* Sends @req (packed) and returns 0 or -errno. */
 int raw_send(int fd, const Kmalloc__Request *req);
 /* Sends raw bytes as one packet. */
@@ -28,3 +30,7 @@ Kmalloc__Reply *raw_call(int fd, const Kmalloc__Request *req, int *fd_out);
 Kmalloc__Reply *raw_alloc(int fd, uint64_t id, uint64_t size, uint32_t gfp, uint32_t count);
 Kmalloc__Reply *raw_free(int fd, uint64_t id, const uint64_t *grants, size_t n);
 Kmalloc__Reply *raw_meminfo(int fd, uint64_t id);
+Kmalloc__Reply *raw_inspect(int fd, uint64_t id, Kmalloc__Inspect__Table table, uint32_t offset);
+/* The pool's figures into *out (a plain copy); 0, or -1 when no Meminfo
+ * reply came. */
+int raw_get_meminfo(int fd, uint64_t id, Kmalloc__Meminfo *out);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * testutil.c - seeded randomness and hugepage reservation for tests.
+ * testutil.c - seeded randomness, hugepage reservation, files and forked
+ * processes for tests.
  */
 #include "config.h"
 #include "testutil.h"
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 static uint64_t rand_state;
 
@@ -63,7 +65,21 @@ uint64_t test_rand_below(uint64_t n)
 	return n ? test_rand() % n : 0;
 }
 
-static long read_long(const char *path)
+size_t test_expected_ksize(size_t size)
+{
+	static const size_t classes[] = { 8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048,
+					  4096, 8192 };
+	size_t i, pages = 4096;
+
+	for (i = 0; i < sizeof(classes) / sizeof(classes[0]); i++)
+		if (size <= classes[i])
+			return classes[i];
+	while (pages < size)
+		pages <<= 1;
+	return pages;
+}
+
+long test_read_long(const char *path)
 {
 	FILE *f = fopen(path, "re");
 	long v = -1;
@@ -76,17 +92,63 @@ static long read_long(const char *path)
 	return v;
 }
 
+bool test_write_long(const char *path, long v)
+{
+	FILE *f = fopen(path, "we");
+	bool ok;
+
+	if (!f)
+		return false;
+	ok = fprintf(f, "%ld\n", v) > 0;
+	return fclose(f) == 0 && ok;
+}
+
+int test_count_lines(const char *path, const char *needle, const char *also)
+{
+	char line[2048];
+	FILE *f = fopen(path, "re");
+	int n = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, needle) && (!also || strstr(line, also));
+	fclose(f);
+	return n;
+}
+
+void test_keep_only_fds(int a, int b)
+{
+	int lo = a < b ? a : b, hi = a < b ? b : a;
+
+	if (lo > 3)
+		close_range(3, (unsigned int)lo - 1, 0);
+	if (hi > lo + 1)
+		close_range((unsigned int)lo + 1, (unsigned int)hi - 1, 0);
+	close_range((unsigned int)hi + 1, ~0u, 0);
+}
+
+const char *test_status_text(int status, char *buf, size_t len)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, len, "signal %d", WTERMSIG(status));
+	else
+		snprintf(buf, len, "status %#x", status);
+	return buf;
+}
+
 #define HP_DIR "/sys/kernel/mm/hugepages/hugepages-2048kB/"
 
 long test_hugepages_free(void)
 {
-	return read_long(HP_DIR "free_hugepages");
+	return test_read_long(HP_DIR "free_hugepages");
 }
 
 bool test_hugepages_reserve(long nr)
 {
 	long total, free_now;
-	FILE *f;
 	int tries;
 
 	free_now = test_hugepages_free();
@@ -98,14 +160,9 @@ bool test_hugepages_reserve(long nr)
 	 * reserved afterwards; later runs reuse them (recycled hugepages are
 	 * much cheaper than first-touch ones). */
 	for (tries = 0; tries < 3 && free_now < nr; tries++) {
-		total = read_long(HP_DIR "nr_hugepages");
-		if (total < 0)
+		total = test_read_long(HP_DIR "nr_hugepages");
+		if (total < 0 || !test_write_long(HP_DIR "nr_hugepages", total + (nr - free_now)))
 			return false;
-		f = fopen(HP_DIR "nr_hugepages", "we");
-		if (!f)
-			return false;
-		fprintf(f, "%ld\n", total + (nr - free_now));
-		fclose(f);
 		free_now = test_hugepages_free();
 	}
 	return free_now >= nr;

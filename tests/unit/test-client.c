@@ -1,32 +1,723 @@
 // SPDX-License-Identifier: MIT
 /*
- * test-client.c - libkmclient against a scripted fake daemon: replies that
- * come back out of order reach the thread that asked, a daemon that hangs up
- * fails every waiting call with ECONNRESET, a miss in a slab class fetches a
- * batch in one round trip, freed objects stay on the client's lists until
- * km_get_meminfo() drains them, and small kfrees ride on the next request
- * when the lists are off. The fake counts what it is sent.
+ * test-client.c - libkmclient against the real dispatcher, and against a
+ * scripted fake daemon for what the real one cannot be made to do.
+ *
+ * "core": the daemon core (server_init_unlisted(), --paranoid) in a forked
+ * child over a socketpair (tests/lib/inproc.h), the client made with
+ * kmc_connect_fd(): kmalloc/kfree/ksize/krealloc semantics, bulk calls,
+ * refill batches and the client's lists, deferred kfrees and the Nop that
+ * flushes them, an ENOMEM that drains the lists and retries, kvmalloc's
+ * fallback rule, vmalloc, meminfo adding up, and many threads filling the
+ * release queue at once, after which every grant and every free byte must
+ * be back. A probe connection reads the daemon's own grant count.
+ *
+ * "fake": a scripted daemon that answers out of order, hangs up, or sends
+ * replies that do not decode or do not fit the request.
  */
 #include "config.h"
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include "inproc.h"
 #include "kmalloc.pb-c.h"
+#include "kmclient-private.h"
 #include "kmclient.h"
-#include "sizes.h"
 #include "testutil.h"
 #include "wire.h"
+
+#define CORE_POOL	(32ull << 20)
+#define MIB		(1ull << 20)
+
+/* ---- the real daemon core -------------------------------------------------- */
+
+static struct inproc core;
+
+/* Starts the daemon core and connects a client to it, with the client's
+ * lists on or off (KMCLIENT_NO_CACHE=1: every small kfree goes through the
+ * release queue). */
+static km_client *core_start(bool lists)
+{
+	km_client *c = NULL;
+	int err;
+
+	inproc_start(&core, CORE_POOL);
+	if (!lists)
+		setenv("KMCLIENT_NO_CACHE", "1", 1);
+	err = kmc_connect_fd(core.fd, &c);
+	unsetenv("KMCLIENT_NO_CACHE");
+	core.fd = -1;
+	ck_assert_msg(err == 0, "kmc_connect_fd: %s", strerror(-err));
+	return c;
+}
+
+/* Disconnects and checks that the daemon core stopped cleanly: every
+ * paranoid check after every request passed. */
+static void core_stop(km_client *c)
+{
+	km_disconnect(c);
+	ck_assert_int_eq(inproc_stop(&core), 0);
+}
+
+/* Grants the daemon holds (the probe holds none). */
+static uint64_t core_grants(void)
+{
+	Kmalloc__Meminfo m;
+
+	inproc_meminfo(&core, &m);
+	return m.grants;
+}
+
+/* MemTotal = MemFree + Slab + VmallocUsed + HardwareCorrupted, and the client
+ * sees what the daemon says. */
+static km_meminfo meminfo_adds_up(km_client *c)
+{
+	Kmalloc__Meminfo m;
+	km_meminfo mi;
+
+	ck_assert_int_eq(km_get_meminfo(c, &mi), 0);
+	ck_assert_msg(mi.total == mi.free + mi.slab + mi.vmalloc_used + mi.quarantined,
+		      "total %" PRIu64 " != free %" PRIu64 " + slab %" PRIu64 " + vmalloc %" PRIu64
+		      " + quarantined %" PRIu64, mi.total, mi.free, mi.slab, mi.vmalloc_used,
+		      mi.quarantined);
+	inproc_meminfo(&core, &m);
+	ck_assert_uint_eq(mi.free, m.free);
+	ck_assert_uint_eq(mi.slab, m.slab);
+	ck_assert_uint_eq(mi.vmalloc_used, m.vmalloc_used);
+	ck_assert_uint_eq(mi.available, m.available);
+	return mi;
+}
+
+START_TEST(test_nop_and_connect_fd)
+{
+	km_client *c = core_start(false), *bad = NULL;
+	int sv[2];
+	void *p;
+
+	ck_assert_int_eq(kmc_rpc_nop(c), 0);
+	/* A Nop takes the release queue along. */
+	p = km_kmalloc(c, 64, KM_GFP_KERNEL);
+	ck_assert_ptr_nonnull(p);
+	km_kfree(c, p);
+	ck_assert_uint_eq(core_grants(), 1);
+	ck_assert_int_eq(kmc_rpc_nop(c), 0);
+	ck_assert_uint_eq(core_grants(), 0);
+	/* Only a SOCK_SEQPACKET will do; the descriptor is the client's either way. */
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	ck_assert_int_eq(kmc_connect_fd(sv[0], &bad), -EPROTOTYPE);
+	ck_assert_ptr_null(bad);
+	ck_assert_int_eq(fcntl(sv[0], F_GETFD), -1);
+	close(sv[1]);
+	core_stop(c);
+}
+END_TEST
+
+START_TEST(test_classes_alignment_ksize)
+{
+	static const size_t sizes[] = {
+		1, 7, 8, 9, 16, 17, 32, 33, 63, 64, 65, 95, 96, 97, 127, 128, 129, 191, 192,
+		193, 255, 256, 257, 511, 512, 513, 1023, 1024, 1025, 2047, 2048, 2049, 4095,
+		4096, 4097, 8191, 8192, 8193, 12288, 16384, 65537, 100000, MIB, MIB + 1,
+		3 * MIB, 4 * MIB,
+	};
+	km_client *c = core_start(false);	/* one grant per kmalloc */
+	size_t i, j;
+	int local;
+
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t size = sizes[i], ks = test_expected_ksize(size), align = size & -size;
+		uint8_t *p = km_kmalloc(c, size, KM_GFP_KERNEL);
+
+		ck_assert_msg(p != NULL, "kmalloc(%zu): %s", size, strerror(errno));
+		ck_assert_uint_eq(km_ksize(c, p), ks);
+		/* 8 at least, a power of two to its size, large ones to the page. */
+		if (align < 8)
+			align = 8;
+		if (size > 8192 && align < 4096)
+			align = 4096;
+		ck_assert_msg(((uintptr_t)p & (align - 1)) == 0, "kmalloc(%zu) = %p", size,
+			      (void *)p);
+		ck_assert_uint_eq(km_virt_to_phys(c, p + ks - 1), km_virt_to_phys(c, p) + ks - 1);
+		for (j = 0; j < ks; j += 512)
+			p[j] = (uint8_t)(j + i);
+		p[ks - 1] = 0x5a;
+		for (j = 0; j < ks && p[j] == (uint8_t)(j + i); j += 512)
+			;
+		ck_assert_uint_ge(j, ks);
+		ck_assert_uint_eq(core_grants(), 1);
+		km_kfree(c, p);
+		ck_assert_uint_eq(km_ksize(c, p), 0);
+	}
+	/* What is not a live kmalloc: no size, no phys, and kfree ignores it. */
+	ck_assert_uint_eq(km_ksize(c, &local), 0);
+	ck_assert_uint_eq(km_virt_to_phys(c, &local), UINT64_MAX);
+	km_kfree(c, &local);
+	meminfo_adds_up(c);
+	ck_assert_uint_eq(core_grants(), 0);
+	core_stop(c);
+}
+END_TEST
+
+START_TEST(test_zero_size_kzalloc_and_limits)
+{
+	static const size_t sizes[] = { 64, 96, 4096, 8192, 20000, MIB };
+	km_client *c = core_start(true);
+	size_t i, j;
+	int round;
+
+	ck_assert_ptr_eq(km_kmalloc(c, 0, KM_GFP_KERNEL), KM_ZERO_SIZE_PTR);
+	ck_assert_uint_eq(km_ksize(c, KM_ZERO_SIZE_PTR), 0);
+	km_kfree(c, KM_ZERO_SIZE_PTR);
+	km_kfree(c, NULL);
+	errno = 0;
+	ck_assert_ptr_null(km_kmalloc(c, 4 * MIB + 1, KM_GFP_KERNEL));
+	ck_assert_int_eq(errno, ENOMEM);
+	errno = 0;
+	ck_assert_ptr_null(km_kcalloc(c, SIZE_MAX / 2, 4, KM_GFP_KERNEL));
+	ck_assert_int_eq(errno, ENOMEM);
+	ck_assert_uint_eq(core_grants(), 0);
+
+	/* Dirty memory comes back cleared: from the daemon (round 0, lists
+	 * drained) and from the client's own lists (rounds 1, 2). */
+	for (round = 0; round < 3; round++) {
+		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			uint8_t *dirty = km_kmalloc(c, sizes[i], KM_GFP_KERNEL), *z;
+
+			ck_assert_ptr_nonnull(dirty);
+			memset(dirty, 0xa5, km_ksize(c, dirty));
+			km_kfree(c, dirty);
+			if (!round)
+				meminfo_adds_up(c);
+			z = round == 2 ? km_kcalloc(c, sizes[i] / 8, 8, KM_GFP_KERNEL)
+				       : km_kzalloc(c, sizes[i], KM_GFP_KERNEL);
+			ck_assert_ptr_nonnull(z);
+			for (j = 0; j < km_ksize(c, z) && !z[j]; j++)
+				;
+			ck_assert_msg(j == km_ksize(c, z), "round %d: byte %zu of kzalloc(%zu)",
+				      round, j, sizes[i]);
+			km_kfree(c, z);
+		}
+	}
+	meminfo_adds_up(c);
+	ck_assert_uint_eq(core_grants(), 0);
+	core_stop(c);
+}
+END_TEST
+
+START_TEST(test_krealloc_semantics)
+{
+	km_client *c = core_start(true);
+	uint8_t *p, *q;
+	size_t i;
+
+	p = km_krealloc(c, NULL, 40, KM_GFP_KERNEL);	/* NULL: a kmalloc */
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(km_ksize(c, p), 64);
+	for (i = 0; i < 64; i++)
+		p[i] = (uint8_t)i;
+	ck_assert_ptr_eq(km_krealloc(c, p, 64, KM_GFP_KERNEL), p);	/* fits the bucket */
+	ck_assert_ptr_eq(km_krealloc(c, p, 10, KM_GFP_KERNEL), p);
+	ck_assert_ptr_eq(km_krealloc(c, p, 32, KM_GFP_KERNEL | KM_GFP_ZERO), p);
+	for (i = 0; i < 64; i++)
+		ck_assert_uint_eq(p[i], i < 32 ? i : 0);	/* the tail cleared */
+	q = km_krealloc(c, p, 5000, KM_GFP_KERNEL);		/* moves, copies the bucket */
+	ck_assert_ptr_nonnull(q);
+	ck_assert_ptr_ne(q, p);
+	ck_assert_uint_eq(km_ksize(c, q), 8192);
+	ck_assert_uint_eq(km_ksize(c, p), 0);
+	for (i = 0; i < 32; i++)
+		ck_assert_uint_eq(q[i], i);
+	q = km_krealloc(c, q, 300000, KM_GFP_KERNEL);		/* into the page allocator */
+	ck_assert_ptr_nonnull(q);
+	ck_assert_uint_eq(km_ksize(c, q), 512 * 1024);
+	ck_assert_uint_eq(q[31], 31);
+	errno = 0;						/* failure: untouched */
+	ck_assert_ptr_null(km_krealloc(c, q, 4 * MIB + 1, KM_GFP_KERNEL));
+	ck_assert_int_eq(errno, ENOMEM);
+	ck_assert_uint_eq(q[5], 5);
+	ck_assert_ptr_eq(km_krealloc(c, q, 0, KM_GFP_KERNEL), KM_ZERO_SIZE_PTR);
+	ck_assert_uint_eq(km_ksize(c, q), 0);
+	meminfo_adds_up(c);
+	ck_assert_uint_eq(core_grants(), 0);
+	core_stop(c);
+}
+END_TEST
+
+START_TEST(test_bulk_all_or_nothing)
+{
+	enum { N = 300, MANY = 2500 };
+	km_client *c = core_start(true);
+	void **objs = calloc(MANY, sizeof(*objs));
+	uint64_t before;
+	int i, j;
+
+	ck_assert_ptr_nonnull(objs);
+	before = meminfo_adds_up(c).free;
+	ck_assert_int_eq(km_kmalloc_bulk(c, 192, KM_GFP_KERNEL, N, objs), N);
+	ck_assert_uint_eq(core_grants(), N);
+	for (i = 0; i < N; i++) {
+		ck_assert_uint_eq(km_ksize(c, objs[i]), 192);
+		memset(objs[i], i & 0xff, 192);
+	}
+	for (i = 0; i < N; i++) {	/* no two overlap */
+		for (j = 0; j < 192 && ((uint8_t *)objs[i])[j] == (i & 0xff); j++)
+			;
+		ck_assert_int_eq(j, 192);
+	}
+	ck_assert_uint_lt(meminfo_adds_up(c).free, before);
+	km_kfree_bulk(c, N, objs);
+	ck_assert_uint_eq(core_grants(), 0);
+	/* More than one request holds (1024 ids): several, still one call. */
+	ck_assert_int_eq(km_kmalloc_bulk(c, 8, KM_GFP_KERNEL, MANY, objs), MANY);
+	ck_assert_uint_eq(core_grants(), MANY);
+	km_kfree_bulk(c, MANY, objs);
+	ck_assert_uint_eq(core_grants(), 0);
+	/* Too much for the pool: nothing at all. */
+	errno = 0;
+	ck_assert_int_eq(km_kmalloc_bulk(c, 4 * MIB, KM_GFP_KERNEL | KM_GFP_NOWARN, 100, objs), -1);
+	ck_assert_int_eq(errno, ENOMEM);
+	ck_assert_uint_eq(core_grants(), 0);
+	ck_assert_int_eq(km_kmalloc_bulk(c, 0, KM_GFP_KERNEL, 3, objs), 3);
+	ck_assert_ptr_eq(objs[2], KM_ZERO_SIZE_PTR);
+	meminfo_adds_up(c);
+	free(objs);
+	core_stop(c);
+}
+END_TEST
+
+START_TEST(test_refill_batches_and_lists)
+{
+	enum { N = 100 };
+	km_client *c = core_start(true);
+	uint8_t *p[N], *q, *big, *big2;
+	int i, k;
+
+	/* A miss in kmalloc-64 fetches 60 objects at once: two round trips. */
+	for (i = 0; i < N; i++) {
+		p[i] = km_kmalloc(c, 64, KM_GFP_KERNEL);
+		ck_assert_ptr_nonnull(p[i]);
+	}
+	ck_assert_uint_eq(core_grants(), 120);
+	/* Freed objects stay on the client's list and come back from it. */
+	for (i = 0; i < N; i++)
+		km_kfree(c, p[i]);
+	ck_assert_uint_eq(core_grants(), 120);
+	for (i = 0; i < N; i++) {
+		q = km_kmalloc(c, 60, KM_GFP_KERNEL);
+		for (k = 0; k < N && p[k] != q; k++)
+			;
+		ck_assert_msg(k < N, "object %d did not come from the list", i);
+	}
+	ck_assert_uint_eq(core_grants(), 120);
+	/* meminfo gives back what the lists hold first: the 20 never used. */
+	meminfo_adds_up(c);
+	ck_assert_uint_eq(core_grants(), N);
+	for (i = 0; i < N; i++)
+		km_kfree(c, p[i]);
+	meminfo_adds_up(c);
+	ck_assert_uint_eq(core_grants(), 0);
+
+	/* Large blocks too, up to 1/64 of the pool. */
+	big = km_kmalloc(c, 256 * 1024, KM_GFP_KERNEL);
+	ck_assert_ptr_nonnull(big);
+	km_kfree(c, big);
+	ck_assert_uint_eq(core_grants(), 1);
+	big2 = km_kmalloc(c, 200000, KM_GFP_KERNEL);
+	ck_assert_ptr_eq(big2, big);
+	km_kfree(c, big2);
+	meminfo_adds_up(c);
+	ck_assert_uint_eq(core_grants(), 0);
+	core_stop(c);
+}
+END_TEST
+
+START_TEST(test_deferred_release_without_lists)
+{
+	enum { N = 40 };
+	km_client *c = core_start(false);
+	void *p[N];
+	int i;
+
+	/* Each small kfree rides on the next request. */
+	for (i = 0; i < 10; i++) {
+		p[0] = km_kmalloc(c, 64, KM_GFP_KERNEL);
+		ck_assert_ptr_nonnull(p[0]);
+		km_kfree(c, p[0]);
+	}
+	ck_assert_uint_eq(core_grants(), 1);
+	meminfo_adds_up(c);
+	ck_assert_uint_eq(core_grants(), 0);
+	/* A full queue (32) goes with a Nop at once. */
+	for (i = 0; i < N; i++) {
+		p[i] = km_kmalloc(c, 100, KM_GFP_KERNEL);
+		ck_assert_ptr_nonnull(p[i]);
+	}
+	for (i = 0; i < N; i++)
+		km_kfree(c, p[i]);
+	ck_assert_uint_eq(core_grants(), N - KMC_RELEASE_MAX);
+	ck_assert_int_eq(kmc_rpc_nop(c), 0);
+	ck_assert_uint_eq(core_grants(), 0);
+	/* A large kfree is a round trip of its own. */
+	p[0] = km_kmalloc(c, 100000, KM_GFP_KERNEL);
+	ck_assert_ptr_nonnull(p[0]);
+	km_kfree(c, p[0]);
+	ck_assert_uint_eq(core_grants(), 0);
+	core_stop(c);
+}
+END_TEST
+
+/* A request that cannot be sent fails alone: the kfrees queued to ride on it
+ * stay queued, and go with the next one. */
+START_TEST(test_failed_send_keeps_release_queue)
+{
+	const size_t len = WIRE_DEFAULT_MAX_PACKET + 1;
+	km_client *c = core_start(false);
+	char *caller = malloc(len);
+	uint32_t frame;
+	uint64_t id;
+	void *p[5];
+	int i;
+
+	ck_assert_ptr_nonnull(caller);
+	memset(caller, 'x', len - 1);
+	caller[len - 1] = '\0';
+	for (i = 0; i < 5; i++) {
+		p[i] = km_kmalloc(c, 64, KM_GFP_KERNEL);
+		ck_assert_ptr_nonnull(p[i]);
+	}
+	for (i = 0; i < 5; i++)
+		km_kfree(c, p[i]);
+	ck_assert_uint_eq(core_grants(), 5);
+	ck_assert_int_eq(kmc_rpc_vmalloc(c, 2 * MIB, KM_GFP_KERNEL, 0, caller, &id, &frame, 1),
+			 -E2BIG);
+	ck_assert_uint_eq(core_grants(), 5);
+	ck_assert_int_eq(kmc_rpc_nop(c), 0);
+	ck_assert_uint_eq(core_grants(), 0);
+	free(caller);
+	core_stop(c);
+}
+END_TEST
+
+/* A refused allocation gives back what the client keeps on its lists, then
+ * tries once more: eight freed 64 KiB blocks that make up an aligned 512 KiB
+ * serve a 512 KiB kmalloc in a full pool. */
+START_TEST(test_enomem_drains_lists_and_retries)
+{
+	enum { MAX = CORE_POOL / (64 * 1024) };
+	const uint64_t group = 512 * 1024;
+	km_client *c = core_start(true);
+	void **blk = calloc(MAX, sizeof(*blk));
+	uint64_t *phys = calloc(MAX, sizeof(*phys));
+	int n = 0, first = -1, i, k, found;
+	void *p;
+
+	ck_assert_ptr_nonnull(blk);
+	ck_assert_ptr_nonnull(phys);
+	while (n < MAX && (blk[n] = km_kmalloc(c, 65536, KM_GFP_KERNEL | KM_GFP_NOWARN))) {
+		phys[n] = km_virt_to_phys(c, blk[n]);
+		n++;
+	}
+	ck_assert_int_eq(errno, ENOMEM);
+	ck_assert_int_gt(n, MAX / 2);
+	errno = 0;
+	ck_assert_ptr_null(km_kmalloc(c, 300000, KM_GFP_KERNEL | KM_GFP_NOWARN));
+	ck_assert_int_eq(errno, ENOMEM);
+	/* Eight of ours that make up an aligned 512 KiB. */
+	for (i = 0; i < n && first < 0; i++) {
+		if (phys[i] % group)
+			continue;
+		for (k = 1, found = 1; k < 8; k++)
+			for (int j = 0; j < n; j++)
+				if (phys[j] == phys[i] + (uint64_t)k * 65536)
+					found++;
+		if (found == 8)
+			first = i;
+	}
+	ck_assert_int_ge(first, 0);
+	for (i = 0; i < n; i++) {
+		if (phys[i] >= phys[first] && phys[i] < phys[first] + group) {
+			km_kfree(c, blk[i]);
+			blk[i] = NULL;
+		}
+	}
+	ck_assert_uint_eq(core_grants(), (uint64_t)n);	/* kept on the client's list */
+	p = km_kmalloc(c, 300000, KM_GFP_KERNEL | KM_GFP_NOWARN);
+	ck_assert_msg(p != NULL, "no retry after the drain: %s", strerror(errno));
+	ck_assert_uint_eq(km_virt_to_phys(c, p), phys[first]);
+	ck_assert_uint_eq(core_grants(), (uint64_t)n - 8 + 1);
+	km_kfree(c, p);
+	for (i = 0; i < n; i++)
+		km_kfree(c, blk[i]);
+	meminfo_adds_up(c);
+	ck_assert_uint_eq(core_grants(), 0);
+	free(blk);
+	free(phys);
+	core_stop(c);
+}
+END_TEST
+
+START_TEST(test_kvmalloc_fallback_rule)
+{
+	km_client *c = core_start(true);
+	km_meminfo before = meminfo_adds_up(c), during;
+	void *small, *page, *mid, *big;
+
+	/* What kmalloc serves stays kmalloc, whatever the gfp. */
+	small = km_kvmalloc(c, 100, KM_GFP_KERNEL);
+	page = km_kvmalloc(c, 4096, KM_GFP_ATOMIC);
+	mid = km_kvmalloc(c, MIB, KM_GFP_KERNEL);
+	ck_assert_ptr_nonnull(small);
+	ck_assert_ptr_nonnull(page);
+	ck_assert_ptr_nonnull(mid);
+	ck_assert_uint_ne(km_virt_to_phys(c, small), UINT64_MAX);
+	ck_assert_uint_ne(km_virt_to_phys(c, page), UINT64_MAX);
+	ck_assert_uint_eq(km_ksize(c, mid), MIB);
+	/* Past kmalloc's 4 MiB: vmalloc, when the gfp may sleep. */
+	big = km_kvmalloc(c, 4 * MIB + 4096, KM_GFP_KERNEL);
+	ck_assert_ptr_nonnull(big);
+	ck_assert_uint_eq(km_virt_to_phys(c, big), UINT64_MAX);
+	ck_assert_uint_ne(km_vmalloc_to_pfn(c, big), UINT64_MAX);
+	memset(big, 0x11, 4 * MIB + 4096);
+	during = meminfo_adds_up(c);
+	ck_assert_uint_eq(during.vmalloc_used, before.vmalloc_used + 6 * MIB);	/* 3 frames */
+	errno = 0;
+	ck_assert_ptr_null(km_kvmalloc(c, 4 * MIB + 4096, KM_GFP_ATOMIC | KM_GFP_NOWARN));
+	ck_assert_int_eq(errno, ENOMEM);
+	errno = 0;
+	ck_assert_ptr_null(km_kvmalloc(c, 4 * MIB + 4096, KM_GFP_NOWAIT));
+	ck_assert_int_eq(errno, ENOMEM);
+	ck_assert_ptr_eq(km_kvmalloc(c, 0, KM_GFP_KERNEL), KM_ZERO_SIZE_PTR);
+	ck_assert_uint_eq(core_grants(), 4);
+	km_kvfree(c, small);
+	km_kvfree(c, page);
+	km_kvfree(c, mid);
+	km_kvfree(c, big);
+	ck_assert_uint_eq(meminfo_adds_up(c).vmalloc_used, before.vmalloc_used);
+	ck_assert_uint_eq(core_grants(), 0);
+	core_stop(c);
+}
+END_TEST
+
+START_TEST(test_vmalloc_frames_and_accounting)
+{
+	const size_t len = 3 * MIB;
+	km_client *c = core_start(true);
+	km_meminfo before = meminfo_adds_up(c);
+	uint8_t *v, *z;
+	uint64_t pfn;
+	size_t off;
+
+	v = km_vmalloc(c, len);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_uint_eq((uintptr_t)v % 4096, 0);
+	ck_assert_uint_eq(meminfo_adds_up(c).vmalloc_used, before.vmalloc_used + 4 * MIB);
+	for (off = 0; off < len; off += 4096) {
+		v[off] = (uint8_t)(off >> 12);
+		pfn = km_vmalloc_to_pfn(c, v + off + 4095);
+		ck_assert_uint_ne(pfn, UINT64_MAX);
+		/* A frame is contiguous: its pages follow each other. */
+		if (off % (2 * MIB))
+			ck_assert_uint_eq(pfn, km_vmalloc_to_pfn(c, v + off - 1) + 1);
+	}
+	for (off = 0; off < len && v[off] == (uint8_t)(off >> 12); off += 4096)
+		;
+	ck_assert_uint_ge(off, len);
+	/* Its frames are dirty now; a vzalloc that gets them back is clear. */
+	memset(v, 0xa5, len);
+	km_vfree(c, v);
+	z = km_vzalloc(c, len);
+	ck_assert_ptr_nonnull(z);
+	for (off = 0; off < len && !z[off]; off++)
+		;
+	ck_assert_uint_eq(off, len);
+	errno = 0;
+	ck_assert_ptr_null(km_vmalloc(c, 0));
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_ptr_null(km___vmalloc(c, 2 * CORE_POOL, KM_GFP_KERNEL | KM_GFP_NOWARN));
+	ck_assert_int_eq(errno, ENOMEM);
+	ck_assert_uint_eq(core_grants(), 1);
+	km_vfree(c, z);
+	ck_assert_uint_eq(meminfo_adds_up(c).vmalloc_used, before.vmalloc_used);
+	ck_assert_uint_eq(core_grants(), 0);
+	core_stop(c);
+}
+END_TEST
+
+START_TEST(test_meminfo_adds_up)
+{
+	km_client *c = core_start(true);
+	km_meminfo fresh = meminfo_adds_up(c), mi;
+	void *small, *large, *v;
+
+	ck_assert_uint_eq(fresh.total, CORE_POOL);
+	ck_assert_uint_eq(fresh.frame_size, 2 * MIB);
+	ck_assert_uint_eq(fresh.hugetlb, 0);
+	ck_assert_uint_gt(fresh.reserve, 0);
+	ck_assert_uint_eq(fresh.quarantined, 0);
+	small = km_kmalloc(c, 100, KM_GFP_KERNEL);
+	large = km_kmalloc(c, MIB, KM_GFP_KERNEL);
+	v = km_vmalloc(c, MIB);
+	ck_assert_ptr_nonnull(small);
+	ck_assert_ptr_nonnull(large);
+	ck_assert_ptr_nonnull(v);
+	mi = meminfo_adds_up(c);
+	ck_assert_uint_ge(mi.slab, fresh.slab + MIB);	/* large kmallocs count in Slab */
+	ck_assert_uint_eq(mi.vmalloc_used, fresh.vmalloc_used + 2 * MIB);
+	km_kfree(c, small);
+	km_kfree(c, large);
+	km_vfree(c, v);
+	mi = meminfo_adds_up(c);
+	ck_assert_uint_eq(mi.vmalloc_used, fresh.vmalloc_used);
+	/* What nobody holds is what it was (an emptied slab may stay cached). */
+	ck_assert_uint_eq(mi.available, fresh.available);
+	core_stop(c);
+}
+END_TEST
+
+/* ---- the release queue under contention ------------------------------------ */
+
+#define CHURN_THREADS	8
+
+struct churn {
+	km_client *c;
+	uint64_t rand;		/* xorshift64* state of this thread */
+	unsigned int rounds;
+	unsigned int burst;	/* objects allocated, then freed together, at most */
+	unsigned int max_size;	/* bytes */
+	uint8_t tag;
+	int errors;
+};
+
+static uint64_t churn_rand(struct churn *t)
+{
+	t->rand ^= t->rand >> 12;
+	t->rand ^= t->rand << 25;
+	t->rand ^= t->rand >> 27;
+	return t->rand * 0x2545F4914F6CDD1Dull;
+}
+
+/* Rounds of: a burst of small objects (one bulk call, or one kmalloc each),
+ * each filled with a pattern, then every one checked and freed on its own,
+ * back to back, so that the threads' kfrees fill the release queue together. */
+static void *churn_body(void *arg)
+{
+	struct churn *t = arg;
+	void *p[256];
+	size_t size[256];
+	unsigned int r, i, n;
+
+	for (r = 0; r < t->rounds; r++) {
+		n = 1 + (unsigned int)(churn_rand(t) % t->burst);
+		if (churn_rand(t) & 1) {
+			size[0] = 1 + churn_rand(t) % t->max_size;
+			if (km_kmalloc_bulk(t->c, size[0], KM_GFP_KERNEL, n, p) != (int)n) {
+				t->errors++;
+				continue;
+			}
+			for (i = 1; i < n; i++)
+				size[i] = size[0];
+		} else {
+			for (i = 0; i < n; i++) {
+				size[i] = 1 + churn_rand(t) % t->max_size;
+				p[i] = km_kmalloc(t->c, size[i], KM_GFP_KERNEL);
+				if (!p[i]) {
+					t->errors++;
+					n = i;
+					break;
+				}
+			}
+		}
+		for (i = 0; i < n; i++)
+			memset(p[i], (uint8_t)(t->tag + i), size[i]);
+		for (i = 0; i < n; i++) {
+			const uint8_t *b = p[i], want = (uint8_t)(t->tag + i);
+
+			if (b[0] != want || b[size[i] - 1] != want)
+				t->errors++;
+			km_kfree(t->c, p[i]);
+		}
+	}
+	return NULL;
+}
+
+/*
+ * CHURN_THREADS threads on one client until every kfree has gone through
+ * the release queue many times over; then the daemon must hold exactly the
+ * grants it held before (none of this client's), and the free memory must
+ * be exactly what it was: at once counting the empty slabs the caches keep,
+ * and as MemFree once they are given back.
+ */
+static void release_race(bool lists, unsigned int rounds, unsigned int burst,
+			 unsigned int max_size)
+{
+	const struct timespec step = { .tv_nsec = 10 * 1000000 };
+	struct churn t[CHURN_THREADS];
+	pthread_t th[CHURN_THREADS];
+	Kmalloc__Meminfo m0, m;
+	km_meminfo before, after;
+	km_client *c;
+	int i;
+
+	c = core_start(lists);
+	before = meminfo_adds_up(c);
+	inproc_meminfo(&core, &m0);
+	for (i = 0; i < CHURN_THREADS; i++) {
+		t[i] = (struct churn){ .c = c, .rand = test_rand() | 1, .rounds = rounds,
+				       .burst = burst, .max_size = max_size,
+				       .tag = (uint8_t)(i * 31) };
+		ck_assert_int_eq(pthread_create(&th[i], NULL, churn_body, &t[i]), 0);
+	}
+	for (i = 0; i < CHURN_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(t[i].errors, 0);
+	}
+	/* The lists drain and the rest of the queue rides on this request. */
+	after = meminfo_adds_up(c);
+	inproc_meminfo(&core, &m);
+	ck_assert_uint_eq(m.grants, m0.grants);
+	ck_assert_uint_eq(m.free + m.slab_reclaimable, m0.free + m0.slab_reclaimable);
+	ck_assert_uint_eq(after.available, before.available);
+	/* The probe leaving makes the daemon give the empty slabs back. */
+	inproc_probe_close(&core);
+	for (i = 0; i < 500 && after.free != before.free; i++) {
+		nanosleep(&step, NULL);
+		ck_assert_int_eq(km_get_meminfo(c, &after), 0);
+	}
+	ck_assert_msg(after.free == before.free, "MemFree %" PRIu64 ", was %" PRIu64, after.free,
+		      before.free);
+	core_stop(c);
+}
+
+/* Without lists every small kfree goes through the release queue. */
+START_TEST(test_release_queue_race_without_lists)
+{
+	release_race(false, 300, 64, 8192);
+}
+END_TEST
+
+/* With lists, what overflows the lists of kmalloc-8..256 goes through it. */
+START_TEST(test_release_queue_race_with_lists)
+{
+	release_race(true, 200, 256, 256);
+}
+END_TEST
+
+/* ---- a scripted fake daemon -------------------------------------------------- */
 
 #define FAKE_POOL	(8u << 20)
 
@@ -34,13 +725,9 @@
 struct fake {
 	int reverse;		/* hold this many Alloc requests, answer in reverse */
 	int hang_up_after;	/* close after this many requests (0: never) */
-	int enomem_until_free;	/* refuse allocations after the first until a Free */
+	int malformed;		/* answer Allocs by the malformed script below */
 	int alloc_requests;
-	int alloc_objects;
-	int free_requests;
 	int freed_ids;
-	int release_ids;
-	int nops;
 };
 
 static struct fake *fake;
@@ -64,8 +751,7 @@ static void fake_answer_alloc(int fd, Kmalloc__Request *req, uint64_t *next_id,
 	Kmalloc__AllocReply body = KMALLOC__ALLOC_REPLY__INIT;
 	Kmalloc__Grant g[64], *gp[64];
 	uint32_t n = req->alloc->count ? req->alloc->count : 1, i;
-	uint64_t size = req->alloc->size;
-	uint64_t ksize = kms_size_roundup(size);
+	uint64_t ksize = test_expected_ksize(req->alloc->size);
 
 	if (n > 64)
 		_exit(4);
@@ -77,14 +763,62 @@ static void fake_answer_alloc(int fd, Kmalloc__Request *req, uint64_t *next_id,
 		*next_phys += ksize < 8192 ? 8192 : ksize;
 		gp[i] = &g[i];
 	}
-	fake->alloc_requests++;
-	fake->alloc_objects += (int)n;
 	body.n_grants = n;
 	body.grants = gp;
 	r.id = req->id;
 	r.body_case = KMALLOC__REPLY__BODY_ALLOC;
 	r.alloc = &body;
 	reply_send(fd, &r, -1);
+}
+
+/*
+ * The malformed script, one step per Alloc: a body that does not decode
+ * (the call fails, the connection stays), the wrong body, a grant outside
+ * the pool (refused and freed back), a good answer, and a packet that does
+ * not even parse (the connection fails).
+ */
+static void fake_answer_malformed(int fd, Kmalloc__Request *req, int step, uint64_t *next_id,
+				  uint64_t *next_phys)
+{
+	Kmalloc__Reply r = KMALLOC__REPLY__INIT;
+	Kmalloc__FreeReply f = KMALLOC__FREE_REPLY__INIT;
+	Kmalloc__AllocReply body = KMALLOC__ALLOC_REPLY__INIT;
+	Kmalloc__Grant g = KMALLOC__GRANT__INIT, *gp = &g;
+	/* id, then field 10 (Welcome, a message) as a varint */
+	const uint8_t undecodable[] = { 0x08, (uint8_t)req->id, 0x50, 0x01 };
+	const uint8_t unparsable[] = { 0x0f };
+
+	if (req->id > 127)
+		_exit(7);
+	r.id = req->id;
+	switch (step) {
+	case 0:
+		if (kmwire_send(fd, undecodable, sizeof(undecodable), NULL, 0, 0) < 0)
+			_exit(3);
+		break;
+	case 1:
+		r.body_case = KMALLOC__REPLY__BODY_FREE;
+		r.free = &f;
+		reply_send(fd, &r, -1);
+		break;
+	case 2:
+		g.id = 1000;
+		g.phys = FAKE_POOL;
+		g.size = 64;
+		body.n_grants = 1;
+		body.grants = &gp;
+		r.body_case = KMALLOC__REPLY__BODY_ALLOC;
+		r.alloc = &body;
+		reply_send(fd, &r, -1);
+		break;
+	case 3:
+		fake_answer_alloc(fd, req, next_id, next_phys);
+		break;
+	default:
+		if (kmwire_send(fd, unparsable, sizeof(unparsable), NULL, 0, 0) < 0)
+			_exit(3);
+		break;
+	}
 }
 
 static void fake_serve(int fd)
@@ -106,7 +840,6 @@ static void fake_serve(int fd)
 			_exit(5);
 		if (fake->hang_up_after && ++requests > fake->hang_up_after)
 			return;
-		fake->release_ids += (int)req->n_release;
 		r.id = req->id;
 		switch (req->body_case) {
 		case KMALLOC__REQUEST__BODY_HELLO: {
@@ -132,13 +865,12 @@ static void fake_serve(int fd)
 			break;
 		}
 		case KMALLOC__REQUEST__BODY_ALLOC:
-			if (fake->enomem_until_free && fake->alloc_requests && !fake->free_requests) {
-				fake->alloc_requests++;
-				r.error = ENOMEM;
-				r.message = "fake: pool exhausted";
-				reply_send(fd, &r, -1);
+			if (fake->malformed) {
+				fake_answer_malformed(fd, req, fake->alloc_requests++, &next_id,
+						      &next_phys);
 				break;
 			}
+			fake->alloc_requests++;
 			if (fake->reverse) {
 				held[nheld++] = req;
 				if (nheld < fake->reverse)
@@ -155,7 +887,6 @@ static void fake_serve(int fd)
 		case KMALLOC__REQUEST__BODY_FREE: {
 			Kmalloc__FreeReply f = KMALLOC__FREE_REPLY__INIT;
 
-			fake->free_requests++;
 			fake->freed_ids += (int)req->free->n_grants;
 			f.freed = (uint32_t)req->free->n_grants;
 			r.body_case = KMALLOC__REPLY__BODY_FREE;
@@ -163,18 +894,16 @@ static void fake_serve(int fd)
 			reply_send(fd, &r, -1);
 			break;
 		}
-		case KMALLOC__REQUEST__BODY_MEMINFO: {
-			Kmalloc__Meminfo m = KMALLOC__MEMINFO__INIT;
+		case KMALLOC__REQUEST__BODY_NOP: {
+			Kmalloc__Nop nop = KMALLOC__NOP__INIT;
 
-			m.total = FAKE_POOL;
-			m.frame_size = 2u << 20;
-			r.body_case = KMALLOC__REPLY__BODY_MEMINFO;
-			r.meminfo = &m;
+			r.body_case = KMALLOC__REPLY__BODY_NOP;
+			r.nop = &nop;
 			reply_send(fd, &r, -1);
 			break;
 		}
 		default:
-			fake->nops++;
+			r.error = ENOSYS;
 			reply_send(fd, &r, -1);
 			break;
 		}
@@ -219,12 +948,12 @@ static void fake_stop(void)
 	unlink(fake_path);
 }
 
-static km_client *connect_fake(bool lists)
+/* Without the lists: one Alloc per kmalloc, as the scripts count them. */
+static km_client *connect_fake(void)
 {
 	km_client *c;
 
-	if (!lists)
-		setenv("KMCLIENT_NO_CACHE", "1", 1);
+	setenv("KMCLIENT_NO_CACHE", "1", 1);
 	c = km_connect(fake_path);
 	unsetenv("KMCLIENT_NO_CACHE");
 	ck_assert_msg(c != NULL, "km_connect to the fake: %s", strerror(errno));
@@ -258,7 +987,7 @@ START_TEST(test_out_of_order_replies)
 
 	fake_start();
 	fake->reverse = 4;
-	c = connect_fake(false);
+	c = connect_fake();
 	for (i = 0; i < 4; i++) {
 		a[i] = (struct asker){ .c = c, .size = sizes[i] };
 		ck_assert_int_eq(pthread_create(&th[i], NULL, ask, &a[i]), 0);
@@ -267,7 +996,7 @@ START_TEST(test_out_of_order_replies)
 		pthread_join(th[i], NULL);
 		ck_assert_int_eq(a[i].err, 0);
 		/* Each thread got the grant sized for its own request. */
-		ck_assert_uint_eq(a[i].got_ksize, kms_size_roundup(sizes[i]));
+		ck_assert_uint_eq(a[i].got_ksize, test_expected_ksize(sizes[i]));
 	}
 	ck_assert_int_eq(fake->alloc_requests, 4);
 	km_disconnect(c);
@@ -285,7 +1014,7 @@ START_TEST(test_hang_up_fails_waiting_calls)
 	fake_start();
 	fake->reverse = 4;		/* never answers three requests... */
 	fake->hang_up_after = 4;	/* ...and hangs up on the fourth */
-	c = connect_fake(false);
+	c = connect_fake();
 	for (i = 0; i < 3; i++) {
 		a[i] = (struct asker){ .c = c, .size = 64 };
 		ck_assert_int_eq(pthread_create(&th[i], NULL, ask, &a[i]), 0);
@@ -307,85 +1036,35 @@ START_TEST(test_hang_up_fails_waiting_calls)
 }
 END_TEST
 
-START_TEST(test_batch_refill_and_lists)
-{
-	void *p[100];
-	km_client *c;
-	km_meminfo mi;
-	int i;
-
-	fake_start();
-	c = connect_fake(true);
-	for (i = 0; i < 100; i++) {
-		p[i] = km_kmalloc(c, 64, KM_GFP_KERNEL);
-		ck_assert_ptr_nonnull(p[i]);
-	}
-	/* Two round trips for a hundred objects: batches of 60. */
-	ck_assert_int_eq(fake->alloc_requests, 2);
-	ck_assert_int_eq(fake->alloc_objects, 120);
-	for (i = 0; i < 100; i++)
-		km_kfree(c, p[i]);
-	/* Reused without asking the daemon. */
-	for (i = 0; i < 100; i++)
-		ck_assert_ptr_nonnull(km_kmalloc(c, 60, KM_GFP_KERNEL));
-	ck_assert_int_eq(fake->alloc_requests, 2);
-	ck_assert_int_eq(fake->free_requests + fake->release_ids, 0);
-	/* meminfo first gives back what the lists hold (the 20 unused). */
-	ck_assert_int_eq(km_get_meminfo(c, &mi), 0);
-	ck_assert_int_eq(fake->freed_ids + fake->release_ids, 20);
-	km_disconnect(c);
-	fake_stop();
-}
-END_TEST
-
-START_TEST(test_deferred_release_without_lists)
-{
-	km_client *c;
-	km_meminfo mi;
-	int i;
-
-	fake_start();
-	c = connect_fake(false);
-	for (i = 0; i < 10; i++) {
-		void *p = km_kmalloc(c, 64, KM_GFP_KERNEL);
-
-		ck_assert_ptr_nonnull(p);
-		km_kfree(c, p);
-	}
-	/* One round trip per pair: each kfree rode on the next request. */
-	ck_assert_int_eq(fake->alloc_requests, 10);
-	ck_assert_int_eq(fake->free_requests, 0);
-	ck_assert_int_eq(fake->release_ids, 9);
-	ck_assert_int_eq(km_get_meminfo(c, &mi), 0);
-	ck_assert_int_eq(fake->release_ids, 10);
-	ck_assert_uint_eq(mi.total, FAKE_POOL);
-	/* A large kfree is a round trip of its own, at once. */
-	ck_assert_ptr_nonnull(km_kmalloc(c, 100000, KM_GFP_KERNEL));
-	km_kfree(c, km_kmalloc(c, 100000, KM_GFP_KERNEL));
-	ck_assert_int_eq(fake->free_requests, 1);
-	km_disconnect(c);
-	fake_stop();
-}
-END_TEST
-
-/* A refused allocation first gives back what the client keeps, then retries. */
-START_TEST(test_enomem_drains_lists)
+START_TEST(test_malformed_replies)
 {
 	km_client *c;
 	void *p;
+	int step;
 
 	fake_start();
-	fake->enomem_until_free = 1;
-	c = connect_fake(true);
-	p = km_kmalloc(c, 65536, KM_GFP_KERNEL);
-	ck_assert_ptr_nonnull(p);
-	km_kfree(c, p);				/* kept on the client's list */
-	ck_assert_int_eq(fake->free_requests, 0);
-	p = km_kmalloc(c, 100000, KM_GFP_KERNEL);	/* another order: a miss */
-	ck_assert_msg(p != NULL, "no retry after the drain: %s", strerror(errno));
-	ck_assert_int_eq(fake->alloc_requests, 3);	/* ok, refused, retried */
-	ck_assert_int_eq(fake->free_requests, 1);
+	fake->malformed = 1;
+	c = connect_fake();
+	/* A reply that does not decode, the wrong body, a grant outside the
+	 * pool: that call fails with EPROTO, the connection stays... */
+	for (step = 0; step < 3; step++) {
+		errno = 0;
+		ck_assert_ptr_null(km_kmalloc(c, 64, KM_GFP_KERNEL));
+		ck_assert_msg(errno == EPROTO, "step %d: %s", step, strerror(errno));
+	}
+	/* ...and the refused grant went back. */
 	ck_assert_int_eq(fake->freed_ids, 1);
+	p = km_kmalloc(c, 64, KM_GFP_KERNEL);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(km_ksize(c, p), 64);
+	/* A packet that does not parse fails the connection: every later call. */
+	errno = 0;
+	ck_assert_ptr_null(km_kmalloc(c, 64, KM_GFP_KERNEL));
+	ck_assert_int_eq(errno, EPROTO);
+	errno = 0;
+	ck_assert_ptr_null(km_kmalloc(c, 64, KM_GFP_KERNEL));
+	ck_assert_int_eq(errno, EPROTO);
+	ck_assert_int_eq(fake->alloc_requests, 5);
 	km_disconnect(c);
 	fake_stop();
 }
@@ -394,14 +1073,30 @@ END_TEST
 static Suite *client_suite(void)
 {
 	Suite *s = suite_create("client");
-	TCase *tc = tcase_create("rpc");
+	TCase *tc = tcase_create("core");
 
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_nop_and_connect_fd);
+	tcase_add_test(tc, test_classes_alignment_ksize);
+	tcase_add_test(tc, test_zero_size_kzalloc_and_limits);
+	tcase_add_test(tc, test_krealloc_semantics);
+	tcase_add_test(tc, test_bulk_all_or_nothing);
+	tcase_add_test(tc, test_refill_batches_and_lists);
+	tcase_add_test(tc, test_deferred_release_without_lists);
+	tcase_add_test(tc, test_failed_send_keeps_release_queue);
+	tcase_add_test(tc, test_enomem_drains_lists_and_retries);
+	tcase_add_test(tc, test_kvmalloc_fallback_rule);
+	tcase_add_test(tc, test_vmalloc_frames_and_accounting);
+	tcase_add_test(tc, test_meminfo_adds_up);
+	tcase_add_test(tc, test_release_queue_race_without_lists);
+	tcase_add_test(tc, test_release_queue_race_with_lists);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("fake");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_out_of_order_replies);
 	tcase_add_test(tc, test_hang_up_fails_waiting_calls);
-	tcase_add_test(tc, test_batch_refill_and_lists);
-	tcase_add_test(tc, test_deferred_release_without_lists);
-	tcase_add_test(tc, test_enomem_drains_lists);
+	tcase_add_test(tc, test_malformed_replies);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -4,19 +4,26 @@
  * file, and flags overriding the file; the account settings (shares,
  * grants, connections, reserved connections below max_clients, max_queued,
  * the privileged group and allow lists resolved from names), --limit and
- * the [user:] / [uid:] / [group:] / [gid:] sections, and that every
- * built-in default of the table parses.
+ * the [user:] / [uid:] / [group:] / [gid:] sections, that every
+ * built-in default of the table parses, and that every row of the table is
+ * documented in `kmallocd --help`, the man page's OPTIONS and the README's
+ * settings table, which name nothing else ($KMALLOCD and $KM_SOURCE_ROOT
+ * come from meson).
  */
 #include "config.h"
 
 #include <check.h>
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include "settings.h"
 #include "testutil.h"
@@ -459,6 +466,252 @@ START_TEST(test_bad_limit_sections)
 }
 END_TEST
 
+/* ---- every row documented, and nothing else ------------------------------ */
+
+/* What kmallocd takes besides the table's rows. */
+static const char *const other_flags[] = { "--config", "--help", "--version" };
+
+/* A document's flag cells, one a line: what names the options it lists. */
+struct doc {
+	const char *name;		/* for messages */
+	char *cells;
+};
+
+/* @key as a flag: "pool_size" -> "--pool-size". */
+static void flag_of(const char *key, char *flag, size_t len)
+{
+	size_t i;
+
+	snprintf(flag, len, "--%s", key);
+	for (i = 2; flag[i]; i++)
+		if (flag[i] == '_')
+			flag[i] = '-';
+}
+
+static bool is_flag_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '-' || c == '_';
+}
+
+/* Whether @cells name @flag whole ("--reserve" is not in "--reserved-connections"). */
+static bool cells_have_flag(const char *cells, const char *flag)
+{
+	size_t n = strlen(flag);
+	const char *p;
+
+	for (p = strstr(cells, flag); p; p = strstr(p + 1, flag))
+		if ((p == cells || !is_flag_char(p[-1])) && !is_flag_char(p[n]))
+			return true;
+	return false;
+}
+
+static bool is_known_flag(const char *flag)
+{
+	const struct setting_info *info;
+	char want[64];
+	size_t i;
+
+	for (i = 0; (info = settings_info(i)); i++) {
+		flag_of(info->key, want, sizeof(want));
+		if (!strcmp(flag, want))
+			return true;
+	}
+	for (i = 0; i < sizeof(other_flags) / sizeof(other_flags[0]); i++)
+		if (!strcmp(flag, other_flags[i]))
+			return true;
+	return false;
+}
+
+/* Every row of the table is named by @doc, which names no flag kmallocd
+ * does not have; the message lists what is missing, or extra. */
+static void check_doc(const struct doc *doc)
+{
+	const struct setting_info *info;
+	char flag[64], missing[1024] = "", unknown[1024] = "";
+	const char *p;
+	size_t i, n;
+
+	for (i = 0; (info = settings_info(i)); i++) {
+		flag_of(info->key, flag, sizeof(flag));
+		if (!cells_have_flag(doc->cells, flag))
+			snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing),
+				 " %s", flag);
+	}
+	for (p = strstr(doc->cells, "--"); p; p = strstr(p + n, "--")) {
+		for (n = 2; is_flag_char(p[n]) && n < sizeof(flag) - 1; n++)
+			;
+		snprintf(flag, sizeof(flag), "%.*s", (int)n, p);
+		if ((p == doc->cells || !is_flag_char(p[-1])) && !is_known_flag(flag))
+			snprintf(unknown + strlen(unknown), sizeof(unknown) - strlen(unknown),
+				 " %s", flag);
+	}
+	ck_assert_msg(!missing[0] && !unknown[0], "%s: missing setting(s):%s; unknown flag(s):%s",
+		      doc->name, missing[0] ? missing : " none", unknown[0] ? unknown : " none");
+}
+
+/* Appends [@p, @end) and a newline to @doc's cells. */
+static void add_cell(struct doc *doc, const char *p, const char *end)
+{
+	size_t have = doc->cells ? strlen(doc->cells) : 0, len = (size_t)(end - p);
+
+	doc->cells = realloc(doc->cells, have + len + 2);
+	ck_assert_ptr_nonnull(doc->cells);
+	memcpy(doc->cells + have, p, len);
+	doc->cells[have + len] = '\n';
+	doc->cells[have + len + 1] = '\0';
+}
+
+/* The whole of @fd until EOF, NUL-terminated. */
+static char *read_all(int fd)
+{
+	size_t len = 0, cap = 0;
+	char *buf = NULL;
+	ssize_t n;
+
+	do {
+		if (cap - len < 4096) {
+			cap += 65536;
+			buf = realloc(buf, cap);
+			ck_assert_ptr_nonnull(buf);
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		ck_assert_int_ge(n, 0);
+		len += (size_t)n;
+	} while (n > 0);
+	buf[len] = '\0';
+	return buf;
+}
+
+/* $KM_SOURCE_ROOT/@rel. */
+static char *read_source(const char *rel)
+{
+	const char *root = getenv("KM_SOURCE_ROOT");
+	char path[4096];
+	char *text;
+	FILE *f;
+
+	ck_assert_msg(root && *root,
+		      "KM_SOURCE_ROOT is not set (run the tests through meson test)");
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	f = fopen(path, "re");
+	ck_assert_msg(f != NULL, "cannot read %s: %s", path, strerror(errno));
+	text = read_all(fileno(f));
+	fclose(f);
+	return text;
+}
+
+/* `$KMALLOCD --help`, which must exit 0. */
+static char *kmallocd_help(void)
+{
+	const char *exe = getenv("KMALLOCD");
+	int out[2], status;
+	char *text;
+	pid_t pid;
+
+	ck_assert_msg(exe && *exe, "KMALLOCD is not set (run the tests through meson test)");
+	ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
+	fflush(NULL);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(out[1], STDOUT_FILENO);
+		execl(exe, exe, "--help", (char *)NULL);
+		_exit(127);
+	}
+	close(out[1]);
+	text = read_all(out[0]);
+	close(out[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "%s --help: status %#x", exe, status);
+	return text;
+}
+
+/* The option column of `kmallocd --help`: each indented line that starts
+ * with a dash, up to the two spaces before its help text. */
+START_TEST(test_rows_in_help)
+{
+	struct doc doc = { "kmallocd --help", NULL };
+	char *text = kmallocd_help(), *line, *p, *end, *gap;
+
+	for (line = text; *line; line = *end ? end + 1 : end) {
+		end = strchrnul(line, '\n');
+		for (p = line; *p == ' '; p++)
+			;
+		if (p == line || *p != '-')
+			continue;
+		gap = strstr(p, "  ");
+		add_cell(&doc, p, gap && gap < end ? gap : end);
+	}
+	ck_assert_msg(doc.cells != NULL, "no options in kmallocd --help:\n%s", text);
+	check_doc(&doc);
+	free(doc.cells);
+	free(text);
+}
+END_TEST
+
+/* The tags of man/kmallocd.8's OPTIONS (each line after a .TP), where
+ * a flag's dashes must be written "\-": "\-" reads as '-' here, and a bare
+ * '-' as nothing a flag is made of. */
+START_TEST(test_rows_in_man_page)
+{
+	struct doc doc = { "man/kmallocd.8 (OPTIONS)", NULL };
+	char *text = read_source("man/kmallocd.8"), *line, *end, *p, *q;
+	bool options = false, after_tp = false;
+
+	for (line = text; *line; line = *end ? end + 1 : end) {
+		end = strchrnul(line, '\n');
+		if (!strncmp(line, ".SH", 3))
+			options = !strncmp(line, ".SH OPTIONS", 11);
+		else if (options && after_tp)
+			add_cell(&doc, line, end);
+		after_tp = options && !strncmp(line, ".TP", 3) && line + 3 == end;
+	}
+	ck_assert_msg(doc.cells != NULL, "no OPTIONS in man/kmallocd.8");
+	for (p = q = doc.cells; *p; p++, q++) {
+		if (p[0] == '\\' && p[1] == '-')
+			*q = *++p;
+		else
+			*q = *p == '-' ? '~' : *p;
+	}
+	*q = '\0';
+	check_doc(&doc);
+	free(doc.cells);
+	free(text);
+}
+END_TEST
+
+/* The first column of README.md's table of settings. */
+START_TEST(test_rows_in_readme)
+{
+	struct doc doc = { "README.md (table of settings)", NULL };
+	char *text = read_source("README.md"), *line, *end, *p;
+	bool table = false;
+
+	for (line = text; *line; line = *end ? end + 1 : end) {
+		end = strchrnul(line, '\n');
+		if (!strncmp(line, "| setting |", 11)) {
+			table = true;
+			continue;
+		}
+		if (!table)
+			continue;
+		if (*line != '|')
+			break;
+		if (!strncmp(line, "| ---", 5))
+			continue;
+		/* The first cell ends at the next '|' that is not "\|". */
+		for (p = line + 1; p < end && !(*p == '|' && p[-1] != '\\'); p++)
+			;
+		add_cell(&doc, line + 1, p);
+	}
+	ck_assert_msg(doc.cells != NULL, "no table of settings in README.md");
+	check_doc(&doc);
+	free(doc.cells);
+	free(text);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("settings");
@@ -480,6 +733,11 @@ int main(void)
 	tcase_add_test(tc, test_limit_flag);
 	tcase_add_test(tc, test_limit_sections);
 	tcase_add_test(tc, test_bad_limit_sections);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("documented");
+	tcase_add_test(tc, test_rows_in_help);
+	tcase_add_test(tc, test_rows_in_man_page);
+	tcase_add_test(tc, test_rows_in_readme);
 	suite_add_tcase(s, tc);
 	failed = test_run_suite(s);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
