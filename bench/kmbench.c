@@ -62,22 +62,22 @@
 #include "kmclient.h"
 
 #ifndef MFD_HUGE_2MB
-#define MFD_HUGE_2MB (21u << 26)	/* log2(2 MiB) << MFD_HUGE_SHIFT, <linux/memfd.h> */
+#define MFD_HUGE_2MB (21u << 26) /* log2(2 MiB) << MFD_HUGE_SHIFT, <linux/memfd.h> */
 #endif
 
-#define SZ_4K		4096ul
-#define SZ_2M		(2ul << 20)
-#define SZ_4M		(4ul << 20)
-#define SZ_64M		(64ul << 20)
-#define MSG_SIZE	64		/* bytes per ping-pong packet and per small kmalloc */
+#define SZ_4K	 4096ul
+#define SZ_2M	 (2ul << 20)
+#define SZ_4M	 (4ul << 20)
+#define SZ_64M	 (64ul << 20)
+#define MSG_SIZE 64 /* bytes per ping-pong packet and per small kmalloc */
 
-#define EXIT_USAGE	2
-#define EXIT_MISSED	3
-#define EXIT_SKIP	77
+#define EXIT_USAGE  2
+#define EXIT_MISSED 3
+#define EXIT_SKIP   77
 
-#define HUGEPAGES_DIR	"/sys/kernel/mm/hugepages/hugepages-2048kB"
+#define HUGEPAGES_DIR	 "/sys/kernel/mm/hugepages/hugepages-2048kB"
 #define READY_TIMEOUT_NS (30ull * 1000000000ull)
-#define STOP_TIMEOUT_NS	(10ull * 1000000000ull)
+#define STOP_TIMEOUT_NS	 (10ull * 1000000000ull)
 
 /* ------------------------------------------------------------------------- */
 /* Options and process-wide state                                             */
@@ -85,20 +85,22 @@
 enum placement { PLACEMENT_CROSS, PLACEMENT_SAME, PLACEMENT_NONE, PLACEMENT_MAX };
 
 static const char *const placement_names[PLACEMENT_MAX] = {
-	[PLACEMENT_CROSS] = "cross", [PLACEMENT_SAME] = "same", [PLACEMENT_NONE] = "none",
+	[PLACEMENT_CROSS] = "cross",
+	[PLACEMENT_SAME] = "same",
+	[PLACEMENT_NONE] = "none",
 };
 
 static struct {
-	const char *socket;		/* --socket, else $KMALLOC_SOCKET, else the default */
-	const char *spawn;		/* kmallocd to start, or NULL */
-	const char *pool_size;		/* --pool-size for a spawned daemon */
-	enum placement placement;	/* of the bench against its servers (--spawn only) */
+	const char *socket;	  /* --socket, else $KMALLOC_SOCKET, else the default */
+	const char *spawn;	  /* kmallocd to start, or NULL */
+	const char *pool_size;	  /* --pool-size for a spawned daemon */
+	enum placement placement; /* of the bench against its servers (--spawn only) */
 	bool hugepages;
-	bool interleave;		/* (2): cases in turn rather than back to back */
+	bool interleave; /* (2): cases in turn rather than back to back */
 	bool quick;
-	unsigned long iterations;	/* round trips per trial of (1) */
-	unsigned int rt_trials;		/* trials of (1) */
-	unsigned int trials;		/* trials of (2) */
+	unsigned long iterations; /* round trips per trial of (1) */
+	unsigned int rt_trials;	  /* trials of (1) */
+	unsigned int trials;	  /* trials of (2) */
 } opt = {
 	.pool_size = "512M",
 };
@@ -109,14 +111,14 @@ static struct {
  */
 static struct {
 	pid_t main_pid;
-	pid_t daemon_pid;		/* 0: none running */
-	pid_t echo_pid;			/* 0: none running */
-	int cpu_client;			/* CPU of the bench, -1: not pinned */
-	int cpu_server;			/* CPU of the echo server and a spawned daemon */
-	char tmpdir[64];		/* "" when none was made */
+	pid_t daemon_pid; /* 0: none running */
+	pid_t echo_pid;	  /* 0: none running */
+	int cpu_client;	  /* CPU of the bench, -1: not pinned */
+	int cpu_server;	  /* CPU of the echo server and a spawned daemon */
+	char tmpdir[64];  /* "" when none was made */
 	char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char log_path[96];
-	long nr_added;			/* hugepages this run added to nr_hugepages */
+	long nr_added; /* hugepages this run added to nr_hugepages */
 } st;
 
 static void cleanup(void);
@@ -147,7 +149,7 @@ static uint64_t now_ns(void)
 
 static void sleep_ms(unsigned int ms)
 {
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
@@ -159,7 +161,7 @@ static void sleep_ms(unsigned int ms)
 /* One measured quantity: a value per trial, or a note saying why it was skipped. */
 struct series {
 	const char *name;
-	const char *unit;		/* "ops/s" or "us" */
+	const char *unit; /* "ops/s" or "us" */
 	double *v;
 	unsigned int n;
 	bool skipped;
@@ -257,7 +259,7 @@ static void cpus_pick(void)
 			st.cpu_server = cpu;
 	}
 	if (opt.placement == PLACEMENT_CROSS && st.cpu_server == st.cpu_client)
-		st.cpu_client = st.cpu_server = -1;	/* one CPU only: nothing to choose */
+		st.cpu_client = st.cpu_server = -1; /* one CPU only: nothing to choose */
 }
 
 static void cpu_pin(int cpu)
@@ -370,7 +372,7 @@ static void hugepages_restore(void)
 
 static bool socket_accepts(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	bool ok;
 	int fd;
 
@@ -448,7 +450,7 @@ static void daemon_log_tail(void)
 	fclose(f);
 	buf[n] = '\0';
 	if (n == sizeof(buf) - 1)
-		start = strcspn(buf, "\n") + 1;	/* drop the cut first line */
+		start = strcspn(buf, "\n") + 1; /* drop the cut first line */
 	if (start >= n)
 		return;
 	fprintf(stderr, "kmbench: kmallocd log (%s):\n", st.log_path);
@@ -490,8 +492,13 @@ static void daemon_spawn(const char *exe)
 	if (pid < 0)
 		fail("fork: %s", strerror(errno));
 	if (pid == 0) {
-		char *argv[] = { (char *)exe, "--socket", st.sock_path, "--pool-size",
-				 (char *)opt.pool_size, "--require-hugepages", NULL };
+		char *argv[] = {(char *)exe,
+				"--socket",
+				st.sock_path,
+				"--pool-size",
+				(char *)opt.pool_size,
+				"--require-hugepages",
+				NULL};
 		int nullfd = open("/dev/null", O_RDONLY);
 
 		/* The daemon must not outlive a bench that crashes. */
@@ -564,11 +571,11 @@ static void on_signal(int sig)
 
 static void install_signals(void)
 {
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
 
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		signal(sigs[i], on_signal);
-	signal(SIGPIPE, SIG_IGN);	/* a dead peer is an error to report, not a crash */
+	signal(SIGPIPE, SIG_IGN); /* a dead peer is an error to report, not a crash */
 }
 
 static void reset_signals(void)
@@ -684,8 +691,12 @@ static void run_roundtrips(km_client *c, int echo_fd, struct series *pp, struct 
 enum buf_kind { BUF_MEMFD_4K, BUF_MEMFD_HUGETLB, BUF_KMALLOC, BUF_VMALLOC };
 
 enum buf_case {
-	CASE_MEMFD_4M, CASE_HUGETLB_4M, CASE_KMALLOC_4M,
-	CASE_MEMFD_64M, CASE_HUGETLB_64M, CASE_VMALLOC_64M,
+	CASE_MEMFD_4M,
+	CASE_HUGETLB_4M,
+	CASE_KMALLOC_4M,
+	CASE_MEMFD_64M,
+	CASE_HUGETLB_64M,
+	CASE_VMALLOC_64M,
 	CASE_MAX
 };
 
@@ -694,12 +705,12 @@ static const struct {
 	enum buf_kind kind;
 	size_t size;
 } buf_cases[CASE_MAX] = {
-	[CASE_MEMFD_4M]    = { "memfd 4 KiB pages, 4 MiB",  BUF_MEMFD_4K,      SZ_4M },
-	[CASE_HUGETLB_4M]  = { "memfd hugetlb, 4 MiB",      BUF_MEMFD_HUGETLB, SZ_4M },
-	[CASE_KMALLOC_4M]  = { "kmalloc 4 MiB",             BUF_KMALLOC,       SZ_4M },
-	[CASE_MEMFD_64M]   = { "memfd 4 KiB pages, 64 MiB", BUF_MEMFD_4K,      SZ_64M },
-	[CASE_HUGETLB_64M] = { "memfd hugetlb, 64 MiB",     BUF_MEMFD_HUGETLB, SZ_64M },
-	[CASE_VMALLOC_64M] = { "vmalloc 64 MiB",            BUF_VMALLOC,       SZ_64M },
+	[CASE_MEMFD_4M] = {"memfd 4 KiB pages, 4 MiB", BUF_MEMFD_4K, SZ_4M},
+	[CASE_HUGETLB_4M] = {"memfd hugetlb, 4 MiB", BUF_MEMFD_HUGETLB, SZ_4M},
+	[CASE_KMALLOC_4M] = {"kmalloc 4 MiB", BUF_KMALLOC, SZ_4M},
+	[CASE_MEMFD_64M] = {"memfd 4 KiB pages, 64 MiB", BUF_MEMFD_4K, SZ_64M},
+	[CASE_HUGETLB_64M] = {"memfd hugetlb, 64 MiB", BUF_MEMFD_HUGETLB, SZ_64M},
+	[CASE_VMALLOC_64M] = {"vmalloc 64 MiB", BUF_VMALLOC, SZ_64M},
 };
 
 /* Writes one byte in every @step bytes: the first touch that makes pages real. */
@@ -831,7 +842,9 @@ static void run_buffers(km_client *c, struct series s[CASE_MAX])
 enum verdict { VERDICT_NA, VERDICT_PASS, VERDICT_FAIL, VERDICT_MAX };
 
 static const char *const verdict_names[VERDICT_MAX] = {
-	[VERDICT_NA] = "n.a.", [VERDICT_PASS] = "PASS", [VERDICT_FAIL] = "FAIL",
+	[VERDICT_NA] = "n.a.",
+	[VERDICT_PASS] = "PASS",
+	[VERDICT_FAIL] = "FAIL",
 };
 
 static unsigned int nr_failed;
@@ -903,15 +916,15 @@ static void print_buffer_rows(const struct series *broker, const struct series *
 	print_values(broker->name, broker);
 	print_target(100, series_median(memfd) / b, true, applies, true, "vs memfd 4 KiB pages");
 	printf("%-34s %10s %10s %10s", "", "", "", "");
-	print_target(5, huge->skipped ? 0 : series_median(huge) / b, !huge->skipped, applies,
-		     true, huge->skipped ? "vs memfd hugetlb (skipped)" : "vs memfd hugetlb");
+	print_target(5, huge->skipped ? 0 : series_median(huge) / b, !huge->skipped, applies, true,
+		     huge->skipped ? "vs memfd hugetlb (skipped)" : "vs memfd hugetlb");
 }
 
 /* The same measurements through a client without its per-client lists
  * (KMCLIENT_NO_CACHE=1): every kmalloc is one round trip to the daemon. */
 struct cold {
-	struct series km;	/* kmalloc+kfree 64 B */
-	struct series k4m;	/* kmalloc 4 MiB */
+	struct series km;  /* kmalloc+kfree 64 B */
+	struct series k4m; /* kmalloc 4 MiB */
 };
 
 static void run_cold(const char *socket, struct cold *cold)
@@ -972,8 +985,8 @@ static void report(const km_meminfo *mi, const struct series *pp, const struct s
 	print_buffer_rows(&buf[CASE_KMALLOC_4M], &buf[CASE_MEMFD_4M], &buf[CASE_HUGETLB_4M],
 			  huge_pool);
 	if (!buf[CASE_HUGETLB_4M].skipped)
-		print_info(&cold->k4m, series_median(&buf[CASE_HUGETLB_4M]) /
-			   series_median(&cold->k4m), true,
+		print_info(&cold->k4m,
+			   series_median(&buf[CASE_HUGETLB_4M]) / series_median(&cold->k4m), true,
 			   "KMCLIENT_NO_CACHE=1, vs memfd hugetlb");
 	print_plain(&buf[CASE_MEMFD_64M]);
 	print_plain(&buf[CASE_HUGETLB_64M]);
@@ -1042,13 +1055,16 @@ static uint64_t parse_size(const char *s)
 	if (errno || end == s || *s == '-')
 		return 0;
 	switch (*end) {
-	case 'G': case 'g':
+	case 'G':
+	case 'g':
 		v <<= 10;
 		/* fallthrough */
-	case 'M': case 'm':
+	case 'M':
+	case 'm':
 		v <<= 10;
 		/* fallthrough */
-	case 'K': case 'k':
+	case 'K':
+	case 'k':
 		v <<= 10;
 		end++;
 		break;
@@ -1078,20 +1094,30 @@ struct given {
 /* The flags into opt and @given; exits on --help and on a usage error. */
 static void read_options(int argc, char **argv, struct given *given)
 {
-	enum { OPT_SOCKET = 256, OPT_SPAWN, OPT_POOL, OPT_PLACEMENT, OPT_HUGE, OPT_ITER,
-	       OPT_TRIALS, OPT_INTERLEAVE, OPT_QUICK, OPT_HELP };
+	enum {
+		OPT_SOCKET = 256,
+		OPT_SPAWN,
+		OPT_POOL,
+		OPT_PLACEMENT,
+		OPT_HUGE,
+		OPT_ITER,
+		OPT_TRIALS,
+		OPT_INTERLEAVE,
+		OPT_QUICK,
+		OPT_HELP
+	};
 	static const struct option longopts[] = {
-		{ "socket", required_argument, NULL, OPT_SOCKET },
-		{ "spawn", required_argument, NULL, OPT_SPAWN },
-		{ "pool-size", required_argument, NULL, OPT_POOL },
-		{ "placement", required_argument, NULL, OPT_PLACEMENT },
-		{ "hugepages", no_argument, NULL, OPT_HUGE },
-		{ "iterations", required_argument, NULL, OPT_ITER },
-		{ "trials", required_argument, NULL, OPT_TRIALS },
-		{ "interleave", no_argument, NULL, OPT_INTERLEAVE },
-		{ "quick", no_argument, NULL, OPT_QUICK },
-		{ "help", no_argument, NULL, OPT_HELP },
-		{ NULL, 0, NULL, 0 },
+		{"socket", required_argument, NULL, OPT_SOCKET},
+		{"spawn", required_argument, NULL, OPT_SPAWN},
+		{"pool-size", required_argument, NULL, OPT_POOL},
+		{"placement", required_argument, NULL, OPT_PLACEMENT},
+		{"hugepages", no_argument, NULL, OPT_HUGE},
+		{"iterations", required_argument, NULL, OPT_ITER},
+		{"trials", required_argument, NULL, OPT_TRIALS},
+		{"interleave", no_argument, NULL, OPT_INTERLEAVE},
+		{"quick", no_argument, NULL, OPT_QUICK},
+		{"help", no_argument, NULL, OPT_HELP},
+		{NULL, 0, NULL, 0},
 	};
 	int o;
 
@@ -1152,12 +1178,15 @@ static void check_options(const struct given *given)
 		exit(EXIT_USAGE);
 	}
 	if (!opt.spawn && given->placement >= 0 && given->placement != PLACEMENT_NONE) {
-		fprintf(stderr, "kmbench: --placement %s needs --spawn: a daemon found by its "
-			"socket is not ours to pin\n", placement_names[given->placement]);
+		fprintf(stderr,
+			"kmbench: --placement %s needs --spawn: a daemon found by its "
+			"socket is not ours to pin\n",
+			placement_names[given->placement]);
 		exit(EXIT_USAGE);
 	}
-	opt.placement = !opt.spawn ? PLACEMENT_NONE :
-			given->placement >= 0 ? (enum placement)given->placement : PLACEMENT_CROSS;
+	opt.placement = !opt.spawn		? PLACEMENT_NONE
+			: given->placement >= 0 ? (enum placement)given->placement
+						: PLACEMENT_CROSS;
 	if (!opt.socket && !opt.spawn)
 		opt.socket = getenv("KMALLOC_SOCKET");
 	if (opt.socket && strlen(opt.socket) >= sizeof(st.sock_path)) {
@@ -1171,7 +1200,7 @@ static void check_options(const struct given *given)
 
 static void parse_options(int argc, char **argv)
 {
-	struct given given = { .placement = -1 };
+	struct given given = {.placement = -1};
 
 	read_options(argc, argv, &given);
 	check_options(&given);
@@ -1187,10 +1216,12 @@ static void reserve_hugepages(void)
 	if (free_now >= need)
 		return;
 	if (opt.spawn && free_now < pool_pages) {
-		fprintf(stderr, "kmbench: --hugepages: %ld free 2 MiB hugepages, the pool needs "
-			"%ld; %s\n", free_now < 0 ? 0 : free_now, pool_pages,
-			geteuid() == 0 ? "the kernel could not provide them" :
-			"run as root or raise vm.nr_hugepages");
+		fprintf(stderr,
+			"kmbench: --hugepages: %ld free 2 MiB hugepages, the pool needs "
+			"%ld; %s\n",
+			free_now < 0 ? 0 : free_now, pool_pages,
+			geteuid() == 0 ? "the kernel could not provide them"
+				       : "run as root or raise vm.nr_hugepages");
 		cleanup();
 		exit(EXIT_SKIP);
 	}
@@ -1230,7 +1261,9 @@ int main(int argc, char **argv)
 	if (opt.hugepages)
 		hugepages_ensure_free((long)(SZ_64M / SZ_2M));
 	printf("kmbench: %s, pool %llu MiB %s; measuring...\n",
-	       opt.spawn ? "spawned kmallocd" : opt.socket ? opt.socket : KM_DEFAULT_SOCKET,
+	       opt.spawn    ? "spawned kmallocd"
+	       : opt.socket ? opt.socket
+			    : KM_DEFAULT_SOCKET,
 	       (unsigned long long)(mi.total >> 20), mi.hugetlb ? "hugetlb" : "shmem");
 
 	run_roundtrips(c, echo_fd, &pp, &km);

@@ -103,7 +103,8 @@ void kmc_populate(struct km_client *c, uint64_t phys, uint64_t len)
 		if (madvise(c->base + u * unit, (run - u) * unit, MADV_POPULATE_WRITE)) {
 			if (errno == EINVAL) {
 				__atomic_store_n(&c->populate_off, 1, __ATOMIC_RELAXED);
-				kmc_dbg(c, "MADV_POPULATE_WRITE unsupported: pages fault in lazily");
+				kmc_dbg(c,
+					"MADV_POPULATE_WRITE unsupported: pages fault in lazily");
 			} else {
 				kmc_dbg(c, "populating phys %#llx+%llu: %s",
 					(unsigned long long)(u * unit),
@@ -120,8 +121,8 @@ void kmc_populate(struct km_client *c, uint64_t phys, uint64_t len)
  * slack, MAP_FIXED over the aligned part, trim the slack. */
 static int direct_map(struct km_client *c)
 {
-	uint64_t align = c->frame_size > KMC_DIRECT_MAP_ALIGN ? c->frame_size
-							      : KMC_DIRECT_MAP_ALIGN;
+	uint64_t align =
+		c->frame_size > KMC_DIRECT_MAP_ALIGN ? c->frame_size : KMC_DIRECT_MAP_ALIGN;
 	uint64_t nr_units;
 	uintptr_t res, base;
 	size_t len;
@@ -156,8 +157,8 @@ static int direct_map(struct km_client *c)
 
 	c->populate_unit = c->hugetlb ? c->frame_size : KM_PAGE_SIZE;
 	nr_units = c->pool_size / c->populate_unit;
-	c->populated = calloc((nr_units + BITS_PER_LONG - 1) / BITS_PER_LONG,
-			      sizeof(unsigned long));
+	c->populated =
+		calloc((nr_units + BITS_PER_LONG - 1) / BITS_PER_LONG, sizeof(unsigned long));
 	if (!c->populated)
 		return -ENOMEM;
 	return 0;
@@ -236,8 +237,8 @@ static int client_start(struct km_client *c, const char *peer, struct km_client 
 	err = kmc_pcp_init(c);
 	if (err)
 		goto err_free;
-	kmc_dbg(c, "connected to %s: domain %u, pool %llu bytes, frame %llu, %s", peer,
-		w.domain, (unsigned long long)c->pool_size, (unsigned long long)c->frame_size,
+	kmc_dbg(c, "connected to %s: domain %u, pool %llu bytes, frame %llu, %s", peer, w.domain,
+		(unsigned long long)c->pool_size, (unsigned long long)c->frame_size,
 		c->hugetlb ? "hugetlb" : "shmem");
 	*out = c;
 	return 0;
@@ -249,7 +250,7 @@ err_free:
 
 static int client_open(const char *path, struct km_client **out)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	struct km_client *c;
 	int err;
 

@@ -30,43 +30,43 @@
 
 #define KM_EXPORT __attribute__((visibility("default")))
 
-#define KMC_RELEASE_MAX		32	/* deferred kfree ids riding on the next request */
-#define KMC_MAX_IDS		1024u	/* ids per Free, objects per Alloc (protocol cap) */
-#define KMC_PENDING_BUCKETS	64	/* rpc.c pending-call hash, a power of two */
-#define KMC_DIRECT_MAP_ALIGN	((uint64_t)KM_KMALLOC_MAX_SIZE)	/* keeps buddy alignment */
+#define KMC_RELEASE_MAX	     32	   /* deferred kfree ids riding on the next request */
+#define KMC_MAX_IDS	     1024u /* ids per Free, objects per Alloc (protocol cap) */
+#define KMC_PENDING_BUCKETS  64	   /* rpc.c pending-call hash, a power of two */
+#define KMC_DIRECT_MAP_ALIGN ((uint64_t)KM_KMALLOC_MAX_SIZE) /* keeps buddy alignment */
 
 struct kmc_call;
 
 /* One live kmalloc grant, a slot of the open-addressing table in kmalloc.c. */
 struct kmc_kobj {
-	uint64_t phys;		/* first byte in the pool; KMC_KOBJ_EMPTY if the slot is free */
-	uint64_t id;		/* grant id */
-	uint64_t size;		/* usable bytes (ksize) */
+	uint64_t phys; /* first byte in the pool; KMC_KOBJ_EMPTY if the slot is free */
+	uint64_t id;   /* grant id */
+	uint64_t size; /* usable bytes (ksize) */
 };
 
 /* One vmalloc area. The reservation is exactly [start, start + len): the
  * frames, then one PROT_NONE guard frame. */
 struct kmc_varea {
-	uintptr_t start;	/* first byte, frame-aligned */
-	size_t len;		/* bytes reserved: (nr_frames + 1) frames */
-	uint64_t id;		/* grant id */
+	uintptr_t start; /* first byte, frame-aligned */
+	size_t len;	 /* bytes reserved: (nr_frames + 1) frames */
+	uint64_t id;	 /* grant id */
 	uint32_t nr_frames;
-	uint32_t frames[];	/* frame numbers, in virtual order */
+	uint32_t frames[]; /* frame numbers, in virtual order */
 };
 
 /* A per-client list of freed objects of one slab class or page order (pcp.c). */
 struct kmc_pcp_list {
-	uint32_t nr;		/* objects on the list */
-	uint32_t high;		/* at most this many are kept */
-	uint32_t batch;		/* objects asked for at once on a miss */
-	struct kmc_kobj *objs;	/* a stack of high entries */
+	uint32_t nr;	       /* objects on the list */
+	uint32_t high;	       /* at most this many are kept */
+	uint32_t batch;	       /* objects asked for at once on a miss */
+	struct kmc_kobj *objs; /* a stack of high entries */
 };
 
 /* What Welcome tells us, checked by kmc_rpc_hello(). */
 struct kmc_welcome {
-	uint64_t pool_size;	/* bytes */
-	uint64_t frame_size;	/* bytes, a power of two */
-	uint32_t max_packet;	/* bytes */
+	uint64_t pool_size;  /* bytes */
+	uint64_t frame_size; /* bytes, a power of two */
+	uint32_t max_packet; /* bytes */
 	uint32_t domain;
 	bool hugetlb;
 };
@@ -74,50 +74,50 @@ struct kmc_welcome {
 /* One kmalloc grant as a reply hands it over (range already validated). */
 struct kmc_grant {
 	uint64_t id;
-	uint64_t phys;		/* bytes into the pool */
-	uint64_t size;		/* usable bytes (ksize) */
+	uint64_t phys; /* bytes into the pool */
+	uint64_t size; /* usable bytes (ksize) */
 };
 
 struct km_client {
-	int sock;		/* SOCK_SEQPACKET to kmallocd */
-	int memfd;		/* the domain memfd: direct map and vmalloc frames */
-	bool debug;		/* KMCLIENT_DEBUG set: one stderr line per notable event */
+	int sock;   /* SOCK_SEQPACKET to kmallocd */
+	int memfd;  /* the domain memfd: direct map and vmalloc frames */
+	bool debug; /* KMCLIENT_DEBUG set: one stderr line per notable event */
 
 	/* Direct map, immutable after km_connect(). */
-	uint8_t *base;		/* phys 0; aligned to KMC_DIRECT_MAP_ALIGN */
-	uint64_t pool_size;	/* bytes mapped at base */
-	uint64_t frame_size;	/* bytes */
+	uint8_t *base;	     /* phys 0; aligned to KMC_DIRECT_MAP_ALIGN */
+	uint64_t pool_size;  /* bytes mapped at base */
+	uint64_t frame_size; /* bytes */
 	bool hugetlb;
-	uint64_t populate_unit;	/* bytes: frame_size on hugetlb, 4 KiB on shmem */
+	uint64_t populate_unit;	  /* bytes: frame_size on hugetlb, 4 KiB on shmem */
 	unsigned long *populated; /* one bit per populate unit; a cache, see connect.c */
-	int populate_off;	/* MADV_POPULATE_WRITE unsupported (atomic flag) */
+	int populate_off;	  /* MADV_POPULATE_WRITE unsupported (atomic flag) */
 
 	/* rpc.c, under lock. */
 	pthread_mutex_t lock;
 	uint64_t next_id;
-	bool reading;		/* a caller is the reader (owns recvbuf) */
-	bool dead;		/* the connection failed; every call fails with dead_err */
-	int dead_err;		/* -errno */
+	bool reading; /* a caller is the reader (owns recvbuf) */
+	bool dead;    /* the connection failed; every call fails with dead_err */
+	int dead_err; /* -errno */
 	unsigned int nr_pending;
 	struct kmc_call *pending[KMC_PENDING_BUCKETS];
 	uint64_t release[KMC_RELEASE_MAX]; /* deferred kfree grant ids, oldest first */
-	unsigned int nr_release;	/* ids leave only under send_lock too (rpc.c) */
-	uint8_t *recvbuf;	/* WIRE_MAX_REPLY bytes, used by the reader only */
+	unsigned int nr_release;	   /* ids leave only under send_lock too (rpc.c) */
+	uint8_t *recvbuf;		   /* WIRE_MAX_REPLY bytes, used by the reader only */
 
 	/* rpc.c, under send_lock. */
 	pthread_mutex_t send_lock;
 	uint8_t *sendbuf;
-	size_t sendcap;		/* bytes: the daemon's max_packet, at most the buffer */
+	size_t sendcap; /* bytes: the daemon's max_packet, at most the buffer */
 
 	/* kmalloc.c, under ktab_lock. */
 	pthread_mutex_t ktab_lock;
 	struct kmc_kobj *ktab;
-	unsigned int ktab_bits;	/* log2 of the slot count */
-	size_t ktab_count;	/* live entries */
-	struct kmc_pcp_list pcp_small[KM_NR_KMALLOC_CLASSES];	/* per slab class */
-	struct kmc_pcp_list pcp_large[KM_MAX_ORDER + 1];	/* per page order (1..10) */
-	uint64_t pcp_large_bytes;	/* bytes on the pcp_large lists */
-	uint64_t pcp_large_high;	/* at most this many */
+	unsigned int ktab_bits;				      /* log2 of the slot count */
+	size_t ktab_count;				      /* live entries */
+	struct kmc_pcp_list pcp_small[KM_NR_KMALLOC_CLASSES]; /* per slab class */
+	struct kmc_pcp_list pcp_large[KM_MAX_ORDER + 1];      /* per page order (1..10) */
+	uint64_t pcp_large_bytes;			      /* bytes on the pcp_large lists */
+	uint64_t pcp_large_high;			      /* at most this many */
 
 	/* vmalloc.c, under vm_lock: sorted by start. */
 	pthread_mutex_t vm_lock;
@@ -134,10 +134,10 @@ struct km_client {
  * 0 and *out, or -errno. Not exported from the shared library. */
 int kmc_connect_fd(int fd, struct km_client **out);
 void kmc_debug_print(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-#define kmc_dbg(c, ...)						\
-	do {							\
-		if ((c)->debug)					\
-			kmc_debug_print(__VA_ARGS__);		\
+#define kmc_dbg(c, ...)                                                                            \
+	do {                                                                                       \
+		if ((c)->debug)                                                                    \
+			kmc_debug_print(__VA_ARGS__);                                              \
 	} while (0)
 
 static inline bool kmc_in_direct_map(const struct km_client *c, const void *p)

@@ -49,20 +49,20 @@ typedef struct km_client km_client;
 typedef unsigned int km_gfp_t;
 
 /* What a size-0 kmalloc returns: not NULL, never to be dereferenced. */
-#define KM_ZERO_SIZE_PTR ((void *)16)
+#define KM_ZERO_SIZE_PTR       ((void *)16)
 #define KM_ZERO_OR_NULL_PTR(p) ((uintptr_t)(p) <= (uintptr_t)KM_ZERO_SIZE_PTR)
 
 /* Pool totals, in bytes (km_get_meminfo), as /proc/meminfo shows the kernel's. */
 typedef struct km_meminfo {
-	uint64_t total;		/* pool size */
-	uint64_t free;		/* held by nobody; empty slabs count in slab */
-	uint64_t slab;		/* slab caches and large kmallocs */
-	uint64_t vmalloc_used;	/* frames held by vmalloc areas */
-	uint64_t reserve;	/* emergency reserve (min watermark) */
-	uint64_t frame_size;	/* bytes per frame (2 MiB) */
-	uint64_t hugetlb;	/* 1 when the pool is hugepage-backed */
-	uint64_t available;	/* free + what reclaim could free */
-	uint64_t quarantined;	/* out of use: no memfd would give it back (HardwareCorrupted) */
+	uint64_t total;	       /* pool size */
+	uint64_t free;	       /* held by nobody; empty slabs count in slab */
+	uint64_t slab;	       /* slab caches and large kmallocs */
+	uint64_t vmalloc_used; /* frames held by vmalloc areas */
+	uint64_t reserve;      /* emergency reserve (min watermark) */
+	uint64_t frame_size;   /* bytes per frame (2 MiB) */
+	uint64_t hugetlb;      /* 1 when the pool is hugepage-backed */
+	uint64_t available;    /* free + what reclaim could free */
+	uint64_t quarantined;  /* out of use: no memfd would give it back (HardwareCorrupted) */
 } km_meminfo;
 
 /**

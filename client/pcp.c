@@ -30,8 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PCP_LARGE_HIGH_MAX	(8ull << 20)	/* bytes of freed large blocks kept */
-#define PCP_LARGE_POOL_SHARE	64		/* and at most 1/64 of the pool */
+#define PCP_LARGE_HIGH_MAX   (8ull << 20) /* bytes of freed large blocks kept */
+#define PCP_LARGE_POOL_SHARE 64		  /* and at most 1/64 of the pool */
 
 static uint32_t slub_cpu_partial(uint32_t size)
 {

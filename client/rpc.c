@@ -48,9 +48,9 @@
 #include "kmalloc.pb-c.h"
 #include "wire.h"
 
-#define RPC_ARENA_SIZE	1024	/* bytes: fits every small reply decoded */
-#define RPC_SENDBUF	WIRE_DEFAULT_MAX_PACKET
-#define RPC_MIN_PACKET	256	/* the daemon's smallest max_packet: a Nop and ids fit */
+#define RPC_ARENA_SIZE 1024 /* bytes: fits every small reply decoded */
+#define RPC_SENDBUF    WIRE_DEFAULT_MAX_PACKET
+#define RPC_MIN_PACKET 256 /* the daemon's smallest max_packet: a Nop and ids fit */
 
 /* Bump allocator for protobuf-c: decoding a reply costs no malloc unless it
  * outgrows the arena (bulk replies); free() is a no-op inside the arena. */
@@ -62,11 +62,11 @@ struct rpc_arena {
 
 struct kmc_call {
 	uint64_t id;
-	struct kmc_call *next;		/* pending hash chain */
-	pthread_cond_t cond;		/* signalled: done, or become the reader */
+	struct kmc_call *next; /* pending hash chain */
+	pthread_cond_t cond;   /* signalled: done, or become the reader */
 	bool done;
-	int err;			/* 0, or -errno of the transport */
-	Kmalloc__Reply *reply;		/* decoded into arena when err == 0 */
+	int err;	       /* 0, or -errno of the transport */
+	Kmalloc__Reply *reply; /* decoded into arena when err == 0 */
 	int fds[WIRE_MAX_FDS];
 	unsigned int nr_fds;
 	struct rpc_arena arena;
@@ -120,8 +120,9 @@ void kmc_rpc_destroy(struct km_client *c)
  * at most 11 bytes packed). */
 size_t kmc_rpc_max_ids(const struct km_client *c)
 {
-	size_t room = c->sendcap > 512 + KMC_RELEASE_MAX * 11 ?
-		      (c->sendcap - 512 - KMC_RELEASE_MAX * 11) / 11 : 1;
+	size_t room = c->sendcap > 512 + KMC_RELEASE_MAX * 11
+			      ? (c->sendcap - 512 - KMC_RELEASE_MAX * 11) / 11
+			      : 1;
 
 	return room < KMC_MAX_IDS ? room : KMC_MAX_IDS;
 }
@@ -334,8 +335,7 @@ static int refusal_pending(struct km_client *c)
 
 	n = kmwire_recv(c->sock, buf, sizeof(buf), fds, WIRE_MAX_FDS, &nr_fds, MSG_DONTWAIT);
 	close_fds(fds, nr_fds);
-	if (n > 0 && peek_reply_id(buf, (size_t)n, &id, &error) && !id && error > 0 &&
-	    error < 4096)
+	if (n > 0 && peek_reply_id(buf, (size_t)n, &id, &error) && !id && error > 0 && error < 4096)
 		return -(int)error;
 	return 0;
 }
@@ -476,16 +476,15 @@ static void call_end(struct kmc_call *call)
 
 /* Common checks on an answered call: refused release ids (logged), the error
  * reply (-errno), and the body we expect. */
-static int reply_check(struct km_client *c, struct kmc_call *call,
-		       Kmalloc__Reply__BodyCase body)
+static int reply_check(struct km_client *c, struct kmc_call *call, Kmalloc__Reply__BodyCase body)
 {
 	const Kmalloc__Reply *r = call->reply;
 
 	for (size_t i = 0; i < r->n_release_failed; i++)
 		kmc_dbg(c, "daemon refused release of grant %" PRIu64, r->release_failed[i]);
 	if (r->error) {
-		kmc_dbg(c, "request %" PRIu64 " failed: %s (%s)", call->id,
-			strerror(r->error), r->message ? r->message : "");
+		kmc_dbg(c, "request %" PRIu64 " failed: %s (%s)", call->id, strerror(r->error),
+			r->message ? r->message : "");
 		return r->error > 0 && r->error < 4096 ? -r->error : -EPROTO;
 	}
 	if (r->body_case != body) {
@@ -540,9 +539,10 @@ int kmc_rpc_hello(struct km_client *c, struct kmc_welcome *out, int *memfd)
 	if (w->version != KM_PROTOCOL_VERSION || call.nr_fds != 1 || !w->pool_size ||
 	    w->frame_size < KM_PAGE_SIZE || (w->frame_size & (w->frame_size - 1)) ||
 	    w->pool_size % w->frame_size || (w->max_packet && w->max_packet < RPC_MIN_PACKET)) {
-		kmc_dbg(c, "bad welcome: version %u, %u fds, pool %" PRIu64 ", frame %" PRIu64
-			", max packet %u", w->version, call.nr_fds, w->pool_size, w->frame_size,
-			w->max_packet);
+		kmc_dbg(c,
+			"bad welcome: version %u, %u fds, pool %" PRIu64 ", frame %" PRIu64
+			", max packet %u",
+			w->version, call.nr_fds, w->pool_size, w->frame_size, w->max_packet);
 		err = -EPROTO;
 		goto out;
 	}
@@ -598,8 +598,8 @@ int kmc_rpc_alloc(struct km_client *c, uint64_t size, km_gfp_t gfp, uint32_t cou
 		out[i].phys = g->phys;
 		out[i].size = g->size;
 		if (!range_in_pool(c, g->phys, g->size) || g->size < size) {
-			kmc_dbg(c, "bad grant %" PRIu64 ": phys %#" PRIx64 " size %" PRIu64,
-				g->id, g->phys, g->size);
+			kmc_dbg(c, "bad grant %" PRIu64 ": phys %#" PRIx64 " size %" PRIu64, g->id,
+				g->phys, g->size);
 			err = -EPROTO;
 		}
 	}
@@ -728,7 +728,7 @@ int kmc_rpc_nop(struct km_client *c)
  */
 static void release_flush_full(struct km_client *c)
 {
-	static const struct timespec backoff = { .tv_nsec = 1000000 };
+	static const struct timespec backoff = {.tv_nsec = 1000000};
 	bool full;
 
 	pthread_mutex_lock(&c->send_lock);

@@ -278,7 +278,8 @@ KM_EXPORT uint64_t km_vmalloc_to_pfn(km_client *c, const void *p)
 		uint64_t off = (uintptr_t)p - a->start;
 
 		pfn = ((uint64_t)a->frames[off / c->frame_size] * c->frame_size +
-		       off % c->frame_size) >> 12;
+		       off % c->frame_size) >>
+		      12;
 	}
 	pthread_mutex_unlock(&c->vm_lock);
 	return pfn;

@@ -34,22 +34,22 @@ struct settings;
 #define ACCOUNT_UNLIMITED UINT64_MAX
 
 struct account_limits {
-	uint64_t max_bytes;		/* bytes held, or ACCOUNT_UNLIMITED */
+	uint64_t max_bytes; /* bytes held, or ACCOUNT_UNLIMITED */
 	uint64_t max_grants;
 	uint64_t max_connections;
-	bool privileged;		/* may use the reserve; no default limits */
+	bool privileged; /* may use the reserve; no default limits */
 };
 
 struct account {
 	TAILQ_ENTRY(account) link;
 	uid_t uid;
-	unsigned int refs;		/* connections, open or still giving back */
-	struct account_limits limits;	/* of the latest connection (for kmctl) */
-	uint32_t connections;		/* open connections */
-	uint64_t grants;		/* held by all connections of the uid */
+	unsigned int refs;	      /* connections, open or still giving back */
+	struct account_limits limits; /* of the latest connection (for kmctl) */
+	uint32_t connections;	      /* open connections */
+	uint64_t grants;	      /* held by all connections of the uid */
 	uint64_t bytes;
-	uint64_t refusals;		/* EDQUOT and EACCES answers */
-	struct ratelimit log_rl;	/* lines this uid's clients may cause */
+	uint64_t refusals;	 /* EDQUOT and EACCES answers */
+	struct ratelimit log_rl; /* lines this uid's clients may cause */
 };
 
 TAILQ_HEAD(account_list, account);
@@ -58,7 +58,7 @@ struct accounts {
 	struct account_list list;
 	uint32_t nr;
 	const struct settings *cfg;
-	uint64_t pool_size;		/* bytes: shares are of this */
+	uint64_t pool_size; /* bytes: shares are of this */
 };
 
 void accounts_init(struct accounts *a, const struct settings *cfg, uint64_t pool_size);

@@ -248,8 +248,8 @@ void buddy_take(struct buddy *b, uint32_t idx, unsigned int order)
 
 static int check_fail(const struct buddy *b, const char *what, unsigned int order, uint32_t idx)
 {
-	fprintf(stderr, "buddy_check: %p order %u unit %u: %s\n", (const void *)b, order,
-		idx, what);
+	fprintf(stderr, "buddy_check: %p order %u unit %u: %s\n", (const void *)b, order, idx,
+		what);
 	return -EUCLEAN;
 }
 

@@ -20,23 +20,23 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define BUDDY_MAX_ORDER	30		/* highest order any instance may use */
-#define BUDDY_NONE	UINT32_MAX	/* "no unit" in links and results */
-#define BUDDY_NOT_FREE	0xffu		/* map->order[] of a unit that heads no free block */
+#define BUDDY_MAX_ORDER 30	   /* highest order any instance may use */
+#define BUDDY_NONE	UINT32_MAX /* "no unit" in links and results */
+#define BUDDY_NOT_FREE	0xffu	   /* map->order[] of a unit that heads no free block */
 
 struct buddy_map {
-	uint32_t nr;		/* units */
-	uint32_t *next;		/* free-list links of free block heads */
+	uint32_t nr;	/* units */
+	uint32_t *next; /* free-list links of free block heads */
 	uint32_t *prev;
-	uint8_t *order;		/* order of the free block headed here, or BUDDY_NOT_FREE */
+	uint8_t *order; /* order of the free block headed here, or BUDDY_NOT_FREE */
 };
 
 struct buddy {
 	struct buddy_map *map;
 	unsigned int max_order;
-	uint32_t head[BUDDY_MAX_ORDER + 1];	/* first free block per order, or BUDDY_NONE */
-	uint64_t nr_free[BUDDY_MAX_ORDER + 1];	/* free blocks per order (buddyinfo) */
-	uint64_t free_units;			/* sum of nr_free[o] << o */
+	uint32_t head[BUDDY_MAX_ORDER + 1];    /* first free block per order, or BUDDY_NONE */
+	uint64_t nr_free[BUDDY_MAX_ORDER + 1]; /* free blocks per order (buddyinfo) */
+	uint64_t free_units;		       /* sum of nr_free[o] << o */
 };
 
 /* Allocates link storage for @nr units, all not free. 0 or -ENOMEM. */

@@ -34,8 +34,8 @@
 #include "wire.h"
 
 /* Give-back budget of a closing connection per loop turn. */
-#define CONN_REAP_BUDGET_NS	500000	/* 0.5 ms */
-#define CONN_LOG_BURST		5	/* lines per second per uid */
+#define CONN_REAP_BUDGET_NS 500000 /* 0.5 ms */
+#define CONN_LOG_BURST	    5	   /* lines per second per uid */
 
 const char *const conn_state_names[CONN_STATE_MAX] = {
 	[CONN_HELLO] = "HELLO",
@@ -84,8 +84,10 @@ static void conn_refuse_fds(struct conn *c, const int *fds, unsigned int nr)
 {
 	for (unsigned int i = 0; i < nr; i++)
 		reaper_close(fds[i]);
-	conn_log(c, LOG_LEVEL_WARN, "sent %u file descriptor(s), which the protocol never "
-		 "does: closing the connection", nr);
+	conn_log(c, LOG_LEVEL_WARN,
+		 "sent %u file descriptor(s), which the protocol never "
+		 "does: closing the connection",
+		 nr);
 	conn_close(c, "sent file descriptors");
 }
 
@@ -97,8 +99,8 @@ static void conn_on_readable(evutil_socket_t fd, short what, void *arg)
 	unsigned int i, nr_fds;
 
 	for (i = 0; i < CONN_BATCH && c->reading; i++) {
-		ssize_t n = kmwire_recv(fd, srv->rxbuf, srv->cfg->max_packet, fds,
-					WIRE_SCM_MAX_FDS, &nr_fds, MSG_DONTWAIT);
+		ssize_t n = kmwire_recv(fd, srv->rxbuf, srv->cfg->max_packet, fds, WIRE_SCM_MAX_FDS,
+					&nr_fds, MSG_DONTWAIT);
 
 		if (nr_fds) {
 			conn_refuse_fds(c, fds, nr_fds);
@@ -129,7 +131,7 @@ static void conn_outq_free(struct conn *c)
 
 		c->outq = p->next;
 		if (p->fd >= 0)
-			close(p->fd);	/* our own duplicate of a domain memfd */
+			close(p->fd); /* our own duplicate of a domain memfd */
 		free(p);
 	}
 	c->outq_tail = &c->outq;
@@ -389,7 +391,7 @@ int conn_new(struct server *srv, int fd, struct conn **out)
 		free(groups);
 	{
 		/* A connection that never says Hello must not hold a slot forever. */
-		struct timeval timeout = { .tv_sec = srv->cfg->hello_timeout };
+		struct timeval timeout = {.tv_sec = srv->cfg->hello_timeout};
 
 		event_add(c->ev_hello, &timeout);
 	}
@@ -401,7 +403,7 @@ int conn_new(struct server *srv, int fd, struct conn **out)
 
 int conn_adopt(struct server *srv, int fd, uint64_t id, uid_t uid, gid_t gid, struct conn **out)
 {
-	struct ucred cred = { .pid = -1, .uid = uid, .gid = gid };
+	struct ucred cred = {.pid = -1, .uid = uid, .gid = gid};
 	socklen_t len = sizeof(cred);
 	gid_t stack[64], *groups = stack;
 	size_t nr_groups = 0;
@@ -452,7 +454,7 @@ static void conn_finish(struct conn *c)
 
 static void conn_on_reap(evutil_socket_t fd, short what, void *arg)
 {
-	static const struct timeval next_turn = { 0, 0 };
+	static const struct timeval next_turn = {0, 0};
 	struct conn *c = arg;
 
 	if (!grant_release_some(&c->srv->grants, c, CONN_REAP_BUDGET_NS)) {
@@ -466,7 +468,7 @@ static void conn_on_reap(evutil_socket_t fd, short what, void *arg)
 
 void conn_close(struct conn *c, const char *why)
 {
-	static const struct timeval now = { 0, 0 };
+	static const struct timeval now = {0, 0};
 
 	if (c->state == CONN_CLOSING)
 		return;

@@ -35,13 +35,13 @@
 struct domain;
 struct server;
 
-#define CONN_BATCH		32
-#define CONN_TOKEN_SIZE		16
+#define CONN_BATCH	32
+#define CONN_TOKEN_SIZE 16
 
 enum conn_state {
-	CONN_HELLO,		/* connected, waiting for Hello */
-	CONN_READY,		/* Welcome sent */
-	CONN_CLOSING,		/* socket gone, grants being given back */
+	CONN_HELLO,   /* connected, waiting for Hello */
+	CONN_READY,   /* Welcome sent */
+	CONN_CLOSING, /* socket gone, grants being given back */
 	CONN_STATE_MAX,
 };
 
@@ -49,38 +49,38 @@ extern const char *const conn_state_names[CONN_STATE_MAX];
 
 struct conn_packet {
 	struct conn_packet *next;
-	int fd;			/* passed with the packet, or -1; owned */
+	int fd; /* passed with the packet, or -1; owned */
 	size_t len;
 	uint8_t data[];
 };
 
 struct conn {
 	struct server *srv;
-	TAILQ_ENTRY(conn) link;		/* on srv->conns */
-	uint64_t id;			/* never reused in a daemon's life */
-	int fd;				/* -1 once closing */
+	TAILQ_ENTRY(conn) link; /* on srv->conns */
+	uint64_t id;		/* never reused in a daemon's life */
+	int fd;			/* -1 once closing */
 	struct event *ev_read;
 	struct event *ev_write;
-	struct event *ev_hello;		/* closes a connection that never says Hello */
-	struct event *ev_reap;		/* gives back the grants of a closing connection */
+	struct event *ev_hello; /* closes a connection that never says Hello */
+	struct event *ev_reap;	/* gives back the grants of a closing connection */
 	enum conn_state state;
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
-	bool admin;			/* root or in the admin group: may inspect */
-	struct account *account;	/* the uid's counters; charged by every grant */
-	struct account_limits limits;	/* this connection's, from its uid and groups */
-	char name[32];			/* from Hello, else /proc/PID/comm */
+	bool admin;		      /* root or in the admin group: may inspect */
+	struct account *account;      /* the uid's counters; charged by every grant */
+	struct account_limits limits; /* this connection's, from its uid and groups */
+	char name[32];		      /* from Hello, else /proc/PID/comm */
 	uint8_t token[CONN_TOKEN_SIZE];
-	struct domain *domain;		/* set by Hello */
-	struct grant_list grants;	/* held (grant.c links and unlinks them) */
+	struct domain *domain;	  /* set by Hello */
+	struct grant_list grants; /* held (grant.c links and unlinks them) */
 	uint64_t nr_grants;
-	uint64_t bytes;			/* bytes held (grant->bytes summed) */
+	uint64_t bytes; /* bytes held (grant->bytes summed) */
 	struct conn_packet *outq, **outq_tail;
 	size_t outq_bytes;
-	bool reading;			/* ev_read armed */
-	const char *close_why;		/* for the log line when the last grant is back */
-	uint64_t closed_grants;		/* what it held when it closed, for that line */
+	bool reading;		/* ev_read armed */
+	const char *close_why;	/* for the log line when the last grant is back */
+	uint64_t closed_grants; /* what it held when it closed, for that line */
 	uint64_t closed_bytes;
 };
 

@@ -36,11 +36,11 @@
 #include "server.h"
 #include "wire.h"
 
-#define MAX_IDS_PER_REQUEST	1024	/* release / free lists, bulk count */
-#define INSPECT_PAGE_ROWS	256	/* keeps every reply far below WIRE_MAX_REPLY */
+#define MAX_IDS_PER_REQUEST 1024 /* release / free lists, bulk count */
+#define INSPECT_PAGE_ROWS   256	 /* keeps every reply far below WIRE_MAX_REPLY */
 /* A vmalloc reply lists every frame (up to 5 bytes each) and must fit in one
  * packet of the default socket buffer (~200 KiB): 16384 frames, 32 GiB. */
-#define VMALLOC_MAX_FRAMES	16384u
+#define VMALLOC_MAX_FRAMES 16384u
 
 /* ---- replies ---------------------------------------------------------- */
 
@@ -95,9 +95,10 @@ static void reply_alloc_failure(struct conn *c, Kmalloc__Reply *reply, int err, 
 
 	if (err == -EDQUOT) {
 		c->account->refusals++;
-		conn_log(c, LOG_LEVEL_NOTICE, "%s of %" PRIu64 " bytes refused: uid holds %" PRIu64
-			 " bytes in %" PRIu64 " grants, its limits are %" PRIu64 " bytes, %" PRIu64
-			 " grants", what, size, acct->bytes, acct->grants, c->limits.max_bytes,
+		conn_log(c, LOG_LEVEL_NOTICE,
+			 "%s of %" PRIu64 " bytes refused: uid holds %" PRIu64 " bytes in %" PRIu64
+			 " grants, its limits are %" PRIu64 " bytes, %" PRIu64 " grants",
+			 what, size, acct->bytes, acct->grants, c->limits.max_bytes,
 			 c->limits.max_grants);
 		reply_error(c, reply, EDQUOT, "%s of %" PRIu64 " bytes: over the limits of uid %u",
 			    what, size, (unsigned int)c->uid);
@@ -110,15 +111,17 @@ static void reply_alloc_failure(struct conn *c, Kmalloc__Reply *reply, int err, 
 				 size, gfp_describe(gfp, desc, sizeof(desc)));
 	}
 	reply_error(c, reply, -err, "%s of %" PRIu64 " bytes: %s", what, size,
-		    err == -EFAULT ? "the domain's memory was punched out by one of its clients" :
-		    err == -ENOMEM && !strcmp(what, "vmalloc") ? "vmalloc error: failed to "
-		    "allocate pages" : strerror(-err));
+		    err == -EFAULT ? "the domain's memory was punched out by one of its clients"
+		    : err == -ENOMEM && !strcmp(what, "vmalloc") ? "vmalloc error: failed to "
+								   "allocate pages"
+								 : strerror(-err));
 }
 
 static void paranoid_check(struct conn *c)
 {
 	if (c->srv->cfg->paranoid && c->domain && domain_check(c->domain) < 0) {
-		log_err("paranoid: domain of uid %u fails its check after conn %" PRIu64 "'s request",
+		log_err("paranoid: domain of uid %u fails its check after conn %" PRIu64
+			"'s request",
 			(unsigned int)c->uid, c->id);
 		abort();
 	}
@@ -165,8 +168,8 @@ static void handle_hello(struct conn *c, const Kmalloc__Hello *hello, Kmalloc__R
 	}
 	if (hello->version != KM_PROTOCOL_VERSION) {
 		reply_error(c, reply, EPROTO,
-				   "protocol version %u not supported (this daemon speaks %d)",
-				   hello->version, KM_PROTOCOL_VERSION);
+			    "protocol version %u not supported (this daemon speaks %d)",
+			    hello->version, KM_PROTOCOL_VERSION);
 		return;
 	}
 	if (hello->name && hello->name[0])
@@ -178,7 +181,7 @@ static void handle_hello(struct conn *c, const Kmalloc__Hello *hello, Kmalloc__R
 	if (err < 0) {
 		conn_log(c, LOG_LEVEL_WARN, "no domain: %s", strerror(-err));
 		reply_error(c, reply, -err, "cannot create the domain of uid %u: %s",
-				   (unsigned int)c->uid, strerror(-err));
+			    (unsigned int)c->uid, strerror(-err));
 		return;
 	}
 	c->domain = d;
@@ -303,7 +306,7 @@ static void handle_free(struct conn *c, const Kmalloc__Free *f, Kmalloc__Reply *
 
 	if (f->n_grants > MAX_IDS_PER_REQUEST) {
 		reply_error(c, reply, E2BIG, "free of %zu grants, over %d", f->n_grants,
-				   MAX_IDS_PER_REQUEST);
+			    MAX_IDS_PER_REQUEST);
 		return;
 	}
 	body.freed = (uint32_t)release_ids(c, f->grants, f->n_grants, unknown, &body.n_unknown);
@@ -311,8 +314,9 @@ static void handle_free(struct conn *c, const Kmalloc__Free *f, Kmalloc__Reply *
 	reply->free = &body;
 	if (body.n_unknown) {
 		body.unknown = unknown;
-		conn_log(c, LOG_LEVEL_WARN, "free of %zu grant(s) it does not hold (first %" PRIu64
-			 ")", body.n_unknown, unknown[0]);
+		conn_log(c, LOG_LEVEL_WARN,
+			 "free of %zu grant(s) it does not hold (first %" PRIu64 ")",
+			 body.n_unknown, unknown[0]);
 		reply->error = ENOENT;
 		reply->message = "grant not held by this connection (double free?)";
 	}
@@ -446,8 +450,8 @@ static size_t inspect_clients_page(struct conn *c, uint32_t offset, Kmalloc__Ins
 	return n;
 }
 
-static size_t inspect_accounts_page(struct conn *c, uint32_t offset,
-				    Kmalloc__InspectReply *body, bool *more)
+static size_t inspect_accounts_page(struct conn *c, uint32_t offset, Kmalloc__InspectReply *body,
+				    bool *more)
 {
 	static struct inspect_account rows[INSPECT_PAGE_ROWS];
 	static Kmalloc__AccountRow msgs[INSPECT_PAGE_ROWS], *ptrs[INSPECT_PAGE_ROWS];
@@ -474,8 +478,7 @@ static size_t inspect_accounts_page(struct conn *c, uint32_t offset,
 
 static void handle_inspect(struct conn *c, const Kmalloc__Inspect *in, Kmalloc__Reply *reply)
 {
-	static size_t (*const pages[])(struct conn *, uint32_t, Kmalloc__InspectReply *,
-				       bool *) = {
+	static size_t (*const pages[])(struct conn *, uint32_t, Kmalloc__InspectReply *, bool *) = {
 		[KMALLOC__INSPECT__TABLE__TABLE_BUDDYINFO] = inspect_buddy_page,
 		[KMALLOC__INSPECT__TABLE__TABLE_VMALLOCINFO] = inspect_vmalloc_page,
 		[KMALLOC__INSPECT__TABLE__TABLE_CLIENTS] = inspect_clients_page,
@@ -486,9 +489,10 @@ static void handle_inspect(struct conn *c, const Kmalloc__Inspect *in, Kmalloc__
 	size_t n;
 
 	if (!c->admin) {
-		conn_log(c, LOG_LEVEL_NOTICE, "inspection refused: not root nor in the admin group");
+		conn_log(c, LOG_LEVEL_NOTICE,
+			 "inspection refused: not root nor in the admin group");
 		reply_error(c, reply, EACCES,
-				   "inspection needs root or membership of the admin group");
+			    "inspection needs root or membership of the admin group");
 		return;
 	}
 	body.table = in->table;
@@ -543,8 +547,9 @@ static void handle_release(struct conn *c, const Kmalloc__Request *req, Kmalloc_
 	release_ids(c, req->release, req->n_release, failed, &reply->n_release_failed);
 	if (reply->n_release_failed) {
 		reply->release_failed = failed;
-		conn_log(c, LOG_LEVEL_WARN, "release of %zu grant(s) it does not hold (first %"
-			 PRIu64 ")", reply->n_release_failed, failed[0]);
+		conn_log(c, LOG_LEVEL_WARN,
+			 "release of %zu grant(s) it does not hold (first %" PRIu64 ")",
+			 reply->n_release_failed, failed[0]);
 	}
 }
 

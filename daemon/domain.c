@@ -37,8 +37,8 @@
 #include "log.h"
 #include "memguard.h"
 
-#define MIN_FREE_KBYTES_MIN	128ull		/* init_per_zone_wmark_min() clamps */
-#define MIN_FREE_KBYTES_MAX	262144ull
+#define MIN_FREE_KBYTES_MIN 128ull /* init_per_zone_wmark_min() clamps */
+#define MIN_FREE_KBYTES_MAX 262144ull
 
 static void domain_destroy(struct domain *d);
 static int domain_punch_unowned(struct domain *d);
@@ -106,9 +106,9 @@ static int mm_setup(struct mm *mm, const struct mm_options *opt, const uint32_t 
 	TAILQ_INIT(&mm->domains);
 	mm->next_domain_id = 1;
 	log_info("emergency reserve: %" PRIu32 " frames (%" PRIu64 " MiB), watermarks "
-		 "min %" PRIu32 " low %" PRIu32 " high %" PRIu32 " frames", min_frames,
-		 ((uint64_t)min_frames * mm->pool.frame_size) >> 20, mm->frames.wmark_min,
-		 mm->frames.wmark_low, mm->frames.wmark_high);
+		 "min %" PRIu32 " low %" PRIu32 " high %" PRIu32 " frames",
+		 min_frames, ((uint64_t)min_frames * mm->pool.frame_size) >> 20,
+		 mm->frames.wmark_min, mm->frames.wmark_low, mm->frames.wmark_high);
 	return 0;
 
 err_page_map:
@@ -188,14 +188,14 @@ uint64_t mm_reclaim(struct mm *mm, bool shrink_slabs)
 	struct domain *d;
 	uint64_t n = 0;
 
-	TAILQ_FOREACH(d, &mm->domains, link) {
+	TAILQ_FOREACH (d, &mm->domains, link) {
 		if (shrink_slabs)
 			domain_shrink(d);
 		n += domain_release_free_frames(d, UINT64_MAX);
 	}
 	if (n)
-		log_debug("reclaim: %" PRIu64 " frames given back, %" PRIu64 " free",
-			  n, frame_nr_free(&mm->frames));
+		log_debug("reclaim: %" PRIu64 " frames given back, %" PRIu64 " free", n,
+			  frame_nr_free(&mm->frames));
 	return n;
 }
 
@@ -207,14 +207,14 @@ uint64_t mm_balance(struct mm *mm)
 
 	if (frame_nr_free(fa) >= fa->wmark_low)
 		return 0;
-	TAILQ_FOREACH(d, &mm->domains, link) {
+	TAILQ_FOREACH (d, &mm->domains, link) {
 		if (frame_nr_free(fa) >= fa->wmark_high)
 			break;
 		n += domain_release_free_frames(d, fa->wmark_high);
 	}
 	if (n)
-		log_debug("balance: %" PRIu64 " frames given back, %" PRIu64 " free",
-			  n, frame_nr_free(fa));
+		log_debug("balance: %" PRIu64 " frames given back, %" PRIu64 " free", n,
+			  frame_nr_free(fa));
 	return n;
 }
 
@@ -255,7 +255,7 @@ static bool domain_id_used(const struct mm *mm, uint32_t id)
 {
 	const struct domain *d;
 
-	TAILQ_FOREACH(d, &mm->domains, link)
+	TAILQ_FOREACH (d, &mm->domains, link)
 		if (d->id == id)
 			return true;
 	return false;
@@ -271,8 +271,7 @@ static uint32_t mm_new_domain_id(struct mm *mm)
 		id = mm->next_domain_id++;
 		if (mm->next_domain_id == FRAME_OWNER_QUARANTINE)
 			mm->next_domain_id = 1;
-	} while (id == FRAME_OWNER_NONE || id == FRAME_OWNER_QUARANTINE ||
-		 domain_id_used(mm, id));
+	} while (id == FRAME_OWNER_NONE || id == FRAME_OWNER_QUARANTINE || domain_id_used(mm, id));
 	return id;
 }
 
@@ -280,7 +279,7 @@ static uint32_t mm_new_domain_id(struct mm *mm)
  * still does). */
 static int domain_setup(struct mm *mm, uid_t uid, uint32_t id, int memfd, struct domain **out)
 {
-	struct slab_page_ops ops = { slab_alloc_pages, slab_alloc_pages_at, slab_free_pages, NULL };
+	struct slab_page_ops ops = {slab_alloc_pages, slab_alloc_pages_at, slab_free_pages, NULL};
 	struct domain *d;
 	int i, err;
 
@@ -346,13 +345,13 @@ int domain_adopt(struct mm *mm, uint32_t id, uid_t uid, int memfd, struct domain
 
 	if (id == FRAME_OWNER_NONE || id == FRAME_OWNER_QUARANTINE || domain_id_used(mm, id))
 		return -EINVAL;
-	TAILQ_FOREACH(d, &mm->domains, link)
+	TAILQ_FOREACH (d, &mm->domains, link)
 		if (d->uid == uid)
 			return -EINVAL;
 	err = domain_setup(mm, uid, id, memfd, &d);
 	if (err)
 		return err;
-	d->refs = 0;	/* the connections that come with it count themselves */
+	d->refs = 0; /* the connections that come with it count themselves */
 	if (mm->next_domain_id <= id)
 		mm->next_domain_id = id + 1 == FRAME_OWNER_QUARANTINE ? 1 : id + 1;
 	/* Every frame it owns, free: the grants take their blocks back. */
@@ -370,7 +369,7 @@ int domain_get(struct mm *mm, uid_t uid, struct domain **out)
 {
 	struct domain *d;
 
-	TAILQ_FOREACH(d, &mm->domains, link) {
+	TAILQ_FOREACH (d, &mm->domains, link) {
 		if (d->uid == uid) {
 			domain_ref(d);
 			*out = d;
@@ -617,7 +616,7 @@ int domain_alloc_frames_at(struct domain *d, uint32_t frame, unsigned int frame_
 		return -EINVAL;
 	for (i = 0; i < nr && !err; i++)
 		err = domain_alloc_pages_at(d, (frame + i) << KM_FRAME_ORDER, KM_FRAME_ORDER);
-	if (err)	/* all or nothing */
+	if (err) /* all or nothing */
 		while (--i > 0)
 			buddy_free(&d->pages, (frame + i - 1) << KM_FRAME_ORDER, KM_FRAME_ORDER);
 	return err;
@@ -635,7 +634,8 @@ int domain_zero(struct domain *d, uint64_t phys, uint64_t len)
 		if (log_ratelimit())
 			log_warn("domain %" PRIu32 " uid %u: pool memory at phys %#" PRIx64
 				 " was punched out of the domain memfd by one of its clients; "
-				 "repairing the domain", d->id, (unsigned int)d->uid, phys);
+				 "repairing the domain",
+				 d->id, (unsigned int)d->uid, phys);
 		domain_repair(d);
 	}
 	return err;
@@ -690,7 +690,8 @@ static int domain_repair(struct domain *d)
 		err = pool_frames_populate(&mm->pool, d->memfd, start, f - start);
 		if (err && !ret) {
 			log_warn("domain %" PRIu32 ": cannot back frames %" PRIu32 "+%" PRIu32
-				 " again: %s", d->id, start, f - start, strerror(-err));
+				 " again: %s",
+				 d->id, start, f - start, strerror(-err));
 			ret = err;
 		}
 	}
@@ -724,7 +725,7 @@ static uint64_t domain_count_phantoms(const struct domain *d, uint64_t excess)
 			last = f;
 		}
 	}
-	return n ? n : 1;	/* st_blocks said there was something */
+	return n ? n : 1; /* st_blocks said there was something */
 }
 
 int64_t domain_reconcile(struct domain *d)
@@ -775,9 +776,9 @@ int domain_check(const struct domain *d)
 	if (owned != d->nr_frames || owned << KM_FRAME_ORDER != pages) {
 		log_err("domain %" PRIu32 ": %" PRIu64 " frames owned, %" PRIu32 " counted; "
 			"pages: %" PRIu64 " free + %" PRIu64 " slab + %" PRIu64 " large + %" PRIu32
-			" vmalloc frames != %" PRIu64, d->id, owned, d->nr_frames,
-			d->pages.free_units, d->slab_pages, d->large_pages, d->vmalloc_frames,
-			owned << KM_FRAME_ORDER);
+			" vmalloc frames != %" PRIu64,
+			d->id, owned, d->nr_frames, d->pages.free_units, d->slab_pages,
+			d->large_pages, d->vmalloc_frames, owned << KM_FRAME_ORDER);
 		return -EUCLEAN;
 	}
 	return 0;

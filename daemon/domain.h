@@ -30,32 +30,32 @@ struct mm;
 
 struct domain {
 	struct mm *mm;
-	TAILQ_ENTRY(domain) link;	/* on mm->domains */
-	uint32_t id;			/* >= 1, used in frame owner[] */
+	TAILQ_ENTRY(domain) link; /* on mm->domains */
+	uint32_t id;		  /* >= 1, used in frame owner[] */
 	uid_t uid;
-	int memfd;			/* sent to the domain's clients */
-	uint8_t *map;			/* daemon's own mapping of memfd (for __GFP_ZERO) */
+	int memfd;    /* sent to the domain's clients */
+	uint8_t *map; /* daemon's own mapping of memfd (for __GFP_ZERO) */
 	unsigned int refs;
-	struct buddy pages;		/* free pages in owned frames (shares mm->page_map) */
+	struct buddy pages; /* free pages in owned frames (shares mm->page_map) */
 	struct kmem_cache caches[KM_NR_KMALLOC_CLASSES];
-	uint32_t nr_frames;		/* frames owned */
-	uint64_t slab_pages;		/* pages in slabs */
-	uint64_t large_pages;		/* pages of kmalloc_large blocks */
-	uint32_t vmalloc_frames;	/* frames held by vmalloc areas */
-	uint64_t phantom_punches;	/* reconcile found and punched this many frames */
+	uint32_t nr_frames;	  /* frames owned */
+	uint64_t slab_pages;	  /* pages in slabs */
+	uint64_t large_pages;	  /* pages of kmalloc_large blocks */
+	uint32_t vmalloc_frames;  /* frames held by vmalloc areas */
+	uint64_t phantom_punches; /* reconcile found and punched this many frames */
 };
 
 struct mm_options {
-	uint64_t pool_size;		/* bytes */
+	uint64_t pool_size; /* bytes */
 	enum pool_backing backing;
-	uint64_t reserve;		/* bytes of emergency reserve; UINT64_MAX: kernel's formula */
+	uint64_t reserve; /* bytes of emergency reserve; UINT64_MAX: kernel's formula */
 };
 
 struct mm {
 	struct pool pool;
 	struct frame_alloc frames;
-	struct buddy_map page_map;	/* links for every domain's page buddy (per pfn) */
-	struct slab_map slab_map;	/* every domain's slabs, by first pfn */
+	struct buddy_map page_map; /* links for every domain's page buddy (per pfn) */
+	struct slab_map slab_map;  /* every domain's slabs, by first pfn */
 	TAILQ_HEAD(domain_list, domain) domains;
 	uint32_t nr_domains;
 	uint32_t next_domain_id;

@@ -77,8 +77,8 @@ int frame_alloc_adopt(struct frame_alloc *fa, struct pool *pool, uint32_t min_fr
 	fa->wmark_low = min_frames + (min_frames / 4 > 1 ? min_frames / 4 : 1);
 	fa->wmark_high = min_frames + (min_frames / 2 > 1 ? min_frames / 2 : 1);
 	log_debug("frames: %" PRIu32 " free, watermarks min %" PRIu32 " low %" PRIu32
-		  " high %" PRIu32, pool->nr_frames, fa->wmark_min, fa->wmark_low,
-		  fa->wmark_high);
+		  " high %" PRIu32,
+		  pool->nr_frames, fa->wmark_min, fa->wmark_low, fa->wmark_high);
 	return 0;
 
 err_owner:
@@ -97,8 +97,7 @@ void frame_alloc_fini(struct frame_alloc *fa)
 
 /* __zone_watermark_ok() in frames: taking 2^order must leave at least the
  * level @gfp may go down to. */
-static bool frame_watermark_ok(const struct frame_alloc *fa, unsigned int order,
-			       unsigned int gfp)
+static bool frame_watermark_ok(const struct frame_alloc *fa, unsigned int order, unsigned int gfp)
 {
 	uint64_t free_units = fa->free.free_units;
 	uint64_t nr = 1ull << order;
@@ -124,8 +123,8 @@ int frame_get(struct frame_alloc *fa, uint32_t domain_id, int fd, unsigned int o
 	 * pool, from which the domain's fallocate takes them again. */
 	err = pool_frames_punch(pool, pool->reserve_fd, idx, nr);
 	if (err) {
-		log_err("frames %" PRIu32 "+%" PRIu32 ": cannot punch from the reserve: %s",
-			idx, nr, strerror(-err));
+		log_err("frames %" PRIu32 "+%" PRIu32 ": cannot punch from the reserve: %s", idx,
+			nr, strerror(-err));
 		buddy_free(&fa->free, idx, order);
 		return err;
 	}
@@ -141,7 +140,8 @@ int frame_get(struct frame_alloc *fa, uint32_t domain_id, int fd, unsigned int o
 		 * may have populated part of the run before failing. */
 		if (log_ratelimit())
 			log_warn("frames %" PRIu32 "+%" PRIu32 ": cannot populate them in a "
-				 "domain: %s", idx, nr, strerror(-err));
+				 "domain: %s",
+				 idx, nr, strerror(-err));
 		pool_frames_punch(pool, fd, idx, nr);
 		frames_release(fa, idx, nr);
 		return -ENOMEM;
@@ -165,8 +165,8 @@ static void frames_release(struct frame_alloc *fa, uint32_t frame, uint32_t nr)
 	if (err) {
 		if (log_ratelimit())
 			log_err("frames %" PRIu32 "+%" PRIu32 ": cannot back them in the reserve "
-				"(%s); quarantined until the host has the memory again", frame, nr,
-				strerror(-err));
+				"(%s); quarantined until the host has the memory again",
+				frame, nr, strerror(-err));
 		for (i = 0; i < nr; i++)
 			fa->owner[frame + i] = FRAME_OWNER_QUARANTINE;
 		fa->nr_quarantined += nr;
@@ -181,7 +181,8 @@ void frame_release(struct frame_alloc *fa, int fd, uint32_t frame, uint32_t nr)
 {
 	if (fd >= 0 && pool_frames_punch(fa->pool, fd, frame, nr) < 0 && log_ratelimit())
 		log_warn("frames %" PRIu32 "+%" PRIu32 ": cannot punch them from a lost domain "
-			 "memfd", frame, nr);
+			 "memfd",
+			 frame, nr);
 	frames_release(fa, frame, nr);
 }
 
@@ -200,7 +201,8 @@ void frame_put(struct frame_alloc *fa, int fd, uint32_t frame, unsigned int orde
 	err = pool_frames_punch(pool, fd, frame, nr);
 	if (err && log_ratelimit())
 		log_err("frames %" PRIu32 "+%" PRIu32 ": cannot punch them from a domain memfd: "
-			"%s", frame, nr, strerror(-err));
+			"%s",
+			frame, nr, strerror(-err));
 	frames_release(fa, frame, nr);
 }
 
@@ -217,7 +219,7 @@ uint32_t frame_quarantine_retry(struct frame_alloc *fa)
 		if (pool_frames_populate(fa->pool, fa->pool->reserve_fd, start, f - start) < 0)
 			continue;
 		fa->nr_quarantined -= f - start;
-		frames_release(fa, start, f - start);	/* backed now: free */
+		frames_release(fa, start, f - start); /* backed now: free */
 		freed += f - start;
 		log_notice("frames %" PRIu32 "+%" PRIu32 ": out of quarantine", start, f - start);
 	}

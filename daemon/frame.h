@@ -18,7 +18,7 @@
 
 struct pool;
 
-#define FRAME_OWNER_NONE 0u	/* owner[] of a free frame; domain ids start at 1 */
+#define FRAME_OWNER_NONE 0u /* owner[] of a free frame; domain ids start at 1 */
 /* owner[] of a quarantined frame: one that cannot be backed in the reserve
  * memfd right now (a domain memfd would not give its page back, or the host
  * has no hugepage for it). Neither free nor anyone's; counted apart, and
@@ -28,12 +28,12 @@ struct pool;
 struct frame_alloc {
 	struct pool *pool;
 	struct buddy_map map;
-	struct buddy free;		/* frames in the reserve memfd */
-	uint32_t *owner;		/* per frame: domain id or FRAME_OWNER_NONE */
-	uint32_t wmark_min;		/* frames: the emergency reserve */
+	struct buddy free;  /* frames in the reserve memfd */
+	uint32_t *owner;    /* per frame: domain id or FRAME_OWNER_NONE */
+	uint32_t wmark_min; /* frames: the emergency reserve */
 	uint32_t wmark_low;
 	uint32_t wmark_high;
-	uint32_t nr_quarantined;	/* frames whose owner[] is FRAME_OWNER_QUARANTINE */
+	uint32_t nr_quarantined; /* frames whose owner[] is FRAME_OWNER_QUARANTINE */
 };
 
 /* All frames free. @min_frames is the emergency reserve (min watermark);

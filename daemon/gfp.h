@@ -15,7 +15,7 @@
 /* Daemon-internal, above the kernel's bits: the request may not use the
  * emergency reserve whatever its other flags say. dispatch.c adds it for
  * clients that are not privileged (account.h). */
-#define GFP_NO_RESERVE	(1u << 31)
+#define GFP_NO_RESERVE (1u << 31)
 
 static inline bool gfp_allows_blocking(unsigned int gfp)
 {

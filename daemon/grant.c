@@ -26,7 +26,7 @@
 #include "sizes.h"
 #include "vmalloc.h"
 
-#define GRANT_RELEASE_CHECK_EVERY	256	/* grants between clock reads */
+#define GRANT_RELEASE_CHECK_EVERY 256 /* grants between clock reads */
 
 const char *const grant_kind_names[GRANT_KIND_MAX] = {
 	[GRANT_KMALLOC] = "kmalloc",
@@ -66,7 +66,7 @@ static void grant_table_grow(struct grant_table *t)
 	struct grant **grown = calloc(old_nr * 2, sizeof(*grown));
 
 	if (!grown)
-		return;	/* keep the longer chains; lookups stay correct */
+		return; /* keep the longer chains; lookups stay correct */
 	t->buckets = grown;
 	t->nr_buckets = old_nr * 2;
 	for (i = 0; i < old_nr; i++) {
@@ -221,9 +221,9 @@ int grant_kmalloc(struct grant_table *t, struct conn *holder, uint64_t size, uns
 	if (size == 0 || count == 0)
 		return -EINVAL;
 	if (size > KM_KMALLOC_MAX_SIZE)
-		return -ENOMEM;	/* order > MAX_PAGE_ORDER */
-	err = account_may_charge(holder->account, &holder->limits,
-				 count * kms_size_roundup(size), count);
+		return -ENOMEM; /* order > MAX_PAGE_ORDER */
+	err = account_may_charge(holder->account, &holder->limits, count * kms_size_roundup(size),
+				 count);
 	if (err)
 		return err;
 	gfp = holder_gfp(holder, gfp);
@@ -269,7 +269,7 @@ int grant_vmalloc(struct grant_table *t, struct conn *holder, uint64_t size, uns
 	if (size == 0)
 		return -EINVAL;
 	if (size > d->mm->pool.size)
-		return -ENOMEM;	/* "exceeds total pages"; also keeps the sum below from wrapping */
+		return -ENOMEM; /* "exceeds total pages"; also keeps the sum below from wrapping */
 	err = account_may_charge(holder->account, &holder->limits,
 				 (size + frame_size - 1) / frame_size * frame_size, 1);
 	if (err)

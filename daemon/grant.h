@@ -42,19 +42,19 @@ extern const char *const grant_kind_names[GRANT_KIND_MAX];
 struct grant {
 	uint64_t id;
 	enum grant_kind kind;
-	struct domain *domain;			/* whose memory it is */
+	struct domain *domain; /* whose memory it is */
 	struct conn *holder;
-	TAILQ_ENTRY(grant) link;		/* on holder->grants */
+	TAILQ_ENTRY(grant) link; /* on holder->grants */
 	struct grant *hash_next;
-	uint64_t size;				/* bytes asked for */
-	uint64_t bytes;				/* bytes held: ksize, or frames * frame size */
+	uint64_t size;	/* bytes asked for */
+	uint64_t bytes; /* bytes held: ksize, or frames * frame size */
 	unsigned int gfp;
 	union {
-		struct kmalloc_obj k;		/* GRANT_KMALLOC */
-		struct {			/* GRANT_VMALLOC */
+		struct kmalloc_obj k; /* GRANT_KMALLOC */
+		struct {	      /* GRANT_VMALLOC */
 			uint32_t *frames;
 			uint32_t nr_frames;
-			uint64_t vaddr;		/* client's address, for vmallocinfo */
+			uint64_t vaddr; /* client's address, for vmallocinfo */
 			char caller[GRANT_CALLER_LEN];
 		} v;
 	};
@@ -64,7 +64,7 @@ TAILQ_HEAD(grant_list, grant);
 
 struct grant_table {
 	struct grant **buckets;
-	size_t nr_buckets;		/* power of two */
+	size_t nr_buckets; /* power of two */
 	size_t count;
 	uint64_t next_id;
 };

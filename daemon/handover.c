@@ -46,8 +46,8 @@
 #include "reaper.h"
 #include "server.h"
 
-#define HANDOVER_MAGIC		0x31524556484d4b00ull	/* "\0KMHVER1" */
-#define HANDOVER_VERSION	2u	/* 2: 64-bit connection ids */
+#define HANDOVER_MAGIC	 0x31524556484d4b00ull /* "\0KMHVER1" */
+#define HANDOVER_VERSION 2u		       /* 2: 64-bit connection ids */
 
 struct ho_header {
 	uint64_t magic;
@@ -83,7 +83,7 @@ struct ho_conn {
 	uint32_t gid;
 	uint32_t admin;
 	uint32_t state;
-	uint32_t domain;		/* 0 before Hello */
+	uint32_t domain; /* 0 before Hello */
 	char name[32];
 	uint8_t token[CONN_TOKEN_SIZE];
 };
@@ -92,23 +92,23 @@ struct ho_grant {
 	uint64_t id;
 	uint64_t size;
 	uint64_t bytes;
-	uint64_t phys;			/* kmalloc */
+	uint64_t phys; /* kmalloc */
 	uint64_t ksize;
-	uint64_t vaddr;			/* vmalloc */
+	uint64_t vaddr; /* vmalloc */
 	uint64_t conn;
 	uint32_t kind;
 	uint32_t gfp;
-	int32_t cache;			/* kmalloc: class, -1 for large */
-	uint32_t order;			/* kmalloc large: page order */
-	uint32_t nr_frames;		/* vmalloc: frames follow, padded to 8 bytes */
+	int32_t cache;	    /* kmalloc: class, -1 for large */
+	uint32_t order;	    /* kmalloc large: page order */
+	uint32_t nr_frames; /* vmalloc: frames follow, padded to 8 bytes */
 	uint32_t pad;
 	char caller[GRANT_CALLER_LEN];
 };
 
 struct ho_packet {
 	uint64_t conn;
-	uint32_t len;			/* bytes follow, padded to 8 */
-	uint32_t domain_fd;		/* the packet carries this domain's memfd, or 0 */
+	uint32_t len;	    /* bytes follow, padded to 8 */
+	uint32_t domain_fd; /* the packet carries this domain's memfd, or 0 */
 };
 
 /* ---- writing ----------------------------------------------------------- */
@@ -168,9 +168,9 @@ static int keep_fds(struct server *srv, bool keep, int state_fd)
 	err |= set_cloexec(srv->listen_fd, !keep);
 	err |= set_cloexec(srv->mm.pool.reserve_fd, !keep);
 	err |= set_cloexec(state_fd, !keep);
-	TAILQ_FOREACH(d, &srv->mm.domains, link)
+	TAILQ_FOREACH (d, &srv->mm.domains, link)
 		err |= set_cloexec(d->memfd, !keep);
-	TAILQ_FOREACH(c, &srv->conns, link)
+	TAILQ_FOREACH (c, &srv->conns, link)
 		err |= set_cloexec(c->fd, !keep);
 	return err ? -EBADF : 0;
 }
@@ -179,7 +179,7 @@ static uint32_t domain_of_fd(const struct server *srv, int fd)
 {
 	const struct domain *d;
 
-	TAILQ_FOREACH(d, &srv->mm.domains, link)
+	TAILQ_FOREACH (d, &srv->mm.domains, link)
 		if (d->memfd == fd)
 			return d->id;
 	return 0;
@@ -207,27 +207,38 @@ static int handover_write(struct server *srv, struct ho_buf *b)
 
 	hp = ho_put(b, &h, sizeof(h));
 	ho_put(b, srv->mm.frames.owner, srv->mm.pool.nr_frames * sizeof(uint32_t));
-	TAILQ_FOREACH(d, &srv->mm.domains, link) {
-		struct ho_domain hd = { .id = d->id, .uid = d->uid, .memfd = d->memfd,
-					.phantom_punches = d->phantom_punches };
+	TAILQ_FOREACH (d, &srv->mm.domains, link) {
+		struct ho_domain hd = {.id = d->id,
+				       .uid = d->uid,
+				       .memfd = d->memfd,
+				       .phantom_punches = d->phantom_punches};
 
 		ho_put(b, &hd, sizeof(hd));
 		h.nr_domains++;
 	}
-	TAILQ_FOREACH(c, &srv->conns, link) {
-		struct ho_conn hc = { .id = c->id, .fd = c->fd, .pid = c->pid, .uid = c->uid,
-				      .gid = c->gid, .admin = c->admin, .state = c->state,
-				      .domain = c->domain ? c->domain->id : 0 };
+	TAILQ_FOREACH (c, &srv->conns, link) {
+		struct ho_conn hc = {.id = c->id,
+				     .fd = c->fd,
+				     .pid = c->pid,
+				     .uid = c->uid,
+				     .gid = c->gid,
+				     .admin = c->admin,
+				     .state = c->state,
+				     .domain = c->domain ? c->domain->id : 0};
 
 		memcpy(hc.name, c->name, sizeof(hc.name));
 		memcpy(hc.token, c->token, sizeof(hc.token));
 		ho_put(b, &hc, sizeof(hc));
 		h.nr_conns++;
 	}
-	TAILQ_FOREACH(c, &srv->conns, link) {
-		TAILQ_FOREACH(g, &c->grants, link) {
-			struct ho_grant hg = { .id = g->id, .size = g->size, .bytes = g->bytes,
-					       .kind = g->kind, .conn = c->id, .gfp = g->gfp };
+	TAILQ_FOREACH (c, &srv->conns, link) {
+		TAILQ_FOREACH (g, &c->grants, link) {
+			struct ho_grant hg = {.id = g->id,
+					      .size = g->size,
+					      .bytes = g->bytes,
+					      .kind = g->kind,
+					      .conn = c->id,
+					      .gfp = g->gfp};
 
 			if (g->kind == GRANT_KMALLOC) {
 				hg.phys = g->k.phys;
@@ -245,13 +256,14 @@ static int handover_write(struct server *srv, struct ho_buf *b)
 			h.nr_grants++;
 		}
 	}
-	TAILQ_FOREACH(c, &srv->conns, link) {
+	TAILQ_FOREACH (c, &srv->conns, link) {
 		struct conn_packet *p;
 
 		for (p = c->outq; p; p = p->next) {
-			struct ho_packet hp2 = { .conn = c->id, .len = (uint32_t)p->len,
-						 .domain_fd = p->fd >= 0 ? domain_of_fd(srv, p->fd)
-									 : 0 };
+			struct ho_packet hp2 = {.conn = c->id,
+						.len = (uint32_t)p->len,
+						.domain_fd =
+							p->fd >= 0 ? domain_of_fd(srv, p->fd) : 0};
 
 			ho_put(b, &hp2, sizeof(hp2));
 			ho_put(b, p->data, p->len);
@@ -260,7 +272,7 @@ static int handover_write(struct server *srv, struct ho_buf *b)
 	}
 	if (b->failed)
 		return -ENOMEM;
-	hp = (struct ho_header *)b->data;	/* the buffer may have moved */
+	hp = (struct ho_header *)b->data; /* the buffer may have moved */
 	*hp = h;
 	return 0;
 }
@@ -268,14 +280,14 @@ static int handover_write(struct server *srv, struct ho_buf *b)
 /* The state, in a new memfd (CLOEXEC); *len its size. */
 static int handover_state_memfd(struct server *srv, int *out, size_t *len)
 {
-	struct ho_buf b = { 0 };
+	struct ho_buf b = {0};
 	struct domain *d;
 	int fd, err;
 
 	/* Closing connections finish giving back, and empty slabs go back:
 	 * the state then holds neither. */
 	conn_reap_all(srv);
-	TAILQ_FOREACH(d, &srv->mm.domains, link)
+	TAILQ_FOREACH (d, &srv->mm.domains, link)
 		domain_shrink(d);
 	err = handover_write(srv, &b);
 	if (err)
@@ -310,7 +322,8 @@ int handover_exec(struct server *srv, char *const *argv)
 	if (!err) {
 		snprintf(value, sizeof(value), "%d", fd);
 		setenv(HANDOVER_ENV, value, 1);
-		log_notice("handing over to a new kmallocd: %u clients, %zu grants, %zu bytes of state",
+		log_notice("handing over to a new kmallocd: %u clients, %zu grants, %zu bytes of "
+			   "state",
 			   srv->nr_conns, srv->grants.count, len);
 		/* Threads do not survive exec: close what the reaper holds. */
 		reaper_stop();
@@ -379,8 +392,8 @@ int handover_store(struct server *srv)
 	close(fd);
 	if (!err) {
 		log_notice("state (%zu bytes) and descriptors of %u clients, %zu grants kept in "
-			   "systemd's fd store for the next kmallocd", len, srv->nr_conns,
-			   srv->grants.count);
+			   "systemd's fd store for the next kmallocd",
+			   len, srv->nr_conns, srv->grants.count);
 		return 0;
 	}
 	for_each_named_fd(srv, forget_one);
@@ -454,7 +467,7 @@ static int store_resolve(void *ctx, const char *name, int recorded_fd)
 
 int handover_store_restore(struct server *srv, struct handover_store *st)
 {
-	struct handover_fds by_name = { store_resolve, st };
+	struct handover_fds by_name = {store_resolve, st};
 
 	log_info("taking over from the fd store");
 	return handover_restore(srv, st->state_fd, &by_name);
@@ -494,7 +507,7 @@ static struct conn *conn_by_id(struct server *srv, uint64_t id)
 {
 	struct conn *c;
 
-	TAILQ_FOREACH(c, &srv->conns, link)
+	TAILQ_FOREACH (c, &srv->conns, link)
 		if (c->id == id)
 			return c;
 	return NULL;
@@ -504,7 +517,7 @@ static struct domain *domain_by_id(struct mm *mm, uint32_t id)
 {
 	struct domain *d;
 
-	TAILQ_FOREACH(d, &mm->domains, link)
+	TAILQ_FOREACH (d, &mm->domains, link)
 		if (d->id == id)
 			return d;
 	return NULL;
@@ -539,12 +552,12 @@ static int restore_grant(struct ho_restore *ctx, struct ho_reader *r)
 	if (!c)
 		return -EUCLEAN;
 	if (!c->domain)
-		return 0;	/* its domain was lost: so is the grant */
+		return 0; /* its domain was lost: so is the grant */
 	if (hg->kind == GRANT_VMALLOC)
-		return grant_restore_vmalloc(t, c, hg->id, frames, hg->nr_frames, hg->size,
-					     hg->gfp, hg->vaddr, hg->caller);
-	obj = (struct kmalloc_obj){ .phys = hg->phys, .size = hg->ksize, .order = hg->order,
-				    .cache = hg->cache };
+		return grant_restore_vmalloc(t, c, hg->id, frames, hg->nr_frames, hg->size, hg->gfp,
+					     hg->vaddr, hg->caller);
+	obj = (struct kmalloc_obj){
+		.phys = hg->phys, .size = hg->ksize, .order = hg->order, .cache = hg->cache};
 	return grant_restore_kmalloc(t, c, hg->id, &obj, hg->size, hg->gfp);
 }
 
@@ -595,15 +608,16 @@ static int restore_domains(struct ho_restore *ctx, struct ho_reader *r, uint32_t
 			err = domain_adopt(&srv->mm, hd->id, hd->uid, fd, &d);
 		if (err) {
 			log_err("handover: the memfd of domain %u (uid %u) %s (%s): its clients "
-				"are dropped", hd->id, hd->uid, fd < 0 ? "did not come back" :
-				"cannot be used", strerror(-err));
+				"are dropped",
+				hd->id, hd->uid, fd < 0 ? "did not come back" : "cannot be used",
+				strerror(-err));
 			ctx->lost[ctx->nr_lost].id = hd->id;
 			ctx->lost[ctx->nr_lost++].fd = fd;
 			/* Its id stays unused: frames and a stale store entry
 			 * may still name it. */
 			if (srv->mm.next_domain_id <= hd->id)
-				srv->mm.next_domain_id = hd->id + 1 == FRAME_OWNER_QUARANTINE ?
-							 1 : hd->id + 1;
+				srv->mm.next_domain_id =
+					hd->id + 1 == FRAME_OWNER_QUARANTINE ? 1 : hd->id + 1;
 			continue;
 		}
 		d->phantom_punches = hd->phantom_punches;
@@ -635,10 +649,11 @@ static int restore_conns(struct ho_restore *ctx, struct ho_reader *r, uint32_t n
 		fd = fd_named(fds, hc->fd, "conn", hc->id);
 		if (!fd_open(fd)) {
 			log_notice("handover: connection %" PRIu64 " (pid %d uid %u) did not come "
-				   "back: its client died", hc->id, hc->pid, hc->uid);
+				   "back: its client died",
+				   hc->id, hc->pid, hc->uid);
 			fd = -1;
 		} else if (lost_domain) {
-			reaper_close(fd);	/* the client sees the daemon hang up */
+			reaper_close(fd); /* the client sees the daemon hang up */
 			fd = -1;
 		}
 		err = conn_adopt(srv, fd, hc->id, hc->uid, hc->gid, &c);
@@ -667,12 +682,13 @@ static int restore_packets(struct ho_restore *ctx, struct ho_reader *r, uint32_t
 		const struct ho_packet *hp = ho_get(r, sizeof(*hp));
 		const void *data = hp ? ho_get(r, hp->len) : NULL;
 		struct conn *c = hp ? conn_by_id(srv, hp->conn) : NULL;
-		struct domain *d = hp && hp->domain_fd ? domain_by_id(&srv->mm, hp->domain_fd) : NULL;
+		struct domain *d =
+			hp && hp->domain_fd ? domain_by_id(&srv->mm, hp->domain_fd) : NULL;
 
 		if (!data || !c)
 			return -EUCLEAN;
 		if (c->fd < 0)
-			continue;	/* a client that died */
+			continue; /* a client that died */
 		if (hp->domain_fd && !d)
 			return -EUCLEAN;
 		if (conn_send(c, data, hp->len, d ? d->memfd : -1) < 0)
@@ -717,7 +733,7 @@ static int restore_finish(struct ho_restore *ctx)
 		if (domain_check(d) < 0)
 			return -EUCLEAN;
 		if (d->refs == 0) {
-			d->refs = 1;	/* nobody came with it: let it go */
+			d->refs = 1; /* nobody came with it: let it go */
 			domain_put(d);
 		}
 	}
@@ -728,7 +744,7 @@ static int restore_finish(struct ho_restore *ctx)
 			continue;
 		}
 		if (c->state == CONN_HELLO) {
-			struct timeval timeout = { .tv_sec = srv->cfg->hello_timeout };
+			struct timeval timeout = {.tv_sec = srv->cfg->hello_timeout};
 
 			event_add(c->ev_hello, &timeout);
 		}
@@ -775,7 +791,7 @@ int handover_restore(struct server *srv, int fd, const struct handover_fds *fds)
 		.backing = srv->cfg->backing,
 		.reserve = srv->cfg->reserve,
 	};
-	struct ho_restore ctx = { .srv = srv };
+	struct ho_restore ctx = {.srv = srv};
 	const struct ho_header *h;
 	const uint32_t *owner;
 	struct ho_reader r;

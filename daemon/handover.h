@@ -51,9 +51,9 @@ struct handover_store {
 	int n;
 	int *fds;
 	char **names;
-	bool *used;		/* handed out to the new daemon */
-	int state_fd;		/* "kmallocd-state", or -1: nothing to take over */
-	int listen_fd;		/* a socket unit's listening socket, or -1 */
+	bool *used;    /* handed out to the new daemon */
+	int state_fd;  /* "kmallocd-state", or -1: nothing to take over */
+	int listen_fd; /* a socket unit's listening socket, or -1 */
 };
 
 void handover_store_open(struct handover_store *st);

@@ -28,7 +28,7 @@ struct inspect_meminfo {
 	uint64_t watermark_low, watermark_high;
 	uint32_t domains, clients;
 	uint64_t grants;
-	uint64_t quarantined;		/* bytes in frames no memfd would give back */
+	uint64_t quarantined; /* bytes in frames no memfd would give back */
 };
 
 struct inspect_slab {
@@ -37,7 +37,7 @@ struct inspect_slab {
 	uint32_t objsize, objperslab, pagesperslab;
 };
 
-#define INSPECT_BUDDY_ORDERS 11	/* orders 0..10, as /proc/buddyinfo */
+#define INSPECT_BUDDY_ORDERS 11 /* orders 0..10, as /proc/buddyinfo */
 
 struct inspect_buddy {
 	char zone[32];
@@ -56,25 +56,25 @@ size_t inspect_buddyinfo_page(const struct mm *mm, uint32_t offset, struct inspe
 
 /* A vmalloc area, as /proc/vmallocinfo lists it. */
 struct inspect_vmalloc {
-	uint64_t start;			/* client address, 0 if unknown */
-	uint64_t size;			/* bytes, guard frame included (vm_struct.size) */
-	uint64_t pages;			/* 4 KiB pages */
+	uint64_t start; /* client address, 0 if unknown */
+	uint64_t size;	/* bytes, guard frame included (vm_struct.size) */
+	uint64_t pages; /* 4 KiB pages */
 	uint64_t grant;
 	uint32_t pid, domain;
-	const char *caller;		/* points into the grant */
+	const char *caller; /* points into the grant */
 };
 
 struct inspect_client {
 	uint64_t conn, grants, bytes;
 	uint32_t pid, uid, domain;
 	bool admin, closing;
-	const char *name;		/* points into the connection */
+	const char *name; /* points into the connection */
 };
 
 struct inspect_account {
 	uint32_t uid, domain, connections;
 	uint64_t grants, bytes, refusals;
-	uint64_t max_connections, max_grants, max_bytes;	/* UINT64_MAX: unlimited */
+	uint64_t max_connections, max_grants, max_bytes; /* UINT64_MAX: unlimited */
 	bool privileged;
 };
 

@@ -29,8 +29,7 @@
 /* kmalloc_large(): a compound page of 2^order pages, page aligned (and
  * aligned to its size, the buddy's natural alignment). Blocks of a frame and
  * more are whole frames. */
-static int kmalloc_large(struct domain *d, size_t size, unsigned int gfp,
-			 struct kmalloc_obj *obj)
+static int kmalloc_large(struct domain *d, size_t size, unsigned int gfp, struct kmalloc_obj *obj)
 {
 	unsigned int order = kms_get_order(size);
 	uint32_t pfn, frame;
@@ -61,7 +60,7 @@ int kmalloc_alloc(struct domain *d, size_t size, unsigned int gfp, struct kmallo
 	if (size == 0)
 		return -EINVAL;
 	if (size > KM_KMALLOC_MAX_SIZE)
-		return -ENOMEM;	/* order > MAX_PAGE_ORDER */
+		return -ENOMEM; /* order > MAX_PAGE_ORDER */
 	if (size <= KM_KMALLOC_MAX_CACHE_SIZE) {
 		idx = kms_class_index(size);
 		assert(idx >= 0);
@@ -96,8 +95,8 @@ void kmalloc_free(struct domain *d, const struct kmalloc_obj *obj)
 		assert(obj->cache < KM_NR_KMALLOC_CLASSES);
 		err = kmem_cache_free(&d->caches[obj->cache], obj->phys);
 		if (err)
-			log_err("domain %" PRIu32 ": kfree of phys %#" PRIx64 " in %s: %d",
-				d->id, obj->phys, kmalloc_classes[obj->cache].name, err);
+			log_err("domain %" PRIu32 ": kfree of phys %#" PRIx64 " in %s: %d", d->id,
+				obj->phys, kmalloc_classes[obj->cache].name, err);
 		return;
 	}
 	assert(d->large_pages >= 1ull << obj->order);

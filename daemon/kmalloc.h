@@ -12,16 +12,15 @@
 
 #include "kmalloc-abi.h"
 
-
 struct domain;
 
 /* What a grant needs to remember to free the object again (its slab is
  * found from its pfn). */
 struct kmalloc_obj {
 	uint64_t phys;
-	uint64_t size;		/* usable bytes (ksize) */
-	unsigned int order;	/* pages order of a large block */
-	int cache;		/* kmalloc_classes[] index, -1 for large */
+	uint64_t size;	    /* usable bytes (ksize) */
+	unsigned int order; /* pages order of a large block */
+	int cache;	    /* kmalloc_classes[] index, -1 for large */
 };
 
 /* 0 and *obj; -EINVAL for size 0; -ENOMEM when the pool cannot serve it or

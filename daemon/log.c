@@ -27,7 +27,7 @@ bool log_enabled(enum log_level level)
 static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
 	static const char *const names[] = {
-		[LOG_LEVEL_ERR] = "error", [LOG_LEVEL_WARN] = "warning",
+		[LOG_LEVEL_ERR] = "error",     [LOG_LEVEL_WARN] = "warning",
 		[LOG_LEVEL_NOTICE] = "notice", [LOG_LEVEL_INFO] = "info",
 		[LOG_LEVEL_DEBUG] = "debug",
 	};

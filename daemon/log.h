@@ -10,8 +10,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-enum log_level { LOG_LEVEL_ERR = 3, LOG_LEVEL_WARN = 4, LOG_LEVEL_NOTICE = 5,
-		 LOG_LEVEL_INFO = 6, LOG_LEVEL_DEBUG = 7 };
+enum log_level {
+	LOG_LEVEL_ERR = 3,
+	LOG_LEVEL_WARN = 4,
+	LOG_LEVEL_NOTICE = 5,
+	LOG_LEVEL_INFO = 6,
+	LOG_LEVEL_DEBUG = 7
+};
 
 void log_init(enum log_level max_level);
 bool log_enabled(enum log_level level);
@@ -20,9 +25,9 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* A rate limit: at most @burst lines per second window. */
 struct ratelimit {
-	int64_t window;			/* the second it counts in (monotonic) */
+	int64_t window; /* the second it counts in (monotonic) */
 	unsigned int printed;
-	unsigned int suppressed;	/* reported when the next window opens */
+	unsigned int suppressed; /* reported when the next window opens */
 };
 
 /* True when one more line may be printed under @rl (at most @burst per
@@ -36,6 +41,10 @@ bool log_ratelimit(void);
 
 #define log_err(...)	log_msg(LOG_LEVEL_ERR, __VA_ARGS__)
 #define log_warn(...)	log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
-#define log_notice(...)	log_msg(LOG_LEVEL_NOTICE, __VA_ARGS__)
+#define log_notice(...) log_msg(LOG_LEVEL_NOTICE, __VA_ARGS__)
 #define log_info(...)	log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
-#define log_debug(...)	do { if (log_enabled(LOG_LEVEL_DEBUG)) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__); } while (0)
+#define log_debug(...)                                                                             \
+	do {                                                                                       \
+		if (log_enabled(LOG_LEVEL_DEBUG))                                                  \
+			log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__);                                     \
+	} while (0)

@@ -106,14 +106,44 @@ int notify_listen_fds(int **fds, char ***names)
 	*names = NULL;
 	return 0;
 }
-void notify_fds_free(int n, int *fds, char **names) { (void)n; free(fds); free(names); }
-bool notify_is_listening_seqpacket(int fd) { (void)fd; return false; }
-int notify_fdstore(int fd, const char *name) { (void)fd; (void)name; return -ENOTCONN; }
-void notify_fdstore_remove(const char *name) { (void)name; }
-void notify_ready(const char *status) { (void)status; }
-void notify_status(const char *status) { (void)status; }
-void notify_stopping(void) { }
-uint64_t notify_watchdog_usec(void) { return 0; }
-void notify_watchdog(void) { }
+void notify_fds_free(int n, int *fds, char **names)
+{
+	(void)n;
+	free(fds);
+	free(names);
+}
+bool notify_is_listening_seqpacket(int fd)
+{
+	(void)fd;
+	return false;
+}
+int notify_fdstore(int fd, const char *name)
+{
+	(void)fd;
+	(void)name;
+	return -ENOTCONN;
+}
+void notify_fdstore_remove(const char *name)
+{
+	(void)name;
+}
+void notify_ready(const char *status)
+{
+	(void)status;
+}
+void notify_status(const char *status)
+{
+	(void)status;
+}
+void notify_stopping(void)
+{
+}
+uint64_t notify_watchdog_usec(void)
+{
+	return 0;
+}
+void notify_watchdog(void)
+{
+}
 
 #endif

@@ -107,9 +107,10 @@ static void hugepages_hint(uint32_t need, int64_t free_pages, char *buf, size_t 
 
 	if (total < 0)
 		total = 0;
-	if (missing < 0)	/* fallocate failed although enough looked free */
+	if (missing < 0) /* fallocate failed although enough looked free */
 		missing = need;
-	snprintf(buf, len, "the pool needs %" PRIu32 " hugepages of 2 MiB, %" PRId64
+	snprintf(buf, len,
+		 "the pool needs %" PRIu32 " hugepages of 2 MiB, %" PRId64
 		 " are free; reserve them with 'echo %" PRId64 " > /proc/sys/vm/nr_hugepages'",
 		 need, free_pages > 0 ? free_pages : 0, total + missing);
 }
@@ -127,7 +128,7 @@ static int pool_reserve_hugetlb(struct pool *pool, int64_t *free_pages)
 		return -ENOMEM;
 	err = memfd_new("kmalloc-reserve", true, pool->size, &fd);
 	if (err)
-		return err == -EINVAL ? -ENOMEM : err;	/* no hugetlbfs for 2 MiB */
+		return err == -EINVAL ? -ENOMEM : err; /* no hugetlbfs for 2 MiB */
 	err = fallocate_retry(fd, 0, 0, (off_t)pool->size);
 	if (err) {
 		close(fd);
@@ -163,7 +164,8 @@ static int pool_reserve_shmem(struct pool *pool)
 	 * not an error: refuse first. */
 	if (pool->size > avail) {
 		log_err("a %" PRIu64 " MiB shmem pool is more than the %" PRIu64
-			" MiB of memory available", pool->size >> 20, avail >> 20);
+			" MiB of memory available",
+			pool->size >> 20, avail >> 20);
 		return -ENOMEM;
 	}
 	err = memfd_new("kmalloc-reserve", false, pool->size, &fd);
@@ -192,8 +194,8 @@ int pool_init(struct pool *pool, uint64_t size, enum pool_backing backing)
 	nr_frames = (size + KM_FRAME_SIZE - 1) >> KM_FRAME_SHIFT;
 	/* pfns are uint32_t: at most 2^32 - 1 pages (16 TiB) */
 	if (nr_frames * POOL_PAGES_PER_FRAME > UINT32_MAX) {
-		log_err("pool size %" PRIu64 " bytes is too large (at most %" PRIu64 ")",
-			size, (uint64_t)(UINT32_MAX / POOL_PAGES_PER_FRAME) << KM_FRAME_SHIFT);
+		log_err("pool size %" PRIu64 " bytes is too large (at most %" PRIu64 ")", size,
+			(uint64_t)(UINT32_MAX / POOL_PAGES_PER_FRAME) << KM_FRAME_SHIFT);
 		return -EINVAL;
 	}
 	pool->nr_frames = (uint32_t)nr_frames;
@@ -227,8 +229,8 @@ int pool_init(struct pool *pool, uint64_t size, enum pool_backing backing)
 	}
 	err = pool_reserve_shmem(pool);
 	if (err) {
-		log_err("cannot create a %" PRIu64 " MiB shmem pool memfd: %s",
-			pool->size >> 20, strerror(-err));
+		log_err("cannot create a %" PRIu64 " MiB shmem pool memfd: %s", pool->size >> 20,
+			strerror(-err));
 		return err;
 	}
 out:

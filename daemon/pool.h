@@ -17,21 +17,21 @@
 
 #include "kmalloc-abi.h"
 
-#define POOL_PAGES_PER_FRAME	(1u << KM_FRAME_ORDER)
+#define POOL_PAGES_PER_FRAME (1u << KM_FRAME_ORDER)
 
 enum pool_backing {
-	POOL_BACKING_AUTO,	/* hugetlb if possible, else shmem with a warning */
-	POOL_BACKING_HUGETLB,	/* hugetlb or fail (--require-hugepages) */
-	POOL_BACKING_SHMEM,	/* shmem only (tests of the fallback) */
+	POOL_BACKING_AUTO,    /* hugetlb if possible, else shmem with a warning */
+	POOL_BACKING_HUGETLB, /* hugetlb or fail (--require-hugepages) */
+	POOL_BACKING_SHMEM,   /* shmem only (tests of the fallback) */
 };
 
 struct pool {
-	uint64_t size;		/* bytes, nr_frames * frame_size */
-	uint64_t frame_size;	/* bytes */
+	uint64_t size;	     /* bytes, nr_frames * frame_size */
+	uint64_t frame_size; /* bytes */
 	uint32_t nr_frames;
-	uint32_t nr_pages;	/* 4 KiB pages */
+	uint32_t nr_pages; /* 4 KiB pages */
 	bool hugetlb;
-	int reserve_fd;		/* frames owned by no domain */
+	int reserve_fd; /* frames owned by no domain */
 };
 
 /* Rounds @size up to whole frames, creates and populates the reserve memfd.

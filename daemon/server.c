@@ -22,7 +22,7 @@
 #include <sys/un.h>
 
 #ifndef SO_PASSRIGHTS
-#define SO_PASSRIGHTS 83	/* Linux 6.16 */
+#define SO_PASSRIGHTS 83 /* Linux 6.16 */
 #endif
 
 #include <event2/event.h>
@@ -33,7 +33,7 @@
 #include "notify.h"
 #include "reaper.h"
 
-#define SERVER_TICK_USEC	1000000ull
+#define SERVER_TICK_USEC 1000000ull
 
 bool server_is_admin(const struct server *srv, uid_t uid, gid_t gid, const gid_t *groups,
 		     size_t nr_groups)
@@ -68,7 +68,7 @@ static void server_on_accept(evutil_socket_t fd, short what, void *arg)
 			    errno == ENOMEM) {
 				/* The pending connection stays pending and the socket
 				 * readable: pause accepting, or the loop would spin. */
-				struct timeval pause = { .tv_usec = 100000 };
+				struct timeval pause = {.tv_usec = 100000};
 
 				if (log_ratelimit())
 					log_warn("accept: %s; pausing new connections for 100 ms",
@@ -134,7 +134,7 @@ static void server_on_tick(evutil_socket_t fd, short what, void *arg)
 	if (every && ticks % every == 0) {
 		struct domain *d;
 
-		TAILQ_FOREACH(d, &srv->mm.domains, link)
+		TAILQ_FOREACH (d, &srv->mm.domains, link)
 			domain_reconcile(d);
 	}
 	server_update_status(srv);
@@ -180,8 +180,9 @@ static int server_socket_dir(const char *dir)
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		err = -errno;
-		log_err("%s: %s", dir, errno == ELOOP || errno == ENOTDIR ?
-			"not a directory (a symbolic link?)" : strerror(errno));
+		log_err("%s: %s", dir,
+			errno == ELOOP || errno == ENOTDIR ? "not a directory (a symbolic link?)"
+							   : strerror(errno));
 		return err;
 	}
 	err = fstat(fd, &st) < 0 ? -errno : 0;
@@ -204,7 +205,7 @@ static int server_socket_dir(const char *dir)
  * still answers there. */
 static int server_bind(struct server *srv, const char *path)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	char dir[sizeof(addr.sun_path)];
 	struct stat st;
 	char *slash;
@@ -273,7 +274,8 @@ static void server_refuse_passed_fds(struct server *srv, int fd)
 	srv->passrights_off = setsockopt(fd, SOL_SOCKET, SO_PASSRIGHTS, &off, sizeof(off)) == 0;
 	if (!srv->passrights_off)
 		log_info("SO_PASSRIGHTS unsupported (%s): descriptors clients pass are closed "
-			 "off the event loop", strerror(errno));
+			 "off the event loop",
+			 strerror(errno));
 }
 
 /* What one unprivileged uid may take, and so what the daemon's own memory
@@ -284,12 +286,13 @@ static void server_log_bounds(const struct server *srv)
 	struct account_limits l;
 
 	account_limits_for(&srv->accounts, 65534, 65534, NULL, 0, &l);
-	log_info("limits: an unprivileged uid may hold %" PRIu64 " MiB (%u%% of the pool), %"
-		 PRIu64 " grants (%" PRIu64 " MiB of daemon memory) and %" PRIu64
+	log_info("limits: an unprivileged uid may hold %" PRIu64 " MiB (%u%% of the pool), %" PRIu64
+		 " grants (%" PRIu64 " MiB of daemon memory) and %" PRIu64
 		 " connections; %u connections in all, %u of them for privileged users; "
-		 "%u KiB of replies queued per connection", l.max_bytes >> 20, cfg->uid_max_share,
-		 l.max_grants, l.max_grants * sizeof(struct grant) >> 20, l.max_connections,
-		 cfg->max_clients, cfg->reserved_connections, cfg->max_queued >> 10);
+		 "%u KiB of replies queued per connection",
+		 l.max_bytes >> 20, cfg->uid_max_share, l.max_grants,
+		 l.max_grants * sizeof(struct grant) >> 20, l.max_connections, cfg->max_clients,
+		 cfg->reserved_connections, cfg->max_queued >> 10);
 }
 
 /* What every start-up mode needs first: signals, the receive buffer, the
@@ -297,7 +300,7 @@ static void server_log_bounds(const struct server *srv)
 static int server_setup(struct server *srv, const struct settings *cfg, struct event_base *base,
 			char *const *argv)
 {
-	static const int signals[] = { SIGTERM, SIGINT, SIGUSR2 };
+	static const int signals[] = {SIGTERM, SIGINT, SIGUSR2};
 	size_t i;
 
 	memset(srv, 0, sizeof(*srv));
@@ -305,7 +308,7 @@ static int server_setup(struct server *srv, const struct settings *cfg, struct e
 	srv->cfg = cfg;
 	srv->argv = argv;
 	srv->listen_fd = -1;
-	srv->mm.pool.reserve_fd = -1;	/* server_fini() may run before mm_init() */
+	srv->mm.pool.reserve_fd = -1; /* server_fini() may run before mm_init() */
 	TAILQ_INIT(&srv->conns);
 	accounts_init(&srv->accounts, cfg, 0);
 	reaper_start();
@@ -352,7 +355,7 @@ static int server_start_fresh(struct server *srv, int listen_fd)
 static int server_start_serving(struct server *srv)
 {
 	uint64_t watchdog = notify_watchdog_usec();
-	struct timeval tick = { .tv_sec = 1 };
+	struct timeval tick = {.tv_sec = 1};
 
 	srv->accounts.pool_size = srv->mm.pool.size;
 	server_log_bounds(srv);
@@ -413,8 +416,7 @@ err_fini:
 	return err;
 }
 
-int server_init_unlisted(struct server *srv, const struct settings *cfg,
-			 struct event_base *base)
+int server_init_unlisted(struct server *srv, const struct settings *cfg, struct event_base *base)
 {
 	struct mm_options opt = {
 		.pool_size = cfg->pool_size,
@@ -453,7 +455,7 @@ void server_fini(struct server *srv)
 	struct conn *c;
 	size_t i;
 
-	TAILQ_FOREACH(c, &srv->conns, link)
+	TAILQ_FOREACH (c, &srv->conns, link)
 		conn_close(c, "daemon shutting down");
 	conn_reap_all(srv);
 	for (i = 0; i < sizeof(srv->ev_signals) / sizeof(srv->ev_signals[0]); i++)

@@ -26,19 +26,19 @@ struct server {
 	struct mm mm;
 	struct grant_table grants;
 	int listen_fd;
-	bool own_socket;		/* we bound it: unlink at exit */
-	bool passrights_off;		/* SO_PASSRIGHTS refuses descriptors (6.16+) */
+	bool own_socket;     /* we bound it: unlink at exit */
+	bool passrights_off; /* SO_PASSRIGHTS refuses descriptors (6.16+) */
 	struct event *ev_listen;
-	struct event *ev_timer;		/* reconcile, balance, watchdog */
-	struct event *ev_accept_pause;	/* re-arms ev_listen after EMFILE */
+	struct event *ev_timer;	       /* reconcile, balance, watchdog */
+	struct event *ev_accept_pause; /* re-arms ev_listen after EMFILE */
 	struct event *ev_signals[3];
 	TAILQ_HEAD(conn_list, conn) conns;
-	uint32_t nr_conns;		/* open and closing */
+	uint32_t nr_conns; /* open and closing */
 	uint64_t next_conn_id;
 	struct accounts accounts;
-	uint8_t *rxbuf;			/* one packet: cfg->max_packet bytes (a longer one is MSG_TRUNC) */
-	uint64_t requests;		/* served, for STATUS= */
-	char *const *argv;		/* to exec a successor with (handover) */
+	uint8_t *rxbuf;	   /* one packet: cfg->max_packet bytes (a longer one is MSG_TRUNC) */
+	uint64_t requests; /* served, for STATUS= */
+	char *const *argv; /* to exec a successor with (handover) */
 	uint64_t alloc_failures;
 };
 
@@ -50,8 +50,7 @@ int server_init(struct server *srv, const struct settings *cfg, struct event_bas
 /* A server without a listening socket (tests, embedding): a fresh pool from
  * @cfg, the housekeeping timer, and connections only through
  * server_add_connection(). 0 or -errno. */
-int server_init_unlisted(struct server *srv, const struct settings *cfg,
-			 struct event_base *base);
+int server_init_unlisted(struct server *srv, const struct settings *cfg, struct event_base *base);
 /* Serves @fd (a connected SOCK_SEQPACKET socket, made non-blocking here) as a
  * client connection, with the same admission as an accepted one. 0, or
  * -errno (@fd is closed then). */

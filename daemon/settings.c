@@ -30,8 +30,8 @@
 struct setting {
 	struct setting_info info;
 	int (*parse)(struct settings *cfg, const struct setting *s, const char *value);
-	size_t offset;			/* of the field in struct settings */
-	uint64_t min, max;		/* numbers: accepted range */
+	size_t offset;	   /* of the field in struct settings */
+	uint64_t min, max; /* numbers: accepted range */
 };
 
 static int parse_string(struct settings *cfg, const struct setting *s, const char *value);
@@ -48,6 +48,7 @@ static int parse_limit_flag(struct settings *cfg, const struct setting *s, const
 
 #define FIELD(f) offsetof(struct settings, f)
 
+/* clang-format off */
 static const struct setting settings_table[] = {
 	{ { "socket", "PATH", KM_DEFAULT_SOCKET,
 	    "listen on PATH (ignored under socket activation)" },
@@ -113,6 +114,7 @@ static const struct setting settings_table[] = {
 	    "under systemd, keep clients, grants and memory in the fd store across a restart" },
 	  parse_bool_field, FIELD(fd_store), 0, 0 },
 };
+/* clang-format on */
 
 #define NR_SETTINGS (sizeof(settings_table) / sizeof(settings_table[0]))
 
@@ -141,13 +143,30 @@ int settings_parse_size(const char *s, uint64_t *out)
 	if (errno || end == s)
 		return -EINVAL;
 	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
-	default: break;
+	case 'k':
+	case 'K':
+		shift = 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		end++;
+		break;
+	case 't':
+	case 'T':
+		shift = 40;
+		end++;
+		break;
+	default:
+		break;
 	}
-	if (*end == 'i' && shift)	/* accept "MiB"-style "Mi" too */
+	if (*end == 'i' && shift) /* accept "MiB"-style "Mi" too */
 		end++;
 	if ((*end == 'B' || *end == 'b') && end[1] == '\0')
 		end++;
@@ -234,7 +253,8 @@ static int parse_percent(struct settings *cfg, const struct setting *s, const ch
 static int parse_backing(struct settings *cfg, const struct setting *s, const char *value)
 {
 	static const char *const names[] = {
-		[POOL_BACKING_AUTO] = "auto", [POOL_BACKING_HUGETLB] = "hugetlb",
+		[POOL_BACKING_AUTO] = "auto",
+		[POOL_BACKING_HUGETLB] = "hugetlb",
 		[POOL_BACKING_SHMEM] = "shmem",
 	};
 
@@ -247,8 +267,7 @@ static int parse_backing(struct settings *cfg, const struct setting *s, const ch
 	return -EINVAL;
 }
 
-static int parse_require_hugepages(struct settings *cfg, const struct setting *s,
-				   const char *value)
+static int parse_require_hugepages(struct settings *cfg, const struct setting *s, const char *value)
 {
 	bool b;
 
@@ -272,11 +291,14 @@ static int parse_reserve(struct settings *cfg, const struct setting *s, const ch
 
 static int parse_log_level(struct settings *cfg, const struct setting *s, const char *value)
 {
-	static const struct { const char *name; enum log_level level; } levels[] = {
-		{ "err", LOG_LEVEL_ERR }, { "error", LOG_LEVEL_ERR },
-		{ "warning", LOG_LEVEL_WARN }, { "warn", LOG_LEVEL_WARN },
-		{ "notice", LOG_LEVEL_NOTICE }, { "info", LOG_LEVEL_INFO },
-		{ "debug", LOG_LEVEL_DEBUG },
+	static const struct {
+		const char *name;
+		enum log_level level;
+	} levels[] = {
+		{"err", LOG_LEVEL_ERR},	      {"error", LOG_LEVEL_ERR},
+		{"warning", LOG_LEVEL_WARN},  {"warn", LOG_LEVEL_WARN},
+		{"notice", LOG_LEVEL_NOTICE}, {"info", LOG_LEVEL_INFO},
+		{"debug", LOG_LEVEL_DEBUG},
 	};
 
 	for (size_t i = 0; value && i < sizeof(levels) / sizeof(levels[0]); i++) {
@@ -322,9 +344,14 @@ static int resolve_id(enum limit_scope scope, const char *name, uint32_t *out)
  * use. NULL (with a message) for any other scope or an unknown name. */
 static struct limit_rule *limit_rule_for(struct settings *cfg, const char *scope)
 {
-	static const struct { const char *prefix; enum limit_scope scope; } kinds[] = {
-		{ "user:", LIMIT_USER }, { "uid:", LIMIT_USER },
-		{ "group:", LIMIT_GROUP }, { "gid:", LIMIT_GROUP },
+	static const struct {
+		const char *prefix;
+		enum limit_scope scope;
+	} kinds[] = {
+		{"user:", LIMIT_USER},
+		{"uid:", LIMIT_USER},
+		{"group:", LIMIT_GROUP},
+		{"gid:", LIMIT_GROUP},
 	};
 	const char *name = NULL;
 	enum limit_scope kind = LIMIT_USER;
@@ -339,8 +366,10 @@ static struct limit_rule *limit_rule_for(struct settings *cfg, const char *scope
 		}
 	}
 	if (!name || !*name) {
-		fprintf(stderr, "kmallocd: limit scope %s is not user:NAME, uid:N, group:NAME "
-			"or gid:N\n", scope);
+		fprintf(stderr,
+			"kmallocd: limit scope %s is not user:NAME, uid:N, group:NAME "
+			"or gid:N\n",
+			scope);
 		return NULL;
 	}
 	if (resolve_id(kind, name, &id) < 0) {
@@ -362,8 +391,7 @@ static struct limit_rule *limit_rule_for(struct settings *cfg, const char *scope
 	return r;
 }
 
-int settings_set_limit(struct settings *cfg, const char *scope, const char *key,
-		       const char *value)
+int settings_set_limit(struct settings *cfg, const char *scope, const char *key, const char *value)
 {
 	struct limit_rule *r = limit_rule_for(cfg, scope);
 	uint64_t v;
@@ -451,7 +479,7 @@ void settings_defaults(struct settings *cfg)
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->log_level = LOG_LEVEL_INFO;
-	cfg->allow_all = true;	/* until allow lists say otherwise */
+	cfg->allow_all = true; /* until allow lists say otherwise */
 	for (i = 0; i < NR_SETTINGS; i++) {
 		const struct setting *s = &settings_table[i];
 
@@ -492,8 +520,7 @@ int settings_set(struct settings *cfg, const char *key, const char *value)
 	return -EINVAL;
 }
 
-static int settings_ini_handler(void *user, const char *section, const char *key,
-				const char *value)
+static int settings_ini_handler(void *user, const char *section, const char *key, const char *value)
 {
 	struct settings *cfg = user;
 	int err;
@@ -518,7 +545,8 @@ static void settings_usage(FILE *out)
 		"Usage: kmallocd [OPTION]...\n"
 		"The kmalloc broker: grants regions of a hugepage-backed memory pool to\n"
 		"client processes over a Unix socket.\n\n"
-		"  -c, --config FILE             read settings from FILE (ini, section [kmallocd];\n"
+		"  -c, --config FILE             read settings from FILE (ini, section "
+		"[kmallocd];\n"
 		"                                default " KM_DEFAULT_CONFIG " if it exists)\n"
 		"  -h, --help                    this text\n"
 		"  -V, --version\n\n"
@@ -599,7 +627,8 @@ static int settings_resolve(struct settings *cfg)
 	if (!err)
 		err = resolve_list(cfg->allow_groups, LIMIT_GROUP, &cfg->allow_gids);
 	if (cfg->reserved_connections >= cfg->max_clients) {
-		fprintf(stderr, "kmallocd: reserved_connections (%u) must be below max_clients (%u)\n",
+		fprintf(stderr,
+			"kmallocd: reserved_connections (%u) must be below max_clients (%u)\n",
 			cfg->reserved_connections, cfg->max_clients);
 		return -EINVAL;
 	}
@@ -616,8 +645,7 @@ bool id_set_has(const struct id_set *set, uint32_t id)
 
 /* The long options: one per row (--key with '-' for '_', spelled in
  * @names), then --config, --help and --version. */
-static void build_longopts(struct option longopts[NR_SETTINGS + 4],
-			   char names[NR_SETTINGS][32])
+static void build_longopts(struct option longopts[NR_SETTINGS + 4], char names[NR_SETTINGS][32])
 {
 	size_t i, j, n = 0;
 
@@ -626,13 +654,14 @@ static void build_longopts(struct option longopts[NR_SETTINGS + 4],
 		for (j = 0; names[i][j]; j++)
 			if (names[i][j] == '_')
 				names[i][j] = '-';
-		longopts[n++] = (struct option){ names[i],
-			settings_table[i].info.arg ? required_argument : no_argument, NULL, 0 };
+		longopts[n++] = (struct option){
+			names[i], settings_table[i].info.arg ? required_argument : no_argument,
+			NULL, 0};
 	}
-	longopts[n++] = (struct option){ "config", required_argument, NULL, 'c' };
-	longopts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
-	longopts[n++] = (struct option){ "version", no_argument, NULL, 'V' };
-	longopts[n] = (struct option){ NULL, 0, NULL, 0 };
+	longopts[n++] = (struct option){"config", required_argument, NULL, 'c'};
+	longopts[n++] = (struct option){"help", no_argument, NULL, 'h'};
+	longopts[n++] = (struct option){"version", no_argument, NULL, 'V'};
+	longopts[n] = (struct option){NULL, 0, NULL, 0};
 }
 
 /* First pass over @argv: only --config, --help and --version, so that the
@@ -685,8 +714,7 @@ static int read_config_file(struct settings *cfg, const char *config_path)
 
 /* Second pass: every setting flag, over what the file said. 0 or -EINVAL
  * after printing what is wrong. */
-static int apply_flags(struct settings *cfg, int argc, char **argv,
-		       const struct option *longopts)
+static int apply_flags(struct settings *cfg, int argc, char **argv, const struct option *longopts)
 {
 	int opt, idx;
 

@@ -25,21 +25,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SLUB_MAX_ORDER		3	/* slub_max_order = PAGE_ALLOC_COSTLY_ORDER */
-#define MAX_OBJS_PER_PAGE	32767u
-#define MIN_PARTIAL		5u
-#define MAX_PARTIAL		10u
+#define SLUB_MAX_ORDER	  3 /* slub_max_order = PAGE_ALLOC_COSTLY_ORDER */
+#define MAX_OBJS_PER_PAGE 32767u
+#define MIN_PARTIAL	  5u
+#define MAX_PARTIAL	  10u
 
 /* freelist[] values besides the index of the next free object. */
-#define FREELIST_END		UINT16_MAX	/* last free object; also an empty free_head */
-#define FREELIST_INUSE		(UINT16_MAX - 1)	/* object handed out */
+#define FREELIST_END   UINT16_MAX	/* last free object; also an empty free_head */
+#define FREELIST_INUSE (UINT16_MAX - 1) /* object handed out */
 
 /* The classes of kmalloc-abi.h; test-slab checks their orders and objects
  * per slab against slub_calculate_order() on 2 CPUs. */
-#define KMALLOC_CLASS_(name, size, order, objs) { name, size, order, objs },
+#define KMALLOC_CLASS_(name, size, order, objs) {name, size, order, objs},
 const struct kmalloc_class kmalloc_classes[KM_NR_KMALLOC_CLASSES] = {
-	KM_KMALLOC_CLASSES(KMALLOC_CLASS_)
-};
+	KM_KMALLOC_CLASSES(KMALLOC_CLASS_)};
 #undef KMALLOC_CLASS_
 
 /* ------------------------------------------------------- size classes */
@@ -71,8 +70,8 @@ static uint32_t order_objects(unsigned int order, uint32_t size)
 }
 
 /* mm/slub.c: calc_slab_order(); returns max_order + 1 when nothing fits. */
-static unsigned int calc_slab_order(uint32_t size, unsigned int min_order,
-				    unsigned int max_order, unsigned int fract_leftover)
+static unsigned int calc_slab_order(uint32_t size, unsigned int min_order, unsigned int max_order,
+				    unsigned int fract_leftover)
 {
 	unsigned int order;
 
@@ -257,15 +256,14 @@ int kmem_cache_alloc(struct kmem_cache *c, unsigned int gfp, uint64_t *phys)
 	}
 	idx = s->free_head;
 	assert(idx < c->cls->objs_per_slab);
-	slab_take(c, s, idx);	/* the head: no walk */
+	slab_take(c, s, idx); /* the head: no walk */
 	*phys = slab_base(s) + (uint64_t)idx * c->cls->size;
 	return 0;
 }
 
 /* The slab @phys would lie in, the object's index in it, and whether @phys
  * starts an object of this cache's layout. */
-static bool object_at(const struct kmem_cache *c, uint64_t phys, uint32_t *slab_pfn,
-		      uint32_t *idx)
+static bool object_at(const struct kmem_cache *c, uint64_t phys, uint32_t *slab_pfn, uint32_t *idx)
 {
 	uint64_t pfn = phys >> KM_PAGE_SHIFT, off;
 
@@ -421,7 +419,7 @@ static int check_list(const struct kmem_cache *c, const struct slab_list *l, boo
 	const struct slab *s;
 	int ret;
 
-	TAILQ_FOREACH(s, l, link) {
+	TAILQ_FOREACH (s, l, link) {
 		if (c->map->at[s->pfn] != s)
 			return check_fail(c, s, "slab map does not name the slab");
 		ret = check_slab(c, s, full);

@@ -24,11 +24,10 @@
 
 #include "kmalloc-abi.h"
 
-
 struct kmalloc_class {
-	const char *name;	/* "kmalloc-96", "kmalloc-1k" */
-	uint32_t size;		/* object size, bytes */
-	unsigned int order;	/* pages per slab = 1 << order */
+	const char *name;   /* "kmalloc-96", "kmalloc-1k" */
+	uint32_t size;	    /* object size, bytes */
+	unsigned int order; /* pages per slab = 1 << order */
 	uint32_t objs_per_slab;
 };
 
@@ -56,7 +55,7 @@ TAILQ_HEAD(slab_list, slab);
 /* Which slab starts at a pfn: one entry per page of the pool, shared by
  * every cache (as the kernel finds a slab from its struct page). */
 struct slab_map {
-	struct slab **at;	/* [pfn]: the slab whose first page it is, or NULL */
+	struct slab **at; /* [pfn]: the slab whose first page it is, or NULL */
 	uint32_t nr_pages;
 };
 
@@ -64,23 +63,23 @@ struct kmem_cache {
 	const struct kmalloc_class *cls;
 	struct slab_page_ops ops;
 	struct slab_map *map;
-	unsigned int min_partial;	/* clamp(ilog2(size) / 2, 5, 10) */
-	struct slab_list partial;	/* some objects free (includes empty slabs) */
-	struct slab_list full;		/* no object free */
-	uint64_t nr_partial;		/* slabs on the partial list */
+	unsigned int min_partial; /* clamp(ilog2(size) / 2, 5, 10) */
+	struct slab_list partial; /* some objects free (includes empty slabs) */
+	struct slab_list full;	  /* no object free */
+	uint64_t nr_partial;	  /* slabs on the partial list */
 	uint64_t nr_slabs;
-	uint64_t nr_objs;		/* capacity of all slabs */
-	uint64_t nr_active;		/* objects handed out */
-	uint64_t nr_empty;		/* slabs on the partial list with no object in use */
+	uint64_t nr_objs;   /* capacity of all slabs */
+	uint64_t nr_active; /* objects handed out */
+	uint64_t nr_empty;  /* slabs on the partial list with no object in use */
 };
 
 struct slab {
-	TAILQ_ENTRY(slab) link;		/* on cache->partial or cache->full */
+	TAILQ_ENTRY(slab) link; /* on cache->partial or cache->full */
 	struct kmem_cache *cache;
-	uint32_t pfn;			/* first page */
-	uint16_t inuse;			/* objects handed out */
-	uint16_t free_head;		/* first free object index, or UINT16_MAX */
-	uint16_t freelist[];		/* next free index per object (daemon memory) */
+	uint32_t pfn;	     /* first page */
+	uint16_t inuse;	     /* objects handed out */
+	uint16_t free_head;  /* first free object index, or UINT16_MAX */
+	uint16_t freelist[]; /* next free index per object (daemon memory) */
 };
 
 int slab_map_init(struct slab_map *map, uint32_t nr_pages);

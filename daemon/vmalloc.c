@@ -33,7 +33,7 @@ int vmalloc_alloc(struct domain *d, uint64_t size, unsigned int gfp, uint32_t **
 	if (size == 0)
 		return -EINVAL;
 	nr = size / pool->frame_size + (size % pool->frame_size != 0);
-	if (nr > pool->nr_frames)	/* "exceeds total pages" */
+	if (nr > pool->nr_frames) /* "exceeds total pages" */
 		return -ENOMEM;
 	arr = malloc(nr * sizeof(*arr));
 	if (!arr)

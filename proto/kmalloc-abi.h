@@ -17,29 +17,29 @@
 #define KMALLOC_ABI_H
 
 /* Hello.version and Welcome.version of this protocol (proto/kmalloc.proto). */
-#define KM_PROTOCOL_VERSION	1
+#define KM_PROTOCOL_VERSION 1
 
 /* ---- geometry ----------------------------------------------------------- */
 
 /* PAGE_SHIFT: the allocators' unit; pfn = phys >> KM_PAGE_SHIFT. */
-#define KM_PAGE_SHIFT		12
-#define KM_PAGE_SIZE		(1u << KM_PAGE_SHIFT)
+#define KM_PAGE_SHIFT 12
+#define KM_PAGE_SIZE  (1u << KM_PAGE_SHIFT)
 /* MAX_PAGE_ORDER: the largest block the page allocator hands out (4 MiB). */
-#define KM_MAX_ORDER		10
+#define KM_MAX_ORDER 10
 /* A frame: one backing hugepage (2 MiB), the unit a domain owns. */
-#define KM_FRAME_SHIFT		21
-#define KM_FRAME_SIZE		(1ull << KM_FRAME_SHIFT)
-#define KM_FRAME_ORDER		(KM_FRAME_SHIFT - KM_PAGE_SHIFT)	/* 9 */
+#define KM_FRAME_SHIFT 21
+#define KM_FRAME_SIZE  (1ull << KM_FRAME_SHIFT)
+#define KM_FRAME_ORDER (KM_FRAME_SHIFT - KM_PAGE_SHIFT) /* 9 */
 
 /* ---- kmalloc ------------------------------------------------------------ */
 
 /* KMALLOC_MIN_SIZE and ARCH_KMALLOC_MINALIGN. */
-#define KM_KMALLOC_MIN_SIZE	8u
+#define KM_KMALLOC_MIN_SIZE 8u
 /* KMALLOC_MAX_CACHE_SIZE = 2^(PAGE_SHIFT + 1): larger kmallocs are whole
  * pages (kmalloc_large). */
 #define KM_KMALLOC_MAX_CACHE_SIZE (KM_PAGE_SIZE << 1)
 /* KMALLOC_MAX_SIZE: a kmalloc of more fails, as order > MAX_PAGE_ORDER. */
-#define KM_KMALLOC_MAX_SIZE	(KM_PAGE_SIZE << KM_MAX_ORDER)
+#define KM_KMALLOC_MAX_SIZE (KM_PAGE_SIZE << KM_MAX_ORDER)
 
 /*
  * The kmalloc size classes (mm/slab_common.c: kmalloc_info[]), smallest
@@ -47,6 +47,7 @@
  * objects per slab are SLUB's calculate_order() on 2 CPUs
  * (daemon/slab.c computes them again and test-slab compares).
  */
+/* clang-format off */
 #define KM_KMALLOC_CLASSES(X)				\
 	X("kmalloc-8",      8, 0, 512)			\
 	X("kmalloc-16",    16, 0, 256)			\
@@ -62,28 +63,30 @@
 	X("kmalloc-4k",  4096, 3,   8)			\
 	X("kmalloc-8k",  8192, 3,   4)
 #define KM_NR_KMALLOC_CLASSES	13
+/* clang-format on */
 
 /* ---- GFP bits (include/linux/gfp_types.h, 6.12) --------------------------- */
 
-#define KM___GFP_HIGH		0x20u	/* may use the emergency reserve */
+#define KM___GFP_HIGH		0x20u /* may use the emergency reserve */
 #define KM___GFP_IO		0x40u
 #define KM___GFP_FS		0x80u
-#define KM___GFP_ZERO		0x100u	/* clear the memory */
-#define KM___GFP_DIRECT_RECLAIM	0x400u	/* may sleep while memory is reclaimed */
-#define KM___GFP_KSWAPD_RECLAIM	0x800u
-#define KM___GFP_NOWARN		0x2000u	/* no failure warning in the daemon's log */
-#define KM___GFP_RETRY_MAYFAIL	0x4000u	/* retry hard, may fail */
-#define KM___GFP_NOFAIL		0x8000u	/* never fail */
+#define KM___GFP_ZERO		0x100u /* clear the memory */
+#define KM___GFP_DIRECT_RECLAIM 0x400u /* may sleep while memory is reclaimed */
+#define KM___GFP_KSWAPD_RECLAIM 0x800u
+#define KM___GFP_NOWARN		0x2000u	 /* no failure warning in the daemon's log */
+#define KM___GFP_RETRY_MAYFAIL	0x4000u	 /* retry hard, may fail */
+#define KM___GFP_NOFAIL		0x8000u	 /* never fail */
 #define KM___GFP_NORETRY	0x10000u /* one try, no reclaim */
 
-#define KM_GFP_KERNEL	(KM___GFP_DIRECT_RECLAIM | KM___GFP_KSWAPD_RECLAIM | KM___GFP_IO | KM___GFP_FS)
-#define KM_GFP_NOWAIT	(KM___GFP_KSWAPD_RECLAIM | KM___GFP_NOWARN)
-#define KM_GFP_ATOMIC	(KM___GFP_HIGH | KM___GFP_KSWAPD_RECLAIM)
-#define KM_GFP_HIGH	KM___GFP_HIGH
-#define KM_GFP_NOFAIL	KM___GFP_NOFAIL
-#define KM_GFP_NORETRY	KM___GFP_NORETRY
+#define KM_GFP_KERNEL                                                                              \
+	(KM___GFP_DIRECT_RECLAIM | KM___GFP_KSWAPD_RECLAIM | KM___GFP_IO | KM___GFP_FS)
+#define KM_GFP_NOWAIT	     (KM___GFP_KSWAPD_RECLAIM | KM___GFP_NOWARN)
+#define KM_GFP_ATOMIC	     (KM___GFP_HIGH | KM___GFP_KSWAPD_RECLAIM)
+#define KM_GFP_HIGH	     KM___GFP_HIGH
+#define KM_GFP_NOFAIL	     KM___GFP_NOFAIL
+#define KM_GFP_NORETRY	     KM___GFP_NORETRY
 #define KM_GFP_RETRY_MAYFAIL KM___GFP_RETRY_MAYFAIL
-#define KM_GFP_NOWARN	KM___GFP_NOWARN
-#define KM_GFP_ZERO	KM___GFP_ZERO
+#define KM_GFP_NOWARN	     KM___GFP_NOWARN
+#define KM_GFP_ZERO	     KM___GFP_ZERO
 
 #endif /* KMALLOC_ABI_H */

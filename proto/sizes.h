@@ -15,29 +15,26 @@
 #include "kmalloc-abi.h"
 
 #define KMS_SIZE_(name, size, order, objs) size,
-static const uint32_t kms_class_size[KM_NR_KMALLOC_CLASSES] = {
-	KM_KMALLOC_CLASSES(KMS_SIZE_)
-};
+static const uint32_t kms_class_size[KM_NR_KMALLOC_CLASSES] = {KM_KMALLOC_CLASSES(KMS_SIZE_)};
 #undef KMS_SIZE_
 
 /* Every class fits its slab, the table has as many rows as it says, and
  * KMALLOC_MAX_CACHE_SIZE is its largest class. */
-#define KMS_CHECK_(name, size, order, objs)						\
-	_Static_assert((size) >= KM_KMALLOC_MIN_SIZE && (size) % 8 == 0,		\
-		       name ": object size");						\
-	_Static_assert((uint64_t)(objs) * (size) <= (uint64_t)KM_PAGE_SIZE << (order),	\
-		       name ": objects fit the slab");					\
+#define KMS_CHECK_(name, size, order, objs)                                                        \
+	_Static_assert((size) >= KM_KMALLOC_MIN_SIZE && (size) % 8 == 0, name ": object size");    \
+	_Static_assert((uint64_t)(objs) * (size) <= (uint64_t)KM_PAGE_SIZE << (order),             \
+		       name ": objects fit the slab");                                             \
 	_Static_assert((order) < KM_FRAME_ORDER, name ": a slab never crosses a frame");
 KM_KMALLOC_CLASSES(KMS_CHECK_)
 #undef KMS_CHECK_
-#define KMS_COUNT_(name, size, order, objs) + 1
+#define KMS_COUNT_(name, size, order, objs) +1
 _Static_assert(0 KM_KMALLOC_CLASSES(KMS_COUNT_) == KM_NR_KMALLOC_CLASSES,
 	       "KM_NR_KMALLOC_CLASSES counts the class table");
 #undef KMS_COUNT_
-#define KMS_MAX_(name, size, order, objs) + ((size) == KM_KMALLOC_MAX_CACHE_SIZE)
+#define KMS_MAX_(name, size, order, objs) +((size) == KM_KMALLOC_MAX_CACHE_SIZE)
 _Static_assert(0 KM_KMALLOC_CLASSES(KMS_MAX_) == 1, "one class is KMALLOC_MAX_CACHE_SIZE");
 #undef KMS_MAX_
-#define KMS_ABOVE_(name, size, order, objs) + ((size) > KM_KMALLOC_MAX_CACHE_SIZE)
+#define KMS_ABOVE_(name, size, order, objs) +((size) > KM_KMALLOC_MAX_CACHE_SIZE)
 _Static_assert(0 KM_KMALLOC_CLASSES(KMS_ABOVE_) == 0, "no class is above it");
 #undef KMS_ABOVE_
 _Static_assert(KM_KMALLOC_MAX_CACHE_SIZE == 8192, "KMALLOC_SHIFT_HIGH = PAGE_SHIFT + 1");
@@ -46,6 +43,7 @@ _Static_assert(KM_FRAME_ORDER < KM_MAX_ORDER, "a frame is a page-allocator block
 
 /* kmalloc_size_index[(size - 1) / 8] of mm/slab_common.c, as positions in
  * the class list (8 16 32 64 96 128 192 256 512 1k 2k 4k 8k). */
+/* clang-format off */
 static const uint8_t kms_small_index[24] = {
 	0,			/* 8 */
 	1,			/* 16 */
@@ -55,6 +53,7 @@ static const uint8_t kms_small_index[24] = {
 	5, 5, 5, 5,		/* 104 .. 128 */
 	6, 6, 6, 6, 6, 6, 6, 6,	/* 136 .. 192 */
 };
+/* clang-format on */
 
 /* The class serving @size (1..8192), or -1. */
 static inline int kms_class_index(size_t size)

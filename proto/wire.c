@@ -14,14 +14,14 @@
 #include <sys/socket.h>
 
 int kmwire_send(int sock, const void *buf, size_t len, const int *fds, unsigned int nr_fds,
-	      int flags)
+		int flags)
 {
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int) * WIRE_MAX_FDS)];
 	} control;
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
 	ssize_t n;
 
 	if (nr_fds > WIRE_MAX_FDS)
@@ -47,16 +47,18 @@ int kmwire_send(int sock, const void *buf, size_t len, const int *fds, unsigned 
 }
 
 ssize_t kmwire_recv(int sock, void *buf, size_t cap, int *fds, unsigned int max_fds,
-		  unsigned int *nr_fds, int flags)
+		    unsigned int *nr_fds, int flags)
 {
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int) * WIRE_SCM_MAX_FDS)];
 	} control;
-	struct iovec iov = { .iov_base = buf, .iov_len = cap };
+	struct iovec iov = {.iov_base = buf, .iov_len = cap};
 	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = control.buf, .msg_controllen = sizeof(control.buf),
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = control.buf,
+		.msg_controllen = sizeof(control.buf),
 	};
 	struct cmsghdr *cmsg;
 	unsigned int got = 0;

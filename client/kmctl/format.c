@@ -25,14 +25,15 @@
 
 #include <json-c/json.h>
 
-#define BUDDY_MIN_ORDERS	11	/* NR_PAGE_ORDERS: orders 0..10 are always shown */
-#define TEXT_MAX		256	/* longest string printed in text (slabtop reads 128) */
+#define BUDDY_MIN_ORDERS 11  /* NR_PAGE_ORDERS: orders 0..10 are always shown */
+#define TEXT_MAX	 256 /* longest string printed in text (slabtop reads 128) */
 
 /* Iterates over every row of one repeated field across the pages of @t. */
-#define for_each_row(t, field, row)							\
-	for (size_t pg_ = 0; pg_ < (t)->nr_pages; pg_++)				\
-		for (size_t ix_ = 0; (t)->pages[pg_] && ix_ < (t)->pages[pg_]->n_##field &&	\
-		     ((row) = (t)->pages[pg_]->field[ix_], 1); ix_++)
+#define for_each_row(t, field, row)                                                                \
+	for (size_t pg_ = 0; pg_ < (t)->nr_pages; pg_++)                                           \
+		for (size_t ix_ = 0; (t)->pages[pg_] && ix_ < (t)->pages[pg_]->n_##field &&        \
+				     ((row) = (t)->pages[pg_]->field[ix_], 1);                     \
+		     ix_++)
 
 static int stream_status(FILE *f)
 {
@@ -315,7 +316,7 @@ static json_object *slabinfo_json(const struct format_table *t)
 	json_object *rows = json_object_new_array(), *o;
 	Kmalloc__SlabRow *row;
 
-	for_each_row(t, slabs, row) {
+	for_each_row (t, slabs, row) {
 		o = jappend_object(rows);
 		if (jstr(o, "name", row->name) || ju64(o, "active_objs", row->active_objs) ||
 		    ju64(o, "num_objs", row->num_objs) || ju64(o, "objsize", row->objsize) ||
@@ -341,7 +342,7 @@ int format_slabinfo(FILE *f, const struct format_table *t, bool json)
 	      f);
 	/* mm/slab_common.c: cache_show(); SLUB has no tunables and
 	 * active_slabs == num_slabs. */
-	for_each_row(t, slabs, row)
+	for_each_row (t, slabs, row)
 		fprintf(f,
 			"%-17s %6" PRIu64 " %6" PRIu64 " %6u %4u %4u"
 			" : tunables %4u %4u %4u"
@@ -361,7 +362,7 @@ static json_object *buddyinfo_json(const struct format_table *t)
 	Kmalloc__BuddyRow *row;
 	size_t i;
 
-	for_each_row(t, buddy, row) {
+	for_each_row (t, buddy, row) {
 		o = jappend_object(rows);
 		if (ju64(o, "node", 0) || jstr(o, "zone", row->zone))
 			return jfail(rows);
@@ -382,9 +383,9 @@ int format_buddyinfo(FILE *f, const struct format_table *t, bool json)
 
 	if (json)
 		return json_print(f, buddyinfo_json(t));
-	for_each_row(t, buddy, row) {
-		size_t orders = row->n_nr_free > BUDDY_MIN_ORDERS ? row->n_nr_free :
-			BUDDY_MIN_ORDERS;
+	for_each_row (t, buddy, row) {
+		size_t orders =
+			row->n_nr_free > BUDDY_MIN_ORDERS ? row->n_nr_free : BUDDY_MIN_ORDERS;
 		size_t i;
 
 		/* mm/vmstat.c: frag_show_print(); a domain is a zone of node 0. */
@@ -405,7 +406,7 @@ static json_object *vmallocinfo_json(const struct format_table *t)
 	json_object *rows = json_object_new_array(), *o;
 	Kmalloc__VmallocRow *row;
 
-	for_each_row(t, vmalloc, row) {
+	for_each_row (t, vmalloc, row) {
 		o = jappend_object(rows);
 		if (ju64(o, "start", row->start) || ju64(o, "end", row->start + row->size) ||
 		    ju64(o, "size", row->size) || jstr(o, "caller", row->caller) ||
@@ -423,7 +424,7 @@ int format_vmallocinfo(FILE *f, const struct format_table *t, bool json)
 
 	if (json)
 		return json_print(f, vmallocinfo_json(t));
-	for_each_row(t, vmalloc, row) {
+	for_each_row (t, vmalloc, row) {
 		/* mm/vmalloc.c: vmalloc_info_show(), every area is VM_ALLOC;
 		 * the N0= count as on a NUMA kernel with one node. */
 		fprintf(f, "0x%016" PRIx64 "-0x%016" PRIx64 " %7" PRIu64, row->start,
@@ -466,7 +467,7 @@ static int gather_clients(const struct format_table *t, Kmalloc__ClientRow ***ou
 	rows = calloc(*n, sizeof(*rows));
 	if (!rows)
 		return -ENOMEM;
-	for_each_row(t, clients, row)
+	for_each_row (t, clients, row)
 		rows[i++] = row;
 	*out = rows;
 	return 0;
@@ -477,13 +478,12 @@ static void clients_text(FILE *f, Kmalloc__ClientRow *const *rows, size_t n)
 	char name[TEXT_MAX];
 	size_t i;
 
-	fprintf(f, "%7s %6s %6s %5s %8s %12s %s\n",
-		"PID", "UID", "DOMAIN", "CONN", "GRANTS", "BYTES", "COMMAND");
+	fprintf(f, "%7s %6s %6s %5s %8s %12s %s\n", "PID", "UID", "DOMAIN", "CONN", "GRANTS",
+		"BYTES", "COMMAND");
 	for (i = 0; i < n; i++)
 		fprintf(f, "%7u %6u %6u %5" PRIu64 " %8" PRIu64 " %12" PRIu64 " %s%s%s\n",
-			rows[i]->pid, rows[i]->uid, rows[i]->domain, rows[i]->conn,
-			rows[i]->grants, rows[i]->bytes,
-			text_clean(name, sizeof(name), rows[i]->name, false),
+			rows[i]->pid, rows[i]->uid, rows[i]->domain, rows[i]->conn, rows[i]->grants,
+			rows[i]->bytes, text_clean(name, sizeof(name), rows[i]->name, false),
 			rows[i]->admin ? " (admin)" : "", rows[i]->closing ? " (closing)" : "");
 }
 
@@ -541,7 +541,7 @@ static json_object *limits_json(const struct format_table *t)
 	json_object *rows = json_object_new_array(), *o;
 	Kmalloc__AccountRow *row;
 
-	for_each_row(t, accounts, row) {
+	for_each_row (t, accounts, row) {
 		o = jappend_object(rows);
 		if (ju64(o, "uid", row->uid) || ju64(o, "domain", row->domain) ||
 		    ju64(o, "connections", row->connections) ||
@@ -563,7 +563,7 @@ int format_limits(FILE *f, const struct format_table *t, bool json)
 		return json_print(f, limits_json(t));
 	fprintf(f, "%6s %6s %5s %9s %10s %10s %14s %14s %8s %s\n", "UID", "DOMAIN", "CONNS",
 		"MAX_CONNS", "GRANTS", "MAX_GRANTS", "BYTES", "MAX_BYTES", "REFUSED", "PRIVILEGED");
-	for_each_row(t, accounts, row)
+	for_each_row (t, accounts, row)
 		fprintf(f,
 			"%6u %6u %5u %9s %10" PRIu64 " %10s %14" PRIu64 " %14s %8" PRIu64 " %s\n",
 			row->uid, row->domain, row->connections,
@@ -582,9 +582,9 @@ struct slab_summary {
 	uint64_t active_objs, total_objs;
 	uint64_t active_slabs, total_slabs;
 	uint64_t active_caches, total_caches;
-	uint64_t active_size, total_size;	/* bytes */
-	uint64_t min_obj, max_obj;		/* bytes */
-	double avg_obj;				/* bytes */
+	uint64_t active_size, total_size; /* bytes */
+	uint64_t min_obj, max_obj;	  /* bytes */
+	double avg_obj;			  /* bytes */
 };
 
 static void slab_summarize(const struct format_table *t, struct slab_summary *s)
@@ -592,7 +592,7 @@ static void slab_summarize(const struct format_table *t, struct slab_summary *s)
 	Kmalloc__SlabRow *row;
 
 	memset(s, 0, sizeof(*s));
-	for_each_row(t, slabs, row) {
+	for_each_row (t, slabs, row) {
 		s->active_objs += row->active_objs;
 		s->total_objs += row->num_objs;
 		s->active_slabs += row->num_slabs;
@@ -633,12 +633,10 @@ static void top_text(FILE *f, const Kmalloc__Meminfo *mi, const struct slab_summ
 	fprintf(f, " %-35s: %" PRIu64 " / %" PRIu64 " (%.1f%%)\n",
 		"Active / Total Objects (% used)", s->active_objs, s->total_objs,
 		percent(s->active_objs, s->total_objs));
-	fprintf(f, " %-35s: %" PRIu64 " / %" PRIu64 " (%.1f%%)\n",
-		"Active / Total Slabs (% used)", s->active_slabs, s->total_slabs,
-		percent(s->active_slabs, s->total_slabs));
-	fprintf(f, " %-35s: %" PRIu64 " / %" PRIu64 " (%.1f%%)\n",
-		"Active / Total Caches (% used)", s->active_caches, s->total_caches,
-		percent(s->active_caches, s->total_caches));
+	fprintf(f, " %-35s: %" PRIu64 " / %" PRIu64 " (%.1f%%)\n", "Active / Total Slabs (% used)",
+		s->active_slabs, s->total_slabs, percent(s->active_slabs, s->total_slabs));
+	fprintf(f, " %-35s: %" PRIu64 " / %" PRIu64 " (%.1f%%)\n", "Active / Total Caches (% used)",
+		s->active_caches, s->total_caches, percent(s->active_caches, s->total_caches));
 	fprintf(f, " %-35s: %.2fK / %.2fK (%.1f%%)\n", "Active / Total Size (% used)",
 		(double)s->active_size / 1024, (double)s->total_size / 1024,
 		percent(s->active_size, s->total_size));

@@ -44,19 +44,19 @@
 #include "testutil.h"
 #include "wire.h"
 
-#define POOL_SIZE	(64ull << 20)	/* 32 frames */
-#define SMALL_POOL_SIZE	(32ull << 20)	/* the second daemon's: 16 frames */
+#define POOL_SIZE	(64ull << 20) /* 32 frames */
+#define SMALL_POOL_SIZE (32ull << 20) /* the second daemon's: 16 frames */
 #define FRAME		(2ull << 20)
-#define RESERVE		"6M"		/* --reserve: a min watermark of 3 frames */
+#define RESERVE		"6M" /* --reserve: a min watermark of 3 frames */
 #define RESERVE_FRAMES	3u
 
-#define GFP_NOFAIL_HIGH	(KM_GFP_KERNEL | KM___GFP_NOFAIL | KM___GFP_HIGH)	/* 0x8ce0 */
+#define GFP_NOFAIL_HIGH (KM_GFP_KERNEL | KM___GFP_NOFAIL | KM___GFP_HIGH) /* 0x8ce0 */
 
-#define NR_HUGEPAGES	"/proc/sys/vm/nr_hugepages"
-#define NR_OVERCOMMIT	"/proc/sys/vm/nr_overcommit_hugepages"
+#define NR_HUGEPAGES  "/proc/sys/vm/nr_hugepages"
+#define NR_OVERCOMMIT "/proc/sys/vm/nr_overcommit_hugepages"
 
-static struct test_daemon daemon_under_test;	/* the default 50 % uid share */
-static struct test_daemon unlimited_daemon;	/* --uid-max-share 100 */
+static struct test_daemon daemon_under_test; /* the default 50 % uid share */
+static struct test_daemon unlimited_daemon;  /* --uid-max-share 100 */
 
 /* Problems found by fixtures, which run in the main process: they fail the
  * run from main(). */
@@ -64,7 +64,7 @@ static int fixture_errors;
 
 /* ---- the attacker: a forked child running as nobody ---------------------- */
 
-#define REPORT_MS	20000	/* for each report of the attacker */
+#define REPORT_MS 20000 /* for each report of the attacker */
 
 /* In the attacker: waits for the test's next go. A test that closed the
  * pipe instead is done with us. */
@@ -106,8 +106,9 @@ static void wait_back(const struct test_daemon *d, uint64_t base)
 			break;
 		usleep(10000);
 	}
-	ck_assert_msg(unheld(&f) == base, "the pool did not come back: %" PRIu64
-		      " bytes unheld, baseline %" PRIu64, unheld(&f), base);
+	ck_assert_msg(unheld(&f) == base,
+		      "the pool did not come back: %" PRIu64 " bytes unheld, baseline %" PRIu64,
+		      unheld(&f), base);
 	ck_assert_msg(f.quarantined == 0, "%" PRIu64 " bytes still quarantined", f.quarantined);
 }
 
@@ -203,8 +204,8 @@ static double root_meminfo_seconds(const struct test_daemon *d)
 /* What hugepages_take_spare() changed, shared with check's forked test
  * processes so that the fixture can restore it when a case died. */
 struct hugepage_state {
-	long orig;	/* vm.nr_hugepages before */
-	bool lowered;	/* and not restored yet */
+	long orig;    /* vm.nr_hugepages before */
+	bool lowered; /* and not restored yet */
 };
 
 static struct hugepage_state *hp;
@@ -312,14 +313,14 @@ static void hugepages_fixture_teardown(void)
 struct sigbus_report {
 	int32_t kmalloc_err;	/* the 16 KiB kmalloc that brings frame F */
 	int32_t punch_errno;	/* fallocate(PUNCH_HOLE) of F: 0 or errno */
-	int32_t phantom_signal;	/* what killed the phantom's writer, 0: it wrote */
+	int32_t phantom_signal; /* what killed the phantom's writer, 0: it wrote */
 	int32_t kzalloc_err;	/* the 16 KiB kzalloc after the punch */
 	int32_t kzalloc_zero;	/* 1: its memory (when granted) reads zero */
 	int32_t message_ok;	/* 1: an EFAULT reply says what happened */
 	int32_t again_err;	/* a second kzalloc */
 	int32_t again_zero;
-	int64_t spare;		/* host spare hugepages just before the kzalloc */
-	int64_t memfd_bytes;	/* the memfd's pages after the kzalloc */
+	int64_t spare;	     /* host spare hugepages just before the kzalloc */
+	int64_t memfd_bytes; /* the memfd's pages after the kzalloc */
 	uint64_t frame, kzalloc_frame, again_frame, phantom_frame;
 };
 
@@ -362,8 +363,8 @@ static int attack_sigbus(struct attacker *self, void *arg)
 	kmalloc__reply__free_unpacked(r, NULL);
 
 	/* Punch F out of the memfd: its hugepage goes back to the host... */
-	if (fallocate(memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		      (off_t)(rep.frame * FRAME), (off_t)FRAME) < 0)
+	if (fallocate(memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(rep.frame * FRAME),
+		      (off_t)FRAME) < 0)
 		rep.punch_errno = errno;
 	/* ...and a phantom far away takes it: written by a grandchild, which a
 	 * SIGBUS (no hugepage to be had) kills instead of us. */
@@ -372,7 +373,7 @@ static int attack_sigbus(struct attacker *self, void *arg)
 	pid = fork();
 	ATTACKER_CHECK(pid >= 0);
 	if (pid == 0) {
-		struct rlimit no_core = { 0, 0 };
+		struct rlimit no_core = {0, 0};
 
 		setrlimit(RLIMIT_CORE, &no_core);
 		((volatile uint8_t *)map)[rep.phantom_frame * FRAME] = 1;
@@ -409,7 +410,7 @@ static int attack_sigbus(struct attacker *self, void *arg)
 	kmalloc__reply__free_unpacked(r, NULL);
 
 	attacker_report(self, &rep, sizeof(rep));
-	attacker_next(self);	/* connected while root is served */
+	attacker_next(self); /* connected while root is served */
 	kmalloc__reply__free_unpacked(welcome, NULL);
 	munmap(map, size);
 	close(memfd);
@@ -444,8 +445,9 @@ START_TEST(test_sigbus_on_punched_memory)
 	attacker_start(&a, d, attack_sigbus, NULL);
 	attacker_read(&a, &rep, sizeof(rep), REPORT_MS);
 	printf("sigbus: frame %" PRIu64 ", phantom frame %" PRIu64 " (signal %d), %" PRId64
-	       " spare hugepages, kzalloc error %d, again %d\n", rep.frame, rep.phantom_frame,
-	       rep.phantom_signal, rep.spare, rep.kzalloc_err, rep.again_err);
+	       " spare hugepages, kzalloc error %d, again %d\n",
+	       rep.frame, rep.phantom_frame, rep.phantom_signal, rep.spare, rep.kzalloc_err,
+	       rep.again_err);
 
 	/* Root, right after, while the attacker is still there. */
 	ck_assert_msg(test_daemon_alive(d), "kmallocd died of the attack");
@@ -461,19 +463,22 @@ START_TEST(test_sigbus_on_punched_memory)
 	} else if (starved && rep.phantom_signal == 0 && rep.spare == 0) {
 		/* Every hugepage taken, the phantom holding F's: the memset
 		 * faults, and the guard must turn that into EFAULT. */
-		ck_assert_msg(rep.kzalloc_err == EFAULT, "kzalloc on a punched frame with no "
-			      "hugepage to refault: error %d, want EFAULT", rep.kzalloc_err);
+		ck_assert_msg(rep.kzalloc_err == EFAULT,
+			      "kzalloc on a punched frame with no "
+			      "hugepage to refault: error %d, want EFAULT",
+			      rep.kzalloc_err);
 	} else {
 		ck_assert_msg(rep.kzalloc_err == 0 || rep.kzalloc_err == EFAULT,
 			      "kzalloc: error %d", rep.kzalloc_err);
 	}
 	if (rep.kzalloc_err == EFAULT) {
 		ck_assert_msg(rep.message_ok, "the EFAULT reply does not say what happened");
-		ck_assert_msg(test_daemon_log_count(d, line) > repairs,
-			      "no \"%s\" line in the log", line);
+		ck_assert_msg(test_daemon_log_count(d, line) > repairs, "no \"%s\" line in the log",
+			      line);
 		/* Repaired: the phantom punched, F backed again. */
-		ck_assert_msg(rep.memfd_bytes == (int64_t)FRAME, "the memfd holds %" PRId64
-			      " bytes after the repair, want F's %llu", rep.memfd_bytes, FRAME);
+		ck_assert_msg(rep.memfd_bytes == (int64_t)FRAME,
+			      "the memfd holds %" PRId64 " bytes after the repair, want F's %llu",
+			      rep.memfd_bytes, FRAME);
 	} else {
 		/* Served from the punched frame (the attack did reach the
 		 * memset), cleared. */
@@ -500,14 +505,14 @@ END_TEST
 /* ---- 2. seals on the domain memfd, kept after a disconnect --------------- */
 
 struct seal_report {
-	int32_t seals;		/* F_GET_SEALS */
-	int32_t future_write;	/* errno of F_ADD_SEALS F_SEAL_FUTURE_WRITE, 0: added */
-	int32_t write;		/* errno of F_ADD_SEALS F_SEAL_WRITE, 0: added */
-	int32_t refused;	/* the error that stopped its vmallocs */
-	uint64_t frames;	/* vmalloc'd frames */
-	int32_t after_reload;	/* its meminfo after the daemon's reload: Reply.error, -1 none */
-	int32_t future_write_kept;	/* F_SEAL_FUTURE_WRITE once disconnected */
-	int64_t kept_bytes;	/* pages left in the kept memfd once all was given back */
+	int32_t seals;		   /* F_GET_SEALS */
+	int32_t future_write;	   /* errno of F_ADD_SEALS F_SEAL_FUTURE_WRITE, 0: added */
+	int32_t write;		   /* errno of F_ADD_SEALS F_SEAL_WRITE, 0: added */
+	int32_t refused;	   /* the error that stopped its vmallocs */
+	uint64_t frames;	   /* vmalloc'd frames */
+	int32_t after_reload;	   /* its meminfo after the daemon's reload: Reply.error, -1 none */
+	int32_t future_write_kept; /* F_SEAL_FUTURE_WRITE once disconnected */
+	int64_t kept_bytes;	   /* pages left in the kept memfd once all was given back */
 };
 
 static int attack_seal(struct attacker *self, void *arg)
@@ -544,18 +549,18 @@ static int attack_seal(struct attacker *self, void *arg)
 	}
 	attacker_report(self, &rep, sizeof(rep));
 
-	attacker_next(self);	/* the daemon reloads meanwhile */
+	attacker_next(self); /* the daemon reloads meanwhile */
 	r = raw_meminfo(fd, 2);
 	rep.after_reload = r ? r->error : -1;
 	if (r)
 		kmalloc__reply__free_unpacked(r, NULL);
 	attacker_report(self, &rep, sizeof(rep));
 
-	attacker_next(self);	/* the host's spare hugepages are gone now */
-	close(fd);		/* disconnected, the memfd kept */
+	attacker_next(self); /* the host's spare hugepages are gone now */
+	close(fd);	     /* disconnected, the memfd kept */
 	attacker_report(self, &rep, sizeof(rep));
 
-	attacker_next(self);	/* the daemon has given everything back */
+	attacker_next(self); /* the daemon has given everything back */
 	ATTACKER_CHECK(fstat(memfd, &st) == 0);
 	rep.kept_bytes = (int64_t)st.st_blocks * 512;
 	rep.future_write_kept = fcntl(memfd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE) < 0 ? errno : 0;
@@ -587,8 +592,7 @@ START_TEST(test_sealed_memfd_kept_after_disconnect)
 	attacker_read(&a, &rep, sizeof(rep), REPORT_MS);
 	ck_assert_msg((rep.seals & want_seals) == want_seals, "seals %#x lack %#x", rep.seals,
 		      want_seals);
-	ck_assert_msg(!(rep.seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)), "seals %#x",
-		      rep.seals);
+	ck_assert_msg(!(rep.seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)), "seals %#x", rep.seals);
 	ck_assert_msg(rep.future_write == EPERM, "F_SEAL_FUTURE_WRITE: %s (want EPERM)",
 		      rep.future_write ? strerror(rep.future_write) : "added");
 	ck_assert_msg(rep.write == EPERM, "F_SEAL_WRITE: %s (want EPERM)",
@@ -630,8 +634,7 @@ START_TEST(test_sealed_memfd_kept_after_disconnect)
 	c = km_connect(d->socket);
 	ck_assert_msg(c != NULL, "root: km_connect: %s", strerror(errno));
 	v = km_vmalloc(c, size);
-	ck_assert_msg(v != NULL, "root: vmalloc of %" PRIu64 " bytes: %s", size,
-		      strerror(errno));
+	ck_assert_msg(v != NULL, "root: vmalloc of %" PRIu64 " bytes: %s", size, strerror(errno));
 	for (i = 0; i < size; i += FRAME)
 		v[i] = v[i + FRAME - 1] = 1;
 	f = pool_figures(d);
@@ -657,19 +660,19 @@ END_TEST
 /* ---- 3. a lingering TCP socket passed with SCM_RIGHTS -------------------- */
 
 struct scm_report {
-	int32_t send_err;	/* kmwire_send(): 0 or -errno */
-	int32_t hung_up;	/* 1: the daemon closed the connection that sent it */
-	int32_t served;		/* 1: the connection serves a request without fds */
+	int32_t send_err; /* kmwire_send(): 0 or -errno */
+	int32_t hung_up;  /* 1: the daemon closed the connection that sent it */
+	int32_t served;	  /* 1: the connection serves a request without fds */
 	int32_t pad;
-	int64_t queued;		/* bytes the TCP socket holds unsent */
-	uint64_t ino;		/* the TCP socket's inode */
+	int64_t queued; /* bytes the TCP socket holds unsent */
+	uint64_t ino;	/* the TCP socket's inode */
 };
 
 static int attack_scm_rights(struct attacker *self, void *arg)
 {
 	const struct test_daemon *d = self->d;
-	struct sockaddr_in addr = { .sin_family = AF_INET };
-	struct linger linger = { 1, 40 }, abort_close = { 1, 0 };
+	struct sockaddr_in addr = {.sin_family = AF_INET};
+	struct linger linger = {1, 40}, abort_close = {1, 0};
 	socklen_t len = sizeof(addr);
 	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
 	Kmalloc__Nop nop = KMALLOC__NOP__INIT;
@@ -823,15 +826,15 @@ END_TEST
 
 struct hog_args {
 	const struct test_daemon *d;
-	bool mixed;	/* __GFP_NOFAIL|__GFP_HIGH and GFP_ATOMIC, else GFP_KERNEL */
+	bool mixed; /* __GFP_NOFAIL|__GFP_HIGH and GFP_ATOMIC, else GFP_KERNEL */
 };
 
 struct hog_report {
-	int32_t refused;	/* the error that stopped its 2 MiB kmallocs */
-	int32_t vmalloc_err;	/* then: a one-frame vmalloc, __GFP_NOFAIL|__GFP_HIGH */
-	int32_t atomic_err;	/* a GFP_ATOMIC 2 MiB kmalloc */
-	int32_t small_err;	/* a GFP_ATOMIC 64-byte kmalloc, 0 when it fits the quota */
-	uint64_t bytes;		/* what it holds */
+	int32_t refused;     /* the error that stopped its 2 MiB kmallocs */
+	int32_t vmalloc_err; /* then: a one-frame vmalloc, __GFP_NOFAIL|__GFP_HIGH */
+	int32_t atomic_err;  /* a GFP_ATOMIC 2 MiB kmalloc */
+	int32_t small_err;   /* a GFP_ATOMIC 64-byte kmalloc, 0 when it fits the quota */
+	uint64_t bytes;	     /* what it holds */
 };
 
 static int attack_hog(struct attacker *self, void *arg)
@@ -882,7 +885,7 @@ static int attack_hog(struct attacker *self, void *arg)
 	rep.small_err = r->error;
 	kmalloc__reply__free_unpacked(r, NULL);
 	attacker_report(self, &rep, sizeof(rep));
-	attacker_next(self);	/* holding it while root allocates */
+	attacker_next(self); /* holding it while root allocates */
 	close(fd);
 	return 0;
 }
@@ -920,7 +923,7 @@ static void assert_root_served_beside_hog(const struct test_daemon *d)
 START_TEST(test_nofail_and_atomic_stop_at_the_quota)
 {
 	struct test_daemon *d = &daemon_under_test;
-	struct hog_args args = { d, true };
+	struct hog_args args = {d, true};
 	uint64_t base = baseline(d);
 	struct hog_report rep;
 	struct attacker a;
@@ -957,7 +960,7 @@ END_TEST
 START_TEST(test_root_allocates_while_nobody_holds_its_quota)
 {
 	struct test_daemon *d = &daemon_under_test;
-	struct hog_args args = { d, false };
+	struct hog_args args = {d, false};
 	uint64_t base = baseline(d), root_bytes = 0, id = 10;
 	struct hog_report rep;
 	struct attacker a;
@@ -983,8 +986,7 @@ START_TEST(test_root_allocates_while_nobody_holds_its_quota)
 		if (err || id > 1000)
 			break;
 	}
-	printf("root took %" PRIu64 " bytes beside nobody's %" PRIu64 "\n", root_bytes,
-	       rep.bytes);
+	printf("root took %" PRIu64 " bytes beside nobody's %" PRIu64 "\n", root_bytes, rep.bytes);
 	ck_assert_msg(err == ENOMEM, "root stopped by %d, want ENOMEM", err);
 	ck_assert_msg(root_bytes * 100 > POOL_SIZE * 40, "root got %" PRIu64 " bytes only",
 		      root_bytes);
@@ -1006,7 +1008,7 @@ END_TEST
 START_TEST(test_watermark_stops_an_unlimited_uid)
 {
 	struct test_daemon *d = &unlimited_daemon;
-	struct hog_args args = { d, true };
+	struct hog_args args = {d, true};
 	struct hog_report rep;
 	struct attacker a;
 	Kmalloc__Meminfo f;
@@ -1029,8 +1031,7 @@ START_TEST(test_watermark_stops_an_unlimited_uid)
 	ck_assert_msg(rep.refused == ENOMEM, "stopped by %d, want ENOMEM", rep.refused);
 	ck_assert_msg(rep.vmalloc_err == ENOMEM, "vmalloc: %d, want ENOMEM", rep.vmalloc_err);
 	ck_assert_msg(rep.atomic_err == ENOMEM, "GFP_ATOMIC: %d, want ENOMEM", rep.atomic_err);
-	ck_assert_msg(rep.small_err == ENOMEM, "GFP_ATOMIC 64 B: %d, want ENOMEM",
-		      rep.small_err);
+	ck_assert_msg(rep.small_err == ENOMEM, "GFP_ATOMIC 64 B: %d, want ENOMEM", rep.small_err);
 	/* Stopped at the min watermark, not before, not past it. */
 	ck_assert_uint_eq(f.reserve, RESERVE_FRAMES * FRAME);
 	ck_assert_uint_eq(f.frames_free * f.frame_size, f.reserve);
@@ -1042,8 +1043,7 @@ START_TEST(test_watermark_stops_an_unlimited_uid)
 	ck_assert_int_ge(fd, 0);
 	r = raw_alloc(fd, 2, FRAME, KM_GFP_KERNEL | KM___GFP_NOWARN, 1);
 	ck_assert_ptr_nonnull(r);
-	ck_assert_msg(r->error == ENOMEM, "root's GFP_KERNEL 2 MiB at the watermark: %d",
-		      r->error);
+	ck_assert_msg(r->error == ENOMEM, "root's GFP_KERNEL 2 MiB at the watermark: %d", r->error);
 	kmalloc__reply__free_unpacked(r, NULL);
 	close(fd);
 	/* ...GFP_ATOMIC does. */
@@ -1072,8 +1072,8 @@ END_TEST
 /* Unchecked fixture: the second daemon, for the cases of its TCase. */
 static void unlimited_daemon_start(void)
 {
-	static const char *const extra[] = { "--paranoid", "--reserve", RESERVE,
-					     "--uid-max-share", "100", NULL };
+	static const char *const extra[] = {"--paranoid",      "--reserve", RESERVE,
+					    "--uid-max-share", "100",	    NULL};
 
 	/* Reserved first: test_daemon_start() would exit the whole program. */
 	if (!strcmp(test_backing(), "hugetlb") &&
@@ -1098,9 +1098,9 @@ static void unlimited_daemon_stop(void)
 
 int main(void)
 {
-	static const char *const extra[] = { "--paranoid", "--reserve", RESERVE,
-					     /* no reconcile racing the phantom of case 1 */
-					     "--reconcile-interval", "0", NULL };
+	static const char *const extra[] = {"--paranoid", "--reserve", RESERVE,
+					    /* no reconcile racing the phantom of case 1 */
+					    "--reconcile-interval", "0", NULL};
 	Suite *s = suite_create("attacks");
 	TCase *sigbus = tcase_create("sigbus");
 	TCase *seal = tcase_create("seal");

@@ -51,11 +51,71 @@ static uint64_t free_bytes(km_client *c)
 START_TEST(test_size_classes_alignment_ksize)
 {
 	static const size_t sizes[] = {
-		1, 2, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 48, 63, 64, 65, 72, 95, 96, 97, 100,
-		127, 128, 129, 136, 191, 192, 193, 200, 255, 256, 257, 300, 511, 512, 513, 768,
-		1000, 1023, 1024, 1025, 1536, 2047, 2048, 2049, 3000, 4095, 4096, 4097, 6000,
-		8191, 8192, 8193, 12288, 16384, 16385, 65536, 65537, 100000, 1u << 20,
-		(1u << 20) + 1, 2u << 20, 3u << 20, (4u << 20) - 1, 4u << 20,
+		1,
+		2,
+		7,
+		8,
+		9,
+		15,
+		16,
+		17,
+		24,
+		31,
+		32,
+		33,
+		48,
+		63,
+		64,
+		65,
+		72,
+		95,
+		96,
+		97,
+		100,
+		127,
+		128,
+		129,
+		136,
+		191,
+		192,
+		193,
+		200,
+		255,
+		256,
+		257,
+		300,
+		511,
+		512,
+		513,
+		768,
+		1000,
+		1023,
+		1024,
+		1025,
+		1536,
+		2047,
+		2048,
+		2049,
+		3000,
+		4095,
+		4096,
+		4097,
+		6000,
+		8191,
+		8192,
+		8193,
+		12288,
+		16384,
+		16385,
+		65536,
+		65537,
+		100000,
+		1u << 20,
+		(1u << 20) + 1,
+		2u << 20,
+		3u << 20,
+		(4u << 20) - 1,
+		4u << 20,
 	};
 	km_client *c = connect_or_fail();
 	size_t i;
@@ -73,8 +133,8 @@ START_TEST(test_size_classes_alignment_ksize)
 			align = 8;
 		if (size > 8192 && align < 4096)
 			align = 4096;
-		ck_assert_msg(((uintptr_t)p & (align - 1)) == 0, "kmalloc(%zu) = %p not aligned to %zu",
-			      size, (void *)p, align);
+		ck_assert_msg(((uintptr_t)p & (align - 1)) == 0,
+			      "kmalloc(%zu) = %p not aligned to %zu", size, (void *)p, align);
 		/* Every byte of the bucket is usable and holds what we write. */
 		for (j = 0; j < ks; j += (ks > 65536 ? 4093 : 1))
 			p[j] = (uint8_t)(j * 7 + i);
@@ -130,7 +190,7 @@ END_TEST
 
 START_TEST(test_kzalloc_clears_dirty_memory)
 {
-	static const size_t sizes[] = { 64, 96, 4096, 8192, 20000, 1u << 20, 4u << 20 };
+	static const size_t sizes[] = {64, 96, 4096, 8192, 20000, 1u << 20, 4u << 20};
 	km_client *c = connect_or_fail();
 	size_t i, j;
 	int round;
@@ -189,7 +249,7 @@ START_TEST(test_krealloc_semantics)
 	ck_assert_uint_eq(km_ksize(c, q), 8192);
 	for (i = 0; i < 32; i++)
 		ck_assert_uint_eq(q[i], (uint8_t)i);
-	ck_assert_uint_eq(km_ksize(c, p), 0);	/* the old one is gone */
+	ck_assert_uint_eq(km_ksize(c, p), 0); /* the old one is gone */
 	/* Failure leaves the old pointer untouched. */
 	errno = 0;
 	ck_assert_ptr_null(km_krealloc(c, q, (4u << 20) + 1, KM_GFP_KERNEL | KM_GFP_NOWARN));
@@ -285,8 +345,10 @@ START_TEST(test_same_uid_sees_same_phys)
 			_exit(2);
 		if (pread(memfd, buf, sizeof(buf), (off_t)phys) != (ssize_t)sizeof(buf)) {
 			/* hugetlbfs has no read(): map it instead. */
-			uint8_t *map = mmap(NULL, welcome->welcome->pool_size, PROT_READ, MAP_SHARED |
-					    (welcome->welcome->hugetlb ? MAP_NORESERVE : 0), memfd, 0);
+			uint8_t *map =
+				mmap(NULL, welcome->welcome->pool_size, PROT_READ,
+				     MAP_SHARED | (welcome->welcome->hugetlb ? MAP_NORESERVE : 0),
+				     memfd, 0);
 			if (map == MAP_FAILED)
 				_exit(3);
 			memcpy(buf, map + phys, sizeof(buf));
@@ -313,8 +375,8 @@ struct thread_arg {
 static void *thread_body(void *argp)
 {
 	struct thread_arg *arg = argp;
-	void *live[64] = { 0 };
-	size_t sizes[64] = { 0 };
+	void *live[64] = {0};
+	size_t sizes[64] = {0};
 	int i, k;
 
 	for (i = 0; i < 3000; i++) {
@@ -355,7 +417,7 @@ START_TEST(test_threads_share_one_client)
 	int i;
 
 	for (i = 0; i < T; i++) {
-		args[i] = (struct thread_arg){ .c = c, .id = i * 50 };
+		args[i] = (struct thread_arg){.c = c, .id = i * 50};
 		ck_assert_int_eq(pthread_create(&th[i], NULL, thread_body, &args[i]), 0);
 	}
 	for (i = 0; i < T; i++) {
@@ -389,7 +451,7 @@ START_TEST(test_meminfo_totals)
 	p = km_kmalloc(c, 1u << 20, KM_GFP_KERNEL);
 	ck_assert_ptr_nonnull(p);
 	ck_assert_int_eq(km_get_meminfo(c, &after), 0);
-	ck_assert_uint_ge(after.slab, mi.slab + (1u << 20));	/* large kmalloc counts in Slab */
+	ck_assert_uint_ge(after.slab, mi.slab + (1u << 20)); /* large kmalloc counts in Slab */
 	km_kfree(c, p);
 	km_disconnect(c);
 }
@@ -414,7 +476,7 @@ START_TEST(test_reserve_is_for_atomic)
 	ck_assert_int_gt(n, 8);
 	ck_assert_int_eq(km_get_meminfo(c, &mi), 0);
 	ck_assert_uint_gt(mi.reserve, 0);
-	ck_assert_uint_ge(mi.free, mi.reserve);		/* the reserve is still there */
+	ck_assert_uint_ge(mi.free, mi.reserve); /* the reserve is still there */
 	errno = 0;
 	ck_assert_ptr_null(km_kmalloc(c, 2u << 20, KM_GFP_NOWAIT));
 	ck_assert_int_eq(errno, ENOMEM);
@@ -444,15 +506,15 @@ START_TEST(test_client_lists)
 	ck_assert_ptr_nonnull(p);
 	memset(p, 0x77, 64);
 	km_kfree(c, p);
-	ck_assert_uint_eq(km_ksize(c, p), 0);	/* freed, even if kept nearby */
+	ck_assert_uint_eq(km_ksize(c, p), 0); /* freed, even if kept nearby */
 	q = km_kmalloc(c, 50, KM_GFP_KERNEL);
-	ck_assert_ptr_eq(q, p);			/* LIFO: the same object, no round trip */
+	ck_assert_ptr_eq(q, p); /* LIFO: the same object, no round trip */
 	km_kfree(c, q);
 	q = km_kzalloc(c, 64, KM_GFP_KERNEL);
 	ck_assert_ptr_eq(q, p);
 	for (i = 0; i < 64 && q[i] == 0; i++)
 		;
-	ck_assert_int_eq(i, 64);		/* cleared by the library */
+	ck_assert_int_eq(i, 64); /* cleared by the library */
 	km_kfree(c, q);
 
 	/* Large blocks too (the pool is big enough to keep a 1 MiB one). */

@@ -70,7 +70,7 @@ static uint64_t wait_free_back(uint64_t want)
 
 START_TEST(test_garbage_closes_only_that_connection)
 {
-	static const uint8_t garbage[] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x02 };
+	static const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x02};
 	int fd = raw_connect_hello(daemon_under_test.socket, NULL, NULL);
 	char byte;
 
@@ -200,11 +200,13 @@ START_TEST(test_bad_sizes_and_counts)
 		r = raw_alloc(fd, 8, 5u << 20, KM_GFP_KERNEL | KM___GFP_NOWARN, 1);
 		ck_assert_int_eq(r->error, ENOMEM);
 		kmalloc__reply__free_unpacked(r, NULL);
-		ck_assert_int_eq(test_daemon_log_count(&daemon_under_test, "kmalloc failure"), warned);
+		ck_assert_int_eq(test_daemon_log_count(&daemon_under_test, "kmalloc failure"),
+				 warned);
 		r = raw_alloc(fd, 9, 5u << 20, KM_GFP_KERNEL, 1);
 		kmalloc__reply__free_unpacked(r, NULL);
-		ck_assert_int_eq(test_daemon_log_count(&daemon_under_test,
-						       "kmalloc failure: size 5242880, mode:0xcc0(GFP_KERNEL)"),
+		ck_assert_int_eq(test_daemon_log_count(
+					 &daemon_under_test,
+					 "kmalloc failure: size 5242880, mode:0xcc0(GFP_KERNEL)"),
 				 1);
 	}
 	/* A bulk that cannot fit is all or nothing. */
@@ -403,7 +405,7 @@ START_TEST(test_inspection_and_domains_across_uids)
 	waitpid(pid, &status, 0);
 	close(sync[0]);
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
-		return;	/* could not drop privileges: not root */
+		return; /* could not drop privileges: not root */
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		      "unprivileged client check failed at step %d", WEXITSTATUS(status));
 
@@ -442,7 +444,7 @@ START_TEST(test_random_requests)
 {
 	enum { CONNS = 4, ROUNDS = 3000 };
 	uint64_t before = pool_free();
-	uint64_t held[CONNS][64] = { { 0 } };
+	uint64_t held[CONNS][64] = {{0}};
 	int fds[CONNS], k, i;
 
 	for (k = 0; k < CONNS; k++) {
@@ -464,12 +466,15 @@ START_TEST(test_random_requests)
 		if (i == ROUNDS / 2) {
 			/* Half-way, hand everything to a new daemon image: the
 			 * connections and grants carry on as if nothing happened. */
-			int before_ho = test_daemon_log_count(&daemon_under_test, "handover complete");
+			int before_ho =
+				test_daemon_log_count(&daemon_under_test, "handover complete");
 			int w;
 
 			kill(daemon_under_test.pid, SIGUSR2);
-			for (w = 0; w < 1000 && test_daemon_log_count(&daemon_under_test,
-					"handover complete") == before_ho; w++)
+			for (w = 0;
+			     w < 1000 && test_daemon_log_count(&daemon_under_test,
+							       "handover complete") == before_ho;
+			     w++)
 				usleep(10000);
 			ck_assert_msg(w < 1000, "no handover");
 		}
@@ -506,7 +511,8 @@ START_TEST(test_random_requests)
 			break;
 		case 3:
 			for (j = 0; j < 4; j++)
-				ids[j] = test_rand_below(2) ? held[k][test_rand_below(64)] : test_rand();
+				ids[j] = test_rand_below(2) ? held[k][test_rand_below(64)]
+							    : test_rand();
 			fr.n_grants = test_rand_below(5);
 			fr.grants = ids;
 			req.body_case = KMALLOC__REQUEST__BODY_FREE;
@@ -548,7 +554,10 @@ START_TEST(test_random_requests)
 			for (j = 0; got != 0 && j < len; j++)
 				fprintf(stderr, "%02x%s", buf[j], j + 1 == len ? "\n" : " ");
 
-			ck_assert_msg(got == 0, "round %d: no reply and no hang-up (recv %zd, errno %d, len %zu)", i, got, errno, len);
+			ck_assert_msg(
+				got == 0,
+				"round %d: no reply and no hang-up (recv %zd, errno %d, len %zu)",
+				i, got, errno, len);
 			close(fds[k]);
 			fds[k] = -1;
 			continue;
@@ -696,8 +705,8 @@ int main(void)
 {
 	Suite *s = suite_create("hostile");
 	TCase *tc = tcase_create("hostile");
-	static const char *const extra[] = { "--paranoid", "--reconcile-interval", "1",
-					     "--hello-timeout", "1", NULL };
+	static const char *const extra[] = {
+		"--paranoid", "--reconcile-interval", "1", "--hello-timeout", "1", NULL};
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_garbage_closes_only_that_connection);

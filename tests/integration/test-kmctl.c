@@ -52,8 +52,8 @@ static char *kmctl_ok(const char *args)
 	int status;
 	char *out = kmctl(args, &status);
 
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "kmctl %s: status %#x",
-		      args, status);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "kmctl %s: status %#x", args,
+		      status);
 	return out;
 }
 
@@ -83,7 +83,8 @@ START_TEST(test_meminfo)
 
 	hold_some_memory();
 	out = kmctl_ok("meminfo");
-	ck_assert_int_eq(regcomp(&re, "^[A-Za-z_()]+: +[0-9]+( kB)?$", REG_EXTENDED | REG_NOSUB), 0);
+	ck_assert_int_eq(regcomp(&re, "^[A-Za-z_()]+: +[0-9]+( kB)?$", REG_EXTENDED | REG_NOSUB),
+			 0);
 	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		ck_assert_msg(regexec(&re, line, 0, NULL, 0) == 0, "bad meminfo line: '%s'", line);
 		sscanf(line, "MemTotal: %llu kB", &total);
@@ -92,7 +93,7 @@ START_TEST(test_meminfo)
 	}
 	ck_assert_int_ge(lines, 16);
 	ck_assert_uint_eq(total, POOL_SIZE >> 10);
-	ck_assert_uint_eq(vmalloc_used, 6144);	/* 5 MiB -> 3 frames */
+	ck_assert_uint_eq(vmalloc_used, 6144); /* 5 MiB -> 3 frames */
 	regfree(&re);
 	free(out);
 }
@@ -113,19 +114,23 @@ START_TEST(test_slabinfo_parses_like_slabtop)
 	line = strtok_r(out, "\n", &save);
 	ck_assert_str_eq(line, "slabinfo - version: 2.1");
 	line = strtok_r(NULL, "\n", &save);
-	ck_assert_msg(strncmp(line, "# name            <active_objs> <num_objs> <objsize>", 52) == 0,
+	ck_assert_msg(strncmp(line, "# name            <active_objs> <num_objs> <objsize>", 52) ==
+			      0,
 		      "header: %s", line);
 	for (line = strtok_r(NULL, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char name[129];
 		unsigned int active, num, objsize, objperslab, pages, slabs_active, slabs;
 
 		/* procps library/slabinfo.c: parse_slabinfo20() */
-		ck_assert_int_eq(sscanf(line, "%128s %u %u %u %u %u : tunables %*u %*u %*u : "
-					"slabdata %u %u %*u", name, &active, &num, &objsize,
-					&objperslab, &pages, &slabs_active, &slabs), 8);
+		ck_assert_int_eq(sscanf(line,
+					"%128s %u %u %u %u %u : tunables %*u %*u %*u : "
+					"slabdata %u %u %*u",
+					name, &active, &num, &objsize, &objperslab, &pages,
+					&slabs_active, &slabs),
+				 8);
 		ck_assert_uint_le(active, num);
 		ck_assert_uint_eq(slabs_active, slabs);
-		caches_kb += (unsigned long long)slabs * pages * 4;	/* slabtop's CACHE SIZE */
+		caches_kb += (unsigned long long)slabs * pages * 4; /* slabtop's CACHE SIZE */
 		if (!strcmp(name, "kmalloc-64")) {
 			found64 = 1;
 			ck_assert_uint_ge(active, 100);
@@ -160,10 +165,13 @@ START_TEST(test_buddyinfo)
 		unsigned long v[11];
 		char zone[32];
 
-		ck_assert_int_eq(sscanf(line, "Node 0, zone %31s %lu %lu %lu %lu %lu %lu %lu %lu %lu "
-					"%lu %lu", zone, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
-					&v[6], &v[7], &v[8], &v[9], &v[10]), 12);
-		ck_assert_uint_eq(line[strlen(line) - 1], ' ');	/* the kernel's trailing space */
+		ck_assert_int_eq(sscanf(line,
+					"Node 0, zone %31s %lu %lu %lu %lu %lu %lu %lu %lu %lu "
+					"%lu %lu",
+					zone, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
+					&v[7], &v[8], &v[9], &v[10]),
+				 12);
+		ck_assert_uint_eq(line[strlen(line) - 1], ' '); /* the kernel's trailing space */
 		for (int o = 0; o < 11; o++)
 			pages += (unsigned long long)v[o] << o;
 		if (zones == 0)
@@ -172,7 +180,7 @@ START_TEST(test_buddyinfo)
 			ck_assert_str_eq(zone, "uid0");
 		zones++;
 	}
-	ck_assert_int_eq(zones, 2);	/* the frame allocator and root's domain */
+	ck_assert_int_eq(zones, 2); /* the frame allocator and root's domain */
 	/* As on the kernel, free pages summed over buddyinfo are MemFree. */
 	ck_assert_uint_eq(pages * 4, memfree);
 	free(out);
@@ -202,7 +210,8 @@ START_TEST(test_vmallocinfo_and_clients)
 			unsigned int uid, domain, conn;
 
 			if (sscanf(line, "%d %u %u %u %llu %llu", &pid, &uid, &domain, &conn,
-				   &grants, &bytes) == 6 && pid == (int)getpid()) {
+				   &grants, &bytes) == 6 &&
+			    pid == (int)getpid()) {
 				found = 1;
 				break;
 			}
@@ -258,20 +267,16 @@ START_TEST(test_json_is_valid)
 	static const struct {
 		const char *args, *shape;
 	} subs[] = {
-		{ "meminfo", "object" },
-		{ "slabinfo", "rows" },
-		{ "buddyinfo", "rows" },
-		{ "vmallocinfo", "rows" },
-		{ "clients", "rows" },
-		{ "limits", "rows" },
-		{ "top -n 1", "top" },
+		{"meminfo", "object"},	 {"slabinfo", "rows"}, {"buddyinfo", "rows"},
+		{"vmallocinfo", "rows"}, {"clients", "rows"},  {"limits", "rows"},
+		{"top -n 1", "top"},
 	};
 	char cmd[4096];
 	size_t i;
 
 	hold_some_memory();
 	if (system("python3 -c 'import json' 2>/dev/null") != 0)
-		return;	/* the format unit test checks JSON without python */
+		return; /* the format unit test checks JSON without python */
 	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
 		bool root_limits = !strcmp(subs[i].args, "limits") && geteuid() == 0;
 
@@ -294,9 +299,11 @@ START_TEST(test_unprivileged_user_refused)
 
 		if (setgid(65534) < 0 || setuid(65534) < 0)
 			_exit(77);
-		snprintf(cmd, sizeof(cmd), "%s --socket %s slabinfo 2>&1 | grep -q 'Permission denied'"
-			 " && ! %s --socket %s clients >/dev/null 2>&1", getenv("KMCTL"),
-			 daemon_under_test.socket, getenv("KMCTL"), daemon_under_test.socket);
+		snprintf(cmd, sizeof(cmd),
+			 "%s --socket %s slabinfo 2>&1 | grep -q 'Permission denied'"
+			 " && ! %s --socket %s clients >/dev/null 2>&1",
+			 getenv("KMCTL"), daemon_under_test.socket, getenv("KMCTL"),
+			 daemon_under_test.socket);
 		_exit(system(cmd) == 0 ? 0 : 1);
 	}
 	waitpid(pid, &status, 0);

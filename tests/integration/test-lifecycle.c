@@ -154,14 +154,15 @@ START_TEST(test_chaos_of_killed_clients)
 			pids[i] = fork();
 			if (pids[i] == 0) {
 				km_client *cc = km_connect(NULL);
-				void *live[32] = { NULL };
+				void *live[32] = {NULL};
 
 				if (!cc)
 					_exit(2);
 				for (;;) {
 					int k = (int)(seed % 32);
 
-					seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+					seed = seed * 6364136223846793005ull +
+					       1442695040888963407ull;
 					if (live[k]) {
 						if ((seed >> 40) % 7 == 0)
 							km_vfree(cc, live[k]);
@@ -171,14 +172,15 @@ START_TEST(test_chaos_of_killed_clients)
 						continue;
 					}
 					if ((seed >> 33) % 7 == 0) {
-						live[k] = km_vmalloc(cc, 1 + (seed >> 20) % (3u << 20));
+						live[k] = km_vmalloc(cc,
+								     1 + (seed >> 20) % (3u << 20));
 						if (live[k])
 							continue;
 					}
 					live[k] = km_kmalloc(cc, 1 + (seed >> 24) % 300000,
 							     KM_GFP_KERNEL | KM_GFP_NOWARN);
 					if (live[k] && (seed >> 33) % 7 == 0) {
-						km_kfree(cc, live[k]);	/* kept apart from vfree */
+						km_kfree(cc, live[k]); /* kept apart from vfree */
 						live[k] = NULL;
 					}
 				}
@@ -233,7 +235,7 @@ START_TEST(test_sigterm_with_clients_attached)
 	c = connect_or_fail();
 	p = km_kmalloc(c, 4096, KM_GFP_KERNEL);
 	ck_assert_ptr_nonnull(p);
-	ck_assert_int_eq(test_daemon_stop(&d), 0);	/* exits 0 on SIGTERM */
+	ck_assert_int_eq(test_daemon_stop(&d), 0); /* exits 0 on SIGTERM */
 	ck_assert_int_ge(test_daemon_log_count(&d, "shutting down"), 1);
 	test_daemon_cleanup(&d);
 	errno = 0;
@@ -252,8 +254,10 @@ START_TEST(test_socket_ownership)
 
 	test_daemon_start(&d, POOL_SIZE, NULL);
 	/* A second daemon on the same socket refuses to steal it. */
-	snprintf(cmd, sizeof(cmd), "%s --socket %s --pool-size 4M --backing shmem 2>&1 | "
-		 "grep -q 'already listening'", exe, d.socket);
+	snprintf(cmd, sizeof(cmd),
+		 "%s --socket %s --pool-size 4M --backing shmem 2>&1 | "
+		 "grep -q 'already listening'",
+		 exe, d.socket);
 	status = system(cmd);
 	ck_assert_int_eq(status, 0);
 	ck_assert(test_daemon_alive(&d));
@@ -265,7 +269,7 @@ END_TEST
 START_TEST(test_stale_socket_replaced)
 {
 	struct test_daemon d, again;
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	int fd;
 
 	test_daemon_start(&d, POOL_SIZE, NULL);
@@ -276,7 +280,7 @@ START_TEST(test_stale_socket_replaced)
 	ck_assert_int_eq(access(d.socket, F_OK), 0);
 	/* A new daemon on the same path takes the stale socket over. */
 	{
-		const char *const extra[] = { "--socket", d.socket, NULL };
+		const char *const extra[] = {"--socket", d.socket, NULL};
 
 		test_daemon_start(&again, POOL_SIZE, extra);
 		ck_assert_str_eq(again.socket, d.socket);
@@ -319,8 +323,10 @@ START_TEST(test_require_hugepages_without_enough)
 	int status;
 
 	/* Far more hugepages than any test machine has free. */
-	snprintf(cmd, sizeof(cmd), "%s --socket /tmp/kmtest-never.sock --pool-size 4T "
-		 "--require-hugepages 2>&1", exe);
+	snprintf(cmd, sizeof(cmd),
+		 "%s --socket /tmp/kmtest-never.sock --pool-size 4T "
+		 "--require-hugepages 2>&1",
+		 exe);
 	p = popen(cmd, "r");
 	ck_assert_ptr_nonnull(p);
 	n = fread(out, 1, sizeof(out) - 1, p);
@@ -387,14 +393,14 @@ START_TEST(test_out_of_descriptors)
 	snprintf(cmd, sizeof(cmd), "prlimit --pid %d --nofile=32:32", (int)d.pid);
 	ck_assert_int_eq(system(cmd), 0);
 	for (i = 0; i < N; i++) {
-		struct sockaddr_un addr = { .sun_family = AF_UNIX };
+		struct sockaddr_un addr = {.sun_family = AF_UNIX};
 
 		fds[i] = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 		snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", d.socket);
 		if (connect(fds[i], (struct sockaddr *)&addr, sizeof(addr)) == 0)
 			n++;
 	}
-	ck_assert_int_gt(n, 32);	/* queued in the backlog beyond what it can accept */
+	ck_assert_int_gt(n, 32); /* queued in the backlog beyond what it can accept */
 	before = cpu_ticks(d.pid);
 	usleep(500000);
 	after = cpu_ticks(d.pid);
@@ -457,7 +463,7 @@ START_TEST(test_handover_keeps_everything)
 		kill(d.pid, SIGUSR2);
 		ck_assert_msg(wait_log(&d, "handover complete", round), "no handover in the log");
 		ck_assert(test_daemon_alive(&d));
-		ck_assert_int_eq(d.pid, pid);	/* exec: the same process */
+		ck_assert_int_eq(d.pid, pid); /* exec: the same process */
 		/* The connection survived and the daemon knows our grants. */
 		ck_assert_int_eq(km_get_meminfo(c, &after), 0);
 		ck_assert_uint_eq(after.vmalloc_used, before.vmalloc_used);
@@ -495,12 +501,16 @@ START_TEST(test_handover_refuses_bad_state)
 	char cmd[512];
 	int status;
 
-	snprintf(cmd, sizeof(cmd), "exec 7</dev/null; KMALLOCD_HANDOVER=7 %s --socket "
-		 "/tmp/kmtest-ho.sock --pool-size 16M --backing shmem 2>&1 | grep -q handover", exe);
+	snprintf(cmd, sizeof(cmd),
+		 "exec 7</dev/null; KMALLOCD_HANDOVER=7 %s --socket "
+		 "/tmp/kmtest-ho.sock --pool-size 16M --backing shmem 2>&1 | grep -q handover",
+		 exe);
 	status = system(cmd);
 	ck_assert_int_eq(status, 0);
-	snprintf(cmd, sizeof(cmd), "KMALLOCD_HANDOVER=7 %s --pool-size 16M --backing shmem "
-		 ">/dev/null 2>&1", exe);
+	snprintf(cmd, sizeof(cmd),
+		 "KMALLOCD_HANDOVER=7 %s --pool-size 16M --backing shmem "
+		 ">/dev/null 2>&1",
+		 exe);
 	status = system(cmd);
 	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) != 0);
 	ck_assert_int_ne(access("/tmp/kmtest-ho.sock", F_OK), 0);
@@ -516,18 +526,18 @@ struct fake_systemd {
 	char log[96];
 	int listen_fd;
 	int notify_fd;
-	int nr;			/* stored descriptors */
+	int nr; /* stored descriptors */
 	int fds[64];
 	char names[64][48];
-	bool poll[64];		/* stored without FDPOLL=0: dropped on hang-up */
-	int removed;		/* FDSTOREREMOVE messages seen */
-	int stored;		/* FDSTORE=1 messages seen */
-	int stored_fdpoll0;	/* of those, with FDPOLL=0 */
+	bool poll[64];	    /* stored without FDPOLL=0: dropped on hang-up */
+	int removed;	    /* FDSTOREREMOVE messages seen */
+	int stored;	    /* FDSTORE=1 messages seen */
+	int stored_fdpoll0; /* of those, with FDPOLL=0 */
 };
 
 static void fake_systemd_init(struct fake_systemd *sd)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 
 	memset(sd, 0, sizeof(*sd));
 	snprintf(sd->dir, sizeof(sd->dir), "/tmp/kmsd.XXXXXX");
@@ -550,9 +560,11 @@ static bool fake_systemd_read(struct fake_systemd *sd, const char *until, int ti
 {
 	for (int waited = 0; waited < timeout_ms;) {
 		char buf[512], ctl[CMSG_SPACE(sizeof(int) * 8)];
-		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-				      .msg_control = ctl, .msg_controllen = sizeof(ctl) };
+		struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf) - 1};
+		struct msghdr msg = {.msg_iov = &iov,
+				     .msg_iovlen = 1,
+				     .msg_control = ctl,
+				     .msg_controllen = sizeof(ctl)};
 		struct cmsghdr *cmsg;
 		ssize_t n = recvmsg(sd->notify_fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 		int fd = -1;
@@ -569,7 +581,8 @@ static bool fake_systemd_read(struct fake_systemd *sd, const char *until, int ti
 		if (strstr(buf, "FDSTORE=1") && fd >= 0 && sd->nr < 64) {
 			const char *name = strstr(buf, "FDNAME=");
 
-			snprintf(sd->names[sd->nr], sizeof(sd->names[0]), "%s", name ? name + 7 : "");
+			snprintf(sd->names[sd->nr], sizeof(sd->names[0]), "%s",
+				 name ? name + 7 : "");
 			sd->names[sd->nr][strcspn(sd->names[sd->nr], "\n")] = '\0';
 			sd->poll[sd->nr] = !strstr(buf, "FDPOLL=0");
 			sd->stored++;
@@ -628,7 +641,7 @@ static pid_t fake_systemd_start(struct fake_systemd *sd, bool fd_store)
 			strcat(names, sd->names[i]);
 		}
 		for (i = 0; i < n; i++)
-			dup2(high[i], 3 + i);	/* dup2 clears CLOEXEC */
+			dup2(high[i], 3 + i); /* dup2 clears CLOEXEC */
 		snprintf(value, sizeof(value), "%d", n);
 		setenv("LISTEN_FDS", value, 1);
 		setenv("LISTEN_FDNAMES", names, 1);
@@ -637,8 +650,8 @@ static pid_t fake_systemd_start(struct fake_systemd *sd, bool fd_store)
 		snprintf(notify, sizeof(notify), "%s", sd->notify);
 		setenv("NOTIFY_SOCKET", notify, 1);
 		{
-			const char *argv[12] = { exe, "--pool-size", "32M", "--log-level", "debug",
-						 "--paranoid" };
+			const char *argv[12] = {exe,	       "--pool-size", "32M",
+						"--log-level", "debug",	      "--paranoid"};
 			int argc = 6;
 
 			if (hugetlb) {
@@ -696,7 +709,7 @@ START_TEST(test_restart_through_fd_store)
 	for (i = 0; i < sd.nr; i++)
 		have_state += !strcmp(sd.names[i], "kmallocd-state");
 	ck_assert_int_eq(have_state, 1);
-	ck_assert_int_ge(sd.nr, 4);	/* state, reserve, domain, our connection */
+	ck_assert_int_ge(sd.nr, 4); /* state, reserve, domain, our connection */
 	pid = fake_systemd_start(&sd, false);
 
 	/* Same connection, same memory, same grants. */
@@ -723,7 +736,7 @@ START_TEST(test_restart_through_fd_store)
 	fake_systemd_read(&sd, NULL, 200);
 	ck_assert_int_ge(sd.removed, sd.nr);
 	for (i = 0; i < sd.nr; i++)
-		ck_assert_int_eq(sd.fds[i], -1);	/* every entry taken back */
+		ck_assert_int_eq(sd.fds[i], -1); /* every entry taken back */
 	km_disconnect(c);
 	kill(pid, SIGTERM);
 	waitpid(pid, &status, 0);
@@ -755,14 +768,14 @@ END_TEST
  * closes its go pipe it disconnects and exits. */
 struct peer_args {
 	const char *sock;
-	uid_t uid;			/* 0: root */
+	uid_t uid; /* 0: root */
 	uint8_t tag;
 };
 
-#define PEER_MS			30000	/* for an answer */
+#define PEER_MS 30000 /* for an answer */
 
-#define PEER_SMALL		24
-#define PEER_BAD_PATTERN	1000
+#define PEER_SMALL	 24
+#define PEER_BAD_PATTERN 1000
 
 static size_t peer_small_size(int i)
 {
@@ -803,8 +816,7 @@ static int peer_alloc(const char *sock, uint8_t tag, km_client **cp, uint8_t **s
 	return 0;
 }
 
-static int peer_check(km_client *c, uint8_t tag, uint8_t **small, uint8_t *large,
-		      uint8_t *area)
+static int peer_check(km_client *c, uint8_t tag, uint8_t **small, uint8_t *large, uint8_t *area)
 {
 	int i;
 
@@ -820,8 +832,7 @@ static int peer_check(km_client *c, uint8_t tag, uint8_t **small, uint8_t *large
 	return 0;
 }
 
-static int peer_verify(km_client *c, uint8_t tag, uint8_t **small, uint8_t *large,
-		       uint8_t *area)
+static int peer_verify(km_client *c, uint8_t tag, uint8_t **small, uint8_t *large, uint8_t *area)
 {
 	km_meminfo mi;
 	void *p;
@@ -871,7 +882,7 @@ static int peer_main(struct attacker *self, void *arg)
 /* A peer for @uid (0: root) on @sock; it does nothing until told. */
 static void peer_spawn(struct attacker *peer, const char *sock, uid_t uid, uint8_t tag)
 {
-	struct peer_args args = { sock, uid, tag };
+	struct peer_args args = {sock, uid, tag};
 
 	attacker_start(peer, NULL, peer_main, &args);
 }
@@ -959,7 +970,7 @@ static void fake_systemd_drop(struct fake_systemd *sd, int i)
 
 static bool fd_hung_up(int fd)
 {
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
 
 	return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLERR));
 }
@@ -1001,7 +1012,7 @@ static void fake_systemd_cleanup(struct fake_systemd *sd)
 	close(sd->listen_fd);
 	close(sd->notify_fd);
 	if (getenv("KM_TEST_KEEP"))
-		return;		/* as test_daemon_cleanup(): the log stays */
+		return; /* as test_daemon_cleanup(): the log stays */
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", sd->dir);
 	ck_assert_int_eq(system(cmd), 0);
 }
@@ -1014,9 +1025,9 @@ static km_meminfo pool_adds_up(km_client *c)
 
 	ck_assert_int_eq(km_get_meminfo(c, &mi), 0);
 	ck_assert_msg(mi.total == mi.free + mi.slab + mi.vmalloc_used + mi.quarantined,
-		      "total %" PRIu64 " != free %" PRIu64 " + slab %" PRIu64 " + vmalloc %"
-		      PRIu64 " + quarantined %" PRIu64, mi.total, mi.free, mi.slab,
-		      mi.vmalloc_used, mi.quarantined);
+		      "total %" PRIu64 " != free %" PRIu64 " + slab %" PRIu64 " + vmalloc %" PRIu64
+		      " + quarantined %" PRIu64,
+		      mi.total, mi.free, mi.slab, mi.vmalloc_used, mi.quarantined);
 	return mi;
 }
 
@@ -1031,8 +1042,8 @@ static bool wait_settled(km_client *c, uint64_t want)
 			return true;
 		usleep(10000);
 	}
-	fprintf(stderr, "free %" PRIu64 " (want %" PRIu64 "), quarantined %" PRIu64 "\n",
-		mi.free, want, mi.quarantined);
+	fprintf(stderr, "free %" PRIu64 " (want %" PRIu64 "), quarantined %" PRIu64 "\n", mi.free,
+		want, mi.quarantined);
 	return false;
 }
 
@@ -1076,12 +1087,12 @@ START_TEST(test_restart_client_dies_in_gap)
 	kill(b.pid, SIGKILL);
 	attacker_reap(&b);
 	ck_assert(fd_hung_up(sd.fds[conn_b]));
-	ck_assert_int_eq(fake_systemd_poll_store(&sd), 0);	/* FDPOLL=0: all kept */
+	ck_assert_int_eq(fake_systemd_poll_store(&sd), 0); /* FDPOLL=0: all kept */
 	ck_assert_int_ge(sd.fds[conn_b], 0);
 	if (_i == 1)
 		fake_systemd_drop(&sd, conn_b);
 	pid = fake_systemd_start(&sd, false);
-	for (i = 0; i < sd.nr; i++)	/* FDSTOREREMOVE for every entry */
+	for (i = 0; i < sd.nr; i++) /* FDSTOREREMOVE for every entry */
 		ck_assert_msg(sd.fds[i] < 0, "%s left in the store", sd.names[i]);
 
 	/* B's grants come back; nothing else moved. */
@@ -1099,8 +1110,10 @@ START_TEST(test_restart_client_dies_in_gap)
 	ck_assert_int_ge(fake_systemd_log_count(&sd, "taking over from the fd store"), 1);
 	ck_assert_int_eq(fake_systemd_log_count(&sd, "did not come back"), _i == 1 ? 1 : 0);
 	/* found hung up (read end of file), or missing: a client that died */
-	ck_assert_int_eq(fake_systemd_log_count2(&sd, who_b, _i == 1 ?
-		"died during the restart, gave back" : "disconnected, gave back"), 1);
+	ck_assert_int_eq(fake_systemd_log_count2(&sd, who_b,
+						 _i == 1 ? "died during the restart, gave back"
+							 : "disconnected, gave back"),
+			 1);
 	ck_assert_int_eq(fake_systemd_log_count(&sd, "does not add up"), 0);
 	ck_assert_int_eq(fake_systemd_log_count(&sd, "does not hold"), 0);
 	fake_systemd_cleanup(&sd);
@@ -1152,8 +1165,7 @@ START_TEST(test_restart_loses_a_domain)
 	mi = pool_adds_up(w);
 	printf("test_restart_loses_a_domain[%s]: right after the restart: %" PRIu64 " KiB "
 	       "quarantined, %" PRIu64 " KiB free (%" PRIu64 " KiB before nobody's clients)\n",
-	       test_backing(),
-	       mi.quarantined >> 10, mi.free >> 10, before >> 10);
+	       test_backing(), mi.quarantined >> 10, mi.free >> 10, before >> 10);
 	if (strcmp(test_backing(), "hugetlb"))
 		ck_assert_uint_eq(mi.quarantined, 0);
 
@@ -1218,8 +1230,9 @@ START_TEST(test_handover_client_dies_during_reload)
 		ck_assert_int_eq(test_daemon_log_count(&d, "handover complete"), round);
 		ck_assert(test_daemon_alive(&d));
 		ck_assert_int_eq(d.pid, pid);
-		ck_assert_msg(wait_unheld(w, before) == before, "round %d: free %" PRIu64
-			      ", %" PRIu64 " before", round, unheld(w), before);
+		ck_assert_msg(wait_unheld(w, before) == before,
+			      "round %d: free %" PRIu64 ", %" PRIu64 " before", round, unheld(w),
+			      before);
 		ck_assert_uint_eq(pool_adds_up(w).quarantined, 0);
 		ck_assert_int_eq(peer_do(&a, 'p'), 0);
 	}
@@ -1241,7 +1254,7 @@ START_TEST(test_socket_activation_and_sd_notify)
 {
 	const char *exe = getenv("KMALLOCD");
 	char dir[] = "/tmp/kmact.XXXXXX", sock[96], notify[96], env[128], buf[512];
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	bool ready = false;
 	km_client *c;
 	int nfd, status, i;
@@ -1249,7 +1262,7 @@ START_TEST(test_socket_activation_and_sd_notify)
 	void *p;
 
 	if (access("/usr/bin/systemd-socket-activate", X_OK) != 0)
-		return;	/* no systemd tools: nothing to play systemd's part */
+		return; /* no systemd tools: nothing to play systemd's part */
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(sock, sizeof(sock), "%s/sock", dir);
 	snprintf(notify, sizeof(notify), "%s/notify", dir);

@@ -36,15 +36,15 @@
 #include "rawclient.h"
 #include "testutil.h"
 
-#define POOL_SIZE	(32ull << 20)
+#define POOL_SIZE (32ull << 20)
 /* One frame for each of 300 domains, and room to spare. */
-#define BIG_POOL_SIZE	(640ull << 20)
+#define BIG_POOL_SIZE (640ull << 20)
 
 /* The daemon of most cases (see main()). */
-#define UID_MAX_CONNS	8
-#define MAX_CLIENTS	64
-#define RESERVED_CONNS	8
-#define UID_MAX_GRANTS	2000
+#define UID_MAX_CONNS  8
+#define MAX_CLIENTS    64
+#define RESERVED_CONNS 8
+#define UID_MAX_GRANTS 2000
 
 static struct test_daemon main_daemon;
 
@@ -61,7 +61,7 @@ static uint64_t now_us(void)
 /* Helpers are attackers (attacker.h) that report a struct report, within
  * REPORT_MS; they exit once the test closes their go pipe, so a test that
  * dies takes its helpers with it. */
-#define REPORT_MS	60000
+#define REPORT_MS 60000
 
 struct report {
 	int64_t v[6];
@@ -178,7 +178,7 @@ static void baseline_of(const char *sock, struct figures *f)
  * figures are @base again. */
 static void assert_back_to(const char *sock, const struct figures *base)
 {
-	struct figures now = { 0 };
+	struct figures now = {0};
 	int i;
 
 	for (i = 0; i < 1000; i++) {
@@ -224,7 +224,7 @@ static uint64_t rss_kib(pid_t pid)
 
 /* ---- kmctl --------------------------------------------------------------- */
 
-#define KMCTL_OUT_MAX	(1u << 20)
+#define KMCTL_OUT_MAX (1u << 20)
 
 /* Runs $KMCTL --socket @sock @args; stdout and stderr into @out. Returns
  * its exit status, or -1. No assertions: helpers use it too. */
@@ -277,7 +277,8 @@ static bool limits_text_row(const char *out, unsigned int uid, struct limits_row
 		uint64_t grants, bytes, refused;
 
 		if (sscanf(line, "%u %u %u %31s %" SCNu64 " %31s %" SCNu64 " %31s %" SCNu64 " %7s",
-			   &u, &domain, &conns, mc, &grants, mg, &bytes, mb, &refused, priv) != 10 ||
+			   &u, &domain, &conns, mc, &grants, mg, &bytes, mb, &refused,
+			   priv) != 10 ||
 		    u != uid)
 			continue;
 		row->connections = conns;
@@ -396,7 +397,7 @@ struct fill_arg {
 static int child_fill(struct attacker *self, void *arg)
 {
 	const struct fill_arg *a = arg;
-	struct report rep = { { 0 } };
+	struct report rep = {{0}};
 	int fds[64], n = 0, fd = -1, err = 0, i;
 	km_client *c;
 
@@ -428,8 +429,8 @@ static int child_fill(struct attacker *self, void *arg)
 	return 0;
 }
 
-static void fill_as(struct attacker *ch, struct report *rep, const char *sock, uid_t uid,
-		    gid_t gid, int max)
+static void fill_as(struct attacker *ch, struct report *rep, const char *sock, uid_t uid, gid_t gid,
+		    int max)
 {
 	static struct fill_arg a;
 
@@ -518,8 +519,7 @@ START_TEST(test_reserved_connections)
 	fill_as(&ch[nr_children++], &rep, sock, NOBODY - 40, NOBODY - 40, 20);
 	ck_assert_int_eq(rep.v[0], 0);
 	ck_assert_int_eq(rep.v[1], EACCES);
-	ck_assert_msg(strstr(rep.msg, "only reserved connections") != NULL, "refusal: %s",
-		      rep.msg);
+	ck_assert_msg(strstr(rep.msg, "only reserved connections") != NULL, "refusal: %s", rep.msg);
 	ck_assert_int_eq(rep.v[2], EACCES);
 
 	/* Root takes the reserved slots, and then max_clients holds for it too. */
@@ -553,7 +553,7 @@ END_TEST
 static int child_silent(struct attacker *self, void *arg)
 {
 	const char *sock = arg;
-	struct report rep = { { 0 } };
+	struct report rep = {{0}};
 	int fds[UID_MAX_CONNS], fd, err, closed = 0, i;
 	uint64_t t0;
 
@@ -565,7 +565,7 @@ static int child_silent(struct attacker *self, void *arg)
 	ATTACKER_CHECK(fd < 0);
 	rep.v[0] = fd == -1 ? err : -2;
 	for (i = 0; i < UID_MAX_CONNS; i++) {
-		struct pollfd pfd = { .fd = fds[i], .events = POLLIN };
+		struct pollfd pfd = {.fd = fds[i], .events = POLLIN};
 		char b;
 
 		if (poll(&pfd, 1, 10000) == 1 && recv(fds[i], &b, 1, MSG_DONTWAIT) == 0)
@@ -615,7 +615,7 @@ END_TEST
 static int child_grant_hog(struct attacker *self, void *arg)
 {
 	const char *sock = arg;
-	struct report rep = { { 0 } };
+	struct report rep = {{0}};
 	Kmalloc__Reply *r;
 	int fd, i;
 
@@ -661,7 +661,7 @@ struct lib_arg {
 static int child_lib_kmalloc(struct attacker *self, void *arg)
 {
 	const struct lib_arg *a = arg;
-	struct report rep = { { 0 } };
+	struct report rep = {{0}};
 	km_client *c;
 	int n;
 
@@ -684,7 +684,7 @@ static int child_lib_kmalloc(struct attacker *self, void *arg)
 START_TEST(test_grant_limit)
 {
 	const char *sock = main_daemon.socket;
-	struct lib_arg one = { sock, 10 }, many = { sock, 5000 };
+	struct lib_arg one = {sock, 10}, many = {sock, 5000};
 	uint64_t rss_before, rss_after;
 	struct attacker hog, lib;
 	struct limits_row row;
@@ -723,8 +723,10 @@ START_TEST(test_grant_limit)
 	attacker_read(&hog, &rep, sizeof(rep), REPORT_MS);
 	ck_assert_int_eq(rep.v[0], 100);
 	rss_after = rss_kib(main_daemon.pid);
-	fprintf(stderr, "grant limit: 100,000 allocations refused; daemon VmRSS %" PRIu64
-		" -> %" PRIu64 " KiB\n", rss_before, rss_after);
+	fprintf(stderr,
+		"grant limit: 100,000 allocations refused; daemon VmRSS %" PRIu64 " -> %" PRIu64
+		" KiB\n",
+		rss_before, rss_after);
 	ck_assert_msg(rss_after < rss_before + 4096,
 		      "daemon RSS grew from %" PRIu64 " to %" PRIu64 " KiB", rss_before, rss_after);
 
@@ -761,8 +763,8 @@ END_TEST
 
 /* ---- 3. clients that never read ------------------------------------------ */
 
-#define NOREAD_CONNS	32
-#define NOREAD_CAP	20000
+#define NOREAD_CONNS 32
+#define NOREAD_CAP   20000
 
 /* Reports v[0] fewest requests sent on a connection, v[1] most, v[2] all,
  * v[3] connections that reached NOREAD_CAP, v[4] send errors but EAGAIN. */
@@ -771,9 +773,9 @@ static int child_never_reads(struct attacker *self, void *arg)
 	const char *sock = arg;
 	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
 	Kmalloc__MeminfoRequest m = KMALLOC__MEMINFO_REQUEST__INIT;
-	int fds[NOREAD_CONNS], sent[NOREAD_CONNS] = { 0 }, idle = 0, pass, k;
-	struct report rep = { { 0 } };
-	bool broken[NOREAD_CONNS] = { false };
+	int fds[NOREAD_CONNS], sent[NOREAD_CONNS] = {0}, idle = 0, pass, k;
+	struct report rep = {{0}};
+	bool broken[NOREAD_CONNS] = {false};
 
 	attacker_become_nobody();
 	for (k = 0; k < NOREAD_CONNS; k++)
@@ -825,7 +827,7 @@ static int child_never_reads(struct attacker *self, void *arg)
 
 START_TEST(test_clients_that_never_read)
 {
-	static const char *const extra[] = { "--paranoid", "--hello-timeout", "1", NULL };
+	static const char *const extra[] = {"--paranoid", "--hello-timeout", "1", NULL};
 	struct test_daemon o;
 	char asan[512];
 	struct figures base;
@@ -848,8 +850,10 @@ START_TEST(test_clients_that_never_read)
 	rss_before = rss_kib(o.pid);
 	attacker_start(&ch, &o, child_never_reads, o.socket);
 	attacker_read(&ch, &rep, sizeof(rep), REPORT_MS);
-	fprintf(stderr, "never-read: %d connections sent %" PRId64 " to %" PRId64
-		" requests each (%" PRId64 " in all)\n", NOREAD_CONNS, rep.v[0], rep.v[1], rep.v[2]);
+	fprintf(stderr,
+		"never-read: %d connections sent %" PRId64 " to %" PRId64 " requests each (%" PRId64
+		" in all)\n",
+		NOREAD_CONNS, rep.v[0], rep.v[1], rep.v[2]);
 	/* The daemon stopped reading every one of them long before the cap... */
 	ck_assert_int_eq(rep.v[3], 0);
 	ck_assert_int_eq(rep.v[4], 0);
@@ -883,8 +887,8 @@ END_TEST
 
 /* ---- 4. journal flood -------------------------------------------------------- */
 
-#define FLOOD_REQUESTS	20000
-#define FLOOD_WINDOW	32
+#define FLOOD_REQUESTS 20000
+#define FLOOD_WINDOW   32
 
 /* One request each of whose kinds makes the daemon want to log a line:
  * a free of a grant we do not hold, a release list of one, id 0. */
@@ -935,7 +939,7 @@ static bool bad_reply_ok(const Kmalloc__Reply *r, int i)
 static int child_flood(struct attacker *self, void *arg)
 {
 	const char *sock = arg;
-	struct report rep = { { 0 } };
+	struct report rep = {{0}};
 	Kmalloc__Reply *r;
 	uint64_t t0;
 	int fd, i, j;
@@ -1014,7 +1018,7 @@ START_TEST(test_journal_flood)
 	attacker_start(&ch, d, child_flood, (void *)d->socket);
 	/* Root is served all along. */
 	for (;;) {
-		struct pollfd pfd = { .fd = ch.report, .events = POLLIN };
+		struct pollfd pfd = {.fd = ch.report, .events = POLLIN};
 		uint64_t t0 = now_us(), rtt;
 		Kmalloc__Reply *r;
 
@@ -1039,10 +1043,12 @@ START_TEST(test_journal_flood)
 	supp_sum = suppressed_sum(d, NOBODY, &supp_lines) - supp_sum_before;
 	supp_lines -= supp_before;
 	secs = (uint64_t)rep.v[1] / 1000 + 1;
-	fprintf(stderr, "journal flood: %d requests in %" PRId64 " ms made %d lines about uid "
+	fprintf(stderr,
+		"journal flood: %d requests in %" PRId64 " ms made %d lines about uid "
 		"65534 (%d in all), %d reports of %" PRIu64 " lines suppressed; root's worst "
-		"round trip %" PRIu64 " us of %d\n", FLOOD_REQUESTS, rep.v[1], uid_lines, all_lines,
-		supp_lines, supp_sum, max_rtt, rtts);
+		"round trip %" PRIu64 " us of %d\n",
+		FLOOD_REQUESTS, rep.v[1], uid_lines, all_lines, supp_lines, supp_sum, max_rtt,
+		rtts);
 	/* 5 lines per second and a report; 10 per second daemon-wide; plus the
 	 * debug lines of the connection and the window after the flood. */
 	ck_assert_int_le(uid_lines, (int)(6 * (secs + 2) + 6));
@@ -1096,7 +1102,7 @@ static void probe_access(struct test_daemon *o, uid_t uid, gid_t gid, const gid_
 /* nobody runs `kmctl meminfo`: v[0] its exit status, msg what it said. */
 static int child_kmctl(struct attacker *self, void *arg)
 {
-	struct report rep = { { 0 } };
+	struct report rep = {{0}};
 
 	attacker_become_nobody();
 	rep.v[0] = run_kmctl(arg, "meminfo", rep.msg, sizeof(rep.msg));
@@ -1107,9 +1113,9 @@ static int child_kmctl(struct attacker *self, void *arg)
 
 START_TEST(test_allow_lists)
 {
-	static const char *const extra[] = { "--paranoid", "--allow-users", "root,65533",
-					     "--allow-groups", "4242", NULL };
-	static const gid_t allowed_group[] = { 4242 }, other_group[] = { 4343 };
+	static const char *const extra[] = {"--paranoid",     "--allow-users", "root,65533",
+					    "--allow-groups", "4242",	       NULL};
+	static const gid_t allowed_group[] = {4242}, other_group[] = {4343};
 	struct test_daemon o;
 	struct figures base;
 	struct report rep;
@@ -1149,17 +1155,17 @@ struct probe_arg {
 	gid_t gid;
 	gid_t groups[2];
 	size_t nr_groups;
-	uint32_t grants_ok;	/* 8-byte grants that fit (0: skip) */
-	uint64_t big_size;	/* then big_ok allocations of big_size fit... */
+	uint32_t grants_ok; /* 8-byte grants that fit (0: skip) */
+	uint64_t big_size;  /* then big_ok allocations of big_size fit... */
 	uint32_t big_ok;
-	uint64_t over_size;	/* ...and one of over_size does not... */
-	uint64_t fits_size;	/* ...while one of fits_size (0: skip) still does */
+	uint64_t over_size; /* ...and one of over_size does not... */
+	uint64_t fits_size; /* ...while one of fits_size (0: skip) still does */
 };
 
 static int child_probe(struct attacker *self, void *arg)
 {
 	const struct probe_arg *a = arg;
-	struct report rep = { { 0 } };
+	struct report rep = {{0}};
 	uint64_t id = 2, *ids;
 	Kmalloc__Reply *r;
 	uint32_t i;
@@ -1210,17 +1216,34 @@ static void check_configured_limits(struct test_daemon *o)
 {
 	const uint64_t share = POOL_SIZE * 10 / 100;
 	struct probe_arg probes[3] = {
-		{ .uid = NOBODY, .gid = NOBODY, .groups = { 65533 }, .nr_groups = 1,
-		  .grants_ok = 100, .big_size = 1u << 20, .big_ok = 4, .over_size = 8 },
-		{ .uid = 65531, .gid = 65533, .grants_ok = 50, .big_size = 1u << 20, .big_ok = 1,
-		  .over_size = 8 },
-		{ .uid = 65530, .gid = 65530, .big_size = 1u << 20, .big_ok = 3,
-		  .over_size = 256u << 10, .fits_size = 128u << 10 },
+		{.uid = NOBODY,
+		 .gid = NOBODY,
+		 .groups = {65533},
+		 .nr_groups = 1,
+		 .grants_ok = 100,
+		 .big_size = 1u << 20,
+		 .big_ok = 4,
+		 .over_size = 8},
+		{.uid = 65531,
+		 .gid = 65533,
+		 .grants_ok = 50,
+		 .big_size = 1u << 20,
+		 .big_ok = 1,
+		 .over_size = 8},
+		{.uid = 65530,
+		 .gid = 65530,
+		 .big_size = 1u << 20,
+		 .big_ok = 3,
+		 .over_size = 256u << 10,
+		 .fits_size = 128u << 10},
 	};
-	const struct { unsigned int uid; uint64_t grants, max_grants, bytes, max_bytes; } want[3] = {
-		{ NOBODY, 4, 100, 4u << 20, 4u << 20 },
-		{ 65531, 1, 50, 1u << 20, 1u << 20 },
-		{ 65530, 4, 262144, (3u << 20) + (128u << 10), share },
+	const struct {
+		unsigned int uid;
+		uint64_t grants, max_grants, bytes, max_bytes;
+	} want[3] = {
+		{NOBODY, 4, 100, 4u << 20, 4u << 20},
+		{65531, 1, 50, 1u << 20, 1u << 20},
+		{65530, 4, 262144, (3u << 20) + (128u << 10), share},
 	};
 	struct attacker ch[3];
 	struct figures base;
@@ -1267,20 +1290,19 @@ static void check_configured_limits(struct test_daemon *o)
 
 START_TEST(test_limits_from_config_file)
 {
-	static const char ini[] =
-		"# test-limits\n"
-		"[kmallocd]\n"
-		"uid_max_share = 10\n"
-		"\n"
-		"[uid:65534]\n"
-		"max_bytes = 4M\n"
-		"max_grants = 100\n"
-		"\n"
-		"[gid:65533]\n"
-		"max_bytes = 1M\n"
-		"max_grants = 50\n";
+	static const char ini[] = "# test-limits\n"
+				  "[kmallocd]\n"
+				  "uid_max_share = 10\n"
+				  "\n"
+				  "[uid:65534]\n"
+				  "max_bytes = 4M\n"
+				  "max_grants = 100\n"
+				  "\n"
+				  "[gid:65533]\n"
+				  "max_bytes = 1M\n"
+				  "max_grants = 50\n";
 	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	const char *extra[] = { "--paranoid", "--config", NULL, NULL };
+	const char *extra[] = {"--paranoid", "--config", NULL, NULL};
 	char path[128];
 	struct test_daemon o;
 	int fd;
@@ -1301,11 +1323,14 @@ END_TEST
 
 START_TEST(test_limits_from_flags)
 {
-	static const char *const extra[] = {
-		"--paranoid", "--uid-max-share", "10",
-		"--limit", "uid:65534:max_bytes=4M,max_grants=100",
-		"--limit", "gid:65533:max_bytes=1M,max_grants=50", NULL
-	};
+	static const char *const extra[] = {"--paranoid",
+					    "--uid-max-share",
+					    "10",
+					    "--limit",
+					    "uid:65534:max_bytes=4M,max_grants=100",
+					    "--limit",
+					    "gid:65533:max_bytes=1M,max_grants=50",
+					    NULL};
 	struct test_daemon o;
 
 	test_daemon_start(&o, POOL_SIZE, extra);
@@ -1316,8 +1341,8 @@ END_TEST
 
 /* ---- 7. buddyinfo with many domains ----------------------------------------- */
 
-#define MANY_UIDS	300
-#define MANY_UID_BASE	20000
+#define MANY_UIDS     300
+#define MANY_UID_BASE 20000
 
 /* `kmctl buddyinfo` (text or JSON) lists the free zone and each domain once. */
 static void check_buddyinfo(const char *out, bool json)
@@ -1370,7 +1395,7 @@ static void check_buddyinfo(const char *out, bool json)
 
 START_TEST(test_buddyinfo_many_domains)
 {
-	static const char *const extra[] = { "--paranoid", NULL };
+	static const char *const extra[] = {"--paranoid", NULL};
 	static pid_t pids[MANY_UIDS];
 	int ready[2], release[2], i, got = 0;
 	struct test_daemon o;
@@ -1411,7 +1436,7 @@ START_TEST(test_buddyinfo_many_domains)
 	close(ready[1]);
 	close(release[0]);
 	while (got < MANY_UIDS) {
-		struct pollfd pfd = { .fd = ready[0], .events = POLLIN };
+		struct pollfd pfd = {.fd = ready[0], .events = POLLIN};
 		char status[MANY_UIDS];
 		ssize_t n;
 
@@ -1445,7 +1470,7 @@ END_TEST
 
 /* ---- 8. a large teardown ------------------------------------------------------ */
 
-#define TEARDOWN_BULKS	196	/* of 1024 grants: 200,704 */
+#define TEARDOWN_BULKS 196 /* of 1024 grants: 200,704 */
 
 START_TEST(test_large_teardown_is_bounded)
 {
@@ -1497,8 +1522,9 @@ START_TEST(test_large_teardown_is_bounded)
 		if (rtts >= 200)
 			usleep(2000);
 		start = now_us();
-		ck_assert_msg(now_us() - t0 < 30000000, "grants not back after 30 s (%" PRIu64
-			      " left)", last - grants_before);
+		ck_assert_msg(now_us() - t0 < 30000000,
+			      "grants not back after 30 s (%" PRIu64 " left)",
+			      last - grants_before);
 		r = raw_meminfo(other, 10 + (uint64_t)rtts);
 		ck_assert_ptr_nonnull(r);
 		rtt = now_us() - start;
@@ -1516,8 +1542,8 @@ START_TEST(test_large_teardown_is_bounded)
 		/* Half given back: the connection is closing. kmctl clients
 		 * shows it so while it is there. */
 		ck_assert_int_eq(run_kmctl(d->socket, "clients", out, KMCTL_OUT_MAX), 0);
-		for (char *line = out; line && *line; line = strchr(line, '\n') ?
-							   strchr(line, '\n') + 1 : NULL) {
+		for (char *line = out; line && *line;
+		     line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
 			unsigned int pid, uid, domain;
 			uint64_t conn;
 
@@ -1535,9 +1561,10 @@ START_TEST(test_large_teardown_is_bounded)
 		}
 	}
 	free(out);
-	fprintf(stderr, "teardown of %" PRIu64 " grants: %d round trips, %d during it, worst "
-		"%" PRIu64 " us; kmctl clients %s it closing\n", total, rtts, during, max_rtt,
-		seen_closing ? "showed" : "did not catch");
+	fprintf(stderr,
+		"teardown of %" PRIu64 " grants: %d round trips, %d during it, worst "
+		"%" PRIu64 " us; kmctl clients %s it closing\n",
+		total, rtts, during, max_rtt, seen_closing ? "showed" : "did not catch");
 	/* Everyone else was served while it went on (it used to block the
 	 * loop for the whole teardown). */
 	ck_assert_int_ge(during, 3);
@@ -1720,14 +1747,14 @@ static void add_case(Suite *s, const char *name, const TTest *test, double timeo
 int main(void)
 {
 	static const char *const extra[] = {
-		"--paranoid", "--hello-timeout", "1",
-		"--uid-max-connections", "8", "--max-clients", "64",
-		"--reserved-connections", "8", "--uid-max-grants", "2000", NULL
-	};
+		"--paranoid", "--hello-timeout",  "1",	  "--uid-max-connections",
+		"8",	      "--max-clients",	  "64",	  "--reserved-connections",
+		"8",	      "--uid-max-grants", "2000", NULL};
 	Suite *s = suite_create("limits");
 
 	if (!getenv("KMALLOCD") || !getenv("KMCTL")) {
-		fprintf(stderr, "KMALLOCD and KMCTL must be set (run the tests through meson test)\n");
+		fprintf(stderr,
+			"KMALLOCD and KMCTL must be set (run the tests through meson test)\n");
 		return EXIT_FAILURE;
 	}
 	if (geteuid() != 0) {

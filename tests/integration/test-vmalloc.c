@@ -21,8 +21,8 @@
 #include "kmclient.h"
 #include "testutil.h"
 
-#define POOL_SIZE	(64ull << 20)
-#define FRAME		(2ull << 20)
+#define POOL_SIZE (64ull << 20)
+#define FRAME	  (2ull << 20)
 
 static struct test_daemon daemon_under_test;
 
@@ -86,7 +86,7 @@ START_TEST(test_vmalloc_to_pfn)
 	}
 	first = km_vmalloc_to_pfn(c, p);
 	ck_assert_uint_eq(km_vmalloc_to_pfn(c, p + 100), first);
-	ck_assert_uint_eq(km_vmalloc_to_pfn(c, p + size), UINT64_MAX);	/* the guard */
+	ck_assert_uint_eq(km_vmalloc_to_pfn(c, p + size), UINT64_MAX); /* the guard */
 	ck_assert_uint_eq(km_vmalloc_to_pfn(c, p - 1), UINT64_MAX);
 	km_vfree(c, p);
 	ck_assert_uint_eq(km_vmalloc_to_pfn(c, p), UINT64_MAX);
@@ -103,11 +103,11 @@ START_TEST(test_guard_frame_faults)
 	pid_t pid;
 
 	ck_assert_ptr_nonnull((void *)p);
-	p[size - 1] = 1;	/* the last byte is fine */
+	p[size - 1] = 1; /* the last byte is fine */
 	pid = fork();
 	if (pid == 0) {
-		signal(SIGSEGV, SIG_DFL);	/* die of it, even under AddressSanitizer */
-		p[size] = 1;	/* the first byte of the guard frame */
+		signal(SIGSEGV, SIG_DFL); /* die of it, even under AddressSanitizer */
+		p[size] = 1;		  /* the first byte of the guard frame */
 		_exit(0);
 	}
 	waitpid(pid, &status, 0);
@@ -116,7 +116,7 @@ START_TEST(test_guard_frame_faults)
 	pid = fork();
 	if (pid == 0) {
 		signal(SIGSEGV, SIG_DFL);
-		(void)p[size + FRAME - 1];	/* the last byte of the guard */
+		(void)p[size + FRAME - 1]; /* the last byte of the guard */
 		_exit(0);
 	}
 	waitpid(pid, &status, 0);

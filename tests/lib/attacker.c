@@ -18,8 +18,7 @@
 #include "daemon.h"
 #include "testutil.h"
 
-void attacker_start(struct attacker *a, const struct test_daemon *d, attacker_fn *fn,
-		    void *arg)
+void attacker_start(struct attacker *a, const struct test_daemon *d, attacker_fn *fn, void *arg)
 {
 	int go[2], rep[2];
 
@@ -30,7 +29,7 @@ void attacker_start(struct attacker *a, const struct test_daemon *d, attacker_fn
 	a->pid = fork();
 	ck_assert_int_ge(a->pid, 0);
 	if (a->pid == 0) {
-		struct attacker self = { getpid(), go[0], rep[1], d };
+		struct attacker self = {getpid(), go[0], rep[1], d};
 
 		close(go[1]);
 		close(rep[0]);
@@ -45,7 +44,7 @@ void attacker_start(struct attacker *a, const struct test_daemon *d, attacker_fn
 
 void attacker_read(struct attacker *a, void *buf, size_t len, int timeout_ms)
 {
-	struct pollfd pfd = { .fd = a->report, .events = POLLIN };
+	struct pollfd pfd = {.fd = a->report, .events = POLLIN};
 	const char *daemon_state = "";
 	ssize_t n = -1;
 	int status = 0;
@@ -121,8 +120,7 @@ int attacker_become(uid_t uid, gid_t gid, const gid_t *groups, size_t nr_groups)
 	/* Set after the uid change, which clears it: a test that dies takes
 	 * its attacker along. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent) {
-		fprintf(stderr, "attacker: uid %u does not die with the test\n",
-			(unsigned int)uid);
+		fprintf(stderr, "attacker: uid %u does not die with the test\n", (unsigned int)uid);
 		return -1;
 	}
 	return 0;

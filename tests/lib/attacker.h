@@ -18,15 +18,15 @@
 #include <unistd.h>
 #include <sys/types.h>
 
-#define NOBODY		65534u	/* uid and gid of nobody */
+#define NOBODY 65534u /* uid and gid of nobody */
 
 struct test_daemon;
 
 struct attacker {
-	pid_t pid;			/* 0: not running */
-	int go;				/* the test writes one byte per step */
-	int report;			/* the child writes its reports */
-	const struct test_daemon *d;	/* named in failure messages, or NULL */
+	pid_t pid;		     /* 0: not running */
+	int go;			     /* the test writes one byte per step */
+	int report;		     /* the child writes its reports */
+	const struct test_daemon *d; /* named in failure messages, or NULL */
 };
 
 /* What the child runs; it exits with the return value. */
@@ -45,8 +45,7 @@ typedef int attacker_fn(struct attacker *self, void *arg);
 
 /* Forks a child that runs @fn(self, @arg) with only stdio and its two pipe
  * ends open; @d (or NULL) is the daemon it works against. */
-void attacker_start(struct attacker *a, const struct test_daemon *d, attacker_fn *fn,
-		    void *arg);
+void attacker_start(struct attacker *a, const struct test_daemon *d, attacker_fn *fn, void *arg);
 /* The child's next report, exactly @len bytes within @timeout_ms; else
  * the child is killed and the test fails, saying how it ended. */
 void attacker_read(struct attacker *a, void *buf, size_t len, int timeout_ms);

@@ -25,7 +25,7 @@
 
 static bool try_connect(const char *path)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	bool ok;
 
@@ -215,7 +215,10 @@ int test_daemon_stop(struct test_daemon *d)
 	}
 	d->pid = 0;
 	d->clean_exit = status == 0;
-	return status == 0 ? 0 : (status < 0 ? -1 : (WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)));
+	return status == 0 ? 0
+			   : (status < 0 ? -1
+					 : (WIFEXITED(status) ? WEXITSTATUS(status)
+							      : 128 + WTERMSIG(status)));
 }
 
 void test_daemon_cleanup(struct test_daemon *d)
@@ -233,8 +236,7 @@ void test_daemon_cleanup(struct test_daemon *d)
 	d->dir[0] = '\0';
 }
 
-int test_daemon_main(struct test_daemon *d, Suite *s, uint64_t pool_size,
-		     const char *const *extra)
+int test_daemon_main(struct test_daemon *d, Suite *s, uint64_t pool_size, const char *const *extra)
 {
 	int failed;
 

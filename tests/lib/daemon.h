@@ -18,7 +18,7 @@ struct test_daemon {
 	char socket[100];
 	char log[128];
 	uint64_t pool_size;
-	bool clean_exit;		/* the last stop saw exit status 0 */
+	bool clean_exit; /* the last stop saw exit status 0 */
 };
 
 /* Forks $KMALLOCD --socket @socket --pool-size @pool_size --log-level debug
@@ -45,8 +45,7 @@ bool test_daemon_alive(const struct test_daemon *d);
  * runs @s, stops @d and cleans up. A daemon that does not exit cleanly on
  * SIGTERM (a crash, a leak under AddressSanitizer) fails the run. Returns
  * the exit status for main(). */
-int test_daemon_main(struct test_daemon *d, Suite *s, uint64_t pool_size,
-		     const char *const *extra);
+int test_daemon_main(struct test_daemon *d, Suite *s, uint64_t pool_size, const char *const *extra);
 /* Prints the daemon's log to stderr. */
 void test_daemon_dump_log(const struct test_daemon *d);
 /* Waits until the daemon's per-second log rate limits (per uid and

@@ -29,8 +29,8 @@
 #include "settings.h"
 #include "rawclient.h"
 
-#define INPROC_TICK_USEC	10000	/* the child looks this often for no connection left */
-#define INPROC_STOP_WAIT_MS	10000	/* inproc_stop() waits this long, then kills */
+#define INPROC_TICK_USEC    10000 /* the child looks this often for no connection left */
+#define INPROC_STOP_WAIT_MS 10000 /* inproc_stop() waits this long, then kills */
 
 /* ---- the child ----------------------------------------------------------- */
 
@@ -47,7 +47,7 @@ static void child_on_tick(evutil_socket_t fd, short what, void *arg)
 /* Serves @fds until every connection has gone; returns the exit status. */
 static int child_serve(uint64_t pool_size, const int *fds, size_t nr_fds)
 {
-	const struct timeval tick = { .tv_usec = INPROC_TICK_USEC };
+	const struct timeval tick = {.tv_usec = INPROC_TICK_USEC};
 	struct event *ev_tick = NULL;
 	struct event_base *base;
 	struct settings cfg;
@@ -59,8 +59,8 @@ static int child_serve(uint64_t pool_size, const int *fds, size_t nr_fds)
 	cfg.pool_size = pool_size;
 	cfg.backing = POOL_BACKING_SHMEM;
 	cfg.paranoid = true;
-	cfg.allow_all = true;		/* what settings_load() makes of no allow list */
-	cfg.uid_max_share = 100;	/* a run as non-root sees ENOMEM, not EDQUOT */
+	cfg.allow_all = true;	 /* what settings_load() makes of no allow list */
+	cfg.uid_max_share = 100; /* a run as non-root sees ENOMEM, not EDQUOT */
 	log_init(LOG_LEVEL_WARN);
 	if (memguard_init() < 0)
 		return 10;
@@ -137,7 +137,7 @@ void inproc_start(struct inproc *d, uint64_t pool_size)
 	d->pid = fork();
 	ck_assert_int_ge(d->pid, 0);
 	if (d->pid == 0) {
-		const int fds[2] = { client[1], probe[1] };
+		const int fds[2] = {client[1], probe[1]};
 
 		close(client[0]);
 		close(probe[0]);
@@ -175,7 +175,7 @@ void inproc_probe_close(struct inproc *d)
 
 int inproc_stop(struct inproc *d)
 {
-	const struct timespec step = { .tv_nsec = 10 * 1000000 };
+	const struct timespec step = {.tv_nsec = 10 * 1000000};
 	int status, waited;
 	pid_t pid;
 

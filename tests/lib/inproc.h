@@ -19,10 +19,10 @@
 #include "kmalloc.pb-c.h"
 
 struct inproc {
-	pid_t pid;		/* the daemon core */
-	int fd;			/* the client's end, for kmc_connect_fd(); -1 once handed over */
-	int probe;		/* said Hello already; -1 once closed */
-	uint64_t probe_id;	/* last request id sent on the probe */
+	pid_t pid;	   /* the daemon core */
+	int fd;		   /* the client's end, for kmc_connect_fd(); -1 once handed over */
+	int probe;	   /* said Hello already; -1 once closed */
+	uint64_t probe_id; /* last request id sent on the probe */
 };
 
 /* Forks the daemon core with a @pool_size-byte shmem pool and connects both

@@ -67,8 +67,8 @@ uint64_t test_rand_below(uint64_t n)
 
 size_t test_expected_ksize(size_t size)
 {
-	static const size_t classes[] = { 8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048,
-					  4096, 8192 };
+	static const size_t classes[] = {8,   16,  32,	 64,   96,   128, 192,
+					 256, 512, 1024, 2048, 4096, 8192};
 	size_t i, pages = 4096;
 
 	for (i = 0; i < sizeof(classes) / sizeof(classes[0]); i++)
@@ -182,9 +182,8 @@ void test_backing_prepare(uint64_t pool_bytes)
 	if (strcmp(test_backing(), "hugetlb"))
 		return;
 	if (!test_hugepages_reserve(need)) {
-		printf("SKIP: the hugetlb run needs %ld free 2 MiB hugepages and has %ld%s\n",
-		       need, test_hugepages_free(),
-		       geteuid() ? " (run as root to reserve them)" : "");
+		printf("SKIP: the hugetlb run needs %ld free 2 MiB hugepages and has %ld%s\n", need,
+		       test_hugepages_free(), geteuid() ? " (run as root to reserve them)" : "");
 		exit(77);
 	}
 }

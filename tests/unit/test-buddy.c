@@ -342,13 +342,13 @@ START_TEST(test_alloc_at_map_end_and_holes)
 	setup_map(13, 4);
 	buddy_free_range(&b, 2, 11);
 	ck_assert_int_eq(buddy_check(&b), 0);
-	ck_assert_int_eq(buddy_alloc_at(&b, 0, 0), -ENOENT);	/* never free */
-	ck_assert_int_eq(buddy_alloc_at(&b, 0, 2), -ENOENT);	/* partly free */
-	ck_assert_int_eq(buddy_alloc_at(&b, 0, 3), -ENOENT);	/* 0..1 never free */
-	ck_assert_int_eq(buddy_alloc_at(&b, 8, 3), -EINVAL);	/* 13..15 past the end */
+	ck_assert_int_eq(buddy_alloc_at(&b, 0, 0), -ENOENT); /* never free */
+	ck_assert_int_eq(buddy_alloc_at(&b, 0, 2), -ENOENT); /* partly free */
+	ck_assert_int_eq(buddy_alloc_at(&b, 0, 3), -ENOENT); /* 0..1 never free */
+	ck_assert_int_eq(buddy_alloc_at(&b, 8, 3), -EINVAL); /* 13..15 past the end */
 	ck_assert_int_eq(buddy_alloc_at(&b, 12, 2), -EINVAL);
 	ck_assert_int_eq(buddy_alloc_at(&b, 13, 0), -EINVAL);
-	ck_assert_int_eq(buddy_alloc_at(&b, 0, 4), -EINVAL);	/* 16 > 13 */
+	ck_assert_int_eq(buddy_alloc_at(&b, 0, 4), -EINVAL); /* 16 > 13 */
 	ck_assert_uint_eq(b.free_units, 11);
 	ck_assert_int_eq(buddy_alloc_at(&b, 12, 0), 0);
 	ck_assert_int_eq(buddy_alloc_at(&b, 3, 0), 0);
@@ -379,7 +379,7 @@ START_TEST(test_alloc_at_shared_map)
 	buddy_init(&b2, &map, 5);
 	buddy_free_range(&b, 0, 32);
 	buddy_free_range(&b2, 32, 32);
-	ck_assert_int_eq(buddy_alloc_at(&b, 64, 0), -ENOENT);	/* nobody's */
+	ck_assert_int_eq(buddy_alloc_at(&b, 64, 0), -ENOENT); /* nobody's */
 	ck_assert_int_eq(buddy_alloc_at(&b2, 96, 5), -ENOENT);
 	ck_assert_int_eq(buddy_alloc_at(&b2, 33, 0), 0);
 	ck_assert_uint_eq(b.free_units, 32);
@@ -482,7 +482,7 @@ START_TEST(test_double_free_asserts)
 	uint32_t idx;
 
 	ck_assert_int_eq(buddy_alloc(&b, 1, &idx), 0);
-	buddy_free(&b, 2, 0);	/* unit 2 is inside free block 2..3 */
+	buddy_free(&b, 2, 0); /* unit 2 is inside free block 2..3 */
 }
 END_TEST
 
@@ -497,10 +497,10 @@ END_TEST
 
 /* ---------------------------------------------------------- random */
 
-#define RND_UNITS	1000u
-#define RND_MAX_ORDER	6u
-#define RND_STEPS	4000
-#define RND_NONE	UINT32_MAX
+#define RND_UNITS     1000u
+#define RND_MAX_ORDER 6u
+#define RND_STEPS     4000
+#define RND_NONE      UINT32_MAX
 
 struct live {
 	uint32_t idx;
@@ -508,7 +508,7 @@ struct live {
 };
 
 static uint64_t rng_state;
-static uint64_t base_seed;	/* set once in main(), inherited by the forked tests */
+static uint64_t base_seed; /* set once in main(), inherited by the forked tests */
 
 static uint64_t rnd(void)
 {
@@ -522,7 +522,7 @@ static uint64_t rnd(void)
 
 START_TEST(test_random)
 {
-	static uint32_t owner[RND_UNITS];	/* live block index per unit, or RND_NONE */
+	static uint32_t owner[RND_UNITS]; /* live block index per unit, or RND_NONE */
 	static struct live live[RND_UNITS];
 	uint64_t initial[BUDDY_MAX_ORDER + 1];
 	uint64_t seed = base_seed + (uint64_t)_i;
@@ -569,7 +569,7 @@ START_TEST(test_random)
 						      "step %d: unit %u given twice", step, u);
 					owner[u] = idx;
 				}
-				live[nr_live++] = (struct live){ idx, order };
+				live[nr_live++] = (struct live){idx, order};
 				used += size;
 				ck_assert_uint_eq(b.free_units, before - size);
 			}
@@ -604,8 +604,7 @@ END_TEST
 /* Every unit is free in @b exactly when the model says so: the free lists
  * walked unit by unit against @owner (RND_NONE and inside [start, end)).
  * Plain ifs: a check assertion per unit would cost a pipe write each. */
-static void assert_free_units_match(const uint32_t *owner, uint32_t start, uint32_t end,
-				    int step)
+static void assert_free_units_match(const uint32_t *owner, uint32_t start, uint32_t end, int step)
 {
 	static bool is_free[RND_UNITS];
 
@@ -667,7 +666,7 @@ START_TEST(test_random_alloc_at)
 			int want = 0, ret;
 
 			if (rnd() % 8)
-				idx &= ~(size - 1);	/* mostly aligned */
+				idx &= ~(size - 1); /* mostly aligned */
 			if (order > RND_MAX_ORDER || (idx & (size - 1)) ||
 			    (uint64_t)idx + size > RND_UNITS) {
 				want = -EINVAL;
@@ -684,7 +683,7 @@ START_TEST(test_random_alloc_at)
 			} else {
 				for (uint32_t u = idx; u < idx + size; u++)
 					owner[u] = idx;
-				live[nr_live++] = (struct live){ idx, order };
+				live[nr_live++] = (struct live){idx, order};
 				used += size;
 				nr_at++;
 				ck_assert_uint_eq(b.free_units, before - size);
@@ -698,7 +697,7 @@ START_TEST(test_random_alloc_at)
 					ck_assert_uint_eq(owner[u], RND_NONE);
 					owner[u] = idx;
 				}
-				live[nr_live++] = (struct live){ idx, order };
+				live[nr_live++] = (struct live){idx, order};
 				used += (uint32_t)1 << order;
 			}
 		} else {

@@ -40,8 +40,8 @@
 #include "testutil.h"
 #include "wire.h"
 
-#define CORE_POOL	(32ull << 20)
-#define MIB		(1ull << 20)
+#define CORE_POOL (32ull << 20)
+#define MIB	  (1ull << 20)
 
 /* ---- the real daemon core -------------------------------------------------- */
 
@@ -92,8 +92,8 @@ static km_meminfo meminfo_adds_up(km_client *c)
 	ck_assert_int_eq(km_get_meminfo(c, &mi), 0);
 	ck_assert_msg(mi.total == mi.free + mi.slab + mi.vmalloc_used + mi.quarantined,
 		      "total %" PRIu64 " != free %" PRIu64 " + slab %" PRIu64 " + vmalloc %" PRIu64
-		      " + quarantined %" PRIu64, mi.total, mi.free, mi.slab, mi.vmalloc_used,
-		      mi.quarantined);
+		      " + quarantined %" PRIu64,
+		      mi.total, mi.free, mi.slab, mi.vmalloc_used, mi.quarantined);
 	inproc_meminfo(&core, &m);
 	ck_assert_uint_eq(mi.free, m.free);
 	ck_assert_uint_eq(mi.slab, m.slab);
@@ -129,12 +129,13 @@ END_TEST
 START_TEST(test_classes_alignment_ksize)
 {
 	static const size_t sizes[] = {
-		1, 7, 8, 9, 16, 17, 32, 33, 63, 64, 65, 95, 96, 97, 127, 128, 129, 191, 192,
-		193, 255, 256, 257, 511, 512, 513, 1023, 1024, 1025, 2047, 2048, 2049, 4095,
-		4096, 4097, 8191, 8192, 8193, 12288, 16384, 65537, 100000, MIB, MIB + 1,
-		3 * MIB, 4 * MIB,
+		1,     7,      8,    9,	      16,      17,	32,   33,   63,	   64,
+		65,    95,     96,   97,      127,     128,	129,  191,  192,   193,
+		255,   256,    257,  511,     512,     513,	1023, 1024, 1025,  2047,
+		2048,  2049,   4095, 4096,    4097,    8191,	8192, 8193, 12288, 16384,
+		65537, 100000, MIB,  MIB + 1, 3 * MIB, 4 * MIB,
 	};
-	km_client *c = core_start(false);	/* one grant per kmalloc */
+	km_client *c = core_start(false); /* one grant per kmalloc */
 	size_t i, j;
 	int local;
 
@@ -174,7 +175,7 @@ END_TEST
 
 START_TEST(test_zero_size_kzalloc_and_limits)
 {
-	static const size_t sizes[] = { 64, 96, 4096, 8192, 20000, MIB };
+	static const size_t sizes[] = {64, 96, 4096, 8192, 20000, MIB};
 	km_client *c = core_start(true);
 	size_t i, j;
 	int round;
@@ -224,28 +225,28 @@ START_TEST(test_krealloc_semantics)
 	uint8_t *p, *q;
 	size_t i;
 
-	p = km_krealloc(c, NULL, 40, KM_GFP_KERNEL);	/* NULL: a kmalloc */
+	p = km_krealloc(c, NULL, 40, KM_GFP_KERNEL); /* NULL: a kmalloc */
 	ck_assert_ptr_nonnull(p);
 	ck_assert_uint_eq(km_ksize(c, p), 64);
 	for (i = 0; i < 64; i++)
 		p[i] = (uint8_t)i;
-	ck_assert_ptr_eq(km_krealloc(c, p, 64, KM_GFP_KERNEL), p);	/* fits the bucket */
+	ck_assert_ptr_eq(km_krealloc(c, p, 64, KM_GFP_KERNEL), p); /* fits the bucket */
 	ck_assert_ptr_eq(km_krealloc(c, p, 10, KM_GFP_KERNEL), p);
 	ck_assert_ptr_eq(km_krealloc(c, p, 32, KM_GFP_KERNEL | KM_GFP_ZERO), p);
 	for (i = 0; i < 64; i++)
-		ck_assert_uint_eq(p[i], i < 32 ? i : 0);	/* the tail cleared */
-	q = km_krealloc(c, p, 5000, KM_GFP_KERNEL);		/* moves, copies the bucket */
+		ck_assert_uint_eq(p[i], i < 32 ? i : 0); /* the tail cleared */
+	q = km_krealloc(c, p, 5000, KM_GFP_KERNEL);	 /* moves, copies the bucket */
 	ck_assert_ptr_nonnull(q);
 	ck_assert_ptr_ne(q, p);
 	ck_assert_uint_eq(km_ksize(c, q), 8192);
 	ck_assert_uint_eq(km_ksize(c, p), 0);
 	for (i = 0; i < 32; i++)
 		ck_assert_uint_eq(q[i], i);
-	q = km_krealloc(c, q, 300000, KM_GFP_KERNEL);		/* into the page allocator */
+	q = km_krealloc(c, q, 300000, KM_GFP_KERNEL); /* into the page allocator */
 	ck_assert_ptr_nonnull(q);
 	ck_assert_uint_eq(km_ksize(c, q), 512 * 1024);
 	ck_assert_uint_eq(q[31], 31);
-	errno = 0;						/* failure: untouched */
+	errno = 0; /* failure: untouched */
 	ck_assert_ptr_null(km_krealloc(c, q, 4 * MIB + 1, KM_GFP_KERNEL));
 	ck_assert_int_eq(errno, ENOMEM);
 	ck_assert_uint_eq(q[5], 5);
@@ -273,7 +274,7 @@ START_TEST(test_bulk_all_or_nothing)
 		ck_assert_uint_eq(km_ksize(c, objs[i]), 192);
 		memset(objs[i], i & 0xff, 192);
 	}
-	for (i = 0; i < N; i++) {	/* no two overlap */
+	for (i = 0; i < N; i++) { /* no two overlap */
 		for (j = 0; j < 192 && ((uint8_t *)objs[i])[j] == (i & 0xff); j++)
 			;
 		ck_assert_int_eq(j, 192);
@@ -454,7 +455,7 @@ START_TEST(test_enomem_drains_lists_and_retries)
 			blk[i] = NULL;
 		}
 	}
-	ck_assert_uint_eq(core_grants(), (uint64_t)n);	/* kept on the client's list */
+	ck_assert_uint_eq(core_grants(), (uint64_t)n); /* kept on the client's list */
 	p = km_kmalloc(c, 300000, KM_GFP_KERNEL | KM_GFP_NOWARN);
 	ck_assert_msg(p != NULL, "no retry after the drain: %s", strerror(errno));
 	ck_assert_uint_eq(km_virt_to_phys(c, p), phys[first]);
@@ -493,7 +494,7 @@ START_TEST(test_kvmalloc_fallback_rule)
 	ck_assert_uint_ne(km_vmalloc_to_pfn(c, big), UINT64_MAX);
 	memset(big, 0x11, 4 * MIB + 4096);
 	during = meminfo_adds_up(c);
-	ck_assert_uint_eq(during.vmalloc_used, before.vmalloc_used + 6 * MIB);	/* 3 frames */
+	ck_assert_uint_eq(during.vmalloc_used, before.vmalloc_used + 6 * MIB); /* 3 frames */
 	errno = 0;
 	ck_assert_ptr_null(km_kvmalloc(c, 4 * MIB + 4096, KM_GFP_ATOMIC | KM_GFP_NOWARN));
 	ck_assert_int_eq(errno, ENOMEM);
@@ -576,7 +577,7 @@ START_TEST(test_meminfo_adds_up)
 	ck_assert_ptr_nonnull(large);
 	ck_assert_ptr_nonnull(v);
 	mi = meminfo_adds_up(c);
-	ck_assert_uint_ge(mi.slab, fresh.slab + MIB);	/* large kmallocs count in Slab */
+	ck_assert_uint_ge(mi.slab, fresh.slab + MIB); /* large kmallocs count in Slab */
 	ck_assert_uint_eq(mi.vmalloc_used, fresh.vmalloc_used + 2 * MIB);
 	km_kfree(c, small);
 	km_kfree(c, large);
@@ -591,14 +592,14 @@ END_TEST
 
 /* ---- the release queue under contention ------------------------------------ */
 
-#define CHURN_THREADS	8
+#define CHURN_THREADS 8
 
 struct churn {
 	km_client *c;
-	uint64_t rand;		/* xorshift64* state of this thread */
+	uint64_t rand; /* xorshift64* state of this thread */
 	unsigned int rounds;
-	unsigned int burst;	/* objects allocated, then freed together, at most */
-	unsigned int max_size;	/* bytes */
+	unsigned int burst;    /* objects allocated, then freed together, at most */
+	unsigned int max_size; /* bytes */
 	uint8_t tag;
 	int errors;
 };
@@ -662,10 +663,9 @@ static void *churn_body(void *arg)
  * be exactly what it was: at once counting the empty slabs the caches keep,
  * and as MemFree once they are given back.
  */
-static void release_race(bool lists, unsigned int rounds, unsigned int burst,
-			 unsigned int max_size)
+static void release_race(bool lists, unsigned int rounds, unsigned int burst, unsigned int max_size)
 {
-	const struct timespec step = { .tv_nsec = 10 * 1000000 };
+	const struct timespec step = {.tv_nsec = 10 * 1000000};
 	struct churn t[CHURN_THREADS];
 	pthread_t th[CHURN_THREADS];
 	Kmalloc__Meminfo m0, m;
@@ -677,9 +677,12 @@ static void release_race(bool lists, unsigned int rounds, unsigned int burst,
 	before = meminfo_adds_up(c);
 	inproc_meminfo(&core, &m0);
 	for (i = 0; i < CHURN_THREADS; i++) {
-		t[i] = (struct churn){ .c = c, .rand = test_rand() | 1, .rounds = rounds,
-				       .burst = burst, .max_size = max_size,
-				       .tag = (uint8_t)(i * 31) };
+		t[i] = (struct churn){.c = c,
+				      .rand = test_rand() | 1,
+				      .rounds = rounds,
+				      .burst = burst,
+				      .max_size = max_size,
+				      .tag = (uint8_t)(i * 31)};
 		ck_assert_int_eq(pthread_create(&th[i], NULL, churn_body, &t[i]), 0);
 	}
 	for (i = 0; i < CHURN_THREADS; i++) {
@@ -719,13 +722,13 @@ END_TEST
 
 /* ---- a scripted fake daemon -------------------------------------------------- */
 
-#define FAKE_POOL	(8u << 20)
+#define FAKE_POOL (8u << 20)
 
 /* Shared with the fake (MAP_SHARED | MAP_ANONYMOUS): its script and counters. */
 struct fake {
-	int reverse;		/* hold this many Alloc requests, answer in reverse */
-	int hang_up_after;	/* close after this many requests (0: never) */
-	int malformed;		/* answer Allocs by the malformed script below */
+	int reverse;	   /* hold this many Alloc requests, answer in reverse */
+	int hang_up_after; /* close after this many requests (0: never) */
+	int malformed;	   /* answer Allocs by the malformed script below */
 	int alloc_requests;
 	int freed_ids;
 };
@@ -744,8 +747,7 @@ static void reply_send(int fd, Kmalloc__Reply *r, int pass_fd)
 		_exit(3);
 }
 
-static void fake_answer_alloc(int fd, Kmalloc__Request *req, uint64_t *next_id,
-			      uint64_t *next_phys)
+static void fake_answer_alloc(int fd, Kmalloc__Request *req, uint64_t *next_id, uint64_t *next_phys)
 {
 	Kmalloc__Reply r = KMALLOC__REPLY__INIT;
 	Kmalloc__AllocReply body = KMALLOC__ALLOC_REPLY__INIT;
@@ -785,8 +787,8 @@ static void fake_answer_malformed(int fd, Kmalloc__Request *req, int step, uint6
 	Kmalloc__AllocReply body = KMALLOC__ALLOC_REPLY__INIT;
 	Kmalloc__Grant g = KMALLOC__GRANT__INIT, *gp = &g;
 	/* id, then field 10 (Welcome, a message) as a varint */
-	const uint8_t undecodable[] = { 0x08, (uint8_t)req->id, 0x50, 0x01 };
-	const uint8_t unparsable[] = { 0x0f };
+	const uint8_t undecodable[] = {0x08, (uint8_t)req->id, 0x50, 0x01};
+	const uint8_t unparsable[] = {0x0f};
 
 	if (req->id > 127)
 		_exit(7);
@@ -844,7 +846,7 @@ static void fake_serve(int fd)
 		switch (req->body_case) {
 		case KMALLOC__REQUEST__BODY_HELLO: {
 			Kmalloc__Welcome w = KMALLOC__WELCOME__INIT;
-			uint8_t token[16] = { 1 };
+			uint8_t token[16] = {1};
 			int memfd = memfd_create("fake-pool", MFD_CLOEXEC);
 
 			if (memfd < 0 || ftruncate(memfd, FAKE_POOL) < 0)
@@ -914,11 +916,10 @@ static void fake_serve(int fd)
 /* Starts the fake daemon for one test (check forks each test). */
 static void fake_start(void)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	int lfd;
 
-	fake = mmap(NULL, sizeof(*fake), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
-		    0);
+	fake = mmap(NULL, sizeof(*fake), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ck_assert_ptr_ne(fake, MAP_FAILED);
 	memset(fake, 0, sizeof(*fake));
 	snprintf(fake_path, sizeof(fake_path), "/tmp/kmfake.%d.sock", (int)getpid());
@@ -979,7 +980,7 @@ static void *ask(void *arg)
 
 START_TEST(test_out_of_order_replies)
 {
-	static const size_t sizes[4] = { 100, 1000, 3000, 100000 };
+	static const size_t sizes[4] = {100, 1000, 3000, 100000};
 	struct asker a[4];
 	pthread_t th[4];
 	km_client *c;
@@ -989,7 +990,7 @@ START_TEST(test_out_of_order_replies)
 	fake->reverse = 4;
 	c = connect_fake();
 	for (i = 0; i < 4; i++) {
-		a[i] = (struct asker){ .c = c, .size = sizes[i] };
+		a[i] = (struct asker){.c = c, .size = sizes[i]};
 		ck_assert_int_eq(pthread_create(&th[i], NULL, ask, &a[i]), 0);
 	}
 	for (i = 0; i < 4; i++) {
@@ -1012,11 +1013,11 @@ START_TEST(test_hang_up_fails_waiting_calls)
 	int i;
 
 	fake_start();
-	fake->reverse = 4;		/* never answers three requests... */
-	fake->hang_up_after = 4;	/* ...and hangs up on the fourth */
+	fake->reverse = 4;	 /* never answers three requests... */
+	fake->hang_up_after = 4; /* ...and hangs up on the fourth */
 	c = connect_fake();
 	for (i = 0; i < 3; i++) {
-		a[i] = (struct asker){ .c = c, .size = 64 };
+		a[i] = (struct asker){.c = c, .size = 64};
 		ck_assert_int_eq(pthread_create(&th[i], NULL, ask, &a[i]), 0);
 	}
 	usleep(100000);

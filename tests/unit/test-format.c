@@ -330,33 +330,43 @@ static void assert_keys(json_object *obj, const char *const *keys)
 	ck_assert_msg(!keys[i], "member \"%s\" missing", keys[i]);
 }
 
-static const char *const meminfo_keys[] = {
-	"total", "free", "available", "slab", "slab_reclaimable", "slab_unreclaimable",
-	"vmalloc_total", "vmalloc_used", "reserve", "watermark_low", "watermark_high", "backing",
-	"hugetlb", "frame_size", "frames_total", "frames_free", "domains", "clients", "grants",
-	"quarantined", NULL
-};
-static const char *const slab_keys[] = {
-	"name", "active_objs", "num_objs", "objsize", "objperslab", "pagesperslab",
-	"active_slabs", "num_slabs", NULL
-};
-static const char *const buddy_keys[] = { "node", "zone", "nr_free", NULL };
-static const char *const vmalloc_keys[] = {
-	"start", "end", "size", "caller", "pages", "pid", "grant", "domain", NULL
-};
-static const char *const client_keys[] = {
-	"pid", "uid", "name", "domain", "conn", "grants", "bytes", "admin", "closing", NULL
-};
-static const char *const limit_keys[] = {
-	"uid", "domain", "connections", "max_connections", "grants", "max_grants", "bytes",
-	"max_bytes", "refusals", "privileged", NULL
-};
-static const char *const top_keys[] = { "slab", "meminfo", "clients", NULL };
-static const char *const top_slab_keys[] = {
-	"active_objs", "total_objs", "active_slabs", "total_slabs", "active_caches",
-	"total_caches", "active_size", "total_size", "min_obj_size", "avg_obj_size",
-	"max_obj_size", NULL
-};
+static const char *const meminfo_keys[] = {"total",
+					   "free",
+					   "available",
+					   "slab",
+					   "slab_reclaimable",
+					   "slab_unreclaimable",
+					   "vmalloc_total",
+					   "vmalloc_used",
+					   "reserve",
+					   "watermark_low",
+					   "watermark_high",
+					   "backing",
+					   "hugetlb",
+					   "frame_size",
+					   "frames_total",
+					   "frames_free",
+					   "domains",
+					   "clients",
+					   "grants",
+					   "quarantined",
+					   NULL};
+static const char *const slab_keys[] = {"name",		"active_objs", "num_objs",
+					"objsize",	"objperslab",  "pagesperslab",
+					"active_slabs", "num_slabs",   NULL};
+static const char *const buddy_keys[] = {"node", "zone", "nr_free", NULL};
+static const char *const vmalloc_keys[] = {"start", "end",   "size",   "caller", "pages",
+					   "pid",   "grant", "domain", NULL};
+static const char *const client_keys[] = {"pid",    "uid",   "name",  "domain",	 "conn",
+					  "grants", "bytes", "admin", "closing", NULL};
+static const char *const limit_keys[] = {"uid",	     "domain",	   "connections", "max_connections",
+					 "grants",   "max_grants", "bytes",	  "max_bytes",
+					 "refusals", "privileged", NULL};
+static const char *const top_keys[] = {"slab", "meminfo", "clients", NULL};
+static const char *const top_slab_keys[] = {"active_objs",  "total_objs",    "active_slabs",
+					    "total_slabs",  "active_caches", "total_caches",
+					    "active_size",  "total_size",    "min_obj_size",
+					    "avg_obj_size", "max_obj_size",  NULL};
 
 /* Checks the members of a meminfo object against @mi. */
 static void check_meminfo_json(json_object *o, const Kmalloc__Meminfo *mi)
@@ -365,24 +375,24 @@ static void check_meminfo_json(json_object *o, const Kmalloc__Meminfo *mi)
 		const char *key;
 		uint64_t v;
 	} want[] = {
-		{ "total", mi->total },
-		{ "free", mi->free },
-		{ "available", mi->available },
-		{ "slab", mi->slab },
-		{ "slab_reclaimable", mi->slab_reclaimable },
-		{ "slab_unreclaimable", mi->slab_unreclaimable },
-		{ "vmalloc_total", mi->total },
-		{ "vmalloc_used", mi->vmalloc_used },
-		{ "reserve", mi->reserve },
-		{ "watermark_low", mi->watermark_low },
-		{ "watermark_high", mi->watermark_high },
-		{ "frame_size", mi->frame_size },
-		{ "frames_total", mi->frames_total },
-		{ "frames_free", mi->frames_free },
-		{ "domains", mi->domains },
-		{ "clients", mi->clients },
-		{ "grants", mi->grants },
-		{ "quarantined", mi->quarantined },
+		{"total", mi->total},
+		{"free", mi->free},
+		{"available", mi->available},
+		{"slab", mi->slab},
+		{"slab_reclaimable", mi->slab_reclaimable},
+		{"slab_unreclaimable", mi->slab_unreclaimable},
+		{"vmalloc_total", mi->total},
+		{"vmalloc_used", mi->vmalloc_used},
+		{"reserve", mi->reserve},
+		{"watermark_low", mi->watermark_low},
+		{"watermark_high", mi->watermark_high},
+		{"frame_size", mi->frame_size},
+		{"frames_total", mi->frames_total},
+		{"frames_free", mi->frames_free},
+		{"domains", mi->domains},
+		{"clients", mi->clients},
+		{"grants", mi->grants},
+		{"quarantined", mi->quarantined},
 	};
 	size_t i;
 
@@ -396,35 +406,34 @@ static void check_meminfo_json(json_object *o, const Kmalloc__Meminfo *mi)
 /* ------------------------------------------------------------------------ */
 /* meminfo                                                                  */
 
-static const char meminfo_hugetlb[] =
-	"MemTotal:          65536 kB\n"
-	"MemFree:           57344 kB\n"
-	"MemAvailable:      59392 kB\n"
-	"Buffers:               0 kB\n"
-	"Cached:                0 kB\n"
-	"SwapCached:            0 kB\n"
-	"Active:                0 kB\n"
-	"Inactive:              0 kB\n"
-	"SwapTotal:             0 kB\n"
-	"SwapFree:              0 kB\n"
-	"Shmem:                 0 kB\n"
-	"KReclaimable:       1024 kB\n"
-	"Slab:               3072 kB\n"
-	"SReclaimable:       1024 kB\n"
-	"SUnreclaim:         2048 kB\n"
-	"VmallocTotal:      65536 kB\n"
-	"VmallocUsed:        4096 kB\n"
-	"VmallocChunk:          0 kB\n"
-	"HardwareCorrupted:     0 kB\n"
-	"HugePages_Total:      32\n"
-	"HugePages_Free:       28\n"
-	"HugePages_Rsvd:        0\n"
-	"HugePages_Surp:        0\n"
-	"Hugepagesize:       2048 kB\n"
-	"Hugetlb:           65536 kB\n"
-	"Reserve:            2048 kB\n"
-	"WatermarkLow:       4096 kB\n"
-	"WatermarkHigh:      6144 kB\n";
+static const char meminfo_hugetlb[] = "MemTotal:          65536 kB\n"
+				      "MemFree:           57344 kB\n"
+				      "MemAvailable:      59392 kB\n"
+				      "Buffers:               0 kB\n"
+				      "Cached:                0 kB\n"
+				      "SwapCached:            0 kB\n"
+				      "Active:                0 kB\n"
+				      "Inactive:              0 kB\n"
+				      "SwapTotal:             0 kB\n"
+				      "SwapFree:              0 kB\n"
+				      "Shmem:                 0 kB\n"
+				      "KReclaimable:       1024 kB\n"
+				      "Slab:               3072 kB\n"
+				      "SReclaimable:       1024 kB\n"
+				      "SUnreclaim:         2048 kB\n"
+				      "VmallocTotal:      65536 kB\n"
+				      "VmallocUsed:        4096 kB\n"
+				      "VmallocChunk:          0 kB\n"
+				      "HardwareCorrupted:     0 kB\n"
+				      "HugePages_Total:      32\n"
+				      "HugePages_Free:       28\n"
+				      "HugePages_Rsvd:        0\n"
+				      "HugePages_Surp:        0\n"
+				      "Hugepagesize:       2048 kB\n"
+				      "Hugetlb:           65536 kB\n"
+				      "Reserve:            2048 kB\n"
+				      "WatermarkLow:       4096 kB\n"
+				      "WatermarkHigh:      6144 kB\n";
 
 START_TEST(test_meminfo_exact)
 {
@@ -459,13 +468,14 @@ END_TEST
  * keep the value's right edge at column 24 while it fits in 8 digits. */
 START_TEST(test_meminfo_shape)
 {
-	static const uint64_t totals[] = { 0, 4096, 64ull << 20, 1ull << 40, UINT64_MAX };
+	static const uint64_t totals[] = {0, 4096, 64ull << 20, 1ull << 40, UINT64_MAX};
 	Kmalloc__Meminfo mi;
 	regex_t re;
 	size_t i;
 
-	ck_assert_int_eq(regcomp(&re, "^[A-Za-z_()]+:[[:space:]]+[0-9]+( kB)?$",
-				 REG_EXTENDED | REG_NOSUB), 0);
+	ck_assert_int_eq(
+		regcomp(&re, "^[A-Za-z_()]+:[[:space:]]+[0-9]+( kB)?$", REG_EXTENDED | REG_NOSUB),
+		0);
 	for (i = 0; i < sizeof(totals) / sizeof(totals[0]); i++) {
 		char *s, *line, *save = NULL;
 		int lines = 0;
@@ -502,29 +512,28 @@ START_TEST(test_meminfo_shape)
 END_TEST
 
 /* The document kmctl has always printed for meminfo, byte for byte. */
-static const char meminfo_hugetlb_json[] =
-	"{\n"
-	"  \"total\": 67108864,\n"
-	"  \"free\": 58720256,\n"
-	"  \"available\": 60817408,\n"
-	"  \"slab\": 3145728,\n"
-	"  \"slab_reclaimable\": 1048576,\n"
-	"  \"slab_unreclaimable\": 2097152,\n"
-	"  \"vmalloc_total\": 67108864,\n"
-	"  \"vmalloc_used\": 4194304,\n"
-	"  \"reserve\": 2097152,\n"
-	"  \"watermark_low\": 4194304,\n"
-	"  \"watermark_high\": 6291456,\n"
-	"  \"backing\": \"hugetlb\",\n"
-	"  \"hugetlb\": true,\n"
-	"  \"frame_size\": 2097152,\n"
-	"  \"frames_total\": 32,\n"
-	"  \"frames_free\": 28,\n"
-	"  \"domains\": 2,\n"
-	"  \"clients\": 3,\n"
-	"  \"grants\": 17,\n"
-	"  \"quarantined\": 0\n"
-	"}\n";
+static const char meminfo_hugetlb_json[] = "{\n"
+					   "  \"total\": 67108864,\n"
+					   "  \"free\": 58720256,\n"
+					   "  \"available\": 60817408,\n"
+					   "  \"slab\": 3145728,\n"
+					   "  \"slab_reclaimable\": 1048576,\n"
+					   "  \"slab_unreclaimable\": 2097152,\n"
+					   "  \"vmalloc_total\": 67108864,\n"
+					   "  \"vmalloc_used\": 4194304,\n"
+					   "  \"reserve\": 2097152,\n"
+					   "  \"watermark_low\": 4194304,\n"
+					   "  \"watermark_high\": 6291456,\n"
+					   "  \"backing\": \"hugetlb\",\n"
+					   "  \"hugetlb\": true,\n"
+					   "  \"frame_size\": 2097152,\n"
+					   "  \"frames_total\": 32,\n"
+					   "  \"frames_free\": 28,\n"
+					   "  \"domains\": 2,\n"
+					   "  \"clients\": 3,\n"
+					   "  \"grants\": 17,\n"
+					   "  \"quarantined\": 0\n"
+					   "}\n";
 
 START_TEST(test_meminfo_json)
 {
@@ -578,11 +587,11 @@ static const struct {
 	uint32_t objsize, perslab, pages;
 	uint64_t slabs;
 } slab_rows[] = {
-	{ "kmalloc-512", 5906, 5984, 512, 16, 2, 374 },
-	{ "kmalloc-8", 0, 0, 8, 512, 1, 0 },
-	{ "kmalloc-8k", 12, 16, 8192, 4, 8, 4 },
-	{ "kmalloc-rcl-192", 1, 21, 192, 21, 1, 1 },
-	{ "a-cache-name-longer-than-17", 4000000000u, 4000000000u, 64, 64, 1, 62500000 },
+	{"kmalloc-512", 5906, 5984, 512, 16, 2, 374},
+	{"kmalloc-8", 0, 0, 8, 512, 1, 0},
+	{"kmalloc-8k", 12, 16, 8192, 4, 8, 4},
+	{"kmalloc-rcl-192", 1, 21, 192, 21, 1, 1},
+	{"a-cache-name-longer-than-17", 4000000000u, 4000000000u, 64, 64, 1, 62500000},
 };
 
 static void build_slab_page(Kmalloc__InspectReply *page, Kmalloc__SlabRow *rows,
@@ -638,12 +647,13 @@ START_TEST(test_slabinfo_exact)
 	fx.pages[0].n_slabs = 1;
 	s = table_text(format_slabinfo, &fx.t, false);
 	/* A row as mm/slab_common.c: cache_show() prints it. */
-	ck_assert_str_eq(s, "slabinfo - version: 2.1\n"
-		"# name            <active_objs> <num_objs> <objsize> <objperslab> "
-		"<pagesperslab> : tunables <limit> <batchcount> <sharedfactor> : "
-		"slabdata <active_slabs> <num_slabs> <sharedavail>\n"
-		"kmalloc-512         5906   5984    512   16    2 : tunables    0    0    0 : "
-		"slabdata    374    374      0\n");
+	ck_assert_str_eq(
+		s, "slabinfo - version: 2.1\n"
+		   "# name            <active_objs> <num_objs> <objsize> <objperslab> "
+		   "<pagesperslab> : tunables <limit> <batchcount> <sharedfactor> : "
+		   "slabdata <active_slabs> <num_slabs> <sharedavail>\n"
+		   "kmalloc-512         5906   5984    512   16    2 : tunables    0    0    0 : "
+		   "slabdata    374    374      0\n");
 	free(s);
 }
 END_TEST
@@ -668,9 +678,12 @@ START_TEST(test_slabinfo_slabtop_parse)
 		char name[129];
 
 		ck_assert_uint_lt(i, NR_SLAB_ROWS);
-		ck_assert_int_eq(sscanf(line, "%128s %u %u %u %u %u : tunables %*u %*u %*u : "
-					"slabdata %u %u %*u", name, &active, &num, &size,
-					&perslab, &pages, &aslabs, &nslabs), 8);
+		ck_assert_int_eq(sscanf(line,
+					"%128s %u %u %u %u %u : tunables %*u %*u %*u : "
+					"slabdata %u %u %*u",
+					name, &active, &num, &size, &perslab, &pages, &aslabs,
+					&nslabs),
+				 8);
 		ck_assert_str_eq(name, slab_rows[i].name);
 		ck_assert_uint_eq(active, slab_rows[i].active);
 		ck_assert_uint_eq(num, slab_rows[i].num);
@@ -755,11 +768,11 @@ END_TEST
 
 START_TEST(test_buddyinfo_exact)
 {
-	static uint64_t normal[] = { 1822, 1189, 1348, 823, 501, 290, 136, 100, 53, 27, 102 };
-	uint64_t partial[] = { 3, 0, 1 };
-	Kmalloc__BuddyRow rows[2], *ptrs[2] = { &rows[0], &rows[1] };
-	Kmalloc__InspectReply page, *pages[1] = { &page };
-	struct format_table t = { .pages = pages, .nr_pages = 1 };
+	static uint64_t normal[] = {1822, 1189, 1348, 823, 501, 290, 136, 100, 53, 27, 102};
+	uint64_t partial[] = {3, 0, 1};
+	Kmalloc__BuddyRow rows[2], *ptrs[2] = {&rows[0], &rows[1]};
+	Kmalloc__InspectReply page, *pages[1] = {&page};
+	struct format_table t = {.pages = pages, .nr_pages = 1};
 	json_object *j, *row, *nr_free;
 	size_t i, o;
 	char *s;
@@ -777,11 +790,11 @@ START_TEST(test_buddyinfo_exact)
 	page.buddy = ptrs;
 	s = table_text(format_buddyinfo, &t, false);
 	/* A line as mm/vmstat.c: frag_show_print() prints it, trailing space included. */
-	ck_assert_str_eq(s,
-		"Node 0, zone   Normal   1822   1189   1348    823    501    290    136    100"
-		"     53     27    102 \n"
-		"Node 0, zone  uid1000      3      0      1      0      0      0      0      0"
-		"      0      0      0 \n");
+	ck_assert_str_eq(
+		s, "Node 0, zone   Normal   1822   1189   1348    823    501    290    136    100"
+		   "     53     27    102 \n"
+		   "Node 0, zone  uid1000      3      0      1      0      0      0      0      0"
+		   "      0      0      0 \n");
 	free(s);
 	partial[1] = UINT64_MAX; /* counts come back exact */
 	s = table_text(format_buddyinfo, &t, true);
@@ -811,9 +824,9 @@ END_TEST
 
 START_TEST(test_vmallocinfo)
 {
-	Kmalloc__VmallocRow rows[3], *ptrs[3] = { &rows[0], &rows[1], &rows[2] };
-	Kmalloc__InspectReply page, *pages[1] = { &page };
-	struct format_table t = { .pages = pages, .nr_pages = 1 };
+	Kmalloc__VmallocRow rows[3], *ptrs[3] = {&rows[0], &rows[1], &rows[2]};
+	Kmalloc__InspectReply page, *pages[1] = {&page};
+	struct format_table t = {.pages = pages, .nr_pages = 1};
 	char *s, *line, *save = NULL;
 	json_object *j, *row;
 	regex_t re;
@@ -824,12 +837,12 @@ START_TEST(test_vmallocinfo)
 	for (i = 0; i < 3; i++)
 		kmalloc__vmalloc_row__init(&rows[i]);
 	rows[0].start = 0x7f1234000000;
-	rows[0].size = 8ull << 20;	/* three frames and the guard */
+	rows[0].size = 8ull << 20; /* three frames and the guard */
 	rows[0].caller = "km_test_caller+0x10/0x40";
 	rows[0].pages = 1536;
 	rows[0].pid = 42;
 	rows[0].grant = 7;
-	rows[1].size = 4ull << 20;	/* address unknown, no caller */
+	rows[1].size = 4ull << 20; /* address unknown, no caller */
 	rows[1].pages = 512;
 	rows[2].start = 0x10000;
 	rows[2].size = 4ull << 20;
@@ -838,17 +851,22 @@ START_TEST(test_vmallocinfo)
 	page.n_vmalloc = 3;
 	page.vmalloc = ptrs;
 	s = table_text(format_vmallocinfo, &t, false);
-	ck_assert_int_eq(strncmp(s,
-		"0x00007f1234000000-0x00007f1234800000 8388608 km_test_caller+0x10/0x40 "
-		"pages=1536 vmalloc N0=1536\n"
-		"0x0000000000000000-0x0000000000400000 4194304 pages=512 vmalloc N0=512\n",
-		strlen("0x00007f1234000000-0x00007f1234800000 8388608 km_test_caller+0x10/0x40 "
-		       "pages=1536 vmalloc N0=1536\n"
-		       "0x0000000000000000-0x0000000000400000 4194304 pages=512 vmalloc N0=512\n")),
+	ck_assert_int_eq(
+		strncmp(s,
+			"0x00007f1234000000-0x00007f1234800000 8388608 km_test_caller+0x10/0x40 "
+			"pages=1536 vmalloc N0=1536\n"
+			"0x0000000000000000-0x0000000000400000 4194304 pages=512 vmalloc N0=512\n",
+			strlen("0x00007f1234000000-0x00007f1234800000 8388608 "
+			       "km_test_caller+0x10/0x40 "
+			       "pages=1536 vmalloc N0=1536\n"
+			       "0x0000000000000000-0x0000000000400000 4194304 pages=512 vmalloc "
+			       "N0=512\n")),
 		0);
-	ck_assert_int_eq(regcomp(&re, "^0x[0-9a-f]{16}-0x[0-9a-f]{16} +[0-9]+( [^ ]+)?"
+	ck_assert_int_eq(regcomp(&re,
+				 "^0x[0-9a-f]{16}-0x[0-9a-f]{16} +[0-9]+( [^ ]+)?"
 				 "( pages=[0-9]+)? vmalloc( N0=[0-9]+)?$",
-				 REG_EXTENDED | REG_NOSUB), 0);
+				 REG_EXTENDED | REG_NOSUB),
+			 0);
 	for (line = strtok_r(s, "\n", &save); line; line = strtok_r(NULL, "\n", &save), n++)
 		ck_assert_msg(!regexec(&re, line, 0, NULL, 0), "bad line '%s'", line);
 	ck_assert_int_eq(n, 3);
@@ -898,9 +916,9 @@ static void client_fixture_init(struct client_fixture *fx)
 		const char *name;
 		uint64_t grants, bytes;
 	} c[] = {
-		{ 4242, 1000, 1, 3, "small", 2, 4096 },
-		{ 77, 0, 0, 1, "kmctl", 0, 0 },
-		{ 4194304, 4294967294u, 2, 9, "big\tone \"q\"", 12, 6ull << 30 },
+		{4242, 1000, 1, 3, "small", 2, 4096},
+		{77, 0, 0, 1, "kmctl", 0, 0},
+		{4194304, 4294967294u, 2, 9, "big\tone \"q\"", 12, 6ull << 30},
 	};
 
 	for (int i = 0; i < 3; i++) {
@@ -951,10 +969,10 @@ START_TEST(test_clients)
 	client_fixture_init(&fx);
 	s = table_text(format_clients, &fx.t, false);
 	ck_assert_str_eq(s,
-		"    PID    UID DOMAIN  CONN   GRANTS        BYTES COMMAND\n"
-		"   4242   1000      1     3        2         4096 small\n"
-		"     77      0      0     1        0            0 kmctl (admin)\n"
-		"4194304 4294967294      2     9       12   6442450944 big?one \"q\"\n");
+			 "    PID    UID DOMAIN  CONN   GRANTS        BYTES COMMAND\n"
+			 "   4242   1000      1     3        2         4096 small\n"
+			 "     77      0      0     1        0            0 kmctl (admin)\n"
+			 "4194304 4294967294      2     9       12   6442450944 big?one \"q\"\n");
 	free(s);
 	fx.rows[0].closing = true;
 	s = table_text(format_clients, &fx.t, true);
@@ -986,16 +1004,16 @@ START_TEST(test_top)
 
 	client_fixture_init(&cfx);
 	slab_fixture_init(&sfx);
-	sfx.t.nr_pages = 1;	/* kmalloc-512 and kmalloc-8 */
+	sfx.t.nr_pages = 1; /* kmalloc-512 and kmalloc-8 */
 	sample_meminfo(&mi, true);
 	ck_assert_int_eq(format_top(out_open(&o), &mi, &sfx.t, &cfx.t, false), 0);
 	s = out_close(&o);
-	ck_assert_ptr_nonnull(strstr(s,
-		" Active / Total Objects (% used)    : 5906 / 5984 (98.7%)\n"
-		" Active / Total Slabs (% used)      : 374 / 374 (100.0%)\n"
-		" Active / Total Caches (% used)     : 1 / 2 (50.0%)\n"
-		" Active / Total Size (% used)       : 2953.00K / 2992.00K (98.7%)\n"
-		" Minimum / Average / Maximum Object : 0.01K / 0.50K / 0.50K\n"));
+	ck_assert_ptr_nonnull(
+		strstr(s, " Active / Total Objects (% used)    : 5906 / 5984 (98.7%)\n"
+			  " Active / Total Slabs (% used)      : 374 / 374 (100.0%)\n"
+			  " Active / Total Caches (% used)     : 1 / 2 (50.0%)\n"
+			  " Active / Total Size (% used)       : 2953.00K / 2992.00K (98.7%)\n"
+			  " Minimum / Average / Maximum Object : 0.01K / 0.50K / 0.50K\n"));
 	ck_assert_ptr_nonnull(strstr(s, " MemFree / MemTotal (% free)        : 57344 / 65536 kB"));
 	ck_assert_ptr_nonnull(strstr(s, " Backing                            : hugetlb,"));
 	big = strstr(s, "big?one");
@@ -1059,9 +1077,9 @@ END_TEST
 
 START_TEST(test_limits)
 {
-	Kmalloc__AccountRow rows[2], *ptrs[2] = { &rows[0], &rows[1] };
-	Kmalloc__InspectReply page, *pages[1] = { &page };
-	struct format_table t = { .pages = pages, .nr_pages = 1 };
+	Kmalloc__AccountRow rows[2], *ptrs[2] = {&rows[0], &rows[1]};
+	Kmalloc__InspectReply page, *pages[1] = {&page};
+	struct format_table t = {.pages = pages, .nr_pages = 1};
 	json_object *j, *row;
 	size_t i;
 	char *s;
@@ -1139,29 +1157,33 @@ END_TEST
 static const struct {
 	const char *in, *out;
 } json_strings[] = {
-	{ "plain", "plain" },
-	{ "", "" },
-	{ "q\"b\\s/", "q\"b\\s/" },
-	{ "\n\r\t\b\f\x01\x1f\x7f", "\n\r\t\b\f\x01\x1f\x7f" },
-	{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf",
-	  "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf" },
-	{ "bad\xff" "x", "bad" FFFD "x" },
-	{ "trunc\xc3", "trunc" FFFD },
-	{ "cut\xe2\x82" "b", "cut" FFFD FFFD "b" },
-	{ "over\xc0\xaf", "over" FFFD FFFD },
-	{ "over3\xe0\x80\xaf", "over3" FFFD FFFD FFFD },
-	{ "surr\xed\xa0\x80", "surr" FFFD FFFD FFFD },
-	{ "big\xf4\x90\x80\x80", "big" FFFD FFFD FFFD FFFD },
-	{ "\x80\xbf", FFFD FFFD },
+	{"plain", "plain"},
+	{"", ""},
+	{"q\"b\\s/", "q\"b\\s/"},
+	{"\n\r\t\b\f\x01\x1f\x7f", "\n\r\t\b\f\x01\x1f\x7f"},
+	{"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf",
+	 "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf"},
+	{"bad\xff"
+	 "x",
+	 "bad" FFFD "x"},
+	{"trunc\xc3", "trunc" FFFD},
+	{"cut\xe2\x82"
+	 "b",
+	 "cut" FFFD FFFD "b"},
+	{"over\xc0\xaf", "over" FFFD FFFD},
+	{"over3\xe0\x80\xaf", "over3" FFFD FFFD FFFD},
+	{"surr\xed\xa0\x80", "surr" FFFD FFFD FFFD},
+	{"big\xf4\x90\x80\x80", "big" FFFD FFFD FFFD FFFD},
+	{"\x80\xbf", FFFD FFFD},
 };
 
 /* @in as a client's name and a vmalloc caller, printed and read back. */
 static void check_json_string(const char *in, const char *out)
 {
-	Kmalloc__ClientRow client, *clients[1] = { &client };
-	Kmalloc__VmallocRow area, *areas[1] = { &area };
-	Kmalloc__InspectReply page, *pages[1] = { &page };
-	struct format_table t = { .pages = pages, .nr_pages = 1 };
+	Kmalloc__ClientRow client, *clients[1] = {&client};
+	Kmalloc__VmallocRow area, *areas[1] = {&area};
+	Kmalloc__InspectReply page, *pages[1] = {&page};
+	struct format_table t = {.pages = pages, .nr_pages = 1};
 	json_object *j;
 	char *s;
 

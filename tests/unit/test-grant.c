@@ -34,10 +34,10 @@
 #include "sizes.h"
 #include "testutil.h"
 
-#define MiB		(1ull << 20)
-#define FRAME		KM_FRAME_SIZE
-#define POOL_SIZE	(32 * MiB)	/* 16 frames */
-#define POOL_FRAMES	16u
+#define MiB	    (1ull << 20)
+#define FRAME	    KM_FRAME_SIZE
+#define POOL_SIZE   (32 * MiB) /* 16 frames */
+#define POOL_FRAMES 16u
 
 static struct mm mm;
 static struct settings cfg;
@@ -48,8 +48,8 @@ static struct grant_table table;
 
 static void mm_setup(struct mm *m, uint64_t reserve)
 {
-	struct mm_options opt = { .pool_size = POOL_SIZE, .backing = POOL_BACKING_SHMEM,
-				  .reserve = reserve };
+	struct mm_options opt = {
+		.pool_size = POOL_SIZE, .backing = POOL_BACKING_SHMEM, .reserve = reserve};
 
 	ck_assert_int_eq(mm_init(m, &opt), 0);
 	ck_assert_uint_eq(m->pool.nr_frames, POOL_FRAMES);
@@ -111,7 +111,7 @@ static void check_holder(const struct grant_table *t, const struct conn *c)
 	const struct grant *g;
 	uint64_t n = 0, bytes = 0;
 
-	TAILQ_FOREACH(g, &c->grants, link) {
+	TAILQ_FOREACH (g, &c->grants, link) {
 		ck_assert_ptr_eq(g->holder, c);
 		ck_assert_ptr_eq(grant_held(t, c, g->id), g);
 		ck_assert_ptr_eq(g->domain, c->domain);
@@ -347,8 +347,9 @@ START_TEST(test_kmalloc_grant)
 		size_t size = grant_sizes[k];
 		const struct grant *o;
 
-		ck_assert_int_eq(grant_kmalloc(&table, c, size, KM_GFP_KERNEL | KM___GFP_NOWARN, 1,
-					       &g[k]), 0);
+		ck_assert_int_eq(
+			grant_kmalloc(&table, c, size, KM_GFP_KERNEL | KM___GFP_NOWARN, 1, &g[k]),
+			0);
 		o = g[k];
 		ck_assert_int_eq(o->kind, GRANT_KMALLOC);
 		ck_assert_ptr_eq(o->holder, c);
@@ -379,8 +380,9 @@ START_TEST(test_kmalloc_grant)
 
 		grant_release(&table, g[k]);
 		ck_assert_int_eq(grant_kmalloc(&table, c, grant_sizes[k],
-					       KM_GFP_KERNEL | KM___GFP_ZERO, 1, &z), 0);
-		if (grant_sizes[k] < 2 * MiB)	/* blocks below a frame are reused in place */
+					       KM_GFP_KERNEL | KM___GFP_ZERO, 1, &z),
+				 0);
+		if (grant_sizes[k] < 2 * MiB) /* blocks below a frame are reused in place */
 			ck_assert_uint_eq(z->k.phys, phys);
 		ck_assert(all_bytes(d, z->k.phys, z->k.size, 0));
 		ck_assert_uint_eq(z->gfp, KM_GFP_KERNEL | KM___GFP_ZERO);
@@ -412,7 +414,7 @@ START_TEST(test_bulk_all_or_nothing)
 {
 	/* kmalloc-8k: 4 objects per 8-page slab, 4096 in the whole pool */
 	enum { HELD = 10, FIT = 16 * 512 / 8 * 4 };
-	struct conn *c = holder_new(&mm, &accts, 0);	/* no quota in the way */
+	struct conn *c = holder_new(&mm, &accts, 0); /* no quota in the way */
 	struct domain *d = c->domain;
 	struct grant **out = calloc(FIT + 1, sizeof(*out));
 	struct grant *held[HELD], *g;
@@ -515,8 +517,7 @@ START_TEST(test_quota)
 	grant_release(&table, g);
 	/* a size past any limit (and the pool) is refused, nothing charged */
 	ck_assert_int_lt(grant_vmalloc(&table, c, UINT64_MAX, KM_GFP_KERNEL, 0, "", &g), 0);
-	ck_assert_int_lt(grant_vmalloc(&table, c, UINT64_MAX - FRAME, KM_GFP_KERNEL, 0, "", &g),
-			 0);
+	ck_assert_int_lt(grant_vmalloc(&table, c, UINT64_MAX - FRAME, KM_GFP_KERNEL, 0, "", &g), 0);
 	assert_account(c->account, 0, 0);
 	ck_assert_uint_eq(table.count, 0);
 
@@ -562,7 +563,7 @@ START_TEST(test_reserve_privileged_only)
 	struct conn *u, *p;
 	struct grant *gu, *gp, *g;
 
-	mm_setup(&m, 4 * FRAME);	/* min 4: GFP_ATOMIC may go down to 1 */
+	mm_setup(&m, 4 * FRAME); /* min 4: GFP_ATOMIC may go down to 1 */
 	accounts_init(&a, &cfg, POOL_SIZE);
 	ck_assert_int_eq(grant_table_init(&t), 0);
 	u = holder_new(&m, &a, 1000);
@@ -612,7 +613,8 @@ START_TEST(test_vmalloc_grant)
 	struct grant *g, *g2, *x;
 
 	ck_assert_int_eq(grant_vmalloc(&table, c, 2 * FRAME + 1, KM_GFP_KERNEL, 0x7f0012340000ull,
-				       "probe+0x10/0x20", &g), 0);
+				       "probe+0x10/0x20", &g),
+			 0);
 	ck_assert_int_eq(g->kind, GRANT_VMALLOC);
 	ck_assert_ptr_eq(g->domain, d);
 	ck_assert_uint_eq(g->size, 2 * FRAME + 1);
@@ -645,15 +647,15 @@ START_TEST(test_vmalloc_grant)
 	c->limits.max_bytes = ACCOUNT_UNLIMITED;
 	ck_assert_int_eq(grant_vmalloc(&table, c, POOL_SIZE + 1, KM_GFP_KERNEL, 0, "", &x),
 			 -ENOMEM);
-	ck_assert_int_eq(grant_vmalloc(&table, c, POOL_SIZE - 2 * FRAME, KM_GFP_KERNEL, 0, "",
-				       &x), -ENOMEM);
+	ck_assert_int_eq(grant_vmalloc(&table, c, POOL_SIZE - 2 * FRAME, KM_GFP_KERNEL, 0, "", &x),
+			 -ENOMEM);
 	ck_assert_uint_eq(table.count, 1);
 	assert_account(c->account, 1, 3 * FRAME);
 	ck_assert_uint_eq(d->vmalloc_frames, 3);
 	check_holder(&table, c);
 	/* what is left fits exactly */
-	ck_assert_int_eq(grant_vmalloc(&table, c, POOL_SIZE - 3 * FRAME, KM_GFP_KERNEL, 0, "",
-				       &x), 0);
+	ck_assert_int_eq(grant_vmalloc(&table, c, POOL_SIZE - 3 * FRAME, KM_GFP_KERNEL, 0, "", &x),
+			 0);
 	ck_assert_uint_eq(frame_nr_free(&mm.frames), 0);
 	check_holder(&table, c);
 
@@ -731,7 +733,7 @@ START_TEST(test_release_some)
 	uint64_t left, calls = 1;
 
 	ck_assert_ptr_nonnull(out);
-	ck_assert(grant_release_some(&table, c, 1));	/* nothing held */
+	ck_assert(grant_release_some(&table, c, 1)); /* nothing held */
 	ck_assert_int_eq(grant_kmalloc(&table, c, 64, KM_GFP_KERNEL, BULK, out), 0);
 	ck_assert_int_eq(grant_kmalloc(&table, c, 20000, KM_GFP_KERNEL, 1, &g), 0);
 	ck_assert_int_eq(grant_kmalloc(&table, c, 4 * MiB, KM_GFP_KERNEL, 1, &g), 0);
@@ -787,8 +789,8 @@ struct saved_grant {
  * from the reserve memfd and owner[] of @a. */
 static void mm_successor(struct mm *b, const struct mm *a)
 {
-	struct mm_options opt = { .pool_size = a->pool.size, .backing = POOL_BACKING_SHMEM,
-				  .reserve = 0 };
+	struct mm_options opt = {
+		.pool_size = a->pool.size, .backing = POOL_BACKING_SHMEM, .reserve = 0};
 	int fd = dup(a->pool.reserve_fd);
 
 	ck_assert_int_ge(fd, 0);
@@ -797,8 +799,7 @@ static void mm_successor(struct mm *b, const struct mm *a)
 		ck_assert_uint_eq(b->frames.owner[f], a->frames.owner[f]);
 }
 
-static int restore(struct grant_table *t, struct conn *c, const struct saved_grant *s,
-		   uint64_t id)
+static int restore(struct grant_table *t, struct conn *c, const struct saved_grant *s, uint64_t id)
 {
 	if (s->kind == GRANT_VMALLOC)
 		return grant_restore_vmalloc(t, c, id, s->frames, s->nr_frames, s->size, s->gfp,
@@ -814,10 +815,15 @@ struct restore_state {
 
 static void snapshot(const struct grant_table *t, const struct conn *c, struct restore_state *st)
 {
-	*st = (struct restore_state){ t->count, c->nr_grants, c->bytes, c->account->grants,
-				      c->account->bytes, c->domain->pages.free_units,
-				      c->domain->slab_pages, c->domain->large_pages,
-				      c->domain->vmalloc_frames };
+	*st = (struct restore_state){t->count,
+				     c->nr_grants,
+				     c->bytes,
+				     c->account->grants,
+				     c->account->bytes,
+				     c->domain->pages.free_units,
+				     c->domain->slab_pages,
+				     c->domain->large_pages,
+				     c->domain->vmalloc_frames};
 }
 
 static void assert_unchanged(const struct grant_table *t, const struct conn *c,
@@ -834,7 +840,7 @@ static const size_t restore_sizes[] = {
 	96, 96, 96, 96, 96, 96, 8, 3000, 3000, 3000, 8192, 20000, 2 * MiB, 4 * MiB,
 };
 #define NR_RESTORE_K (sizeof(restore_sizes) / sizeof(restore_sizes[0]))
-#define NR_RESTORE (NR_RESTORE_K + 2)
+#define NR_RESTORE   (NR_RESTORE_K + 2)
 
 /*
  * Grants of a predecessor remade by a successor: a second mm over the
@@ -869,12 +875,14 @@ START_TEST(test_restore)
 				 0);
 		fill(da, out[i]->k.phys, out[i]->k.size, (int)(0x30 + i));
 	}
-	ck_assert_int_eq(grant_vmalloc(&table, ca, 2 * FRAME + 5, KM_GFP_KERNEL,
-				       0x7f0000200000ull, caller, &g), 0);
+	ck_assert_int_eq(grant_vmalloc(&table, ca, 2 * FRAME + 5, KM_GFP_KERNEL, 0x7f0000200000ull,
+				       caller, &g),
+			 0);
 	ck_assert_int_eq(grant_vmalloc(&table, ca, FRAME, KM_GFP_KERNEL | KM___GFP_ZERO,
-				       0x7f0000800000ull, "", &x), 0);
+				       0x7f0000800000ull, "", &x),
+			 0);
 	/* a hole in a slab, and a frame the domain keeps free */
-	hole = (struct saved_grant){ .kind = GRANT_KMALLOC, .k = out[2]->k, .size = 96 };
+	hole = (struct saved_grant){.kind = GRANT_KMALLOC, .k = out[2]->k, .size = 96};
 	grant_release(&table, out[2]);
 	ck_assert_int_eq(grant_vmalloc(&table, ca, 1, KM_GFP_KERNEL, 0, "", &x), 0);
 	spare_frame = x->v.frames[0];
@@ -889,7 +897,7 @@ START_TEST(test_restore)
 	/* what the handover records */
 	memset(saved, 0, sizeof(saved));
 	i = 0;
-	TAILQ_FOREACH(x, &ca->grants, link) {
+	TAILQ_FOREACH (x, &ca->grants, link) {
 		struct saved_grant *s = &saved[i++];
 
 		s->id = x->id;
@@ -911,7 +919,7 @@ START_TEST(test_restore)
 		if (x->id > max_id)
 			max_id = x->id;
 	}
-	ck_assert_uint_eq(i, NR_RESTORE - 1);	/* one kmalloc was given back */
+	ck_assert_uint_eq(i, NR_RESTORE - 1); /* one kmalloc was given back */
 
 	/* the successor */
 	mm_successor(&b, &mm);
@@ -925,9 +933,9 @@ START_TEST(test_restore)
 	cb->account = account_get(&acb, 1000);
 	ck_assert_ptr_nonnull(cb->account);
 	account_limits_for(&acb, 1000, 1000, NULL, 0, &cb->limits);
-	cb->limits.max_bytes = ACCOUNT_UNLIMITED;	/* as the predecessor's */
+	cb->limits.max_bytes = ACCOUNT_UNLIMITED; /* as the predecessor's */
 	cb->domain = nd;
-	nd->refs++;	/* as restore_conns() does */
+	nd->refs++; /* as restore_conns() does */
 	ck_assert_uint_eq(nd->pages.free_units, (uint64_t)nd->nr_frames * POOL_PAGES_PER_FRAME);
 
 	/* no domain, no id, no frames */
@@ -936,17 +944,20 @@ START_TEST(test_restore)
 	TAILQ_INIT(&nodomain.grants);
 	snapshot(&tb, cb, &before);
 	ck_assert_int_eq(restore(&tb, &nodomain, &saved[0], saved[0].id), -EUCLEAN);
-	ck_assert_int_eq(grant_restore_vmalloc(&tb, &nodomain, max_id + 1, &spare_frame, 1, FRAME,
-					       0, 0, ""), -EUCLEAN);
+	ck_assert_int_eq(
+		grant_restore_vmalloc(&tb, &nodomain, max_id + 1, &spare_frame, 1, FRAME, 0, 0, ""),
+		-EUCLEAN);
 	ck_assert_int_eq(restore(&tb, cb, &saved[0], 0), -EUCLEAN);
-	ck_assert_int_eq(grant_restore_vmalloc(&tb, cb, max_id + 1, &spare_frame, 0, FRAME, 0, 0,
-					       ""), -EUCLEAN);
+	ck_assert_int_eq(
+		grant_restore_vmalloc(&tb, cb, max_id + 1, &spare_frame, 0, FRAME, 0, 0, ""),
+		-EUCLEAN);
 	assert_unchanged(&tb, cb, &before);
 
 	/* every grant, in the reverse order */
 	for (i = NR_RESTORE - 1; i-- > 0;)
-		ck_assert_msg(restore(&tb, cb, &saved[i], saved[i].id) == 0, "grant %" PRIu64
-			      " (%s)", saved[i].id, grant_kind_names[saved[i].kind]);
+		ck_assert_msg(restore(&tb, cb, &saved[i], saved[i].id) == 0,
+			      "grant %" PRIu64 " (%s)", saved[i].id,
+			      grant_kind_names[saved[i].kind]);
 	for (i = 0; i < NR_RESTORE - 1; i++) {
 		const struct saved_grant *s = &saved[i];
 
@@ -988,8 +999,8 @@ START_TEST(test_restore)
 	/* refused, and nothing changes: ids taken (over free memory) ... */
 	snapshot(&tb, cb, &before);
 	ck_assert_int_eq(restore(&tb, cb, &hole, saved[0].id), -EUCLEAN);
-	spare = (struct saved_grant){ .kind = GRANT_VMALLOC, .size = FRAME,
-				      .frames = &spare_frame, .nr_frames = 1 };
+	spare = (struct saved_grant){
+		.kind = GRANT_VMALLOC, .size = FRAME, .frames = &spare_frame, .nr_frames = 1};
 	ck_assert_int_eq(restore(&tb, cb, &spare, saved[1].id), -EUCLEAN);
 	/* ... memory taken already, by the same or another grant ... */
 	for (i = 0; i < NR_RESTORE - 1; i++)
@@ -1010,32 +1021,38 @@ START_TEST(test_restore)
 		ck_assert_ptr_nonnull(v);
 		ck_assert_ptr_nonnull(big);
 		ck_assert_ptr_nonnull(slab);
-		two[0] = spare_frame;		/* free */
-		two[1] = v->frames[0];		/* an area's */
-		s = (struct saved_grant){ .kind = GRANT_VMALLOC, .size = 2 * FRAME,
-					  .frames = two, .nr_frames = 2 };
+		two[0] = spare_frame;  /* free */
+		two[1] = v->frames[0]; /* an area's */
+		s = (struct saved_grant){
+			.kind = GRANT_VMALLOC, .size = 2 * FRAME, .frames = two, .nr_frames = 2};
 		ck_assert_int_eq(restore(&tb, cb, &s, max_id + 100), -EUCLEAN);
-		two[1] = (uint32_t)(big->k.phys >> KM_FRAME_SHIFT) + 1;	/* a 4 MiB block's */
+		two[1] = (uint32_t)(big->k.phys >> KM_FRAME_SHIFT) + 1; /* a 4 MiB block's */
 		ck_assert_int_eq(restore(&tb, cb, &s, max_id + 100), -EUCLEAN);
-		two[1] = spare_frame;		/* itself twice */
+		two[1] = spare_frame; /* itself twice */
 		ck_assert_int_eq(restore(&tb, cb, &s, max_id + 100), -EUCLEAN);
 		/* a page of a kmalloc-4k slab, as a large block and as another
 		 * class's object */
-		s = (struct saved_grant){ .kind = GRANT_KMALLOC, .size = 4096,
-					  .k = { .phys = slab->k.phys & ~4095ull, .size = 4096,
-						 .order = 0, .cache = -1 } };
+		s = (struct saved_grant){.kind = GRANT_KMALLOC,
+					 .size = 4096,
+					 .k = {.phys = slab->k.phys & ~4095ull,
+					       .size = 4096,
+					       .order = 0,
+					       .cache = -1}};
 		ck_assert_int_eq(restore(&tb, cb, &s, max_id + 100), -EUCLEAN);
 		s.k.cache = kms_class_index(64);
 		s.k.size = 64;
 		ck_assert_int_eq(restore(&tb, cb, &s, max_id + 100), -EUCLEAN);
 		/* ... and memory that is not the domain's */
 		two[0] = foreign_frame;
-		s = (struct saved_grant){ .kind = GRANT_VMALLOC, .size = FRAME, .frames = two,
-					  .nr_frames = 1 };
+		s = (struct saved_grant){
+			.kind = GRANT_VMALLOC, .size = FRAME, .frames = two, .nr_frames = 1};
 		ck_assert_int_eq(restore(&tb, cb, &s, max_id + 100), -EUCLEAN);
-		s = (struct saved_grant){ .kind = GRANT_KMALLOC, .size = 8,
-					  .k = { .phys = (uint64_t)foreign_frame * FRAME,
-						 .size = 8, .order = 0, .cache = 0 } };
+		s = (struct saved_grant){.kind = GRANT_KMALLOC,
+					 .size = 8,
+					 .k = {.phys = (uint64_t)foreign_frame * FRAME,
+					       .size = 8,
+					       .order = 0,
+					       .cache = 0}};
 		ck_assert_int_eq(restore(&tb, cb, &s, max_id + 100), -EUCLEAN);
 	}
 	assert_unchanged(&tb, cb, &before);
@@ -1049,15 +1066,13 @@ START_TEST(test_restore)
 	ck_assert_uint_gt(g->id, max_id + 1001);
 	for (i = 0; i < NR_RESTORE - 1; i++)
 		if (saved[i].kind == GRANT_KMALLOC)
-			ck_assert(!overlap(g->k.phys, g->k.size, saved[i].k.phys,
-					   saved[i].k.size));
+			ck_assert(!overlap(g->k.phys, g->k.size, saved[i].k.phys, saved[i].k.size));
 	ck_assert(!overlap(g->k.phys, g->k.size, hole.k.phys, hole.k.size));
 	ck_assert_int_eq(grant_vmalloc(&tb, cb, FRAME, KM_GFP_KERNEL, 0, "", &g), 0);
 	ck_assert_uint_gt(g->id, max_id + 1001);
 	ck_assert_uint_eq(b.frames.owner[g->v.frames[0]], nd->id);
 	for (i = 0; i < NR_RESTORE - 1; i++)
-		for (uint32_t f = 0; saved[i].kind == GRANT_VMALLOC && f < saved[i].nr_frames;
-		     f++)
+		for (uint32_t f = 0; saved[i].kind == GRANT_VMALLOC && f < saved[i].nr_frames; f++)
 			ck_assert_uint_ne(g->v.frames[0], saved[i].frames[f]);
 	ck_assert_uint_ne(g->v.frames[0], spare_frame);
 	check_holder(&tb, cb);

@@ -24,8 +24,8 @@
 
 static void server_up(struct server *srv)
 {
-	struct mm_options opt = { .pool_size = POOL, .backing = POOL_BACKING_SHMEM,
-				  .reserve = UINT64_MAX };
+	struct mm_options opt = {
+		.pool_size = POOL, .backing = POOL_BACKING_SHMEM, .reserve = UINT64_MAX};
 
 	memset(srv, 0, sizeof(*srv));
 	ck_assert_int_eq(mm_init(&srv->mm, &opt), 0);
@@ -68,8 +68,9 @@ START_TEST(test_meminfo_buddyinfo_slabinfo_add_up)
 	ck_assert_int_eq(domain_get(&srv.mm, 1000, &a), 0);
 	ck_assert_int_eq(domain_get(&srv.mm, 1001, &b), 0);
 	for (i = 0; i < 300; i++)
-		ck_assert_int_eq(kmalloc_alloc(i % 2 ? a : b, 1 + (size_t)i * 27, KM_GFP_KERNEL,
-					       &objs[i]), 0);
+		ck_assert_int_eq(
+			kmalloc_alloc(i % 2 ? a : b, 1 + (size_t)i * 27, KM_GFP_KERNEL, &objs[i]),
+			0);
 	ck_assert_int_eq(kmalloc_alloc(a, 100000, KM_GFP_KERNEL, &large[0]), 0);
 	ck_assert_int_eq(kmalloc_alloc(a, 2u << 20, KM_GFP_KERNEL, &large[1]), 0);
 	ck_assert_int_eq(kmalloc_alloc(b, 4u << 20, KM_GFP_KERNEL, &large[2]), 0);
@@ -98,7 +99,7 @@ START_TEST(test_meminfo_buddyinfo_slabinfo_add_up)
 		struct inspect_meminfo mi;
 
 		inspect_meminfo(&srv, &mi);
-		ck_assert_uint_eq(mi.free, mi.total);	/* nothing held, no empty slab kept */
+		ck_assert_uint_eq(mi.free, mi.total); /* nothing held, no empty slab kept */
 		ck_assert_uint_eq(mi.domains, 2);
 	}
 	domain_put(a);

@@ -49,13 +49,13 @@
 #include "vmalloc.h"
 #include "testutil.h"
 
-#define MiB			(1ull << 20)
-#define FRAME			KM_FRAME_SIZE
-#define POOL_SIZE		(32 * MiB)	/* 16 frames */
-#define POOL_FRAMES		16u
-#define HUGEPAGES_NEEDED	(POOL_FRAMES + 4)	/* a pool, phantoms, slack */
+#define MiB		 (1ull << 20)
+#define FRAME		 KM_FRAME_SIZE
+#define POOL_SIZE	 (32 * MiB) /* 16 frames */
+#define POOL_FRAMES	 16u
+#define HUGEPAGES_NEEDED (POOL_FRAMES + 4) /* a pool, phantoms, slack */
 
-static bool hugetlb_ok;			/* set by main(), inherited by forks */
+static bool hugetlb_ok; /* set by main(), inherited by forks */
 static const char *hugetlb_why = "not tried";
 
 /* ---- helpers --------------------------------------------------------- */
@@ -77,14 +77,17 @@ static bool backing_available(int i, const char *test)
 
 static void mm_setup(struct mm *mm, int i, uint64_t size, uint64_t reserve)
 {
-	struct mm_options opt = { .pool_size = size, .backing = backing_of(i),
-				  .reserve = reserve };
+	struct mm_options opt = {.pool_size = size, .backing = backing_of(i), .reserve = reserve};
 
 	ck_assert_int_eq(mm_init(mm, &opt), 0);
 	ck_assert(mm->pool.hugetlb == (i == 1));
 }
 
-#define SKIP_UNLESS_BACKING() do { if (!backing_available(_i, __func__)) return; } while (0)
+#define SKIP_UNLESS_BACKING()                                                                      \
+	do {                                                                                       \
+		if (!backing_available(_i, __func__))                                              \
+			return;                                                                    \
+	} while (0)
 
 static void check_domain(const struct domain *d)
 {
@@ -114,8 +117,7 @@ static bool all_bytes(const struct domain *d, uint64_t phys, uint64_t len, uint8
 
 /* A slab object of @d: the pool-wide slab map names the slab of its class
  * at the naturally aligned pfn the object implies. */
-static void assert_in_slab(const struct mm *mm, const struct domain *d,
-			   const struct kmalloc_obj *o)
+static void assert_in_slab(const struct mm *mm, const struct domain *d, const struct kmalloc_obj *o)
 {
 	const struct kmalloc_class *k;
 	const struct slab *s;
@@ -221,8 +223,8 @@ START_TEST(test_pool_auto)
 	free_pages = test_hugepages_free();
 	if (free_pages < 0)
 		free_pages = 0;
-	ck_assert_int_eq(pool_init(&pool, (uint64_t)(free_pages + 1) * FRAME,
-				   POOL_BACKING_AUTO), 0);
+	ck_assert_int_eq(pool_init(&pool, (uint64_t)(free_pages + 1) * FRAME, POOL_BACKING_AUTO),
+			 0);
 	ck_assert(!pool.hugetlb);
 	ck_assert_int_eq(memfd_bytes(pool.reserve_fd), (int64_t)pool.size);
 	pool_fini(&pool);
@@ -241,10 +243,10 @@ START_TEST(test_pool_hugetlb_fails)
 
 	if (free_pages < 0)
 		free_pages = 0;
-	ck_assert_int_eq(pool_init(&pool, (uint64_t)(free_pages + 1) * FRAME,
-				   POOL_BACKING_HUGETLB), -ENOMEM);
+	ck_assert_int_eq(pool_init(&pool, (uint64_t)(free_pages + 1) * FRAME, POOL_BACKING_HUGETLB),
+			 -ENOMEM);
 	ck_assert_int_eq(pool.reserve_fd, -1);
-	pool_fini(&pool);	/* harmless after a failed init */
+	pool_fini(&pool); /* harmless after a failed init */
 }
 END_TEST
 
@@ -295,12 +297,12 @@ static const struct {
 	unsigned int gfp;
 	uint32_t floor;
 } wmark_cases[] = {
-	{ "GFP_KERNEL", KM_GFP_KERNEL, 8 },			/* 100 % of min */
-	{ "GFP_NOWAIT", KM_GFP_NOWAIT, 8 },
-	{ "GFP_KERNEL|__GFP_HIGH", KM_GFP_KERNEL | KM___GFP_HIGH, 4 },	/* 50 % */
-	{ "GFP_KERNEL|__GFP_NOFAIL", KM_GFP_KERNEL | KM_GFP_NOFAIL, 4 },
-	{ "GFP_ATOMIC", KM_GFP_ATOMIC, 3 },			/* 37.5 % */
-	{ "__GFP_HIGH", KM_GFP_HIGH, 3 },
+	{"GFP_KERNEL", KM_GFP_KERNEL, 8}, /* 100 % of min */
+	{"GFP_NOWAIT", KM_GFP_NOWAIT, 8},
+	{"GFP_KERNEL|__GFP_HIGH", KM_GFP_KERNEL | KM___GFP_HIGH, 4}, /* 50 % */
+	{"GFP_KERNEL|__GFP_NOFAIL", KM_GFP_KERNEL | KM_GFP_NOFAIL, 4},
+	{"GFP_ATOMIC", KM_GFP_ATOMIC, 3}, /* 37.5 % */
+	{"__GFP_HIGH", KM_GFP_HIGH, 3},
 };
 #define NR_WMARK_CASES (int)(sizeof(wmark_cases) / sizeof(wmark_cases[0]))
 
@@ -350,8 +352,8 @@ END_TEST
 
 START_TEST(test_reserve_default)
 {
-	struct mm_options opt = { .pool_size = POOL_SIZE, .backing = POOL_BACKING_SHMEM,
-				  .reserve = UINT64_MAX };
+	struct mm_options opt = {
+		.pool_size = POOL_SIZE, .backing = POOL_BACKING_SHMEM, .reserve = UINT64_MAX};
 	struct mm mm;
 
 	/* int_sqrt(32768 kB * 16) = 724 kB: one frame */
@@ -401,7 +403,7 @@ START_TEST(test_domain_pages)
 	ck_assert_int_eq(domain_alloc_pages(d, 9, KM_GFP_KERNEL, &p9), 0);
 	ck_assert_uint_eq(p9 % 512, 0);
 	ck_assert_uint_eq(d->nr_frames, 2);
-	d->large_pages += 513;	/* account them as kmalloc would, for domain_check */
+	d->large_pages += 513; /* account them as kmalloc would, for domain_check */
 	check_domain(d);
 	d->large_pages -= 513;
 
@@ -433,9 +435,9 @@ END_TEST
 /* ---- kmalloc --------------------------------------------------------- */
 
 static const size_t small_sizes[] = {
-	1, 7, 8, 9, 16, 17, 24, 32, 33, 48, 64, 65, 72, 96, 97, 100, 128, 129, 160, 192,
-	193, 200, 256, 257, 384, 512, 513, 768, 1000, 1024, 1025, 1536, 2048, 2049, 3000,
-	4095, 4096, 4097, 6144, 8191, 8192,
+	1,    7,    8,	  9,	16,   17,   24,	  32,	33,   48,   64,	  65,	72,   96,
+	97,   100,  128,  129,	160,  192,  193,  200,	256,  257,  384,  512,	513,  768,
+	1000, 1024, 1025, 1536, 2048, 2049, 3000, 4095, 4096, 4097, 6144, 8191, 8192,
 };
 #define NR_SMALL (sizeof(small_sizes) / sizeof(small_sizes[0]))
 #define PER_SIZE 3
@@ -467,7 +469,7 @@ START_TEST(test_kmalloc_classes)
 			ck_assert_uint_ge(o->size, size);
 			ck_assert_int_eq(o->cache, kms_class_index(size));
 			assert_in_slab(&mm, d, o);
-			align = size & -size;	/* largest power of two dividing size */
+			align = size & -size; /* largest power of two dividing size */
 			ck_assert_msg(o->phys % 8 == 0 && o->phys % align == 0,
 				      "size %zu at phys %#" PRIx64 " not aligned to %zu", size,
 				      o->phys, align);
@@ -541,14 +543,27 @@ END_TEST
 
 START_TEST(test_kmalloc_limits)
 {
-	static const struct { size_t size, roundup; unsigned int order; } t[] = {
-		{ 1, 8, 0 }, { 8, 8, 0 }, { 9, 16, 0 }, { 65, 96, 0 }, { 97, 128, 0 },
-		{ 129, 192, 0 }, { 193, 256, 0 }, { 4096, 4096, 0 }, { 4097, 8192, 1 },
-		{ 8192, 8192, 1 }, { 8193, 16384, 2 }, { 12288, 16384, 2 },
-		{ 2 * MiB, 2 * MiB, 9 }, { 2 * MiB + 1, 4 * MiB, 10 }, { 4 * MiB, 4 * MiB, 10 },
+	static const struct {
+		size_t size, roundup;
+		unsigned int order;
+	} t[] = {
+		{1, 8, 0},
+		{8, 8, 0},
+		{9, 16, 0},
+		{65, 96, 0},
+		{97, 128, 0},
+		{129, 192, 0},
+		{193, 256, 0},
+		{4096, 4096, 0},
+		{4097, 8192, 1},
+		{8192, 8192, 1},
+		{8193, 16384, 2},
+		{12288, 16384, 2},
+		{2 * MiB, 2 * MiB, 9},
+		{2 * MiB + 1, 4 * MiB, 10},
+		{4 * MiB, 4 * MiB, 10},
 	};
-	struct mm_options opt = { .pool_size = 8 * MiB, .backing = POOL_BACKING_SHMEM,
-				  .reserve = 0 };
+	struct mm_options opt = {.pool_size = 8 * MiB, .backing = POOL_BACKING_SHMEM, .reserve = 0};
 	struct kmalloc_obj o;
 	struct mm mm;
 	struct domain *d;
@@ -584,7 +599,7 @@ END_TEST
 
 START_TEST(test_kmalloc_zero)
 {
-	static const size_t sizes[] = { 24, 256, 4096, 8192, 65536, 4 * MiB };
+	static const size_t sizes[] = {24, 256, 4096, 8192, 65536, 4 * MiB};
 #define NR_Z (sizeof(sizes) / sizeof(sizes[0]))
 	struct kmalloc_obj objs[NR_Z], o;
 	uint64_t free_frames;
@@ -612,12 +627,12 @@ START_TEST(test_kmalloc_zero)
 
 	/* __GFP_ZERO clears the whole bucket of reused, dirty memory */
 	for (size_t k = 0; k < NR_Z; k++) {
-		ck_assert_int_eq(kmalloc_alloc(d, sizes[k], KM_GFP_KERNEL | KM___GFP_ZERO,
-					       &objs[k]), 0);
+		ck_assert_int_eq(
+			kmalloc_alloc(d, sizes[k], KM_GFP_KERNEL | KM___GFP_ZERO, &objs[k]), 0);
 		ck_assert_msg(all_bytes(d, objs[k].phys, objs[k].size, 0),
 			      "size %zu at %#" PRIx64 " not cleared", sizes[k], objs[k].phys);
 	}
-	ck_assert_uint_eq(frame_nr_free(&mm.frames), free_frames);	/* all reused */
+	ck_assert_uint_eq(frame_nr_free(&mm.frames), free_frames); /* all reused */
 	for (size_t k = 0; k < NR_Z; k++)
 		kmalloc_free(d, &objs[k]);
 	check_domain(d);
@@ -635,7 +650,7 @@ START_TEST(test_isolation)
 	struct domain *d1, *d2;
 
 	SKIP_UNLESS_BACKING();
-	mm_setup(&mm, _i, POOL_SIZE, 0);	/* no reserve: B may take every frame */
+	mm_setup(&mm, _i, POOL_SIZE, 0); /* no reserve: B may take every frame */
 	ck_assert_int_eq(domain_get(&mm, 1000, &d1), 0);
 	ck_assert_int_eq(domain_get(&mm, 1001, &d2), 0);
 	ck_assert_uint_ne(d1->id, d2->id);
@@ -704,8 +719,8 @@ START_TEST(test_vmalloc)
 	check_domain(d);
 
 	/* again, zeroed: the domain's dirty frames are reused and cleared */
-	ck_assert_int_eq(vmalloc_alloc(d, 6 * FRAME, KM_GFP_KERNEL | KM___GFP_ZERO, &again,
-				       &nr2), 0);
+	ck_assert_int_eq(vmalloc_alloc(d, 6 * FRAME, KM_GFP_KERNEL | KM___GFP_ZERO, &again, &nr2),
+			 0);
 	ck_assert_uint_eq(frame_nr_free(&mm.frames), free_frames);
 	for (uint32_t k = 0; k < nr2; k++)
 		ck_assert(all_bytes(d, (uint64_t)again[k] * FRAME, FRAME, 0));
@@ -776,7 +791,7 @@ START_TEST(test_reclaim_moves_frames)
 	ck_assert_uint_eq(b->nr_frames, 2);
 	ck_assert_uint_eq(frame_nr_free(&mm.frames), 14);
 	ck_assert_int_eq(memfd_bytes(a->memfd), 0);
-	ck_assert(all_bytes(b, big.phys, big.size, 0));	/* new in B: zeroed */
+	ck_assert(all_bytes(b, big.phys, big.size, 0)); /* new in B: zeroed */
 	check_domain(a);
 	check_domain(b);
 	kmalloc_free(b, &big);
@@ -818,17 +833,17 @@ START_TEST(test_balance)
 	struct domain *d;
 
 	SKIP_UNLESS_BACKING();
-	mm_setup(&mm, _i, POOL_SIZE, 4 * FRAME);	/* min 4, low 5, high 6 */
+	mm_setup(&mm, _i, POOL_SIZE, 4 * FRAME); /* min 4, low 5, high 6 */
 	ck_assert_int_eq(domain_get(&mm, 1000, &d), 0);
 	ck_assert_uint_eq(mm_balance(&mm), 0);
 	ck_assert_int_eq(vmalloc_alloc(d, 12 * FRAME, KM_GFP_KERNEL, &frames, &nr), 0);
-	ck_assert_uint_eq(mm_balance(&mm), 0);	/* nothing free to give */
+	ck_assert_uint_eq(mm_balance(&mm), 0); /* nothing free to give */
 	vmalloc_free(d, frames, nr);
 	ck_assert_uint_eq(frame_nr_free(&mm.frames), 4);
-	ck_assert_uint_eq(mm_balance(&mm), 2);	/* up to high, no further */
+	ck_assert_uint_eq(mm_balance(&mm), 2); /* up to high, no further */
 	ck_assert_uint_eq(frame_nr_free(&mm.frames), mm.frames.wmark_high);
 	ck_assert_uint_eq(d->nr_frames, 10);
-	ck_assert_uint_eq(mm_balance(&mm), 0);	/* above low: nothing to do */
+	ck_assert_uint_eq(mm_balance(&mm), 0); /* above low: nothing to do */
 	check_domain(d);
 	mm_fini(&mm);
 }
@@ -860,10 +875,10 @@ START_TEST(test_teardown)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(memfd_bytes(fd), (int64_t)d->nr_frames * FRAME);
 
-	domain_put(d);		/* one reference left: still alive */
+	domain_put(d); /* one reference left: still alive */
 	ck_assert_uint_eq(mm.nr_domains, 1);
 	check_domain(d);
-	domain_put(d);		/* everything it held goes back */
+	domain_put(d); /* everything it held goes back */
 	ck_assert_uint_eq(mm.nr_domains, 0);
 	ck_assert(TAILQ_EMPTY(&mm.domains));
 	ck_assert_uint_eq(frame_nr_free(&mm.frames), POOL_FRAMES);
@@ -879,7 +894,7 @@ START_TEST(test_teardown)
 	ck_assert_uint_eq(d->id, 2);
 	ck_assert_int_eq(kmalloc_alloc(d, 8, KM_GFP_KERNEL, &objs[0]), 0);
 	check_domain(d);
-	mm_fini(&mm);	/* with a live domain and object */
+	mm_fini(&mm); /* with a live domain and object */
 }
 END_TEST
 
@@ -913,7 +928,7 @@ START_TEST(test_phantom)
 	ck_assert_int_eq(excess, _i ? 2 * FRAME : 2 * 4096);
 	ck_assert_uint_eq(d->phantom_punches, 2);
 	ck_assert_int_eq(memfd_bytes(d->memfd), (int64_t)owned);
-	ck_assert(all_bytes(d, o.phys, o.size, 0x42));	/* owned data untouched */
+	ck_assert(all_bytes(d, o.phys, o.size, 0x42)); /* owned data untouched */
 	ck_assert_int_eq(domain_reconcile(d), 0);
 	ck_assert_uint_eq(d->phantom_punches, 2);
 	check_domain(d);
@@ -964,7 +979,7 @@ START_TEST(test_alloc_at)
 		ck_assert_uint_lt(g, POOL_FRAMES - 1);
 	ck_assert_int_eq(domain_alloc_pages_at(d, g << KM_FRAME_ORDER, 3), -EEXIST);
 	ck_assert_uint_eq(d->pages.free_units, POOL_PAGES_PER_FRAME - 1);
-	d->large_pages++;	/* held as kmalloc would hold it, for domain_check */
+	d->large_pages++; /* held as kmalloc would hold it, for domain_check */
 	check_domain(d);
 	d->large_pages--;
 
@@ -978,7 +993,7 @@ START_TEST(test_alloc_at)
 	ck_assert_int_eq(domain_alloc_frames_at(d, g, 0), -EEXIST);
 	ck_assert_int_eq(domain_alloc_frames_at(d, POOL_FRAMES, 0), -EINVAL);
 	ck_assert_int_eq(domain_alloc_frames_at(d, POOL_FRAMES - 1, 1), -EINVAL);
-	ck_assert_int_eq(domain_alloc_frames_at(d, 0, 2), -EINVAL);	/* > MAX_ORDER */
+	ck_assert_int_eq(domain_alloc_frames_at(d, 0, 2), -EINVAL); /* > MAX_ORDER */
 	ck_assert_int_eq(domain_alloc_frames_at(d, UINT32_MAX, 0), -EINVAL);
 	d->vmalloc_frames++;
 	check_domain(d);
@@ -989,7 +1004,7 @@ START_TEST(test_alloc_at)
 	ck_assert_int_eq(domain_alloc_frames(d, 1, KM_GFP_KERNEL, &g), 0);
 	ck_assert_uint_eq(g % 2, 0);
 	domain_free_frames(d, g, 1);
-	ck_assert_int_eq(domain_alloc_frames_at(d, g + 1, 1), -EINVAL);	/* misaligned */
+	ck_assert_int_eq(domain_alloc_frames_at(d, g + 1, 1), -EINVAL); /* misaligned */
 	ck_assert_int_eq(domain_alloc_pages_at(d, ((g + 1) << KM_FRAME_ORDER) + 100, 2), 0);
 	ck_assert_int_eq(domain_alloc_frames_at(d, g, 1), -EEXIST);
 	ck_assert(buddy_is_free_block(&d->pages, g << KM_FRAME_ORDER, KM_FRAME_ORDER));
@@ -1017,8 +1032,9 @@ START_TEST(test_alloc_at)
 END_TEST
 
 static const size_t adopt_sizes[] = {
-	8, 8, 24, 96, 96, 100, 192, 1000, 2048, 4096, 8192, 8192,	/* slab objects */
-	8193, 20000, 65536, 2 * MiB, 4 * MiB,				/* large blocks */
+	8,    8,     24,    96,	     96,      100,
+	192,  1000,  2048,  4096,    8192,    8192, /* slab objects */
+	8193, 20000, 65536, 2 * MiB, 4 * MiB,	    /* large blocks */
 };
 #define NR_ADOPT (sizeof(adopt_sizes) / sizeof(adopt_sizes[0]))
 
@@ -1036,15 +1052,14 @@ static uint32_t free_block_at_least(const struct domain *d, unsigned int min_ord
  * the reserve memfd and owner[] of @a. */
 static void mm_successor(struct mm *b, const struct mm *a)
 {
-	struct mm_options opt = { .pool_size = a->pool.size,
-				  .backing = a->pool.hugetlb ? POOL_BACKING_HUGETLB :
-							       POOL_BACKING_SHMEM,
-				  .reserve = UINT64_MAX };
+	struct mm_options opt = {.pool_size = a->pool.size,
+				 .backing = a->pool.hugetlb ? POOL_BACKING_HUGETLB
+							    : POOL_BACKING_SHMEM,
+				 .reserve = UINT64_MAX};
 	int fd = dup(a->pool.reserve_fd);
 
 	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(mm_adopt(b, &opt, fd, a->pool.size, a->pool.hugetlb, a->frames.owner),
-			 0);
+	ck_assert_int_eq(mm_adopt(b, &opt, fd, a->pool.size, a->pool.hugetlb, a->frames.owner), 0);
 	ck_assert_uint_eq(frame_nr_free(&b->frames), frame_nr_free(&a->frames));
 	for (uint32_t f = 0; f < a->pool.nr_frames; f++)
 		ck_assert_uint_eq(b->frames.owner[f], a->frames.owner[f]);
@@ -1083,7 +1098,7 @@ START_TEST(test_adopt)
 	/* the successor: every frame d owns is free in the adopted domain */
 	mm_successor(&b, &a);
 	ck_assert_int_eq(domain_adopt(&b, d->id, 1000, dup(d->memfd), &nd), 0);
-	nd->refs = 1;	/* as the connection coming with it would */
+	nd->refs = 1; /* as the connection coming with it would */
 	ck_assert_uint_eq(nd->id, d->id);
 	ck_assert_uint_eq(nd->nr_frames, d->nr_frames);
 	ck_assert_uint_eq(nd->nr_frames, owned_by(&b, nd->id));
@@ -1098,9 +1113,9 @@ START_TEST(test_adopt)
 	/* vmalloc frames: all or nothing */
 	ck_assert_int_eq(vmalloc_adopt(nd, frames, 0), -EUCLEAN);
 	{
-		uint32_t dup2[2] = { frames[0], frames[0] };
-		uint32_t notours[2] = { frames[1], free_frame };
-		uint32_t past[2] = { frames[2], POOL_FRAMES };
+		uint32_t dup2[2] = {frames[0], frames[0]};
+		uint32_t notours[2] = {frames[1], free_frame};
+		uint32_t past[2] = {frames[2], POOL_FRAMES};
 
 		ck_assert_int_eq(vmalloc_adopt(nd, dup2, 2), -EUCLEAN);
 		ck_assert_int_eq(vmalloc_adopt(nd, notours, 2), -EUCLEAN);
@@ -1137,45 +1152,47 @@ START_TEST(test_adopt)
 
 	/* what does not fit is refused, and changes nothing */
 	for (size_t k = 0; k < NR_ADOPT; k++)
-		ck_assert_int_eq(kmalloc_adopt(nd, &objs[k]), -EUCLEAN);	/* taken */
-	bad = objs[3];	/* kmalloc-96: 42 objects in a page */
-	bad.phys = (bad.phys & ~4095ull) + 42 * 96;	/* the tail, no object */
+		ck_assert_int_eq(kmalloc_adopt(nd, &objs[k]), -EUCLEAN); /* taken */
+	bad = objs[3];				    /* kmalloc-96: 42 objects in a page */
+	bad.phys = (bad.phys & ~4095ull) + 42 * 96; /* the tail, no object */
 	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
 	bad = objs[3];
-	bad.phys += 8;	/* inside an object */
+	bad.phys += 8; /* inside an object */
 	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
 	bad = objs[3];
-	bad.size = 128;	/* not its class's size */
+	bad.size = 128; /* not its class's size */
 	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
 	bad.cache = KM_NR_KMALLOC_CLASSES;
 	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
-	bad = objs[0];	/* kmalloc-8 slab page: other classes, a large page */
+	bad = objs[0]; /* kmalloc-8 slab page: other classes, a large page */
 	bad.cache = 2;
 	bad.size = 32;
 	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
-	bad = (struct kmalloc_obj){ .phys = objs[0].phys & ~4095ull, .size = 4096, .order = 0,
-				    .cache = -1 };
+	bad = (struct kmalloc_obj){
+		.phys = objs[0].phys & ~4095ull, .size = 4096, .order = 0, .cache = -1};
 	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
 	/* the 4 MiB block: a page inside it, its second frame */
-	bad = (struct kmalloc_obj){ .phys = objs[NR_ADOPT - 1].phys + 3 * 4096, .size = 4096,
-				    .order = 0, .cache = -1 };
+	bad = (struct kmalloc_obj){
+		.phys = objs[NR_ADOPT - 1].phys + 3 * 4096, .size = 4096, .order = 0, .cache = -1};
 	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
-	bad = (struct kmalloc_obj){ .phys = objs[NR_ADOPT - 1].phys + FRAME, .size = FRAME,
-				    .order = KM_FRAME_ORDER, .cache = -1 };
+	bad = (struct kmalloc_obj){.phys = objs[NR_ADOPT - 1].phys + FRAME,
+				   .size = FRAME,
+				   .order = KM_FRAME_ORDER,
+				   .cache = -1};
 	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
-	bad = (struct kmalloc_obj){ .phys = objs[NR_ADOPT - 1].phys + FRAME, .size = 8,
-				    .order = 0, .cache = 0 };
+	bad = (struct kmalloc_obj){
+		.phys = objs[NR_ADOPT - 1].phys + FRAME, .size = 8, .order = 0, .cache = 0};
 	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
 	/* a vmalloc frame */
-	bad = (struct kmalloc_obj){ .phys = (uint64_t)frames[0] * FRAME, .size = 8192,
-				    .order = 1, .cache = -1 };
+	bad = (struct kmalloc_obj){
+		.phys = (uint64_t)frames[0] * FRAME, .size = 8192, .order = 1, .cache = -1};
 	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
 	/* not the domain's memory, not the pool's */
-	bad = (struct kmalloc_obj){ .phys = (uint64_t)free_frame * FRAME, .size = 8,
-				    .order = 0, .cache = 0 };
+	bad = (struct kmalloc_obj){
+		.phys = (uint64_t)free_frame * FRAME, .size = 8, .order = 0, .cache = 0};
 	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
-	bad = (struct kmalloc_obj){ .phys = (uint64_t)free_frame * FRAME, .size = 4096,
-				    .order = 0, .cache = -1 };
+	bad = (struct kmalloc_obj){
+		.phys = (uint64_t)free_frame * FRAME, .size = 4096, .order = 0, .cache = -1};
 	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
 	bad.phys = POOL_SIZE;
 	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
@@ -1185,8 +1202,10 @@ START_TEST(test_adopt)
 	 * for the order, the size of another order, an order past
 	 * MAX_PAGE_ORDER */
 	free_pfn = free_block_at_least(nd, 1);
-	bad = (struct kmalloc_obj){ .phys = ((uint64_t)free_pfn + 1) << KM_PAGE_SHIFT,
-				    .size = 8192, .order = 1, .cache = -1 };
+	bad = (struct kmalloc_obj){.phys = ((uint64_t)free_pfn + 1) << KM_PAGE_SHIFT,
+				   .size = 8192,
+				   .order = 1,
+				   .cache = -1};
 	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
 	bad.phys = (uint64_t)free_pfn << KM_PAGE_SHIFT;
 	bad.size = 4096;
@@ -1194,13 +1213,15 @@ START_TEST(test_adopt)
 	bad.size = 16384;
 	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
 	/* a slab object there is fine (its order is not looked at) */
-	bad = (struct kmalloc_obj){ .phys = (uint64_t)free_pfn << KM_PAGE_SHIFT, .size = 96,
-				    .order = 1, .cache = 4 };
+	bad = (struct kmalloc_obj){
+		.phys = (uint64_t)free_pfn << KM_PAGE_SHIFT, .size = 96, .order = 1, .cache = 4};
 	ck_assert_int_eq(kmalloc_adopt(nd, &bad), 0);
 	kmalloc_free(nd, &bad);
 	ck_assert_uint_eq(kmem_cache_shrink(&nd->caches[4]), 1);
-	bad = (struct kmalloc_obj){ .phys = 0, .size = 4096ull << (KM_MAX_ORDER + 1),
-				    .order = KM_MAX_ORDER + 1, .cache = -1 };
+	bad = (struct kmalloc_obj){.phys = 0,
+				   .size = 4096ull << (KM_MAX_ORDER + 1),
+				   .order = KM_MAX_ORDER + 1,
+				   .cache = -1};
 	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
 	ck_assert_uint_eq(nd->slab_pages, d->slab_pages);
 	ck_assert_uint_eq(nd->large_pages, d->large_pages);
@@ -1307,16 +1328,16 @@ START_TEST(test_quarantine)
 	fd = memfd_with_seals(false, POOL_SIZE, F_SEAL_SHRINK | F_SEAL_GROW);
 	ck_assert_int_eq(domain_adopt(&mm, 7, 1001, fd, &d), 0);
 	ck_assert_uint_eq(d->refs, 0);
-	d->refs = 1;	/* as a connection coming with it would */
-	ck_assert_int_eq(domain_adopt(&mm, 7, 1002, fd, &d), -EINVAL);	/* id taken */
-	ck_assert_int_eq(domain_adopt(&mm, 8, 1001, fd, &d), -EINVAL);	/* uid taken */
+	d->refs = 1; /* as a connection coming with it would */
+	ck_assert_int_eq(domain_adopt(&mm, 7, 1002, fd, &d), -EINVAL); /* id taken */
+	ck_assert_int_eq(domain_adopt(&mm, 8, 1001, fd, &d), -EINVAL); /* uid taken */
 	d = TAILQ_FIRST(&mm.domains);
 	ck_assert_uint_eq(d->id, 7);
 
 	/* frames while holes can still be punched */
 	ck_assert_int_eq(domain_alloc_frames(d, 0, KM_GFP_KERNEL, &f), 0);
 	ck_assert_int_eq(domain_alloc_frames(d, 0, KM_GFP_KERNEL, &f2), 0);
-	d->vmalloc_frames += 2;	/* held outside the page buddy, as vmalloc's */
+	d->vmalloc_frames += 2; /* held outside the page buddy, as vmalloc's */
 	fill(d, (uint64_t)f * FRAME, FRAME, 0x3c);
 	fill(d, (uint64_t)f2 * FRAME, FRAME, 0x3d);
 	check_domain(d);
@@ -1384,7 +1405,7 @@ START_TEST(test_quarantine)
 	frame_put(&mm.frames, ok->memfd, g, 0);
 	ck_assert_uint_eq(mm.frames.owner[g], FRAME_OWNER_QUARANTINE);
 	ck_assert_uint_eq(mm.frames.nr_quarantined, 2);
-	ck_assert_int_eq(memfd_bytes(ok->memfd), FRAME);	/* h only */
+	ck_assert_int_eq(memfd_bytes(ok->memfd), FRAME); /* h only */
 	check_frame_states(&mm);
 	/* a frame released as a lost domain's are (frame_release()) */
 	ok->vmalloc_frames--;
@@ -1395,7 +1416,7 @@ START_TEST(test_quarantine)
 	check_frame_states(&mm);
 	/* quarantined frames are nobody's: no domain can be given them */
 	ck_assert_uint_eq(frame_nr_free(&mm.frames), free_before - 2);
-	ck_assert_uint_eq(frame_quarantine_retry(&mm.frames), 0);	/* not yet */
+	ck_assert_uint_eq(frame_quarantine_retry(&mm.frames), 0); /* not yet */
 	ck_assert_uint_eq(mm.frames.nr_quarantined, 3);
 	check_frame_states(&mm);
 
@@ -1412,7 +1433,7 @@ START_TEST(test_quarantine)
 	ok->vmalloc_frames++;
 	check_domain(ok);
 	check_domain(d);
-	domain_put(d);		/* closes fd */
+	domain_put(d); /* closes fd */
 	mm_fini(&mm);
 }
 END_TEST
@@ -1433,7 +1454,7 @@ START_TEST(test_pool_memfd_check)
 	ck_assert_int_eq(fcntl(fd, F_GET_SEALS) & want, want);
 	ck_assert_int_eq(fcntl(fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE), -1);
 	ck_assert_int_eq(errno, EPERM);
-	ck_assert_int_eq(pool_memfd_check(&pool, fd), 0);	/* again: as is */
+	ck_assert_int_eq(pool_memfd_check(&pool, fd), 0); /* again: as is */
 	close(fd);
 	/* no seal at all: every missing one added */
 	fd = memfd_with_seals(huge, pool.size, 0);
@@ -1504,7 +1525,8 @@ START_TEST(test_domain_zero)
 	/* a client punched a page out: on shmem it comes back as a new page */
 	fill(d, a.phys, a.size, 0x77);
 	ck_assert_int_eq(fallocate(d->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-				   (off_t)a.phys, (off_t)a.size), 0);
+				   (off_t)a.phys, (off_t)a.size),
+			 0);
 	ck_assert_int_eq(domain_zero(d, a.phys, a.size), 0);
 	ck_assert(all_bytes(d, a.phys, a.size, 0));
 	ck_assert(all_bytes(d, b.phys, b.size, 0xcd));
@@ -1586,7 +1608,7 @@ START_TEST(test_memguard_sigbus)
 
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		struct rlimit no_core = { 0, 0 };
+		struct rlimit no_core = {0, 0};
 		uint8_t *map;
 		int fd;
 
@@ -1671,8 +1693,8 @@ START_TEST(test_memguard_hugetlb_hole)
 	ck_assert_int_eq(memguard_memset(map + 12345, 0, 4096), -EFAULT);
 	ck_assert_int_eq(memguard_memset(map, 0xff, 1), -EFAULT);
 	/* punching the hole again changes nothing: still nothing to refault */
-	ck_assert_int_eq(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
-				   (off_t)size), 0);
+	ck_assert_int_eq(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)size),
+			 0);
 	ck_assert_int_eq(memguard_memset(map + size - 1, 0, 1), -EFAULT);
 	ck_assert_int_eq(memfd_bytes(fd), 0);
 	munmap(map, size);
