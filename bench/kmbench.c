@@ -149,7 +149,7 @@ static uint64_t now_ns(void)
 
 static void sleep_ms(unsigned int ms)
 {
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
@@ -372,7 +372,7 @@ static void hugepages_restore(void)
 
 static bool socket_accepts(const char *path)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	bool ok;
 	int fd;
 
@@ -492,13 +492,13 @@ static void daemon_spawn(const char *exe)
 	if (pid < 0)
 		fail("fork: %s", strerror(errno));
 	if (pid == 0) {
-		char *argv[] = {(char *)exe,
-				"--socket",
-				st.sock_path,
-				"--pool-size",
-				(char *)opt.pool_size,
-				"--require-hugepages",
-				NULL};
+		char *argv[] = { (char *)exe,
+				 "--socket",
+				 st.sock_path,
+				 "--pool-size",
+				 (char *)opt.pool_size,
+				 "--require-hugepages",
+				 NULL };
 		int nullfd = open("/dev/null", O_RDONLY);
 
 		/* The daemon must not outlive a bench that crashes. */
@@ -571,7 +571,7 @@ static void on_signal(int sig)
 
 static void install_signals(void)
 {
-	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
 
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		signal(sigs[i], on_signal);
@@ -705,12 +705,12 @@ static const struct {
 	enum buf_kind kind;
 	size_t size;
 } buf_cases[CASE_MAX] = {
-	[CASE_MEMFD_4M] = {"memfd 4 KiB pages, 4 MiB", BUF_MEMFD_4K, SZ_4M},
-	[CASE_HUGETLB_4M] = {"memfd hugetlb, 4 MiB", BUF_MEMFD_HUGETLB, SZ_4M},
-	[CASE_KMALLOC_4M] = {"kmalloc 4 MiB", BUF_KMALLOC, SZ_4M},
-	[CASE_MEMFD_64M] = {"memfd 4 KiB pages, 64 MiB", BUF_MEMFD_4K, SZ_64M},
-	[CASE_HUGETLB_64M] = {"memfd hugetlb, 64 MiB", BUF_MEMFD_HUGETLB, SZ_64M},
-	[CASE_VMALLOC_64M] = {"vmalloc 64 MiB", BUF_VMALLOC, SZ_64M},
+	[CASE_MEMFD_4M] = { "memfd 4 KiB pages, 4 MiB", BUF_MEMFD_4K, SZ_4M },
+	[CASE_HUGETLB_4M] = { "memfd hugetlb, 4 MiB", BUF_MEMFD_HUGETLB, SZ_4M },
+	[CASE_KMALLOC_4M] = { "kmalloc 4 MiB", BUF_KMALLOC, SZ_4M },
+	[CASE_MEMFD_64M] = { "memfd 4 KiB pages, 64 MiB", BUF_MEMFD_4K, SZ_64M },
+	[CASE_HUGETLB_64M] = { "memfd hugetlb, 64 MiB", BUF_MEMFD_HUGETLB, SZ_64M },
+	[CASE_VMALLOC_64M] = { "vmalloc 64 MiB", BUF_VMALLOC, SZ_64M },
 };
 
 /* Writes one byte in every @step bytes: the first touch that makes pages real. */
@@ -1107,17 +1107,17 @@ static void read_options(int argc, char **argv, struct given *given)
 		OPT_HELP
 	};
 	static const struct option longopts[] = {
-		{"socket", required_argument, NULL, OPT_SOCKET},
-		{"spawn", required_argument, NULL, OPT_SPAWN},
-		{"pool-size", required_argument, NULL, OPT_POOL},
-		{"placement", required_argument, NULL, OPT_PLACEMENT},
-		{"hugepages", no_argument, NULL, OPT_HUGE},
-		{"iterations", required_argument, NULL, OPT_ITER},
-		{"trials", required_argument, NULL, OPT_TRIALS},
-		{"interleave", no_argument, NULL, OPT_INTERLEAVE},
-		{"quick", no_argument, NULL, OPT_QUICK},
-		{"help", no_argument, NULL, OPT_HELP},
-		{NULL, 0, NULL, 0},
+		{ "socket", required_argument, NULL, OPT_SOCKET },
+		{ "spawn", required_argument, NULL, OPT_SPAWN },
+		{ "pool-size", required_argument, NULL, OPT_POOL },
+		{ "placement", required_argument, NULL, OPT_PLACEMENT },
+		{ "hugepages", no_argument, NULL, OPT_HUGE },
+		{ "iterations", required_argument, NULL, OPT_ITER },
+		{ "trials", required_argument, NULL, OPT_TRIALS },
+		{ "interleave", no_argument, NULL, OPT_INTERLEAVE },
+		{ "quick", no_argument, NULL, OPT_QUICK },
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ NULL, 0, NULL, 0 },
 	};
 	int o;
 
@@ -1200,7 +1200,7 @@ static void check_options(const struct given *given)
 
 static void parse_options(int argc, char **argv)
 {
-	struct given given = {.placement = -1};
+	struct given given = { .placement = -1 };
 
 	read_options(argc, argv, &given);
 	check_options(&given);

@@ -250,7 +250,7 @@ err_free:
 
 static int client_open(const char *path, struct km_client **out)
 {
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct km_client *c;
 	int err;
 

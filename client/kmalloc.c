@@ -109,7 +109,7 @@ static int ktab_grow_locked(struct km_client *c)
 
 static int ktab_insert_locked(struct km_client *c, const struct kmc_grant *g)
 {
-	struct kmc_kobj o = {.phys = g->phys, .id = g->id, .size = g->size};
+	struct kmc_kobj o = { .phys = g->phys, .id = g->id, .size = g->size };
 
 	if ((c->ktab_count + 1) * 4 > ((size_t)3 << c->ktab_bits)) {
 		int err = ktab_grow_locked(c);
@@ -179,7 +179,7 @@ static bool kmalloc_from_pcp(struct km_client *c, size_t size, km_gfp_t gfp, voi
 	pthread_mutex_lock(&c->ktab_lock);
 	hit = kmc_pcp_pop_locked(c, l, &o);
 	if (hit) {
-		g = (struct kmc_grant){.id = o.id, .phys = o.phys, .size = o.size};
+		g = (struct kmc_grant){ .id = o.id, .phys = o.phys, .size = o.size };
 		if (ktab_insert_locked(c, &g) < 0) {
 			kmc_pcp_push_locked(c, l, &o);
 			hit = false;
@@ -220,7 +220,7 @@ static bool kmalloc_refill(struct km_client *c, size_t size, km_gfp_t gfp, void 
 		i = 0;
 	} else {
 		for (i = 1; i < n; i++) {
-			struct kmc_kobj o = {.phys = g[i].phys, .id = g[i].id, .size = g[i].size};
+			struct kmc_kobj o = { .phys = g[i].phys, .id = g[i].id, .size = g[i].size };
 
 			if (!kmc_pcp_push_locked(c, l, &o))
 				break;

@@ -377,15 +377,9 @@ static void release_commit_locked(struct km_client *c, size_t n)
 	memmove(c->release, c->release + n, sizeof(c->release[0]) * c->nr_release);
 }
 
-/* Sends @req (its id and release list are filled in here) and waits for the
- * answer. Returns 0 with call->reply set (the caller ends with call_end()),
- * or -errno when the transport failed. */
-static int rpc_call(struct km_client *c, Kmalloc__Request *req, struct kmc_call *call)
+static void call_init(struct kmc_call *call)
 {
-	uint64_t release[KMC_RELEASE_MAX];
-	size_t len;
-	int err;
-
+	call->id = 0; /* not registered */
 	call->done = false;
 	call->err = 0;
 	call->reply = NULL;
@@ -395,16 +389,23 @@ static int rpc_call(struct km_client *c, Kmalloc__Request *req, struct kmc_call 
 	call->arena.base.allocator_data = &call->arena;
 	call->arena.used = 0;
 	pthread_cond_init(&call->cond, NULL);
+}
 
-	/* Senders take turns: the queue is copied, sent and committed under
-	 * send_lock (see the top of this file). */
+/* Registers @call under a new id (left 0 on a dead connection) and sends
+ * @req with as much of the release queue as fits. Senders take turns: the queue is copied, sent and committed
+ * under send_lock (see the top of this file). Returns 0 or -errno, with
+ * c->lock held either way. */
+static int call_send(struct km_client *c, Kmalloc__Request *req, struct kmc_call *call)
+{
+	uint64_t release[KMC_RELEASE_MAX];
+	size_t len;
+	int err;
+
 	pthread_mutex_lock(&c->send_lock);
 	pthread_mutex_lock(&c->lock);
 	if (c->dead) {
-		err = c->dead_err;
-		pthread_mutex_unlock(&c->lock);
 		pthread_mutex_unlock(&c->send_lock);
-		goto out;
+		return c->dead_err;
 	}
 	do
 		call->id = ++c->next_id;
@@ -427,26 +428,49 @@ static int rpc_call(struct km_client *c, Kmalloc__Request *req, struct kmc_call 
 	if (!err)
 		release_commit_locked(c, req->n_release);
 	pthread_mutex_unlock(&c->send_lock);
+	return err;
+}
 
+/* A send that failed with @err: the call is forgotten, and a broken
+ * connection fails for good. Returns the error the caller sees. */
+static int call_unsent_locked(struct km_client *c, struct kmc_call *call, int err)
+{
+	if (!call->done)
+		pending_take_locked(c, call->id);
+	if (err == -EPIPE || err == -ECONNRESET || err == -ENOTCONN) {
+		/* A daemon that refused us said why before hanging up. */
+		int refusal = refusal_pending(c);
+
+		conn_fail_locked(c, refusal ? refusal : -ECONNRESET);
+		err = c->dead_err;
+	} else if (!send_err_transient(err)) {
+		conn_fail_locked(c, err);
+		err = c->dead_err;
+	}
+	handoff_locked(c);
+	if (call->done && call->reply)
+		kmalloc__reply__free_unpacked(call->reply, &call->arena.base);
+	call->reply = NULL;
+	close_fds(call->fds, call->nr_fds);
+	call->nr_fds = 0;
+	return err;
+}
+
+/* Sends @req (its id and release list are filled in here) and waits for the
+ * answer. Returns 0 with call->reply set (the caller ends with call_end()),
+ * or -errno when the transport failed. */
+static int rpc_call(struct km_client *c, Kmalloc__Request *req, struct kmc_call *call)
+{
+	int err;
+
+	call_init(call);
+	err = call_send(c, req, call);
 	if (err) {
-		if (!call->done)
-			pending_take_locked(c, call->id);
-		if (err == -EPIPE || err == -ECONNRESET || err == -ENOTCONN) {
-			/* A daemon that refused us said why before hanging up. */
-			int refusal = refusal_pending(c);
-
-			conn_fail_locked(c, refusal ? refusal : -ECONNRESET);
-			err = c->dead_err;
-		} else if (!send_err_transient(err)) {
-			conn_fail_locked(c, err);
-			err = c->dead_err;
-		}
-		handoff_locked(c);
+		if (call->id)
+			err = call_unsent_locked(c, call, err);
 		pthread_mutex_unlock(&c->lock);
-		if (call->done && call->reply)
-			kmalloc__reply__free_unpacked(call->reply, &call->arena.base);
-		close_fds(call->fds, call->nr_fds);
-		goto out;
+		pthread_cond_destroy(&call->cond);
+		return err;
 	}
 	while (!call->done) {
 		if (c->reading) {
@@ -459,10 +483,8 @@ static int rpc_call(struct km_client *c, Kmalloc__Request *req, struct kmc_call 
 	}
 	handoff_locked(c);
 	pthread_mutex_unlock(&c->lock);
-	err = call->err;
-out:
 	pthread_cond_destroy(&call->cond);
-	return err;
+	return call->err;
 }
 
 static void call_end(struct kmc_call *call)
@@ -728,7 +750,7 @@ int kmc_rpc_nop(struct km_client *c)
  */
 static void release_flush_full(struct km_client *c)
 {
-	static const struct timespec backoff = {.tv_nsec = 1000000};
+	static const struct timespec backoff = { .tv_nsec = 1000000 };
 	bool full;
 
 	pthread_mutex_lock(&c->send_lock);

@@ -58,7 +58,7 @@ void account_limits_for(const struct accounts *a, uid_t uid, gid_t gid, const gi
 			size_t nr_groups, struct account_limits *out)
 {
 	const struct settings *cfg = a->cfg;
-	struct account_limits grp = {0, 0, 0, false};
+	struct account_limits grp = { 0, 0, 0, false };
 	unsigned int grp_has = 0;
 	const struct limit_rule *user = NULL;
 	size_t i;
@@ -123,7 +123,7 @@ struct account *account_find(const struct accounts *a, uid_t uid)
 {
 	struct account *acct;
 
-	TAILQ_FOREACH (acct, &a->list, link)
+	TAILQ_FOREACH(acct, &a->list, link)
 		if (acct->uid == uid)
 			return acct;
 	return NULL;

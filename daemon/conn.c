@@ -391,7 +391,7 @@ int conn_new(struct server *srv, int fd, struct conn **out)
 		free(groups);
 	{
 		/* A connection that never says Hello must not hold a slot forever. */
-		struct timeval timeout = {.tv_sec = srv->cfg->hello_timeout};
+		struct timeval timeout = { .tv_sec = srv->cfg->hello_timeout };
 
 		event_add(c->ev_hello, &timeout);
 	}
@@ -403,7 +403,7 @@ int conn_new(struct server *srv, int fd, struct conn **out)
 
 int conn_adopt(struct server *srv, int fd, uint64_t id, uid_t uid, gid_t gid, struct conn **out)
 {
-	struct ucred cred = {.pid = -1, .uid = uid, .gid = gid};
+	struct ucred cred = { .pid = -1, .uid = uid, .gid = gid };
 	socklen_t len = sizeof(cred);
 	gid_t stack[64], *groups = stack;
 	size_t nr_groups = 0;
@@ -454,7 +454,7 @@ static void conn_finish(struct conn *c)
 
 static void conn_on_reap(evutil_socket_t fd, short what, void *arg)
 {
-	static const struct timeval next_turn = {0, 0};
+	static const struct timeval next_turn = { 0, 0 };
 	struct conn *c = arg;
 
 	if (!grant_release_some(&c->srv->grants, c, CONN_REAP_BUDGET_NS)) {
@@ -468,7 +468,7 @@ static void conn_on_reap(evutil_socket_t fd, short what, void *arg)
 
 void conn_close(struct conn *c, const char *why)
 {
-	static const struct timeval now = {0, 0};
+	static const struct timeval now = { 0, 0 };
 
 	if (c->state == CONN_CLOSING)
 		return;

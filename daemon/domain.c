@@ -188,7 +188,7 @@ uint64_t mm_reclaim(struct mm *mm, bool shrink_slabs)
 	struct domain *d;
 	uint64_t n = 0;
 
-	TAILQ_FOREACH (d, &mm->domains, link) {
+	TAILQ_FOREACH(d, &mm->domains, link) {
 		if (shrink_slabs)
 			domain_shrink(d);
 		n += domain_release_free_frames(d, UINT64_MAX);
@@ -207,7 +207,7 @@ uint64_t mm_balance(struct mm *mm)
 
 	if (frame_nr_free(fa) >= fa->wmark_low)
 		return 0;
-	TAILQ_FOREACH (d, &mm->domains, link) {
+	TAILQ_FOREACH(d, &mm->domains, link) {
 		if (frame_nr_free(fa) >= fa->wmark_high)
 			break;
 		n += domain_release_free_frames(d, fa->wmark_high);
@@ -255,7 +255,7 @@ static bool domain_id_used(const struct mm *mm, uint32_t id)
 {
 	const struct domain *d;
 
-	TAILQ_FOREACH (d, &mm->domains, link)
+	TAILQ_FOREACH(d, &mm->domains, link)
 		if (d->id == id)
 			return true;
 	return false;
@@ -279,7 +279,7 @@ static uint32_t mm_new_domain_id(struct mm *mm)
  * still does). */
 static int domain_setup(struct mm *mm, uid_t uid, uint32_t id, int memfd, struct domain **out)
 {
-	struct slab_page_ops ops = {slab_alloc_pages, slab_alloc_pages_at, slab_free_pages, NULL};
+	struct slab_page_ops ops = { slab_alloc_pages, slab_alloc_pages_at, slab_free_pages, NULL };
 	struct domain *d;
 	int i, err;
 
@@ -345,7 +345,7 @@ int domain_adopt(struct mm *mm, uint32_t id, uid_t uid, int memfd, struct domain
 
 	if (id == FRAME_OWNER_NONE || id == FRAME_OWNER_QUARANTINE || domain_id_used(mm, id))
 		return -EINVAL;
-	TAILQ_FOREACH (d, &mm->domains, link)
+	TAILQ_FOREACH(d, &mm->domains, link)
 		if (d->uid == uid)
 			return -EINVAL;
 	err = domain_setup(mm, uid, id, memfd, &d);
@@ -369,7 +369,7 @@ int domain_get(struct mm *mm, uid_t uid, struct domain **out)
 {
 	struct domain *d;
 
-	TAILQ_FOREACH (d, &mm->domains, link) {
+	TAILQ_FOREACH(d, &mm->domains, link) {
 		if (d->uid == uid) {
 			domain_ref(d);
 			*out = d;

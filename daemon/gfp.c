@@ -15,15 +15,15 @@ const char *gfp_describe(unsigned int gfp, char *buf, size_t len)
 		unsigned int mask;
 		const char *name;
 	} names[] = {
-		{KM_GFP_KERNEL, "GFP_KERNEL"},
-		{KM_GFP_ATOMIC, "GFP_ATOMIC"},
-		{KM_GFP_NOWAIT, "GFP_NOWAIT"},
-		{KM___GFP_HIGH, "__GFP_HIGH"},
-		{KM___GFP_ZERO, "__GFP_ZERO"},
-		{KM___GFP_NOWARN, "__GFP_NOWARN"},
-		{KM___GFP_RETRY_MAYFAIL, "__GFP_RETRY_MAYFAIL"},
-		{KM___GFP_NOFAIL, "__GFP_NOFAIL"},
-		{KM___GFP_NORETRY, "__GFP_NORETRY"},
+		{ KM_GFP_KERNEL, "GFP_KERNEL" },
+		{ KM_GFP_ATOMIC, "GFP_ATOMIC" },
+		{ KM_GFP_NOWAIT, "GFP_NOWAIT" },
+		{ KM___GFP_HIGH, "__GFP_HIGH" },
+		{ KM___GFP_ZERO, "__GFP_ZERO" },
+		{ KM___GFP_NOWARN, "__GFP_NOWARN" },
+		{ KM___GFP_RETRY_MAYFAIL, "__GFP_RETRY_MAYFAIL" },
+		{ KM___GFP_NOFAIL, "__GFP_NOFAIL" },
+		{ KM___GFP_NORETRY, "__GFP_NORETRY" },
 	};
 	unsigned int left = gfp & ~GFP_NO_RESERVE;
 	size_t off = (size_t)snprintf(buf, len, "%#x(", left), i;

@@ -168,9 +168,9 @@ static int keep_fds(struct server *srv, bool keep, int state_fd)
 	err |= set_cloexec(srv->listen_fd, !keep);
 	err |= set_cloexec(srv->mm.pool.reserve_fd, !keep);
 	err |= set_cloexec(state_fd, !keep);
-	TAILQ_FOREACH (d, &srv->mm.domains, link)
+	TAILQ_FOREACH(d, &srv->mm.domains, link)
 		err |= set_cloexec(d->memfd, !keep);
-	TAILQ_FOREACH (c, &srv->conns, link)
+	TAILQ_FOREACH(c, &srv->conns, link)
 		err |= set_cloexec(c->fd, !keep);
 	return err ? -EBADF : 0;
 }
@@ -179,10 +179,60 @@ static uint32_t domain_of_fd(const struct server *srv, int fd)
 {
 	const struct domain *d;
 
-	TAILQ_FOREACH (d, &srv->mm.domains, link)
+	TAILQ_FOREACH(d, &srv->mm.domains, link)
 		if (d->memfd == fd)
 			return d->id;
 	return 0;
+}
+
+/* The grants of @c, each followed by its vmalloc frames. Returns how many. */
+static uint32_t write_grants(struct ho_buf *b, const struct conn *c)
+{
+	const struct grant *g;
+	uint32_t n = 0;
+
+	TAILQ_FOREACH(g, &c->grants, link) {
+		struct ho_grant hg = { .id = g->id,
+				       .size = g->size,
+				       .bytes = g->bytes,
+				       .kind = g->kind,
+				       .conn = c->id,
+				       .gfp = g->gfp };
+
+		if (g->kind == GRANT_KMALLOC) {
+			hg.phys = g->k.phys;
+			hg.ksize = g->k.size;
+			hg.cache = g->k.cache;
+			hg.order = g->k.order;
+		} else {
+			hg.vaddr = g->v.vaddr;
+			hg.nr_frames = g->v.nr_frames;
+			memcpy(hg.caller, g->v.caller, sizeof(hg.caller));
+		}
+		ho_put(b, &hg, sizeof(hg));
+		if (g->kind == GRANT_VMALLOC)
+			ho_put(b, g->v.frames, g->v.nr_frames * sizeof(uint32_t));
+		n++;
+	}
+	return n;
+}
+
+/* The replies queued for @c, each followed by its bytes. Returns how many. */
+static uint32_t write_packets(struct ho_buf *b, const struct server *srv, const struct conn *c)
+{
+	const struct conn_packet *p;
+	uint32_t n = 0;
+
+	for (p = c->outq; p; p = p->next) {
+		struct ho_packet hp = { .conn = c->id,
+					.len = (uint32_t)p->len,
+					.domain_fd = p->fd >= 0 ? domain_of_fd(srv, p->fd) : 0 };
+
+		ho_put(b, &hp, sizeof(hp));
+		ho_put(b, p->data, p->len);
+		n++;
+	}
+	return n;
 }
 
 static int handover_write(struct server *srv, struct ho_buf *b)
@@ -200,94 +250,57 @@ static int handover_write(struct server *srv, struct ho_buf *b)
 		.own_socket = srv->own_socket,
 		.requests = srv->requests,
 	};
-	struct ho_header *hp;
 	struct domain *d;
 	struct conn *c;
-	struct grant *g;
 
-	hp = ho_put(b, &h, sizeof(h));
+	ho_put(b, &h, sizeof(h));
 	ho_put(b, srv->mm.frames.owner, srv->mm.pool.nr_frames * sizeof(uint32_t));
-	TAILQ_FOREACH (d, &srv->mm.domains, link) {
-		struct ho_domain hd = {.id = d->id,
-				       .uid = d->uid,
-				       .memfd = d->memfd,
-				       .phantom_punches = d->phantom_punches};
+	TAILQ_FOREACH(d, &srv->mm.domains, link) {
+		struct ho_domain hd = { .id = d->id,
+					.uid = d->uid,
+					.memfd = d->memfd,
+					.phantom_punches = d->phantom_punches };
 
 		ho_put(b, &hd, sizeof(hd));
 		h.nr_domains++;
 	}
-	TAILQ_FOREACH (c, &srv->conns, link) {
-		struct ho_conn hc = {.id = c->id,
-				     .fd = c->fd,
-				     .pid = c->pid,
-				     .uid = c->uid,
-				     .gid = c->gid,
-				     .admin = c->admin,
-				     .state = c->state,
-				     .domain = c->domain ? c->domain->id : 0};
+	TAILQ_FOREACH(c, &srv->conns, link) {
+		struct ho_conn hc = { .id = c->id,
+				      .fd = c->fd,
+				      .pid = c->pid,
+				      .uid = c->uid,
+				      .gid = c->gid,
+				      .admin = c->admin,
+				      .state = c->state,
+				      .domain = c->domain ? c->domain->id : 0 };
 
 		memcpy(hc.name, c->name, sizeof(hc.name));
 		memcpy(hc.token, c->token, sizeof(hc.token));
 		ho_put(b, &hc, sizeof(hc));
 		h.nr_conns++;
 	}
-	TAILQ_FOREACH (c, &srv->conns, link) {
-		TAILQ_FOREACH (g, &c->grants, link) {
-			struct ho_grant hg = {.id = g->id,
-					      .size = g->size,
-					      .bytes = g->bytes,
-					      .kind = g->kind,
-					      .conn = c->id,
-					      .gfp = g->gfp};
-
-			if (g->kind == GRANT_KMALLOC) {
-				hg.phys = g->k.phys;
-				hg.ksize = g->k.size;
-				hg.cache = g->k.cache;
-				hg.order = g->k.order;
-			} else {
-				hg.vaddr = g->v.vaddr;
-				hg.nr_frames = g->v.nr_frames;
-				memcpy(hg.caller, g->v.caller, sizeof(hg.caller));
-			}
-			ho_put(b, &hg, sizeof(hg));
-			if (g->kind == GRANT_VMALLOC)
-				ho_put(b, g->v.frames, g->v.nr_frames * sizeof(uint32_t));
-			h.nr_grants++;
-		}
-	}
-	TAILQ_FOREACH (c, &srv->conns, link) {
-		struct conn_packet *p;
-
-		for (p = c->outq; p; p = p->next) {
-			struct ho_packet hp2 = {.conn = c->id,
-						.len = (uint32_t)p->len,
-						.domain_fd =
-							p->fd >= 0 ? domain_of_fd(srv, p->fd) : 0};
-
-			ho_put(b, &hp2, sizeof(hp2));
-			ho_put(b, p->data, p->len);
-			h.nr_packets++;
-		}
-	}
+	TAILQ_FOREACH(c, &srv->conns, link)
+		h.nr_grants += write_grants(b, c);
+	TAILQ_FOREACH(c, &srv->conns, link)
+		h.nr_packets += write_packets(b, srv, c);
 	if (b->failed)
 		return -ENOMEM;
-	hp = (struct ho_header *)b->data; /* the buffer may have moved */
-	*hp = h;
+	/* The counts are known now; the buffer may have moved. */
+	memcpy(b->data, &h, sizeof(h));
 	return 0;
 }
 
 /* The state, in a new memfd (CLOEXEC); *len its size. */
 static int handover_state_memfd(struct server *srv, int *out, size_t *len)
 {
-	struct ho_buf b = {0};
+	struct ho_buf b = { 0 };
 	struct domain *d;
 	int fd, err;
 
 	/* Closing connections finish giving back, and empty slabs go back:
 	 * the state then holds neither. */
 	conn_reap_all(srv);
-	TAILQ_FOREACH (d, &srv->mm.domains, link)
+	TAILQ_FOREACH(d, &srv->mm.domains, link)
 		domain_shrink(d);
 	err = handover_write(srv, &b);
 	if (err)
@@ -467,7 +480,7 @@ static int store_resolve(void *ctx, const char *name, int recorded_fd)
 
 int handover_store_restore(struct server *srv, struct handover_store *st)
 {
-	struct handover_fds by_name = {store_resolve, st};
+	struct handover_fds by_name = { store_resolve, st };
 
 	log_info("taking over from the fd store");
 	return handover_restore(srv, st->state_fd, &by_name);
@@ -507,7 +520,7 @@ static struct conn *conn_by_id(struct server *srv, uint64_t id)
 {
 	struct conn *c;
 
-	TAILQ_FOREACH (c, &srv->conns, link)
+	TAILQ_FOREACH(c, &srv->conns, link)
 		if (c->id == id)
 			return c;
 	return NULL;
@@ -517,7 +530,7 @@ static struct domain *domain_by_id(struct mm *mm, uint32_t id)
 {
 	struct domain *d;
 
-	TAILQ_FOREACH (d, &mm->domains, link)
+	TAILQ_FOREACH(d, &mm->domains, link)
 		if (d->id == id)
 			return d;
 	return NULL;
@@ -557,7 +570,8 @@ static int restore_grant(struct ho_restore *ctx, struct ho_reader *r)
 		return grant_restore_vmalloc(t, c, hg->id, frames, hg->nr_frames, hg->size, hg->gfp,
 					     hg->vaddr, hg->caller);
 	obj = (struct kmalloc_obj){
-		.phys = hg->phys, .size = hg->ksize, .order = hg->order, .cache = hg->cache};
+		.phys = hg->phys, .size = hg->ksize, .order = hg->order, .cache = hg->cache
+	};
 	return grant_restore_kmalloc(t, c, hg->id, &obj, hg->size, hg->gfp);
 }
 
@@ -744,7 +758,7 @@ static int restore_finish(struct ho_restore *ctx)
 			continue;
 		}
 		if (c->state == CONN_HELLO) {
-			struct timeval timeout = {.tv_sec = srv->cfg->hello_timeout};
+			struct timeval timeout = { .tv_sec = srv->cfg->hello_timeout };
 
 			event_add(c->ev_hello, &timeout);
 		}
@@ -791,7 +805,7 @@ int handover_restore(struct server *srv, int fd, const struct handover_fds *fds)
 		.backing = srv->cfg->backing,
 		.reserve = srv->cfg->reserve,
 	};
-	struct ho_restore ctx = {.srv = srv};
+	struct ho_restore ctx = { .srv = srv };
 	const struct ho_header *h;
 	const uint32_t *owner;
 	struct ho_reader r;

@@ -21,7 +21,7 @@ void inspect_meminfo(const struct server *srv, struct inspect_meminfo *out)
 	uint64_t page = 1ull << KM_PAGE_SHIFT, frame = mm->pool.frame_size;
 	uint64_t domain_free = 0, slab = 0, empty = 0, vmalloc = 0;
 
-	TAILQ_FOREACH (d, &mm->domains, link) {
+	TAILQ_FOREACH(d, &mm->domains, link) {
 		int i;
 
 		domain_free += d->pages.free_units * page;
@@ -64,7 +64,7 @@ void inspect_slabinfo(const struct mm *mm, struct inspect_slab out[KM_NR_KMALLOC
 		out[i].objperslab = kmalloc_classes[i].objs_per_slab;
 		out[i].pagesperslab = 1u << kmalloc_classes[i].order;
 	}
-	TAILQ_FOREACH (d, &mm->domains, link) {
+	TAILQ_FOREACH(d, &mm->domains, link) {
 		for (i = 0; i < KM_NR_KMALLOC_CLASSES; i++) {
 			out[i].active_objs += d->caches[i].nr_active;
 			out[i].num_objs += d->caches[i].nr_objs;
@@ -129,8 +129,8 @@ size_t inspect_vmallocinfo(const struct server *srv, uint32_t offset, struct ins
 	size_t n = 0;
 
 	*more = false;
-	TAILQ_FOREACH (c, &srv->conns, link) {
-		TAILQ_FOREACH (g, &c->grants, link) {
+	TAILQ_FOREACH(c, &srv->conns, link) {
+		TAILQ_FOREACH(g, &c->grants, link) {
 			if (g->kind != GRANT_VMALLOC || index++ < offset)
 				continue;
 			if (n == max) {
@@ -160,7 +160,7 @@ size_t inspect_clients(const struct server *srv, uint32_t offset, struct inspect
 	size_t n = 0;
 
 	*more = false;
-	TAILQ_FOREACH (c, &srv->conns, link) {
+	TAILQ_FOREACH(c, &srv->conns, link) {
 		if (index++ < offset)
 			continue;
 		if (n == max) {
@@ -191,7 +191,7 @@ size_t inspect_accounts(const struct server *srv, uint32_t offset, struct inspec
 	size_t n = 0;
 
 	*more = false;
-	TAILQ_FOREACH (a, &srv->accounts.list, link) {
+	TAILQ_FOREACH(a, &srv->accounts.list, link) {
 		if (index++ < offset)
 			continue;
 		if (n == max) {
@@ -209,7 +209,7 @@ size_t inspect_accounts(const struct server *srv, uint32_t offset, struct inspec
 			.max_bytes = a->limits.max_bytes,
 			.privileged = a->limits.privileged,
 		};
-		TAILQ_FOREACH (d, &srv->mm.domains, link)
+		TAILQ_FOREACH(d, &srv->mm.domains, link)
 			if (d->uid == a->uid)
 				out[n].domain = d->id;
 		n++;

@@ -38,8 +38,8 @@ static void memguard_on_sigbus(int sig, siginfo_t *si, void *uctx)
 
 int memguard_init(void)
 {
-	struct sigaction sa = {.sa_sigaction = memguard_on_sigbus,
-			       .sa_flags = SA_SIGINFO | SA_NODEFER};
+	struct sigaction sa = { .sa_sigaction = memguard_on_sigbus,
+				.sa_flags = SA_SIGINFO | SA_NODEFER };
 
 	sigemptyset(&sa.sa_mask);
 	return sigaction(SIGBUS, &sa, NULL) < 0 ? -errno : 0;

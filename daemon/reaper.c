@@ -26,7 +26,7 @@ static struct {
 	bool stopping;
 	int *fds;
 	unsigned int nr, cap;
-} reaper = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+} reaper = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };
 
 static void *reaper_main(void *arg)
 {

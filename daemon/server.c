@@ -68,7 +68,7 @@ static void server_on_accept(evutil_socket_t fd, short what, void *arg)
 			    errno == ENOMEM) {
 				/* The pending connection stays pending and the socket
 				 * readable: pause accepting, or the loop would spin. */
-				struct timeval pause = {.tv_usec = 100000};
+				struct timeval pause = { .tv_usec = 100000 };
 
 				if (log_ratelimit())
 					log_warn("accept: %s; pausing new connections for 100 ms",
@@ -134,7 +134,7 @@ static void server_on_tick(evutil_socket_t fd, short what, void *arg)
 	if (every && ticks % every == 0) {
 		struct domain *d;
 
-		TAILQ_FOREACH (d, &srv->mm.domains, link)
+		TAILQ_FOREACH(d, &srv->mm.domains, link)
 			domain_reconcile(d);
 	}
 	server_update_status(srv);
@@ -205,7 +205,7 @@ static int server_socket_dir(const char *dir)
  * still answers there. */
 static int server_bind(struct server *srv, const char *path)
 {
-	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	char dir[sizeof(addr.sun_path)];
 	struct stat st;
 	char *slash;
@@ -300,7 +300,7 @@ static void server_log_bounds(const struct server *srv)
 static int server_setup(struct server *srv, const struct settings *cfg, struct event_base *base,
 			char *const *argv)
 {
-	static const int signals[] = {SIGTERM, SIGINT, SIGUSR2};
+	static const int signals[] = { SIGTERM, SIGINT, SIGUSR2 };
 	size_t i;
 
 	memset(srv, 0, sizeof(*srv));
@@ -355,7 +355,7 @@ static int server_start_fresh(struct server *srv, int listen_fd)
 static int server_start_serving(struct server *srv)
 {
 	uint64_t watchdog = notify_watchdog_usec();
-	struct timeval tick = {.tv_sec = 1};
+	struct timeval tick = { .tv_sec = 1 };
 
 	srv->accounts.pool_size = srv->mm.pool.size;
 	server_log_bounds(srv);
@@ -455,7 +455,7 @@ void server_fini(struct server *srv)
 	struct conn *c;
 	size_t i;
 
-	TAILQ_FOREACH (c, &srv->conns, link)
+	TAILQ_FOREACH(c, &srv->conns, link)
 		conn_close(c, "daemon shutting down");
 	conn_reap_all(srv);
 	for (i = 0; i < sizeof(srv->ev_signals) / sizeof(srv->ev_signals[0]); i++)

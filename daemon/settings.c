@@ -295,10 +295,10 @@ static int parse_log_level(struct settings *cfg, const struct setting *s, const 
 		const char *name;
 		enum log_level level;
 	} levels[] = {
-		{"err", LOG_LEVEL_ERR},	      {"error", LOG_LEVEL_ERR},
-		{"warning", LOG_LEVEL_WARN},  {"warn", LOG_LEVEL_WARN},
-		{"notice", LOG_LEVEL_NOTICE}, {"info", LOG_LEVEL_INFO},
-		{"debug", LOG_LEVEL_DEBUG},
+		{ "err", LOG_LEVEL_ERR },	{ "error", LOG_LEVEL_ERR },
+		{ "warning", LOG_LEVEL_WARN },	{ "warn", LOG_LEVEL_WARN },
+		{ "notice", LOG_LEVEL_NOTICE }, { "info", LOG_LEVEL_INFO },
+		{ "debug", LOG_LEVEL_DEBUG },
 	};
 
 	for (size_t i = 0; value && i < sizeof(levels) / sizeof(levels[0]); i++) {
@@ -348,10 +348,10 @@ static struct limit_rule *limit_rule_for(struct settings *cfg, const char *scope
 		const char *prefix;
 		enum limit_scope scope;
 	} kinds[] = {
-		{"user:", LIMIT_USER},
-		{"uid:", LIMIT_USER},
-		{"group:", LIMIT_GROUP},
-		{"gid:", LIMIT_GROUP},
+		{ "user:", LIMIT_USER },
+		{ "uid:", LIMIT_USER },
+		{ "group:", LIMIT_GROUP },
+		{ "gid:", LIMIT_GROUP },
 	};
 	const char *name = NULL;
 	enum limit_scope kind = LIMIT_USER;
@@ -654,14 +654,15 @@ static void build_longopts(struct option longopts[NR_SETTINGS + 4], char names[N
 		for (j = 0; names[i][j]; j++)
 			if (names[i][j] == '_')
 				names[i][j] = '-';
-		longopts[n++] = (struct option){
-			names[i], settings_table[i].info.arg ? required_argument : no_argument,
-			NULL, 0};
+		longopts[n++] = (struct option){ names[i],
+						 settings_table[i].info.arg ? required_argument
+									    : no_argument,
+						 NULL, 0 };
 	}
-	longopts[n++] = (struct option){"config", required_argument, NULL, 'c'};
-	longopts[n++] = (struct option){"help", no_argument, NULL, 'h'};
-	longopts[n++] = (struct option){"version", no_argument, NULL, 'V'};
-	longopts[n] = (struct option){NULL, 0, NULL, 0};
+	longopts[n++] = (struct option){ "config", required_argument, NULL, 'c' };
+	longopts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+	longopts[n++] = (struct option){ "version", no_argument, NULL, 'V' };
+	longopts[n] = (struct option){ NULL, 0, NULL, 0 };
 }
 
 /* First pass over @argv: only --config, --help and --version, so that the

@@ -36,9 +36,9 @@
 
 /* The classes of kmalloc-abi.h; test-slab checks their orders and objects
  * per slab against slub_calculate_order() on 2 CPUs. */
-#define KMALLOC_CLASS_(name, size, order, objs) {name, size, order, objs},
-const struct kmalloc_class kmalloc_classes[KM_NR_KMALLOC_CLASSES] = {
-	KM_KMALLOC_CLASSES(KMALLOC_CLASS_)};
+#define KMALLOC_CLASS_(name, size, order, objs) { name, size, order, objs },
+const struct kmalloc_class kmalloc_classes[KM_NR_KMALLOC_CLASSES] = { KM_KMALLOC_CLASSES(
+	KMALLOC_CLASS_) };
 #undef KMALLOC_CLASS_
 
 /* ------------------------------------------------------- size classes */
@@ -419,7 +419,7 @@ static int check_list(const struct kmem_cache *c, const struct slab_list *l, boo
 	const struct slab *s;
 	int ret;
 
-	TAILQ_FOREACH (s, l, link) {
+	TAILQ_FOREACH(s, l, link) {
 		if (c->map->at[s->pfn] != s)
 			return check_fail(c, s, "slab map does not name the slab");
 		ret = check_slab(c, s, full);

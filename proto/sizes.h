@@ -15,7 +15,7 @@
 #include "kmalloc-abi.h"
 
 #define KMS_SIZE_(name, size, order, objs) size,
-static const uint32_t kms_class_size[KM_NR_KMALLOC_CLASSES] = {KM_KMALLOC_CLASSES(KMS_SIZE_)};
+static const uint32_t kms_class_size[KM_NR_KMALLOC_CLASSES] = { KM_KMALLOC_CLASSES(KMS_SIZE_) };
 #undef KMS_SIZE_
 
 /* Every class fits its slab, the table has as many rows as it says, and

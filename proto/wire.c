@@ -20,8 +20,8 @@ int kmwire_send(int sock, const void *buf, size_t len, const int *fds, unsigned 
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int) * WIRE_MAX_FDS)];
 	} control;
-	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t n;
 
 	if (nr_fds > WIRE_MAX_FDS)
@@ -53,7 +53,7 @@ ssize_t kmwire_recv(int sock, void *buf, size_t cap, int *fds, unsigned int max_
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int) * WIRE_SCM_MAX_FDS)];
 	} control;
-	struct iovec iov = {.iov_base = buf, .iov_len = cap};
+	struct iovec iov = { .iov_base = buf, .iov_len = cap };
 	struct msghdr msg = {
 		.msg_iov = &iov,
 		.msg_iovlen = 1,

@@ -316,7 +316,7 @@ static json_object *slabinfo_json(const struct format_table *t)
 	json_object *rows = json_object_new_array(), *o;
 	Kmalloc__SlabRow *row;
 
-	for_each_row (t, slabs, row) {
+	for_each_row(t, slabs, row) {
 		o = jappend_object(rows);
 		if (jstr(o, "name", row->name) || ju64(o, "active_objs", row->active_objs) ||
 		    ju64(o, "num_objs", row->num_objs) || ju64(o, "objsize", row->objsize) ||
@@ -342,7 +342,7 @@ int format_slabinfo(FILE *f, const struct format_table *t, bool json)
 	      f);
 	/* mm/slab_common.c: cache_show(); SLUB has no tunables and
 	 * active_slabs == num_slabs. */
-	for_each_row (t, slabs, row)
+	for_each_row(t, slabs, row)
 		fprintf(f,
 			"%-17s %6" PRIu64 " %6" PRIu64 " %6u %4u %4u"
 			" : tunables %4u %4u %4u"
@@ -362,7 +362,7 @@ static json_object *buddyinfo_json(const struct format_table *t)
 	Kmalloc__BuddyRow *row;
 	size_t i;
 
-	for_each_row (t, buddy, row) {
+	for_each_row(t, buddy, row) {
 		o = jappend_object(rows);
 		if (ju64(o, "node", 0) || jstr(o, "zone", row->zone))
 			return jfail(rows);
@@ -383,7 +383,7 @@ int format_buddyinfo(FILE *f, const struct format_table *t, bool json)
 
 	if (json)
 		return json_print(f, buddyinfo_json(t));
-	for_each_row (t, buddy, row) {
+	for_each_row(t, buddy, row) {
 		size_t orders =
 			row->n_nr_free > BUDDY_MIN_ORDERS ? row->n_nr_free : BUDDY_MIN_ORDERS;
 		size_t i;
@@ -406,7 +406,7 @@ static json_object *vmallocinfo_json(const struct format_table *t)
 	json_object *rows = json_object_new_array(), *o;
 	Kmalloc__VmallocRow *row;
 
-	for_each_row (t, vmalloc, row) {
+	for_each_row(t, vmalloc, row) {
 		o = jappend_object(rows);
 		if (ju64(o, "start", row->start) || ju64(o, "end", row->start + row->size) ||
 		    ju64(o, "size", row->size) || jstr(o, "caller", row->caller) ||
@@ -424,7 +424,7 @@ int format_vmallocinfo(FILE *f, const struct format_table *t, bool json)
 
 	if (json)
 		return json_print(f, vmallocinfo_json(t));
-	for_each_row (t, vmalloc, row) {
+	for_each_row(t, vmalloc, row) {
 		/* mm/vmalloc.c: vmalloc_info_show(), every area is VM_ALLOC;
 		 * the N0= count as on a NUMA kernel with one node. */
 		fprintf(f, "0x%016" PRIx64 "-0x%016" PRIx64 " %7" PRIu64, row->start,
@@ -467,7 +467,7 @@ static int gather_clients(const struct format_table *t, Kmalloc__ClientRow ***ou
 	rows = calloc(*n, sizeof(*rows));
 	if (!rows)
 		return -ENOMEM;
-	for_each_row (t, clients, row)
+	for_each_row(t, clients, row)
 		rows[i++] = row;
 	*out = rows;
 	return 0;
@@ -541,7 +541,7 @@ static json_object *limits_json(const struct format_table *t)
 	json_object *rows = json_object_new_array(), *o;
 	Kmalloc__AccountRow *row;
 
-	for_each_row (t, accounts, row) {
+	for_each_row(t, accounts, row) {
 		o = jappend_object(rows);
 		if (ju64(o, "uid", row->uid) || ju64(o, "domain", row->domain) ||
 		    ju64(o, "connections", row->connections) ||
@@ -563,7 +563,7 @@ int format_limits(FILE *f, const struct format_table *t, bool json)
 		return json_print(f, limits_json(t));
 	fprintf(f, "%6s %6s %5s %9s %10s %10s %14s %14s %8s %s\n", "UID", "DOMAIN", "CONNS",
 		"MAX_CONNS", "GRANTS", "MAX_GRANTS", "BYTES", "MAX_BYTES", "REFUSED", "PRIVILEGED");
-	for_each_row (t, accounts, row)
+	for_each_row(t, accounts, row)
 		fprintf(f,
 			"%6u %6u %5u %9s %10" PRIu64 " %10s %14" PRIu64 " %14s %8" PRIu64 " %s\n",
 			row->uid, row->domain, row->connections,
@@ -592,7 +592,7 @@ static void slab_summarize(const struct format_table *t, struct slab_summary *s)
 	Kmalloc__SlabRow *row;
 
 	memset(s, 0, sizeof(*s));
-	for_each_row (t, slabs, row) {
+	for_each_row(t, slabs, row) {
 		s->active_objs += row->active_objs;
 		s->total_objs += row->num_objs;
 		s->active_slabs += row->num_slabs;

@@ -71,8 +71,8 @@ static void report(const struct kmctl *k, int err, const char *msg)
 
 static int kmctl_connect(struct kmctl *k)
 {
-	struct timeval tv = {.tv_sec = KMCTL_RECV_TIMEOUT};
-	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	struct timeval tv = { .tv_sec = KMCTL_RECV_TIMEOUT };
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	int err;
 
 	if (strlen(k->socket_path) >= sizeof(addr.sun_path)) {
@@ -361,7 +361,7 @@ static void on_sigint(int sig)
 /* Sleeps @seconds unless SIGINT arrives first. */
 static void top_sleep(double seconds)
 {
-	struct timespec ts = {.tv_sec = (time_t)seconds};
+	struct timespec ts = { .tv_sec = (time_t)seconds };
 
 	ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
 
@@ -382,8 +382,8 @@ static int top_once(struct kmctl *k, bool clear)
 		goto out_mi;
 	if (fetch_table(k, KMALLOC__INSPECT__TABLE__TABLE_CLIENTS, &clients))
 		goto out_slabs;
-	slab_t = (struct format_table){.pages = slabs.inspect, .nr_pages = slabs.nr};
-	client_t = (struct format_table){.pages = clients.inspect, .nr_pages = clients.nr};
+	slab_t = (struct format_table){ .pages = slabs.inspect, .nr_pages = slabs.nr };
+	client_t = (struct format_table){ .pages = clients.inspect, .nr_pages = clients.nr };
 	/* Home the cursor and clear the screen, as top(1) does on a terminal. */
 	if (clear)
 		fputs("\033[H\033[2J", stdout);
@@ -402,7 +402,7 @@ out_mi:
 
 static int cmd_top(struct kmctl *k)
 {
-	struct sigaction sa = {.sa_handler = on_sigint};
+	struct sigaction sa = { .sa_handler = on_sigint };
 	bool clear = !k->json && isatty(STDOUT_FILENO);
 	unsigned long i;
 
@@ -428,13 +428,13 @@ struct subcommand {
 };
 
 static const struct subcommand subcommands[] = {
-	{"meminfo", cmd_meminfo, "pool totals, as /proc/meminfo"},
-	{"slabinfo", cmd_slabinfo, "slab caches, as /proc/slabinfo 2.1 (slabtop's input)"},
-	{"buddyinfo", cmd_buddyinfo, "free blocks per order per domain, as /proc/buddyinfo"},
-	{"vmallocinfo", cmd_vmallocinfo, "vmalloc areas, as /proc/vmallocinfo"},
-	{"clients", cmd_clients, "connected clients and what they hold"},
-	{"limits", cmd_limits, "each uid's connections, grants and bytes against its limits"},
-	{"top", cmd_top, "slabtop-like summary and clients by bytes, refreshed"},
+	{ "meminfo", cmd_meminfo, "pool totals, as /proc/meminfo" },
+	{ "slabinfo", cmd_slabinfo, "slab caches, as /proc/slabinfo 2.1 (slabtop's input)" },
+	{ "buddyinfo", cmd_buddyinfo, "free blocks per order per domain, as /proc/buddyinfo" },
+	{ "vmallocinfo", cmd_vmallocinfo, "vmalloc areas, as /proc/vmallocinfo" },
+	{ "clients", cmd_clients, "connected clients and what they hold" },
+	{ "limits", cmd_limits, "each uid's connections, grants and bytes against its limits" },
+	{ "top", cmd_top, "slabtop-like summary and clients by bytes, refreshed" },
 };
 
 /* ------------------------------------------------------------------------ */
@@ -498,13 +498,13 @@ static bool parse_iterations(const char *arg, unsigned long *out)
  * exit status (0 after --help or --version, 2 for a usage error). */
 static int parse_options(struct kmctl *k, int argc, char **argv, bool *top_options)
 {
-	static const struct option options[] = {{"socket", required_argument, NULL, 's'},
-						{"json", no_argument, NULL, 'j'},
-						{"delay", required_argument, NULL, 'd'},
-						{"iterations", required_argument, NULL, 'n'},
-						{"help", no_argument, NULL, 'h'},
-						{"version", no_argument, NULL, 'V'},
-						{}};
+	static const struct option options[] = { { "socket", required_argument, NULL, 's' },
+						 { "json", no_argument, NULL, 'j' },
+						 { "delay", required_argument, NULL, 'd' },
+						 { "iterations", required_argument, NULL, 'n' },
+						 { "help", no_argument, NULL, 'h' },
+						 { "version", no_argument, NULL, 'V' },
+						 {} };
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "s:jd:n:hV", options, NULL)) != -1) {
@@ -602,7 +602,7 @@ static int run_subcommand(struct kmctl *k, const struct subcommand *sub)
 
 int main(int argc, char **argv)
 {
-	struct kmctl k = {.sock = -1, .delay = 1.0};
+	struct kmctl k = { .sock = -1, .delay = 1.0 };
 	const struct subcommand *sub;
 	bool top_options = false;
 	int ret;

@@ -373,7 +373,7 @@ static int attack_sigbus(struct attacker *self, void *arg)
 	pid = fork();
 	ATTACKER_CHECK(pid >= 0);
 	if (pid == 0) {
-		struct rlimit no_core = {0, 0};
+		struct rlimit no_core = { 0, 0 };
 
 		setrlimit(RLIMIT_CORE, &no_core);
 		((volatile uint8_t *)map)[rep.phantom_frame * FRAME] = 1;
@@ -671,8 +671,8 @@ struct scm_report {
 static int attack_scm_rights(struct attacker *self, void *arg)
 {
 	const struct test_daemon *d = self->d;
-	struct sockaddr_in addr = {.sin_family = AF_INET};
-	struct linger linger = {1, 40}, abort_close = {1, 0};
+	struct sockaddr_in addr = { .sin_family = AF_INET };
+	struct linger linger = { 1, 40 }, abort_close = { 1, 0 };
 	socklen_t len = sizeof(addr);
 	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
 	Kmalloc__Nop nop = KMALLOC__NOP__INIT;
@@ -923,7 +923,7 @@ static void assert_root_served_beside_hog(const struct test_daemon *d)
 START_TEST(test_nofail_and_atomic_stop_at_the_quota)
 {
 	struct test_daemon *d = &daemon_under_test;
-	struct hog_args args = {d, true};
+	struct hog_args args = { d, true };
 	uint64_t base = baseline(d);
 	struct hog_report rep;
 	struct attacker a;
@@ -960,7 +960,7 @@ END_TEST
 START_TEST(test_root_allocates_while_nobody_holds_its_quota)
 {
 	struct test_daemon *d = &daemon_under_test;
-	struct hog_args args = {d, false};
+	struct hog_args args = { d, false };
 	uint64_t base = baseline(d), root_bytes = 0, id = 10;
 	struct hog_report rep;
 	struct attacker a;
@@ -1008,7 +1008,7 @@ END_TEST
 START_TEST(test_watermark_stops_an_unlimited_uid)
 {
 	struct test_daemon *d = &unlimited_daemon;
-	struct hog_args args = {d, true};
+	struct hog_args args = { d, true };
 	struct hog_report rep;
 	struct attacker a;
 	Kmalloc__Meminfo f;
@@ -1072,8 +1072,8 @@ END_TEST
 /* Unchecked fixture: the second daemon, for the cases of its TCase. */
 static void unlimited_daemon_start(void)
 {
-	static const char *const extra[] = {"--paranoid",      "--reserve", RESERVE,
-					    "--uid-max-share", "100",	    NULL};
+	static const char *const extra[] = { "--paranoid",	"--reserve", RESERVE,
+					     "--uid-max-share", "100",	     NULL };
 
 	/* Reserved first: test_daemon_start() would exit the whole program. */
 	if (!strcmp(test_backing(), "hugetlb") &&
@@ -1098,9 +1098,9 @@ static void unlimited_daemon_stop(void)
 
 int main(void)
 {
-	static const char *const extra[] = {"--paranoid", "--reserve", RESERVE,
-					    /* no reconcile racing the phantom of case 1 */
-					    "--reconcile-interval", "0", NULL};
+	static const char *const extra[] = { "--paranoid", "--reserve", RESERVE,
+					     /* no reconcile racing the phantom of case 1 */
+					     "--reconcile-interval", "0", NULL };
 	Suite *s = suite_create("attacks");
 	TCase *sigbus = tcase_create("sigbus");
 	TCase *seal = tcase_create("seal");

@@ -190,7 +190,7 @@ END_TEST
 
 START_TEST(test_kzalloc_clears_dirty_memory)
 {
-	static const size_t sizes[] = {64, 96, 4096, 8192, 20000, 1u << 20, 4u << 20};
+	static const size_t sizes[] = { 64, 96, 4096, 8192, 20000, 1u << 20, 4u << 20 };
 	km_client *c = connect_or_fail();
 	size_t i, j;
 	int round;
@@ -375,8 +375,8 @@ struct thread_arg {
 static void *thread_body(void *argp)
 {
 	struct thread_arg *arg = argp;
-	void *live[64] = {0};
-	size_t sizes[64] = {0};
+	void *live[64] = { 0 };
+	size_t sizes[64] = { 0 };
 	int i, k;
 
 	for (i = 0; i < 3000; i++) {
@@ -417,7 +417,7 @@ START_TEST(test_threads_share_one_client)
 	int i;
 
 	for (i = 0; i < T; i++) {
-		args[i] = (struct thread_arg){.c = c, .id = i * 50};
+		args[i] = (struct thread_arg){ .c = c, .id = i * 50 };
 		ck_assert_int_eq(pthread_create(&th[i], NULL, thread_body, &args[i]), 0);
 	}
 	for (i = 0; i < T; i++) {

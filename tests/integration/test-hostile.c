@@ -70,7 +70,7 @@ static uint64_t wait_free_back(uint64_t want)
 
 START_TEST(test_garbage_closes_only_that_connection)
 {
-	static const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x02};
+	static const uint8_t garbage[] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x02 };
 	int fd = raw_connect_hello(daemon_under_test.socket, NULL, NULL);
 	char byte;
 
@@ -444,7 +444,7 @@ START_TEST(test_random_requests)
 {
 	enum { CONNS = 4, ROUNDS = 3000 };
 	uint64_t before = pool_free();
-	uint64_t held[CONNS][64] = {{0}};
+	uint64_t held[CONNS][64] = { { 0 } };
 	int fds[CONNS], k, i;
 
 	for (k = 0; k < CONNS; k++) {
@@ -705,8 +705,9 @@ int main(void)
 {
 	Suite *s = suite_create("hostile");
 	TCase *tc = tcase_create("hostile");
-	static const char *const extra[] = {
-		"--paranoid", "--reconcile-interval", "1", "--hello-timeout", "1", NULL};
+	static const char *const extra[] = { "--paranoid", "--reconcile-interval",
+					     "1",	   "--hello-timeout",
+					     "1",	   NULL };
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_garbage_closes_only_that_connection);

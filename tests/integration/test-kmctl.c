@@ -267,9 +267,9 @@ START_TEST(test_json_is_valid)
 	static const struct {
 		const char *args, *shape;
 	} subs[] = {
-		{"meminfo", "object"},	 {"slabinfo", "rows"}, {"buddyinfo", "rows"},
-		{"vmallocinfo", "rows"}, {"clients", "rows"},  {"limits", "rows"},
-		{"top -n 1", "top"},
+		{ "meminfo", "object" },   { "slabinfo", "rows" }, { "buddyinfo", "rows" },
+		{ "vmallocinfo", "rows" }, { "clients", "rows" },  { "limits", "rows" },
+		{ "top -n 1", "top" },
 	};
 	char cmd[4096];
 	size_t i;

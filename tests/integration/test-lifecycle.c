@@ -154,7 +154,7 @@ START_TEST(test_chaos_of_killed_clients)
 			pids[i] = fork();
 			if (pids[i] == 0) {
 				km_client *cc = km_connect(NULL);
-				void *live[32] = {NULL};
+				void *live[32] = { NULL };
 
 				if (!cc)
 					_exit(2);
@@ -269,7 +269,7 @@ END_TEST
 START_TEST(test_stale_socket_replaced)
 {
 	struct test_daemon d, again;
-	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	int fd;
 
 	test_daemon_start(&d, POOL_SIZE, NULL);
@@ -280,7 +280,7 @@ START_TEST(test_stale_socket_replaced)
 	ck_assert_int_eq(access(d.socket, F_OK), 0);
 	/* A new daemon on the same path takes the stale socket over. */
 	{
-		const char *const extra[] = {"--socket", d.socket, NULL};
+		const char *const extra[] = { "--socket", d.socket, NULL };
 
 		test_daemon_start(&again, POOL_SIZE, extra);
 		ck_assert_str_eq(again.socket, d.socket);
@@ -393,7 +393,7 @@ START_TEST(test_out_of_descriptors)
 	snprintf(cmd, sizeof(cmd), "prlimit --pid %d --nofile=32:32", (int)d.pid);
 	ck_assert_int_eq(system(cmd), 0);
 	for (i = 0; i < N; i++) {
-		struct sockaddr_un addr = {.sun_family = AF_UNIX};
+		struct sockaddr_un addr = { .sun_family = AF_UNIX };
 
 		fds[i] = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 		snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", d.socket);
@@ -537,7 +537,7 @@ struct fake_systemd {
 
 static void fake_systemd_init(struct fake_systemd *sd)
 {
-	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 
 	memset(sd, 0, sizeof(*sd));
 	snprintf(sd->dir, sizeof(sd->dir), "/tmp/kmsd.XXXXXX");
@@ -560,11 +560,11 @@ static bool fake_systemd_read(struct fake_systemd *sd, const char *until, int ti
 {
 	for (int waited = 0; waited < timeout_ms;) {
 		char buf[512], ctl[CMSG_SPACE(sizeof(int) * 8)];
-		struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf) - 1};
-		struct msghdr msg = {.msg_iov = &iov,
-				     .msg_iovlen = 1,
-				     .msg_control = ctl,
-				     .msg_controllen = sizeof(ctl)};
+		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
+		struct msghdr msg = { .msg_iov = &iov,
+				      .msg_iovlen = 1,
+				      .msg_control = ctl,
+				      .msg_controllen = sizeof(ctl) };
 		struct cmsghdr *cmsg;
 		ssize_t n = recvmsg(sd->notify_fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 		int fd = -1;
@@ -650,8 +650,8 @@ static pid_t fake_systemd_start(struct fake_systemd *sd, bool fd_store)
 		snprintf(notify, sizeof(notify), "%s", sd->notify);
 		setenv("NOTIFY_SOCKET", notify, 1);
 		{
-			const char *argv[12] = {exe,	       "--pool-size", "32M",
-						"--log-level", "debug",	      "--paranoid"};
+			const char *argv[12] = { exe,		"--pool-size", "32M",
+						 "--log-level", "debug",       "--paranoid" };
 			int argc = 6;
 
 			if (hugetlb) {
@@ -882,7 +882,7 @@ static int peer_main(struct attacker *self, void *arg)
 /* A peer for @uid (0: root) on @sock; it does nothing until told. */
 static void peer_spawn(struct attacker *peer, const char *sock, uid_t uid, uint8_t tag)
 {
-	struct peer_args args = {sock, uid, tag};
+	struct peer_args args = { sock, uid, tag };
 
 	attacker_start(peer, NULL, peer_main, &args);
 }
@@ -970,7 +970,7 @@ static void fake_systemd_drop(struct fake_systemd *sd, int i)
 
 static bool fd_hung_up(int fd)
 {
-	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 
 	return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLERR));
 }
@@ -1254,7 +1254,7 @@ START_TEST(test_socket_activation_and_sd_notify)
 {
 	const char *exe = getenv("KMALLOCD");
 	char dir[] = "/tmp/kmact.XXXXXX", sock[96], notify[96], env[128], buf[512];
-	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	bool ready = false;
 	km_client *c;
 	int nfd, status, i;

@@ -178,7 +178,7 @@ static void baseline_of(const char *sock, struct figures *f)
  * figures are @base again. */
 static void assert_back_to(const char *sock, const struct figures *base)
 {
-	struct figures now = {0};
+	struct figures now = { 0 };
 	int i;
 
 	for (i = 0; i < 1000; i++) {
@@ -397,7 +397,7 @@ struct fill_arg {
 static int child_fill(struct attacker *self, void *arg)
 {
 	const struct fill_arg *a = arg;
-	struct report rep = {{0}};
+	struct report rep = { { 0 } };
 	int fds[64], n = 0, fd = -1, err = 0, i;
 	km_client *c;
 
@@ -553,7 +553,7 @@ END_TEST
 static int child_silent(struct attacker *self, void *arg)
 {
 	const char *sock = arg;
-	struct report rep = {{0}};
+	struct report rep = { { 0 } };
 	int fds[UID_MAX_CONNS], fd, err, closed = 0, i;
 	uint64_t t0;
 
@@ -565,7 +565,7 @@ static int child_silent(struct attacker *self, void *arg)
 	ATTACKER_CHECK(fd < 0);
 	rep.v[0] = fd == -1 ? err : -2;
 	for (i = 0; i < UID_MAX_CONNS; i++) {
-		struct pollfd pfd = {.fd = fds[i], .events = POLLIN};
+		struct pollfd pfd = { .fd = fds[i], .events = POLLIN };
 		char b;
 
 		if (poll(&pfd, 1, 10000) == 1 && recv(fds[i], &b, 1, MSG_DONTWAIT) == 0)
@@ -615,7 +615,7 @@ END_TEST
 static int child_grant_hog(struct attacker *self, void *arg)
 {
 	const char *sock = arg;
-	struct report rep = {{0}};
+	struct report rep = { { 0 } };
 	Kmalloc__Reply *r;
 	int fd, i;
 
@@ -661,7 +661,7 @@ struct lib_arg {
 static int child_lib_kmalloc(struct attacker *self, void *arg)
 {
 	const struct lib_arg *a = arg;
-	struct report rep = {{0}};
+	struct report rep = { { 0 } };
 	km_client *c;
 	int n;
 
@@ -684,7 +684,7 @@ static int child_lib_kmalloc(struct attacker *self, void *arg)
 START_TEST(test_grant_limit)
 {
 	const char *sock = main_daemon.socket;
-	struct lib_arg one = {sock, 10}, many = {sock, 5000};
+	struct lib_arg one = { sock, 10 }, many = { sock, 5000 };
 	uint64_t rss_before, rss_after;
 	struct attacker hog, lib;
 	struct limits_row row;
@@ -773,9 +773,9 @@ static int child_never_reads(struct attacker *self, void *arg)
 	const char *sock = arg;
 	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
 	Kmalloc__MeminfoRequest m = KMALLOC__MEMINFO_REQUEST__INIT;
-	int fds[NOREAD_CONNS], sent[NOREAD_CONNS] = {0}, idle = 0, pass, k;
-	struct report rep = {{0}};
-	bool broken[NOREAD_CONNS] = {false};
+	int fds[NOREAD_CONNS], sent[NOREAD_CONNS] = { 0 }, idle = 0, pass, k;
+	struct report rep = { { 0 } };
+	bool broken[NOREAD_CONNS] = { false };
 
 	attacker_become_nobody();
 	for (k = 0; k < NOREAD_CONNS; k++)
@@ -827,7 +827,7 @@ static int child_never_reads(struct attacker *self, void *arg)
 
 START_TEST(test_clients_that_never_read)
 {
-	static const char *const extra[] = {"--paranoid", "--hello-timeout", "1", NULL};
+	static const char *const extra[] = { "--paranoid", "--hello-timeout", "1", NULL };
 	struct test_daemon o;
 	char asan[512];
 	struct figures base;
@@ -939,7 +939,7 @@ static bool bad_reply_ok(const Kmalloc__Reply *r, int i)
 static int child_flood(struct attacker *self, void *arg)
 {
 	const char *sock = arg;
-	struct report rep = {{0}};
+	struct report rep = { { 0 } };
 	Kmalloc__Reply *r;
 	uint64_t t0;
 	int fd, i, j;
@@ -1018,7 +1018,7 @@ START_TEST(test_journal_flood)
 	attacker_start(&ch, d, child_flood, (void *)d->socket);
 	/* Root is served all along. */
 	for (;;) {
-		struct pollfd pfd = {.fd = ch.report, .events = POLLIN};
+		struct pollfd pfd = { .fd = ch.report, .events = POLLIN };
 		uint64_t t0 = now_us(), rtt;
 		Kmalloc__Reply *r;
 
@@ -1102,7 +1102,7 @@ static void probe_access(struct test_daemon *o, uid_t uid, gid_t gid, const gid_
 /* nobody runs `kmctl meminfo`: v[0] its exit status, msg what it said. */
 static int child_kmctl(struct attacker *self, void *arg)
 {
-	struct report rep = {{0}};
+	struct report rep = { { 0 } };
 
 	attacker_become_nobody();
 	rep.v[0] = run_kmctl(arg, "meminfo", rep.msg, sizeof(rep.msg));
@@ -1113,9 +1113,9 @@ static int child_kmctl(struct attacker *self, void *arg)
 
 START_TEST(test_allow_lists)
 {
-	static const char *const extra[] = {"--paranoid",     "--allow-users", "root,65533",
-					    "--allow-groups", "4242",	       NULL};
-	static const gid_t allowed_group[] = {4242}, other_group[] = {4343};
+	static const char *const extra[] = { "--paranoid",     "--allow-users", "root,65533",
+					     "--allow-groups", "4242",		NULL };
+	static const gid_t allowed_group[] = { 4242 }, other_group[] = { 4343 };
 	struct test_daemon o;
 	struct figures base;
 	struct report rep;
@@ -1165,7 +1165,7 @@ struct probe_arg {
 static int child_probe(struct attacker *self, void *arg)
 {
 	const struct probe_arg *a = arg;
-	struct report rep = {{0}};
+	struct report rep = { { 0 } };
 	uint64_t id = 2, *ids;
 	Kmalloc__Reply *r;
 	uint32_t i;
@@ -1216,34 +1216,34 @@ static void check_configured_limits(struct test_daemon *o)
 {
 	const uint64_t share = POOL_SIZE * 10 / 100;
 	struct probe_arg probes[3] = {
-		{.uid = NOBODY,
-		 .gid = NOBODY,
-		 .groups = {65533},
-		 .nr_groups = 1,
-		 .grants_ok = 100,
-		 .big_size = 1u << 20,
-		 .big_ok = 4,
-		 .over_size = 8},
-		{.uid = 65531,
-		 .gid = 65533,
-		 .grants_ok = 50,
-		 .big_size = 1u << 20,
-		 .big_ok = 1,
-		 .over_size = 8},
-		{.uid = 65530,
-		 .gid = 65530,
-		 .big_size = 1u << 20,
-		 .big_ok = 3,
-		 .over_size = 256u << 10,
-		 .fits_size = 128u << 10},
+		{ .uid = NOBODY,
+		  .gid = NOBODY,
+		  .groups = { 65533 },
+		  .nr_groups = 1,
+		  .grants_ok = 100,
+		  .big_size = 1u << 20,
+		  .big_ok = 4,
+		  .over_size = 8 },
+		{ .uid = 65531,
+		  .gid = 65533,
+		  .grants_ok = 50,
+		  .big_size = 1u << 20,
+		  .big_ok = 1,
+		  .over_size = 8 },
+		{ .uid = 65530,
+		  .gid = 65530,
+		  .big_size = 1u << 20,
+		  .big_ok = 3,
+		  .over_size = 256u << 10,
+		  .fits_size = 128u << 10 },
 	};
 	const struct {
 		unsigned int uid;
 		uint64_t grants, max_grants, bytes, max_bytes;
 	} want[3] = {
-		{NOBODY, 4, 100, 4u << 20, 4u << 20},
-		{65531, 1, 50, 1u << 20, 1u << 20},
-		{65530, 4, 262144, (3u << 20) + (128u << 10), share},
+		{ NOBODY, 4, 100, 4u << 20, 4u << 20 },
+		{ 65531, 1, 50, 1u << 20, 1u << 20 },
+		{ 65530, 4, 262144, (3u << 20) + (128u << 10), share },
 	};
 	struct attacker ch[3];
 	struct figures base;
@@ -1302,7 +1302,7 @@ START_TEST(test_limits_from_config_file)
 				  "max_bytes = 1M\n"
 				  "max_grants = 50\n";
 	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	const char *extra[] = {"--paranoid", "--config", NULL, NULL};
+	const char *extra[] = { "--paranoid", "--config", NULL, NULL };
 	char path[128];
 	struct test_daemon o;
 	int fd;
@@ -1323,14 +1323,14 @@ END_TEST
 
 START_TEST(test_limits_from_flags)
 {
-	static const char *const extra[] = {"--paranoid",
-					    "--uid-max-share",
-					    "10",
-					    "--limit",
-					    "uid:65534:max_bytes=4M,max_grants=100",
-					    "--limit",
-					    "gid:65533:max_bytes=1M,max_grants=50",
-					    NULL};
+	static const char *const extra[] = { "--paranoid",
+					     "--uid-max-share",
+					     "10",
+					     "--limit",
+					     "uid:65534:max_bytes=4M,max_grants=100",
+					     "--limit",
+					     "gid:65533:max_bytes=1M,max_grants=50",
+					     NULL };
 	struct test_daemon o;
 
 	test_daemon_start(&o, POOL_SIZE, extra);
@@ -1395,7 +1395,7 @@ static void check_buddyinfo(const char *out, bool json)
 
 START_TEST(test_buddyinfo_many_domains)
 {
-	static const char *const extra[] = {"--paranoid", NULL};
+	static const char *const extra[] = { "--paranoid", NULL };
 	static pid_t pids[MANY_UIDS];
 	int ready[2], release[2], i, got = 0;
 	struct test_daemon o;
@@ -1436,7 +1436,7 @@ START_TEST(test_buddyinfo_many_domains)
 	close(ready[1]);
 	close(release[0]);
 	while (got < MANY_UIDS) {
-		struct pollfd pfd = {.fd = ready[0], .events = POLLIN};
+		struct pollfd pfd = { .fd = ready[0], .events = POLLIN };
 		char status[MANY_UIDS];
 		ssize_t n;
 
@@ -1749,7 +1749,8 @@ int main(void)
 	static const char *const extra[] = {
 		"--paranoid", "--hello-timeout",  "1",	  "--uid-max-connections",
 		"8",	      "--max-clients",	  "64",	  "--reserved-connections",
-		"8",	      "--uid-max-grants", "2000", NULL};
+		"8",	      "--uid-max-grants", "2000", NULL
+	};
 	Suite *s = suite_create("limits");
 
 	if (!getenv("KMALLOCD") || !getenv("KMCTL")) {

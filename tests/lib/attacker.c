@@ -29,7 +29,7 @@ void attacker_start(struct attacker *a, const struct test_daemon *d, attacker_fn
 	a->pid = fork();
 	ck_assert_int_ge(a->pid, 0);
 	if (a->pid == 0) {
-		struct attacker self = {getpid(), go[0], rep[1], d};
+		struct attacker self = { getpid(), go[0], rep[1], d };
 
 		close(go[1]);
 		close(rep[0]);
@@ -44,7 +44,7 @@ void attacker_start(struct attacker *a, const struct test_daemon *d, attacker_fn
 
 void attacker_read(struct attacker *a, void *buf, size_t len, int timeout_ms)
 {
-	struct pollfd pfd = {.fd = a->report, .events = POLLIN};
+	struct pollfd pfd = { .fd = a->report, .events = POLLIN };
 	const char *daemon_state = "";
 	ssize_t n = -1;
 	int status = 0;

@@ -47,7 +47,7 @@ static void child_on_tick(evutil_socket_t fd, short what, void *arg)
 /* Serves @fds until every connection has gone; returns the exit status. */
 static int child_serve(uint64_t pool_size, const int *fds, size_t nr_fds)
 {
-	const struct timeval tick = {.tv_usec = INPROC_TICK_USEC};
+	const struct timeval tick = { .tv_usec = INPROC_TICK_USEC };
 	struct event *ev_tick = NULL;
 	struct event_base *base;
 	struct settings cfg;
@@ -137,7 +137,7 @@ void inproc_start(struct inproc *d, uint64_t pool_size)
 	d->pid = fork();
 	ck_assert_int_ge(d->pid, 0);
 	if (d->pid == 0) {
-		const int fds[2] = {client[1], probe[1]};
+		const int fds[2] = { client[1], probe[1] };
 
 		close(client[0]);
 		close(probe[0]);
@@ -175,7 +175,7 @@ void inproc_probe_close(struct inproc *d)
 
 int inproc_stop(struct inproc *d)
 {
-	const struct timespec step = {.tv_nsec = 10 * 1000000};
+	const struct timespec step = { .tv_nsec = 10 * 1000000 };
 	int status, waited;
 	pid_t pid;
 

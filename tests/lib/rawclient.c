@@ -19,7 +19,7 @@
 
 int raw_connect(const char *path)
 {
-	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
@@ -53,7 +53,7 @@ int raw_send_bytes(int fd, const void *buf, size_t len)
 
 Kmalloc__Reply *raw_recv(int fd, int *fd_out, int timeout_ms)
 {
-	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	static uint8_t buf[WIRE_MAX_REPLY];
 	int fds[WIRE_MAX_FDS];
 	unsigned int nr = 0, i;

@@ -67,8 +67,8 @@ uint64_t test_rand_below(uint64_t n)
 
 size_t test_expected_ksize(size_t size)
 {
-	static const size_t classes[] = {8,   16,  32,	 64,   96,   128, 192,
-					 256, 512, 1024, 2048, 4096, 8192};
+	static const size_t classes[] = { 8,   16,  32,	  64,	96,   128, 192,
+					  256, 512, 1024, 2048, 4096, 8192 };
 	size_t i, pages = 4096;
 
 	for (i = 0; i < sizeof(classes) / sizeof(classes[0]); i++)

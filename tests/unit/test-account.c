@@ -51,7 +51,7 @@ START_TEST(test_defaults)
 	struct settings cfg;
 	struct accounts a;
 	struct account_limits l;
-	const gid_t groups[] = {27, 100};
+	const gid_t groups[] = { 27, 100 };
 
 	settings_defaults(&cfg);
 	accounts_init(&a, &cfg, POOL_BYTES);
@@ -95,11 +95,12 @@ END_TEST
 
 START_TEST(test_privileged_group)
 {
-	char *argv[] = {"kmallocd", "--config", "/dev/null", "--privileged-group", "2000", NULL};
+	char *argv[] = { "kmallocd", "--config", "/dev/null", "--privileged-group", "2000", NULL };
 	char *unknown[] = {
 		"kmallocd", "--config", "/dev/null", "--privileged-group", "kmtest-no-such-group",
-		NULL};
-	const gid_t member[] = {10, 2000, 20}, other[] = {10, 20};
+		NULL
+	};
+	const gid_t member[] = { 10, 2000, 20 }, other[] = { 10, 20 };
 	struct settings cfg;
 	struct accounts a;
 	struct account_limits l;
@@ -144,7 +145,7 @@ END_TEST
 
 START_TEST(test_user_and_group_rules)
 {
-	const gid_t in_200[] = {200}, in_200_300[] = {300, 200};
+	const gid_t in_200[] = { 200 }, in_200_300[] = { 300, 200 };
 	struct settings cfg;
 	struct accounts a;
 	struct account_limits l;
@@ -219,7 +220,7 @@ START_TEST(test_percent_rules)
 	ck_assert_uint_eq(l.max_bytes, POOL_BYTES / 10);
 	/* a percentage and a size compare as bytes: 10 % of 200M is 20M > 15M */
 	{
-		const gid_t g200[] = {200};
+		const gid_t g200[] = { 200 };
 
 		account_limits_for(&a, 1002, 100, g200, 1, &l);
 		ck_assert_uint_eq(l.max_bytes, POOL_BYTES / 10);
@@ -246,16 +247,16 @@ END_TEST
  * too, who stay privileged (may use the reserve). */
 START_TEST(test_rules_for_privileged)
 {
-	char *argv[] = {"kmallocd",
-			"--config",
-			"/dev/null",
-			"--privileged-group",
-			"2000",
-			"--limit",
-			"uid:0:max_grants=1000",
-			"--limit",
-			"gid:2000:max_bytes=8M",
-			NULL};
+	char *argv[] = { "kmallocd",
+			 "--config",
+			 "/dev/null",
+			 "--privileged-group",
+			 "2000",
+			 "--limit",
+			 "uid:0:max_grants=1000",
+			 "--limit",
+			 "gid:2000:max_bytes=8M",
+			 NULL };
 	struct settings cfg;
 	struct accounts a;
 	struct account_limits l;
@@ -274,15 +275,15 @@ END_TEST
 /* --limit, as the daemon's command line gives it, ends in the same rules. */
 START_TEST(test_limit_flags)
 {
-	char *argv[] = {"kmallocd",
-			"--config",
-			"/dev/null",
-			"--limit",
-			"uid:1000:max_bytes=12M,max_grants=77,max_connections=2",
-			"--limit",
-			"gid:100:max_bytes=40%",
-			NULL};
-	const gid_t g100[] = {100};
+	char *argv[] = { "kmallocd",
+			 "--config",
+			 "/dev/null",
+			 "--limit",
+			 "uid:1000:max_bytes=12M,max_grants=77,max_connections=2",
+			 "--limit",
+			 "gid:100:max_bytes=40%",
+			 NULL };
+	const gid_t g100[] = { 100 };
 	struct settings cfg;
 	struct accounts a;
 	struct account_limits l;
@@ -303,12 +304,14 @@ END_TEST
 
 START_TEST(test_allowed)
 {
-	char *none[] = {"kmallocd", "--config", "/dev/null", NULL};
-	char *users[] = {"kmallocd", "--config", "/dev/null", "--allow-users", "1000,1001", NULL};
-	char *groups[] = {"kmallocd", "--config", "/dev/null", "--allow-groups", "100, 200", NULL};
-	char *both[] = {"kmallocd", "--config",	      "/dev/null", "--allow-users",
-			"1000",	    "--allow-groups", "100",	   NULL};
-	const gid_t g100[] = {7, 100}, g7[] = {7};
+	char *none[] = { "kmallocd", "--config", "/dev/null", NULL };
+	char *users[] = { "kmallocd", "--config", "/dev/null", "--allow-users", "1000,1001", NULL };
+	char *groups[] = {
+		"kmallocd", "--config", "/dev/null", "--allow-groups", "100, 200", NULL
+	};
+	char *both[] = { "kmallocd", "--config",       "/dev/null", "--allow-users",
+			 "1000",     "--allow-groups", "100",	    NULL };
+	const gid_t g100[] = { 7, 100 }, g7[] = { 7 };
 	struct settings cfg;
 	struct accounts a;
 
@@ -364,15 +367,16 @@ END_TEST
 START_TEST(test_allowed_unknown_names)
 {
 	char *unknown[] = {
-		"kmallocd", "--config", "/dev/null", "--allow-users", "kmtest-no-such-user", NULL};
-	char *mixed[] = {"kmallocd",
-			 "--config",
-			 "/dev/null",
-			 "--allow-users",
-			 "kmtest-no-such-user,1000",
-			 "--allow-groups",
-			 "kmtest-no-such-group",
-			 NULL};
+		"kmallocd", "--config", "/dev/null", "--allow-users", "kmtest-no-such-user", NULL
+	};
+	char *mixed[] = { "kmallocd",
+			  "--config",
+			  "/dev/null",
+			  "--allow-users",
+			  "kmtest-no-such-user,1000",
+			  "--allow-groups",
+			  "kmtest-no-such-group",
+			  NULL };
 	struct settings cfg;
 	struct accounts a;
 
@@ -456,7 +460,8 @@ END_TEST
 START_TEST(test_may_charge_boundaries)
 {
 	struct account_limits l = {
-		.max_bytes = 1000, .max_grants = 3, .max_connections = 1, .privileged = false};
+		.max_bytes = 1000, .max_grants = 3, .max_connections = 1, .privileged = false
+	};
 	struct settings cfg;
 	struct accounts a;
 	struct account *x;
@@ -507,9 +512,9 @@ END_TEST
 /* Sums near UINT64_MAX must not wrap into a yes. */
 START_TEST(test_may_charge_overflow)
 {
-	struct account_limits unlimited = {ACCOUNT_UNLIMITED, ACCOUNT_UNLIMITED, ACCOUNT_UNLIMITED,
-					   true};
-	struct account_limits big = {UINT64_MAX - 5, UINT64_MAX - 5, ACCOUNT_UNLIMITED, false};
+	struct account_limits unlimited = { ACCOUNT_UNLIMITED, ACCOUNT_UNLIMITED, ACCOUNT_UNLIMITED,
+					    true };
+	struct account_limits big = { UINT64_MAX - 5, UINT64_MAX - 5, ACCOUNT_UNLIMITED, false };
 	struct settings cfg;
 	struct accounts a;
 	struct account *x;

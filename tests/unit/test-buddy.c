@@ -569,7 +569,7 @@ START_TEST(test_random)
 						      "step %d: unit %u given twice", step, u);
 					owner[u] = idx;
 				}
-				live[nr_live++] = (struct live){idx, order};
+				live[nr_live++] = (struct live){ idx, order };
 				used += size;
 				ck_assert_uint_eq(b.free_units, before - size);
 			}
@@ -683,7 +683,7 @@ START_TEST(test_random_alloc_at)
 			} else {
 				for (uint32_t u = idx; u < idx + size; u++)
 					owner[u] = idx;
-				live[nr_live++] = (struct live){idx, order};
+				live[nr_live++] = (struct live){ idx, order };
 				used += size;
 				nr_at++;
 				ck_assert_uint_eq(b.free_units, before - size);
@@ -697,7 +697,7 @@ START_TEST(test_random_alloc_at)
 					ck_assert_uint_eq(owner[u], RND_NONE);
 					owner[u] = idx;
 				}
-				live[nr_live++] = (struct live){idx, order};
+				live[nr_live++] = (struct live){ idx, order };
 				used += (uint32_t)1 << order;
 			}
 		} else {

@@ -175,7 +175,7 @@ END_TEST
 
 START_TEST(test_zero_size_kzalloc_and_limits)
 {
-	static const size_t sizes[] = {64, 96, 4096, 8192, 20000, MIB};
+	static const size_t sizes[] = { 64, 96, 4096, 8192, 20000, MIB };
 	km_client *c = core_start(true);
 	size_t i, j;
 	int round;
@@ -665,7 +665,7 @@ static void *churn_body(void *arg)
  */
 static void release_race(bool lists, unsigned int rounds, unsigned int burst, unsigned int max_size)
 {
-	const struct timespec step = {.tv_nsec = 10 * 1000000};
+	const struct timespec step = { .tv_nsec = 10 * 1000000 };
 	struct churn t[CHURN_THREADS];
 	pthread_t th[CHURN_THREADS];
 	Kmalloc__Meminfo m0, m;
@@ -677,12 +677,12 @@ static void release_race(bool lists, unsigned int rounds, unsigned int burst, un
 	before = meminfo_adds_up(c);
 	inproc_meminfo(&core, &m0);
 	for (i = 0; i < CHURN_THREADS; i++) {
-		t[i] = (struct churn){.c = c,
-				      .rand = test_rand() | 1,
-				      .rounds = rounds,
-				      .burst = burst,
-				      .max_size = max_size,
-				      .tag = (uint8_t)(i * 31)};
+		t[i] = (struct churn){ .c = c,
+				       .rand = test_rand() | 1,
+				       .rounds = rounds,
+				       .burst = burst,
+				       .max_size = max_size,
+				       .tag = (uint8_t)(i * 31) };
 		ck_assert_int_eq(pthread_create(&th[i], NULL, churn_body, &t[i]), 0);
 	}
 	for (i = 0; i < CHURN_THREADS; i++) {
@@ -787,8 +787,8 @@ static void fake_answer_malformed(int fd, Kmalloc__Request *req, int step, uint6
 	Kmalloc__AllocReply body = KMALLOC__ALLOC_REPLY__INIT;
 	Kmalloc__Grant g = KMALLOC__GRANT__INIT, *gp = &g;
 	/* id, then field 10 (Welcome, a message) as a varint */
-	const uint8_t undecodable[] = {0x08, (uint8_t)req->id, 0x50, 0x01};
-	const uint8_t unparsable[] = {0x0f};
+	const uint8_t undecodable[] = { 0x08, (uint8_t)req->id, 0x50, 0x01 };
+	const uint8_t unparsable[] = { 0x0f };
 
 	if (req->id > 127)
 		_exit(7);
@@ -846,7 +846,7 @@ static void fake_serve(int fd)
 		switch (req->body_case) {
 		case KMALLOC__REQUEST__BODY_HELLO: {
 			Kmalloc__Welcome w = KMALLOC__WELCOME__INIT;
-			uint8_t token[16] = {1};
+			uint8_t token[16] = { 1 };
 			int memfd = memfd_create("fake-pool", MFD_CLOEXEC);
 
 			if (memfd < 0 || ftruncate(memfd, FAKE_POOL) < 0)
@@ -916,7 +916,7 @@ static void fake_serve(int fd)
 /* Starts the fake daemon for one test (check forks each test). */
 static void fake_start(void)
 {
-	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	int lfd;
 
 	fake = mmap(NULL, sizeof(*fake), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -980,7 +980,7 @@ static void *ask(void *arg)
 
 START_TEST(test_out_of_order_replies)
 {
-	static const size_t sizes[4] = {100, 1000, 3000, 100000};
+	static const size_t sizes[4] = { 100, 1000, 3000, 100000 };
 	struct asker a[4];
 	pthread_t th[4];
 	km_client *c;
@@ -990,7 +990,7 @@ START_TEST(test_out_of_order_replies)
 	fake->reverse = 4;
 	c = connect_fake();
 	for (i = 0; i < 4; i++) {
-		a[i] = (struct asker){.c = c, .size = sizes[i]};
+		a[i] = (struct asker){ .c = c, .size = sizes[i] };
 		ck_assert_int_eq(pthread_create(&th[i], NULL, ask, &a[i]), 0);
 	}
 	for (i = 0; i < 4; i++) {
@@ -1017,7 +1017,7 @@ START_TEST(test_hang_up_fails_waiting_calls)
 	fake->hang_up_after = 4; /* ...and hangs up on the fourth */
 	c = connect_fake();
 	for (i = 0; i < 3; i++) {
-		a[i] = (struct asker){.c = c, .size = 64};
+		a[i] = (struct asker){ .c = c, .size = 64 };
 		ck_assert_int_eq(pthread_create(&th[i], NULL, ask, &a[i]), 0);
 	}
 	usleep(100000);

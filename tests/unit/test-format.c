@@ -330,43 +330,44 @@ static void assert_keys(json_object *obj, const char *const *keys)
 	ck_assert_msg(!keys[i], "member \"%s\" missing", keys[i]);
 }
 
-static const char *const meminfo_keys[] = {"total",
-					   "free",
-					   "available",
-					   "slab",
-					   "slab_reclaimable",
-					   "slab_unreclaimable",
-					   "vmalloc_total",
-					   "vmalloc_used",
-					   "reserve",
-					   "watermark_low",
-					   "watermark_high",
-					   "backing",
-					   "hugetlb",
-					   "frame_size",
-					   "frames_total",
-					   "frames_free",
-					   "domains",
-					   "clients",
-					   "grants",
-					   "quarantined",
-					   NULL};
-static const char *const slab_keys[] = {"name",		"active_objs", "num_objs",
-					"objsize",	"objperslab",  "pagesperslab",
-					"active_slabs", "num_slabs",   NULL};
-static const char *const buddy_keys[] = {"node", "zone", "nr_free", NULL};
-static const char *const vmalloc_keys[] = {"start", "end",   "size",   "caller", "pages",
-					   "pid",   "grant", "domain", NULL};
-static const char *const client_keys[] = {"pid",    "uid",   "name",  "domain",	 "conn",
-					  "grants", "bytes", "admin", "closing", NULL};
-static const char *const limit_keys[] = {"uid",	     "domain",	   "connections", "max_connections",
-					 "grants",   "max_grants", "bytes",	  "max_bytes",
-					 "refusals", "privileged", NULL};
-static const char *const top_keys[] = {"slab", "meminfo", "clients", NULL};
-static const char *const top_slab_keys[] = {"active_objs",  "total_objs",    "active_slabs",
-					    "total_slabs",  "active_caches", "total_caches",
-					    "active_size",  "total_size",    "min_obj_size",
-					    "avg_obj_size", "max_obj_size",  NULL};
+static const char *const meminfo_keys[] = { "total",
+					    "free",
+					    "available",
+					    "slab",
+					    "slab_reclaimable",
+					    "slab_unreclaimable",
+					    "vmalloc_total",
+					    "vmalloc_used",
+					    "reserve",
+					    "watermark_low",
+					    "watermark_high",
+					    "backing",
+					    "hugetlb",
+					    "frame_size",
+					    "frames_total",
+					    "frames_free",
+					    "domains",
+					    "clients",
+					    "grants",
+					    "quarantined",
+					    NULL };
+static const char *const slab_keys[] = { "name",	 "active_objs", "num_objs",
+					 "objsize",	 "objperslab",	"pagesperslab",
+					 "active_slabs", "num_slabs",	NULL };
+static const char *const buddy_keys[] = { "node", "zone", "nr_free", NULL };
+static const char *const vmalloc_keys[] = { "start", "end",   "size",	"caller", "pages",
+					    "pid",   "grant", "domain", NULL };
+static const char *const client_keys[] = { "pid",    "uid",   "name",  "domain",  "conn",
+					   "grants", "bytes", "admin", "closing", NULL };
+static const char *const limit_keys[] = {
+	"uid",	 "domain",    "connections", "max_connections", "grants", "max_grants",
+	"bytes", "max_bytes", "refusals",    "privileged",	NULL
+};
+static const char *const top_keys[] = { "slab", "meminfo", "clients", NULL };
+static const char *const top_slab_keys[] = { "active_objs",  "total_objs",    "active_slabs",
+					     "total_slabs",  "active_caches", "total_caches",
+					     "active_size",  "total_size",    "min_obj_size",
+					     "avg_obj_size", "max_obj_size",  NULL };
 
 /* Checks the members of a meminfo object against @mi. */
 static void check_meminfo_json(json_object *o, const Kmalloc__Meminfo *mi)
@@ -375,24 +376,24 @@ static void check_meminfo_json(json_object *o, const Kmalloc__Meminfo *mi)
 		const char *key;
 		uint64_t v;
 	} want[] = {
-		{"total", mi->total},
-		{"free", mi->free},
-		{"available", mi->available},
-		{"slab", mi->slab},
-		{"slab_reclaimable", mi->slab_reclaimable},
-		{"slab_unreclaimable", mi->slab_unreclaimable},
-		{"vmalloc_total", mi->total},
-		{"vmalloc_used", mi->vmalloc_used},
-		{"reserve", mi->reserve},
-		{"watermark_low", mi->watermark_low},
-		{"watermark_high", mi->watermark_high},
-		{"frame_size", mi->frame_size},
-		{"frames_total", mi->frames_total},
-		{"frames_free", mi->frames_free},
-		{"domains", mi->domains},
-		{"clients", mi->clients},
-		{"grants", mi->grants},
-		{"quarantined", mi->quarantined},
+		{ "total", mi->total },
+		{ "free", mi->free },
+		{ "available", mi->available },
+		{ "slab", mi->slab },
+		{ "slab_reclaimable", mi->slab_reclaimable },
+		{ "slab_unreclaimable", mi->slab_unreclaimable },
+		{ "vmalloc_total", mi->total },
+		{ "vmalloc_used", mi->vmalloc_used },
+		{ "reserve", mi->reserve },
+		{ "watermark_low", mi->watermark_low },
+		{ "watermark_high", mi->watermark_high },
+		{ "frame_size", mi->frame_size },
+		{ "frames_total", mi->frames_total },
+		{ "frames_free", mi->frames_free },
+		{ "domains", mi->domains },
+		{ "clients", mi->clients },
+		{ "grants", mi->grants },
+		{ "quarantined", mi->quarantined },
 	};
 	size_t i;
 
@@ -468,7 +469,7 @@ END_TEST
  * keep the value's right edge at column 24 while it fits in 8 digits. */
 START_TEST(test_meminfo_shape)
 {
-	static const uint64_t totals[] = {0, 4096, 64ull << 20, 1ull << 40, UINT64_MAX};
+	static const uint64_t totals[] = { 0, 4096, 64ull << 20, 1ull << 40, UINT64_MAX };
 	Kmalloc__Meminfo mi;
 	regex_t re;
 	size_t i;
@@ -587,11 +588,11 @@ static const struct {
 	uint32_t objsize, perslab, pages;
 	uint64_t slabs;
 } slab_rows[] = {
-	{"kmalloc-512", 5906, 5984, 512, 16, 2, 374},
-	{"kmalloc-8", 0, 0, 8, 512, 1, 0},
-	{"kmalloc-8k", 12, 16, 8192, 4, 8, 4},
-	{"kmalloc-rcl-192", 1, 21, 192, 21, 1, 1},
-	{"a-cache-name-longer-than-17", 4000000000u, 4000000000u, 64, 64, 1, 62500000},
+	{ "kmalloc-512", 5906, 5984, 512, 16, 2, 374 },
+	{ "kmalloc-8", 0, 0, 8, 512, 1, 0 },
+	{ "kmalloc-8k", 12, 16, 8192, 4, 8, 4 },
+	{ "kmalloc-rcl-192", 1, 21, 192, 21, 1, 1 },
+	{ "a-cache-name-longer-than-17", 4000000000u, 4000000000u, 64, 64, 1, 62500000 },
 };
 
 static void build_slab_page(Kmalloc__InspectReply *page, Kmalloc__SlabRow *rows,
@@ -768,11 +769,11 @@ END_TEST
 
 START_TEST(test_buddyinfo_exact)
 {
-	static uint64_t normal[] = {1822, 1189, 1348, 823, 501, 290, 136, 100, 53, 27, 102};
-	uint64_t partial[] = {3, 0, 1};
-	Kmalloc__BuddyRow rows[2], *ptrs[2] = {&rows[0], &rows[1]};
-	Kmalloc__InspectReply page, *pages[1] = {&page};
-	struct format_table t = {.pages = pages, .nr_pages = 1};
+	static uint64_t normal[] = { 1822, 1189, 1348, 823, 501, 290, 136, 100, 53, 27, 102 };
+	uint64_t partial[] = { 3, 0, 1 };
+	Kmalloc__BuddyRow rows[2], *ptrs[2] = { &rows[0], &rows[1] };
+	Kmalloc__InspectReply page, *pages[1] = { &page };
+	struct format_table t = { .pages = pages, .nr_pages = 1 };
 	json_object *j, *row, *nr_free;
 	size_t i, o;
 	char *s;
@@ -824,9 +825,9 @@ END_TEST
 
 START_TEST(test_vmallocinfo)
 {
-	Kmalloc__VmallocRow rows[3], *ptrs[3] = {&rows[0], &rows[1], &rows[2]};
-	Kmalloc__InspectReply page, *pages[1] = {&page};
-	struct format_table t = {.pages = pages, .nr_pages = 1};
+	Kmalloc__VmallocRow rows[3], *ptrs[3] = { &rows[0], &rows[1], &rows[2] };
+	Kmalloc__InspectReply page, *pages[1] = { &page };
+	struct format_table t = { .pages = pages, .nr_pages = 1 };
 	char *s, *line, *save = NULL;
 	json_object *j, *row;
 	regex_t re;
@@ -916,9 +917,9 @@ static void client_fixture_init(struct client_fixture *fx)
 		const char *name;
 		uint64_t grants, bytes;
 	} c[] = {
-		{4242, 1000, 1, 3, "small", 2, 4096},
-		{77, 0, 0, 1, "kmctl", 0, 0},
-		{4194304, 4294967294u, 2, 9, "big\tone \"q\"", 12, 6ull << 30},
+		{ 4242, 1000, 1, 3, "small", 2, 4096 },
+		{ 77, 0, 0, 1, "kmctl", 0, 0 },
+		{ 4194304, 4294967294u, 2, 9, "big\tone \"q\"", 12, 6ull << 30 },
 	};
 
 	for (int i = 0; i < 3; i++) {
@@ -1077,9 +1078,9 @@ END_TEST
 
 START_TEST(test_limits)
 {
-	Kmalloc__AccountRow rows[2], *ptrs[2] = {&rows[0], &rows[1]};
-	Kmalloc__InspectReply page, *pages[1] = {&page};
-	struct format_table t = {.pages = pages, .nr_pages = 1};
+	Kmalloc__AccountRow rows[2], *ptrs[2] = { &rows[0], &rows[1] };
+	Kmalloc__InspectReply page, *pages[1] = { &page };
+	struct format_table t = { .pages = pages, .nr_pages = 1 };
 	json_object *j, *row;
 	size_t i;
 	char *s;
@@ -1157,33 +1158,33 @@ END_TEST
 static const struct {
 	const char *in, *out;
 } json_strings[] = {
-	{"plain", "plain"},
-	{"", ""},
-	{"q\"b\\s/", "q\"b\\s/"},
-	{"\n\r\t\b\f\x01\x1f\x7f", "\n\r\t\b\f\x01\x1f\x7f"},
-	{"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf",
-	 "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf"},
-	{"bad\xff"
-	 "x",
-	 "bad" FFFD "x"},
-	{"trunc\xc3", "trunc" FFFD},
-	{"cut\xe2\x82"
-	 "b",
-	 "cut" FFFD FFFD "b"},
-	{"over\xc0\xaf", "over" FFFD FFFD},
-	{"over3\xe0\x80\xaf", "over3" FFFD FFFD FFFD},
-	{"surr\xed\xa0\x80", "surr" FFFD FFFD FFFD},
-	{"big\xf4\x90\x80\x80", "big" FFFD FFFD FFFD FFFD},
-	{"\x80\xbf", FFFD FFFD},
+	{ "plain", "plain" },
+	{ "", "" },
+	{ "q\"b\\s/", "q\"b\\s/" },
+	{ "\n\r\t\b\f\x01\x1f\x7f", "\n\r\t\b\f\x01\x1f\x7f" },
+	{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf",
+	  "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf" },
+	{ "bad\xff"
+	  "x",
+	  "bad" FFFD "x" },
+	{ "trunc\xc3", "trunc" FFFD },
+	{ "cut\xe2\x82"
+	  "b",
+	  "cut" FFFD FFFD "b" },
+	{ "over\xc0\xaf", "over" FFFD FFFD },
+	{ "over3\xe0\x80\xaf", "over3" FFFD FFFD FFFD },
+	{ "surr\xed\xa0\x80", "surr" FFFD FFFD FFFD },
+	{ "big\xf4\x90\x80\x80", "big" FFFD FFFD FFFD FFFD },
+	{ "\x80\xbf", FFFD FFFD },
 };
 
 /* @in as a client's name and a vmalloc caller, printed and read back. */
 static void check_json_string(const char *in, const char *out)
 {
-	Kmalloc__ClientRow client, *clients[1] = {&client};
-	Kmalloc__VmallocRow area, *areas[1] = {&area};
-	Kmalloc__InspectReply page, *pages[1] = {&page};
-	struct format_table t = {.pages = pages, .nr_pages = 1};
+	Kmalloc__ClientRow client, *clients[1] = { &client };
+	Kmalloc__VmallocRow area, *areas[1] = { &area };
+	Kmalloc__InspectReply page, *pages[1] = { &page };
+	struct format_table t = { .pages = pages, .nr_pages = 1 };
 	json_object *j;
 	char *s;
 

@@ -48,8 +48,9 @@ static struct grant_table table;
 
 static void mm_setup(struct mm *m, uint64_t reserve)
 {
-	struct mm_options opt = {
-		.pool_size = POOL_SIZE, .backing = POOL_BACKING_SHMEM, .reserve = reserve};
+	struct mm_options opt = { .pool_size = POOL_SIZE,
+				  .backing = POOL_BACKING_SHMEM,
+				  .reserve = reserve };
 
 	ck_assert_int_eq(mm_init(m, &opt), 0);
 	ck_assert_uint_eq(m->pool.nr_frames, POOL_FRAMES);
@@ -111,7 +112,7 @@ static void check_holder(const struct grant_table *t, const struct conn *c)
 	const struct grant *g;
 	uint64_t n = 0, bytes = 0;
 
-	TAILQ_FOREACH (g, &c->grants, link) {
+	TAILQ_FOREACH(g, &c->grants, link) {
 		ck_assert_ptr_eq(g->holder, c);
 		ck_assert_ptr_eq(grant_held(t, c, g->id), g);
 		ck_assert_ptr_eq(g->domain, c->domain);
@@ -789,8 +790,9 @@ struct saved_grant {
  * from the reserve memfd and owner[] of @a. */
 static void mm_successor(struct mm *b, const struct mm *a)
 {
-	struct mm_options opt = {
-		.pool_size = a->pool.size, .backing = POOL_BACKING_SHMEM, .reserve = 0};
+	struct mm_options opt = { .pool_size = a->pool.size,
+				  .backing = POOL_BACKING_SHMEM,
+				  .reserve = 0 };
 	int fd = dup(a->pool.reserve_fd);
 
 	ck_assert_int_ge(fd, 0);
@@ -815,15 +817,15 @@ struct restore_state {
 
 static void snapshot(const struct grant_table *t, const struct conn *c, struct restore_state *st)
 {
-	*st = (struct restore_state){t->count,
-				     c->nr_grants,
-				     c->bytes,
-				     c->account->grants,
-				     c->account->bytes,
-				     c->domain->pages.free_units,
-				     c->domain->slab_pages,
-				     c->domain->large_pages,
-				     c->domain->vmalloc_frames};
+	*st = (struct restore_state){ t->count,
+				      c->nr_grants,
+				      c->bytes,
+				      c->account->grants,
+				      c->account->bytes,
+				      c->domain->pages.free_units,
+				      c->domain->slab_pages,
+				      c->domain->large_pages,
+				      c->domain->vmalloc_frames };
 }
 
 static void assert_unchanged(const struct grant_table *t, const struct conn *c,
@@ -882,7 +884,7 @@ START_TEST(test_restore)
 				       0x7f0000800000ull, "", &x),
 			 0);
 	/* a hole in a slab, and a frame the domain keeps free */
-	hole = (struct saved_grant){.kind = GRANT_KMALLOC, .k = out[2]->k, .size = 96};
+	hole = (struct saved_grant){ .kind = GRANT_KMALLOC, .k = out[2]->k, .size = 96 };
 	grant_release(&table, out[2]);
 	ck_assert_int_eq(grant_vmalloc(&table, ca, 1, KM_GFP_KERNEL, 0, "", &x), 0);
 	spare_frame = x->v.frames[0];
@@ -897,7 +899,7 @@ START_TEST(test_restore)
 	/* what the handover records */
 	memset(saved, 0, sizeof(saved));
 	i = 0;
-	TAILQ_FOREACH (x, &ca->grants, link) {
+	TAILQ_FOREACH(x, &ca->grants, link) {
 		struct saved_grant *s = &saved[i++];
 
 		s->id = x->id;
@@ -1000,7 +1002,8 @@ START_TEST(test_restore)
 	snapshot(&tb, cb, &before);
 	ck_assert_int_eq(restore(&tb, cb, &hole, saved[0].id), -EUCLEAN);
 	spare = (struct saved_grant){
-		.kind = GRANT_VMALLOC, .size = FRAME, .frames = &spare_frame, .nr_frames = 1};
+		.kind = GRANT_VMALLOC, .size = FRAME, .frames = &spare_frame, .nr_frames = 1
+	};
 	ck_assert_int_eq(restore(&tb, cb, &spare, saved[1].id), -EUCLEAN);
 	/* ... memory taken already, by the same or another grant ... */
 	for (i = 0; i < NR_RESTORE - 1; i++)
@@ -1024,7 +1027,8 @@ START_TEST(test_restore)
 		two[0] = spare_frame;  /* free */
 		two[1] = v->frames[0]; /* an area's */
 		s = (struct saved_grant){
-			.kind = GRANT_VMALLOC, .size = 2 * FRAME, .frames = two, .nr_frames = 2};
+			.kind = GRANT_VMALLOC, .size = 2 * FRAME, .frames = two, .nr_frames = 2
+		};
 		ck_assert_int_eq(restore(&tb, cb, &s, max_id + 100), -EUCLEAN);
 		two[1] = (uint32_t)(big->k.phys >> KM_FRAME_SHIFT) + 1; /* a 4 MiB block's */
 		ck_assert_int_eq(restore(&tb, cb, &s, max_id + 100), -EUCLEAN);
@@ -1032,12 +1036,12 @@ START_TEST(test_restore)
 		ck_assert_int_eq(restore(&tb, cb, &s, max_id + 100), -EUCLEAN);
 		/* a page of a kmalloc-4k slab, as a large block and as another
 		 * class's object */
-		s = (struct saved_grant){.kind = GRANT_KMALLOC,
-					 .size = 4096,
-					 .k = {.phys = slab->k.phys & ~4095ull,
-					       .size = 4096,
-					       .order = 0,
-					       .cache = -1}};
+		s = (struct saved_grant){ .kind = GRANT_KMALLOC,
+					  .size = 4096,
+					  .k = { .phys = slab->k.phys & ~4095ull,
+						 .size = 4096,
+						 .order = 0,
+						 .cache = -1 } };
 		ck_assert_int_eq(restore(&tb, cb, &s, max_id + 100), -EUCLEAN);
 		s.k.cache = kms_class_index(64);
 		s.k.size = 64;
@@ -1045,14 +1049,15 @@ START_TEST(test_restore)
 		/* ... and memory that is not the domain's */
 		two[0] = foreign_frame;
 		s = (struct saved_grant){
-			.kind = GRANT_VMALLOC, .size = FRAME, .frames = two, .nr_frames = 1};
+			.kind = GRANT_VMALLOC, .size = FRAME, .frames = two, .nr_frames = 1
+		};
 		ck_assert_int_eq(restore(&tb, cb, &s, max_id + 100), -EUCLEAN);
-		s = (struct saved_grant){.kind = GRANT_KMALLOC,
-					 .size = 8,
-					 .k = {.phys = (uint64_t)foreign_frame * FRAME,
-					       .size = 8,
-					       .order = 0,
-					       .cache = 0}};
+		s = (struct saved_grant){ .kind = GRANT_KMALLOC,
+					  .size = 8,
+					  .k = { .phys = (uint64_t)foreign_frame * FRAME,
+						 .size = 8,
+						 .order = 0,
+						 .cache = 0 } };
 		ck_assert_int_eq(restore(&tb, cb, &s, max_id + 100), -EUCLEAN);
 	}
 	assert_unchanged(&tb, cb, &before);

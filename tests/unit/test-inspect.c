@@ -24,8 +24,9 @@
 
 static void server_up(struct server *srv)
 {
-	struct mm_options opt = {
-		.pool_size = POOL, .backing = POOL_BACKING_SHMEM, .reserve = UINT64_MAX};
+	struct mm_options opt = { .pool_size = POOL,
+				  .backing = POOL_BACKING_SHMEM,
+				  .reserve = UINT64_MAX };
 
 	memset(srv, 0, sizeof(*srv));
 	ck_assert_int_eq(mm_init(&srv->mm, &opt), 0);

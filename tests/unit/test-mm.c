@@ -77,7 +77,7 @@ static bool backing_available(int i, const char *test)
 
 static void mm_setup(struct mm *mm, int i, uint64_t size, uint64_t reserve)
 {
-	struct mm_options opt = {.pool_size = size, .backing = backing_of(i), .reserve = reserve};
+	struct mm_options opt = { .pool_size = size, .backing = backing_of(i), .reserve = reserve };
 
 	ck_assert_int_eq(mm_init(mm, &opt), 0);
 	ck_assert(mm->pool.hugetlb == (i == 1));
@@ -297,12 +297,12 @@ static const struct {
 	unsigned int gfp;
 	uint32_t floor;
 } wmark_cases[] = {
-	{"GFP_KERNEL", KM_GFP_KERNEL, 8}, /* 100 % of min */
-	{"GFP_NOWAIT", KM_GFP_NOWAIT, 8},
-	{"GFP_KERNEL|__GFP_HIGH", KM_GFP_KERNEL | KM___GFP_HIGH, 4}, /* 50 % */
-	{"GFP_KERNEL|__GFP_NOFAIL", KM_GFP_KERNEL | KM_GFP_NOFAIL, 4},
-	{"GFP_ATOMIC", KM_GFP_ATOMIC, 3}, /* 37.5 % */
-	{"__GFP_HIGH", KM_GFP_HIGH, 3},
+	{ "GFP_KERNEL", KM_GFP_KERNEL, 8 }, /* 100 % of min */
+	{ "GFP_NOWAIT", KM_GFP_NOWAIT, 8 },
+	{ "GFP_KERNEL|__GFP_HIGH", KM_GFP_KERNEL | KM___GFP_HIGH, 4 }, /* 50 % */
+	{ "GFP_KERNEL|__GFP_NOFAIL", KM_GFP_KERNEL | KM_GFP_NOFAIL, 4 },
+	{ "GFP_ATOMIC", KM_GFP_ATOMIC, 3 }, /* 37.5 % */
+	{ "__GFP_HIGH", KM_GFP_HIGH, 3 },
 };
 #define NR_WMARK_CASES (int)(sizeof(wmark_cases) / sizeof(wmark_cases[0]))
 
@@ -352,8 +352,9 @@ END_TEST
 
 START_TEST(test_reserve_default)
 {
-	struct mm_options opt = {
-		.pool_size = POOL_SIZE, .backing = POOL_BACKING_SHMEM, .reserve = UINT64_MAX};
+	struct mm_options opt = { .pool_size = POOL_SIZE,
+				  .backing = POOL_BACKING_SHMEM,
+				  .reserve = UINT64_MAX };
 	struct mm mm;
 
 	/* int_sqrt(32768 kB * 16) = 724 kB: one frame */
@@ -547,23 +548,25 @@ START_TEST(test_kmalloc_limits)
 		size_t size, roundup;
 		unsigned int order;
 	} t[] = {
-		{1, 8, 0},
-		{8, 8, 0},
-		{9, 16, 0},
-		{65, 96, 0},
-		{97, 128, 0},
-		{129, 192, 0},
-		{193, 256, 0},
-		{4096, 4096, 0},
-		{4097, 8192, 1},
-		{8192, 8192, 1},
-		{8193, 16384, 2},
-		{12288, 16384, 2},
-		{2 * MiB, 2 * MiB, 9},
-		{2 * MiB + 1, 4 * MiB, 10},
-		{4 * MiB, 4 * MiB, 10},
+		{ 1, 8, 0 },
+		{ 8, 8, 0 },
+		{ 9, 16, 0 },
+		{ 65, 96, 0 },
+		{ 97, 128, 0 },
+		{ 129, 192, 0 },
+		{ 193, 256, 0 },
+		{ 4096, 4096, 0 },
+		{ 4097, 8192, 1 },
+		{ 8192, 8192, 1 },
+		{ 8193, 16384, 2 },
+		{ 12288, 16384, 2 },
+		{ 2 * MiB, 2 * MiB, 9 },
+		{ 2 * MiB + 1, 4 * MiB, 10 },
+		{ 4 * MiB, 4 * MiB, 10 },
 	};
-	struct mm_options opt = {.pool_size = 8 * MiB, .backing = POOL_BACKING_SHMEM, .reserve = 0};
+	struct mm_options opt = { .pool_size = 8 * MiB,
+				  .backing = POOL_BACKING_SHMEM,
+				  .reserve = 0 };
 	struct kmalloc_obj o;
 	struct mm mm;
 	struct domain *d;
@@ -599,7 +602,7 @@ END_TEST
 
 START_TEST(test_kmalloc_zero)
 {
-	static const size_t sizes[] = {24, 256, 4096, 8192, 65536, 4 * MiB};
+	static const size_t sizes[] = { 24, 256, 4096, 8192, 65536, 4 * MiB };
 #define NR_Z (sizeof(sizes) / sizeof(sizes[0]))
 	struct kmalloc_obj objs[NR_Z], o;
 	uint64_t free_frames;
@@ -1052,10 +1055,10 @@ static uint32_t free_block_at_least(const struct domain *d, unsigned int min_ord
  * the reserve memfd and owner[] of @a. */
 static void mm_successor(struct mm *b, const struct mm *a)
 {
-	struct mm_options opt = {.pool_size = a->pool.size,
-				 .backing = a->pool.hugetlb ? POOL_BACKING_HUGETLB
-							    : POOL_BACKING_SHMEM,
-				 .reserve = UINT64_MAX};
+	struct mm_options opt = { .pool_size = a->pool.size,
+				  .backing = a->pool.hugetlb ? POOL_BACKING_HUGETLB
+							     : POOL_BACKING_SHMEM,
+				  .reserve = UINT64_MAX };
 	int fd = dup(a->pool.reserve_fd);
 
 	ck_assert_int_ge(fd, 0);
@@ -1113,9 +1116,9 @@ START_TEST(test_adopt)
 	/* vmalloc frames: all or nothing */
 	ck_assert_int_eq(vmalloc_adopt(nd, frames, 0), -EUCLEAN);
 	{
-		uint32_t dup2[2] = {frames[0], frames[0]};
-		uint32_t notours[2] = {frames[1], free_frame};
-		uint32_t past[2] = {frames[2], POOL_FRAMES};
+		uint32_t dup2[2] = { frames[0], frames[0] };
+		uint32_t notours[2] = { frames[1], free_frame };
+		uint32_t past[2] = { frames[2], POOL_FRAMES };
 
 		ck_assert_int_eq(vmalloc_adopt(nd, dup2, 2), -EUCLEAN);
 		ck_assert_int_eq(vmalloc_adopt(nd, notours, 2), -EUCLEAN);
@@ -1169,30 +1172,36 @@ START_TEST(test_adopt)
 	bad.size = 32;
 	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
 	bad = (struct kmalloc_obj){
-		.phys = objs[0].phys & ~4095ull, .size = 4096, .order = 0, .cache = -1};
+		.phys = objs[0].phys & ~4095ull, .size = 4096, .order = 0, .cache = -1
+	};
 	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
 	/* the 4 MiB block: a page inside it, its second frame */
 	bad = (struct kmalloc_obj){
-		.phys = objs[NR_ADOPT - 1].phys + 3 * 4096, .size = 4096, .order = 0, .cache = -1};
+		.phys = objs[NR_ADOPT - 1].phys + 3 * 4096, .size = 4096, .order = 0, .cache = -1
+	};
 	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
-	bad = (struct kmalloc_obj){.phys = objs[NR_ADOPT - 1].phys + FRAME,
-				   .size = FRAME,
-				   .order = KM_FRAME_ORDER,
-				   .cache = -1};
+	bad = (struct kmalloc_obj){ .phys = objs[NR_ADOPT - 1].phys + FRAME,
+				    .size = FRAME,
+				    .order = KM_FRAME_ORDER,
+				    .cache = -1 };
 	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
 	bad = (struct kmalloc_obj){
-		.phys = objs[NR_ADOPT - 1].phys + FRAME, .size = 8, .order = 0, .cache = 0};
+		.phys = objs[NR_ADOPT - 1].phys + FRAME, .size = 8, .order = 0, .cache = 0
+	};
 	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
 	/* a vmalloc frame */
 	bad = (struct kmalloc_obj){
-		.phys = (uint64_t)frames[0] * FRAME, .size = 8192, .order = 1, .cache = -1};
+		.phys = (uint64_t)frames[0] * FRAME, .size = 8192, .order = 1, .cache = -1
+	};
 	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
 	/* not the domain's memory, not the pool's */
 	bad = (struct kmalloc_obj){
-		.phys = (uint64_t)free_frame * FRAME, .size = 8, .order = 0, .cache = 0};
+		.phys = (uint64_t)free_frame * FRAME, .size = 8, .order = 0, .cache = 0
+	};
 	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
 	bad = (struct kmalloc_obj){
-		.phys = (uint64_t)free_frame * FRAME, .size = 4096, .order = 0, .cache = -1};
+		.phys = (uint64_t)free_frame * FRAME, .size = 4096, .order = 0, .cache = -1
+	};
 	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
 	bad.phys = POOL_SIZE;
 	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
@@ -1202,10 +1211,10 @@ START_TEST(test_adopt)
 	 * for the order, the size of another order, an order past
 	 * MAX_PAGE_ORDER */
 	free_pfn = free_block_at_least(nd, 1);
-	bad = (struct kmalloc_obj){.phys = ((uint64_t)free_pfn + 1) << KM_PAGE_SHIFT,
-				   .size = 8192,
-				   .order = 1,
-				   .cache = -1};
+	bad = (struct kmalloc_obj){ .phys = ((uint64_t)free_pfn + 1) << KM_PAGE_SHIFT,
+				    .size = 8192,
+				    .order = 1,
+				    .cache = -1 };
 	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
 	bad.phys = (uint64_t)free_pfn << KM_PAGE_SHIFT;
 	bad.size = 4096;
@@ -1214,14 +1223,15 @@ START_TEST(test_adopt)
 	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
 	/* a slab object there is fine (its order is not looked at) */
 	bad = (struct kmalloc_obj){
-		.phys = (uint64_t)free_pfn << KM_PAGE_SHIFT, .size = 96, .order = 1, .cache = 4};
+		.phys = (uint64_t)free_pfn << KM_PAGE_SHIFT, .size = 96, .order = 1, .cache = 4
+	};
 	ck_assert_int_eq(kmalloc_adopt(nd, &bad), 0);
 	kmalloc_free(nd, &bad);
 	ck_assert_uint_eq(kmem_cache_shrink(&nd->caches[4]), 1);
-	bad = (struct kmalloc_obj){.phys = 0,
-				   .size = 4096ull << (KM_MAX_ORDER + 1),
-				   .order = KM_MAX_ORDER + 1,
-				   .cache = -1};
+	bad = (struct kmalloc_obj){ .phys = 0,
+				    .size = 4096ull << (KM_MAX_ORDER + 1),
+				    .order = KM_MAX_ORDER + 1,
+				    .cache = -1 };
 	ck_assert_int_eq(kmalloc_adopt(nd, &bad), -EUCLEAN);
 	ck_assert_uint_eq(nd->slab_pages, d->slab_pages);
 	ck_assert_uint_eq(nd->large_pages, d->large_pages);
@@ -1608,7 +1618,7 @@ START_TEST(test_memguard_sigbus)
 
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		struct rlimit no_core = {0, 0};
+		struct rlimit no_core = { 0, 0 };
 		uint8_t *map;
 		int fd;
 

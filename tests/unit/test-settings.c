@@ -35,21 +35,21 @@ START_TEST(test_parse_size)
 		uint64_t v;
 		int err;
 	} cases[] = {
-		{"4096", 4096, 0},
-		{"64K", 64 << 10, 0},
-		{"64k", 64 << 10, 0},
-		{"256M", 256ull << 20, 0},
-		{"2G", 2ull << 30, 0},
-		{"1T", 1ull << 40, 0},
-		{"16MiB", 16ull << 20, 0},
-		{"0x1000", 4096, 0},
-		{"8MB", 8ull << 20, 0},
-		{"", 0, -1},
-		{"-1", 0, -1},
-		{"12Q", 0, -1},
-		{"M", 0, -1},
-		{"99999999999999999999", 0, -1},
-		{"17179869184G", 0, -1},
+		{ "4096", 4096, 0 },
+		{ "64K", 64 << 10, 0 },
+		{ "64k", 64 << 10, 0 },
+		{ "256M", 256ull << 20, 0 },
+		{ "2G", 2ull << 30, 0 },
+		{ "1T", 1ull << 40, 0 },
+		{ "16MiB", 16ull << 20, 0 },
+		{ "0x1000", 4096, 0 },
+		{ "8MB", 8ull << 20, 0 },
+		{ "", 0, -1 },
+		{ "-1", 0, -1 },
+		{ "12Q", 0, -1 },
+		{ "M", 0, -1 },
+		{ "99999999999999999999", 0, -1 },
+		{ "17179869184G", 0, -1 },
 	};
 	size_t i;
 
@@ -99,7 +99,7 @@ START_TEST(test_file_then_flags)
 	char path[] = "/tmp/kmsettings.XXXXXX";
 	int fd = mkstemp(path);
 	FILE *f = fdopen(fd, "w");
-	char *argv[] = {"kmallocd", "--config", path, "--pool-size", "32M", NULL};
+	char *argv[] = { "kmallocd", "--config", path, "--pool-size", "32M", NULL };
 	struct settings cfg;
 
 	ck_assert_ptr_nonnull(f);
@@ -121,10 +121,10 @@ START_TEST(test_bad_file_and_flags)
 	char path[] = "/tmp/kmsettings.XXXXXX";
 	int fd = mkstemp(path);
 	FILE *f = fdopen(fd, "w");
-	char *bad_file[] = {"kmallocd", "--config", path, NULL};
-	char *missing[] = {"kmallocd", "--config", "/nonexistent/kmallocd.conf", NULL};
-	char *bad_flag[] = {"kmallocd", "--pool-size", "lots", NULL};
-	char *stray[] = {"kmallocd", "extra", NULL};
+	char *bad_file[] = { "kmallocd", "--config", path, NULL };
+	char *missing[] = { "kmallocd", "--config", "/nonexistent/kmallocd.conf", NULL };
+	char *bad_flag[] = { "kmallocd", "--pool-size", "lots", NULL };
+	char *stray[] = { "kmallocd", "extra", NULL };
 	struct settings cfg;
 
 	fprintf(f, "pool_size = huge\n");
@@ -211,43 +211,43 @@ START_TEST(test_account_settings)
 		int err;
 		uint64_t want;
 	} cases[] = {
-		{"uid_max_share", "25", 0, 25},
-		{"uid_max_share", "25%", 0, 25},
-		{"uid-max-share", "100%", 0, 100},
-		{"uid_max_share", "1", 0, 1},
-		{"uid_max_share", "0", -EINVAL, 0},
-		{"uid_max_share", "0%", -EINVAL, 0},
-		{"uid_max_share", "101", -EINVAL, 0},
-		{"uid_max_share", "101%", -EINVAL, 0},
-		{"uid_max_share", "%", -EINVAL, 0},
-		{"uid_max_share", "", -EINVAL, 0},
-		{"uid_max_share", "half", -EINVAL, 0},
-		{"uid_max_share", "50%%", -EINVAL, 0},
-		{"uid_max_share", "-5%", -EINVAL, 0},
-		{"uid_max_grants", "1", 0, 1},
-		{"uid_max_grants", "1000", 0, 1000},
-		{"uid-max-grants", "64K", 0, 65536},
-		{"uid_max_grants", "18446744073709551615", 0, UINT64_MAX},
-		{"uid_max_grants", "0", -EINVAL, 0},
-		{"uid_max_grants", "-1", -EINVAL, 0},
-		{"uid_max_grants", "many", -EINVAL, 0},
-		{"uid_max_connections", "1", 0, 1},
-		{"uid-max-connections", "64", 0, 64},
-		{"uid_max_connections", "1048576", 0, 1048576},
-		{"uid_max_connections", "1048577", -EINVAL, 0},
-		{"uid_max_connections", "0", -EINVAL, 0},
-		{"max_queued", "4096", 0, 4096},
-		{"max-queued", "64K", 0, 65536},
-		{"max_queued", "16M", 0, 16 << 20},
-		{"max_queued", "4095", -EINVAL, 0},
-		{"max_queued", "16777217", -EINVAL, 0},
-		{"max_queued", "1G", -EINVAL, 0},
-		{"max_clients", "1", 0, 1},
-		{"max_clients", "0", -EINVAL, 0},
-		{"max_clients", "1048577", -EINVAL, 0},
-		{"reserved_connections", "0", 0, 0},
-		{"reserved-connections", "100", 0, 100},
-		{"reserved_connections", "1048577", -EINVAL, 0},
+		{ "uid_max_share", "25", 0, 25 },
+		{ "uid_max_share", "25%", 0, 25 },
+		{ "uid-max-share", "100%", 0, 100 },
+		{ "uid_max_share", "1", 0, 1 },
+		{ "uid_max_share", "0", -EINVAL, 0 },
+		{ "uid_max_share", "0%", -EINVAL, 0 },
+		{ "uid_max_share", "101", -EINVAL, 0 },
+		{ "uid_max_share", "101%", -EINVAL, 0 },
+		{ "uid_max_share", "%", -EINVAL, 0 },
+		{ "uid_max_share", "", -EINVAL, 0 },
+		{ "uid_max_share", "half", -EINVAL, 0 },
+		{ "uid_max_share", "50%%", -EINVAL, 0 },
+		{ "uid_max_share", "-5%", -EINVAL, 0 },
+		{ "uid_max_grants", "1", 0, 1 },
+		{ "uid_max_grants", "1000", 0, 1000 },
+		{ "uid-max-grants", "64K", 0, 65536 },
+		{ "uid_max_grants", "18446744073709551615", 0, UINT64_MAX },
+		{ "uid_max_grants", "0", -EINVAL, 0 },
+		{ "uid_max_grants", "-1", -EINVAL, 0 },
+		{ "uid_max_grants", "many", -EINVAL, 0 },
+		{ "uid_max_connections", "1", 0, 1 },
+		{ "uid-max-connections", "64", 0, 64 },
+		{ "uid_max_connections", "1048576", 0, 1048576 },
+		{ "uid_max_connections", "1048577", -EINVAL, 0 },
+		{ "uid_max_connections", "0", -EINVAL, 0 },
+		{ "max_queued", "4096", 0, 4096 },
+		{ "max-queued", "64K", 0, 65536 },
+		{ "max_queued", "16M", 0, 16 << 20 },
+		{ "max_queued", "4095", -EINVAL, 0 },
+		{ "max_queued", "16777217", -EINVAL, 0 },
+		{ "max_queued", "1G", -EINVAL, 0 },
+		{ "max_clients", "1", 0, 1 },
+		{ "max_clients", "0", -EINVAL, 0 },
+		{ "max_clients", "1048577", -EINVAL, 0 },
+		{ "reserved_connections", "0", 0, 0 },
+		{ "reserved-connections", "100", 0, 100 },
+		{ "reserved_connections", "1048577", -EINVAL, 0 },
 	};
 	struct settings cfg;
 	size_t i;
@@ -296,23 +296,25 @@ END_TEST
  * there must be slots left for the others. */
 START_TEST(test_reserved_connections)
 {
-	char *equal[] = {"kmallocd",  "--config",
+	char *equal[] = { "kmallocd",  "--config",
+			  "/dev/null", "--max-clients",
+			  "16",	       "--reserved-connections",
+			  "16",	       NULL };
+	char *above[] = { "kmallocd",  "--config",
+			  "/dev/null", "--max-clients",
+			  "16",	       "--reserved-connections",
+			  "17",	       NULL };
+	char *default_reserve[] = {
+		"kmallocd", "--config", "/dev/null", "--max-clients", "16", NULL
+	};
+	char *below[] = { "kmallocd",  "--config",
+			  "/dev/null", "--max-clients",
+			  "16",	       "--reserved-connections",
+			  "15",	       NULL };
+	char *none[] = { "kmallocd",  "--config",
 			 "/dev/null", "--max-clients",
-			 "16",	      "--reserved-connections",
-			 "16",	      NULL};
-	char *above[] = {"kmallocd",  "--config",
-			 "/dev/null", "--max-clients",
-			 "16",	      "--reserved-connections",
-			 "17",	      NULL};
-	char *default_reserve[] = {"kmallocd",	    "--config", "/dev/null",
-				   "--max-clients", "16",	NULL};
-	char *below[] = {"kmallocd",  "--config",
-			 "/dev/null", "--max-clients",
-			 "16",	      "--reserved-connections",
-			 "15",	      NULL};
-	char *none[] = {
-		"kmallocd", "--config", "/dev/null", "--max-clients", "1", "--reserved-connections",
-		"0",	    NULL};
+			 "1",	      "--reserved-connections",
+			 "0",	      NULL };
 	struct settings cfg;
 
 	ck_assert_int_eq(settings_load(&cfg, ARGC(equal), equal), -EINVAL);
@@ -333,27 +335,27 @@ END_TEST
 
 START_TEST(test_names_resolved)
 {
-	char *argv[] = {"kmallocd",
-			"--config",
-			"/dev/null",
-			"--privileged-group",
-			"root",
-			"--admin-group",
-			"0",
-			"--allow-users",
-			"root,1000, 1001",
-			"--allow-groups",
-			"0,100",
-			NULL};
-	char *unknown[] = {"kmallocd",
-			   "--config",
-			   "/dev/null",
-			   "--privileged-group",
-			   "kmtest-no-such-group",
-			   "--allow-users",
-			   "kmtest-no-such-user,7",
-			   NULL};
-	char *plain[] = {"kmallocd", "--config", "/dev/null", NULL};
+	char *argv[] = { "kmallocd",
+			 "--config",
+			 "/dev/null",
+			 "--privileged-group",
+			 "root",
+			 "--admin-group",
+			 "0",
+			 "--allow-users",
+			 "root,1000, 1001",
+			 "--allow-groups",
+			 "0,100",
+			 NULL };
+	char *unknown[] = { "kmallocd",
+			    "--config",
+			    "/dev/null",
+			    "--privileged-group",
+			    "kmtest-no-such-group",
+			    "--allow-users",
+			    "kmtest-no-such-user,7",
+			    NULL };
+	char *plain[] = { "kmallocd", "--config", "/dev/null", NULL };
 	struct settings cfg;
 
 	ck_assert_int_eq(settings_load(&cfg, ARGC(argv), argv), 0);
@@ -410,21 +412,21 @@ START_TEST(test_limit_flag)
 		"user:kmtest-no-such-user:max_bytes=1M",
 		"group:kmtest-no-such-group:max_grants=1",
 	};
-	char *argv[] = {"kmallocd",
-			"--config",
-			"/dev/null",
-			"--limit",
-			"uid:1000:max_bytes=10M,max_grants=5,max_connections=3",
-			"--limit",
-			"user:root:max_bytes=25%",
-			"--limit",
-			"gid:100:max_connections=2",
-			"--limit",
-			"group:0:max_grants=64K",
-			"--limit",
-			"uid:1000:max_grants=6",
-			NULL};
-	char *bad_argv[] = {"kmallocd", "--config", "/dev/null", "--limit", "uid:1000", NULL};
+	char *argv[] = { "kmallocd",
+			 "--config",
+			 "/dev/null",
+			 "--limit",
+			 "uid:1000:max_bytes=10M,max_grants=5,max_connections=3",
+			 "--limit",
+			 "user:root:max_bytes=25%",
+			 "--limit",
+			 "gid:100:max_connections=2",
+			 "--limit",
+			 "group:0:max_grants=64K",
+			 "--limit",
+			 "uid:1000:max_grants=6",
+			 NULL };
+	char *bad_argv[] = { "kmallocd", "--config", "/dev/null", "--limit", "uid:1000", NULL };
 	const struct limit_rule *r;
 	struct settings cfg;
 	size_t i;
@@ -467,7 +469,7 @@ END_TEST
 START_TEST(test_limit_sections)
 {
 	char path[] = "/tmp/kmsettings.XXXXXX";
-	char *argv[] = {"kmallocd", "--config", path, "--limit", "gid:100:max_grants=9", NULL};
+	char *argv[] = { "kmallocd", "--config", path, "--limit", "gid:100:max_grants=9", NULL };
 	const struct limit_rule *r;
 	struct settings cfg;
 
@@ -528,7 +530,7 @@ START_TEST(test_bad_limit_sections)
 
 	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		char path[] = "/tmp/kmsettings.XXXXXX";
-		char *argv[] = {"kmallocd", "--config", path, NULL};
+		char *argv[] = { "kmallocd", "--config", path, NULL };
 
 		write_config(path, files[i]);
 		ck_assert_msg(settings_load(&cfg, ARGC(argv), argv) == -EINVAL, "accepted:\n%s",
@@ -542,7 +544,7 @@ END_TEST
 /* ---- every row documented, and nothing else ------------------------------ */
 
 /* What kmallocd takes besides the table's rows. */
-static const char *const other_flags[] = {"--config", "--help", "--version"};
+static const char *const other_flags[] = { "--config", "--help", "--version" };
 
 /* A document's flag cells, one a line: what names the options it lists. */
 struct doc {
@@ -704,7 +706,7 @@ static char *kmallocd_help(void)
  * with a dash, up to the two spaces before its help text. */
 START_TEST(test_rows_in_help)
 {
-	struct doc doc = {"kmallocd --help", NULL};
+	struct doc doc = { "kmallocd --help", NULL };
 	char *text = kmallocd_help(), *line, *p, *end, *gap;
 
 	for (line = text; *line; line = *end ? end + 1 : end) {
@@ -728,7 +730,7 @@ END_TEST
  * '-' as nothing a flag is made of. */
 START_TEST(test_rows_in_man_page)
 {
-	struct doc doc = {"man/kmallocd.8 (OPTIONS)", NULL};
+	struct doc doc = { "man/kmallocd.8 (OPTIONS)", NULL };
 	char *text = read_source("man/kmallocd.8"), *line, *end, *p, *q;
 	bool options = false, after_tp = false;
 
@@ -757,7 +759,7 @@ END_TEST
 /* The first column of README.md's table of settings. */
 START_TEST(test_rows_in_readme)
 {
-	struct doc doc = {"README.md (table of settings)", NULL};
+	struct doc doc = { "README.md (table of settings)", NULL };
 	char *text = read_source("README.md"), *line, *end, *p;
 	bool table = false;
 

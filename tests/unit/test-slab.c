@@ -97,8 +97,8 @@ static void fake_setup_n(uint32_t nr_pages)
 	buddy_init(&fp.buddy, &fp.map, 3);
 	buddy_free_range(&fp.buddy, 0, nr_pages);
 	memcpy(fp.initial_free, fp.buddy.nr_free, sizeof(fp.initial_free));
-	fake_ops =
-		(struct slab_page_ops){fake_alloc_pages, fake_alloc_pages_at, fake_free_pages, &fp};
+	fake_ops = (struct slab_page_ops){ fake_alloc_pages, fake_alloc_pages_at, fake_free_pages,
+					   &fp };
 }
 
 static void fake_setup(void)
@@ -147,7 +147,7 @@ static uint64_t list_len(const struct slab_list *l)
 	const struct slab *s;
 	uint64_t n = 0;
 
-	TAILQ_FOREACH (s, l, link)
+	TAILQ_FOREACH(s, l, link)
 		n++;
 	return n;
 }
@@ -199,13 +199,13 @@ static const struct {
 	unsigned int pages_2, objs_2, pages_64, objs_64;
 } table[KM_NR_KMALLOC_CLASSES] = {
 	/* docs/kernel.md */
-	{"kmalloc-8", 8, 8, 1, 512, 1, 512},	  {"kmalloc-16", 16, 16, 1, 256, 1, 256},
-	{"kmalloc-32", 32, 32, 1, 128, 1, 128},	  {"kmalloc-64", 64, 64, 1, 64, 1, 64},
-	{"kmalloc-96", 96, 32, 1, 42, 1, 42},	  {"kmalloc-128", 128, 128, 1, 32, 1, 32},
-	{"kmalloc-192", 192, 64, 1, 21, 2, 42},	  {"kmalloc-256", 256, 256, 1, 16, 2, 32},
-	{"kmalloc-512", 512, 512, 2, 16, 4, 32},  {"kmalloc-1k", 1024, 1024, 4, 16, 8, 32},
-	{"kmalloc-2k", 2048, 2048, 8, 16, 8, 16}, {"kmalloc-4k", 4096, 4096, 8, 8, 8, 8},
-	{"kmalloc-8k", 8192, 8192, 8, 4, 8, 4},
+	{ "kmalloc-8", 8, 8, 1, 512, 1, 512 },	    { "kmalloc-16", 16, 16, 1, 256, 1, 256 },
+	{ "kmalloc-32", 32, 32, 1, 128, 1, 128 },   { "kmalloc-64", 64, 64, 1, 64, 1, 64 },
+	{ "kmalloc-96", 96, 32, 1, 42, 1, 42 },	    { "kmalloc-128", 128, 128, 1, 32, 1, 32 },
+	{ "kmalloc-192", 192, 64, 1, 21, 2, 42 },   { "kmalloc-256", 256, 256, 1, 16, 2, 32 },
+	{ "kmalloc-512", 512, 512, 2, 16, 4, 32 },  { "kmalloc-1k", 1024, 1024, 4, 16, 8, 32 },
+	{ "kmalloc-2k", 2048, 2048, 8, 16, 8, 16 }, { "kmalloc-4k", 4096, 4096, 8, 8, 8, 8 },
+	{ "kmalloc-8k", 8192, 8192, 8, 4, 8, 4 },
 };
 
 START_TEST(test_class_table)
@@ -284,8 +284,8 @@ END_TEST
 
 START_TEST(test_min_partial)
 {
-	static const unsigned int want[KM_NR_KMALLOC_CLASSES] = {5, 5, 5, 5, 5, 5, 5,
-								 5, 5, 5, 5, 6, 6};
+	static const unsigned int want[KM_NR_KMALLOC_CLASSES] = { 5, 5, 5, 5, 5, 5, 5,
+								  5, 5, 5, 5, 6, 6 };
 
 	kmem_cache_init(&cache, &kmalloc_classes[_i], &fake_ops, &fp.smap);
 	ck_assert_uint_eq(cache.min_partial, want[_i]);
@@ -354,7 +354,7 @@ END_TEST
 START_TEST(test_lists_and_counters)
 {
 	const struct kmalloc_class *k = class_named("kmalloc-8k"); /* 4 objs, 8 pages */
-	struct counters want = {0};
+	struct counters want = { 0 };
 	uint64_t phys[9];
 	struct slab *slab[9];
 
@@ -365,7 +365,7 @@ START_TEST(test_lists_and_counters)
 	ck_assert_int_eq(kmem_cache_alloc(&cache, 0x42, &phys[0]), 0);
 	slab[0] = slab_of(&cache, phys[0]);
 	ck_assert_uint_eq(fp.last_gfp, 0x42);
-	want = (struct counters){1, 4, 1, 0, 1, 0};
+	want = (struct counters){ 1, 4, 1, 0, 1, 0 };
 	assert_counters(&cache, &want);
 	ck_assert_ptr_eq(TAILQ_FIRST(&cache.partial), slab[0]);
 
@@ -375,43 +375,43 @@ START_TEST(test_lists_and_counters)
 		slab[i] = slab_of(&cache, phys[i]);
 		ck_assert_ptr_eq(slab[i], slab[0]);
 	}
-	want = (struct counters){1, 4, 4, 0, 0, 1};
+	want = (struct counters){ 1, 4, 4, 0, 0, 1 };
 	assert_counters(&cache, &want);
 	ck_assert_ptr_eq(TAILQ_FIRST(&cache.full), slab[0]);
 	ck_assert_int_eq(kmem_cache_alloc(&cache, 0, &phys[4]), 0);
 	slab[4] = slab_of(&cache, phys[4]);
 	ck_assert_ptr_ne(slab[4], slab[0]);
-	want = (struct counters){2, 8, 5, 0, 1, 1};
+	want = (struct counters){ 2, 8, 5, 0, 1, 1 };
 	assert_counters(&cache, &want);
 
 	/* A free into the full slab moves it to partial. */
 	ck_assert_int_eq(kmem_cache_free(&cache, phys[2]), 0);
-	want = (struct counters){2, 8, 4, 0, 2, 0};
+	want = (struct counters){ 2, 8, 4, 0, 2, 0 };
 	assert_counters(&cache, &want);
 	ck_assert_ptr_eq(TAILQ_FIRST(&cache.partial), slab[0]);
 	/* Its free object is reused: the freed slab heads the partial list. */
 	ck_assert_int_eq(kmem_cache_alloc(&cache, 0, &phys[2]), 0);
 	ck_assert_ptr_eq(slab_of(&cache, phys[2]), slab[0]);
-	want = (struct counters){2, 8, 5, 0, 1, 1};
+	want = (struct counters){ 2, 8, 5, 0, 1, 1 };
 	assert_counters(&cache, &want);
 
 	/* Emptying a slab keeps it (few partial slabs), counted in nr_empty. */
 	ck_assert_int_eq(kmem_cache_free(&cache, phys[4]), 0);
-	want = (struct counters){2, 8, 4, 1, 1, 1};
+	want = (struct counters){ 2, 8, 4, 1, 1, 1 };
 	assert_counters(&cache, &want);
 	/* The empty slab is used again before any new one. */
 	ck_assert_int_eq(kmem_cache_alloc(&cache, 0, &phys[4]), 0);
 	ck_assert_ptr_eq(slab_of(&cache, phys[4]), slab[4]);
-	want = (struct counters){2, 8, 5, 0, 1, 1};
+	want = (struct counters){ 2, 8, 5, 0, 1, 1 };
 	assert_counters(&cache, &want);
 	ck_assert_uint_eq(fp.nr_alloc, 2);
 
 	for (int i = 0; i < 5; i++)
 		ck_assert_int_eq(kmem_cache_free(&cache, phys[i]), 0);
-	want = (struct counters){2, 8, 0, 2, 2, 0};
+	want = (struct counters){ 2, 8, 0, 2, 2, 0 };
 	assert_counters(&cache, &want);
 	ck_assert_uint_eq(kmem_cache_shrink(&cache), 16);
-	want = (struct counters){0};
+	want = (struct counters){ 0 };
 	assert_counters(&cache, &want);
 	assert_pool_restored();
 }
@@ -551,7 +551,7 @@ END_TEST
 START_TEST(test_free_invalid)
 {
 	const struct kmalloc_class *k = class_named("kmalloc-96"); /* 42 objs in 4096 */
-	struct counters want = {1, 42, 2, 0, 1, 0};
+	struct counters want = { 1, 42, 2, 0, 1, 0 };
 	struct kmem_cache other, other32;
 	uint64_t phys, phys2, base;
 	struct slab *slab;
@@ -589,7 +589,7 @@ START_TEST(test_free_invalid)
 	/* Double free. */
 	ck_assert_int_eq(kmem_cache_free(&cache, phys), 0);
 	ck_assert_int_eq(kmem_cache_free(&cache, phys), -EINVAL);
-	want = (struct counters){1, 42, 1, 0, 1, 0};
+	want = (struct counters){ 1, 42, 1, 0, 1, 0 };
 	assert_counters(&cache, &want);
 	ck_assert_int_eq(kmem_cache_free(&cache, phys2), 0);
 	kmem_cache_destroy(&cache);
@@ -607,13 +607,13 @@ START_TEST(test_alloc_pages_failure)
 	fp.fail = true;
 	ck_assert_int_eq(kmem_cache_alloc(&cache, 7, &phys), -ENOMEM);
 	ck_assert_uint_eq(fp.last_gfp, 7);
-	want = (struct counters){0};
+	want = (struct counters){ 0 };
 	assert_counters(&cache, &want);
 
 	fp.fail = false;
 	for (int i = 0; i < 8; i++)
 		ck_assert_int_eq(kmem_cache_alloc(&cache, 0, &phys), 0);
-	want = (struct counters){1, 8, 8, 0, 0, 1};
+	want = (struct counters){ 1, 8, 8, 0, 0, 1 };
 	assert_counters(&cache, &want);
 	fp.fail = true;
 	ck_assert_int_eq(kmem_cache_alloc(&cache, 0, &phys), -ENOMEM);
@@ -633,7 +633,7 @@ END_TEST
 START_TEST(test_pool_exhausted)
 {
 	const struct kmalloc_class *k = class_named("kmalloc-2k"); /* 16 objs, 8 pages */
-	struct counters want = {2, 32, 32, 0, 0, 2};
+	struct counters want = { 2, 32, 32, 0, 0, 2 };
 	uint64_t phys;
 
 	fake_teardown();
@@ -701,7 +701,7 @@ START_TEST(test_alloc_at)
 	const uint32_t j = per / 2; /* an object in the middle, not the first */
 	const uint64_t base = (uint64_t)pfn << KM_PAGE_SHIFT;
 	const uint64_t p = base + (uint64_t)j * k->size;
-	struct counters want = {1, per, 1, 0, 1, 0};
+	struct counters want = { 1, per, 1, 0, 1, 0 };
 	uint64_t *phys = calloc(per + 1, sizeof(*phys));
 	bool *seen = calloc(per, sizeof(*seen));
 	struct slab *s;
@@ -761,7 +761,7 @@ START_TEST(test_alloc_at)
 		seen[idx] = true;
 	}
 	ck_assert_uint_eq(fp.nr_alloc, 0);
-	want = (struct counters){1, per, per, 0, 0, 1};
+	want = (struct counters){ 1, per, per, 0, 0, 1 };
 	assert_counters(&cache, &want);
 	/* Full now: the next object is in a new slab from alloc_pages. */
 	ck_assert_int_eq(kmem_cache_alloc(&cache, 0, &phys[per]), 0);
@@ -774,7 +774,7 @@ START_TEST(test_alloc_at)
 	ck_assert_int_eq(kmem_cache_free(&cache, base), 0);
 	for (uint32_t n = 2; n <= per; n++)
 		ck_assert_int_eq(kmem_cache_free(&cache, phys[n]), 0);
-	want = (struct counters){2, 2 * per, 0, 2, 2, 0};
+	want = (struct counters){ 2, 2 * per, 0, 2, 2, 0 };
 	assert_counters(&cache, &want);
 	ck_assert_uint_eq(kmem_cache_shrink(&cache), 2u << k->order);
 	assert_pool_restored();

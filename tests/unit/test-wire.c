@@ -28,7 +28,7 @@ START_TEST(test_request_roundtrip)
 {
 	Kmalloc__Request req = KMALLOC__REQUEST__INIT, *got;
 	Kmalloc__Alloc alloc = KMALLOC__ALLOC__INIT;
-	uint64_t release[3] = {7, 8, UINT64_MAX};
+	uint64_t release[3] = { 7, 8, UINT64_MAX };
 	uint8_t buf[256], rx[256];
 	size_t len;
 	ssize_t n;
@@ -99,7 +99,7 @@ END_TEST
 
 START_TEST(test_oversized_and_eof)
 {
-	char big[4096] = {0}, rx[128];
+	char big[4096] = { 0 }, rx[128];
 	int sv[2];
 
 	pair(sv);
@@ -118,11 +118,11 @@ END_TEST
 START_TEST(test_garbage_does_not_decode)
 {
 	static const uint8_t garbage[][8] = {
-		{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
-		{0x0a, 0x7f, 0x01}, /* length beyond the buffer */
-		{0x52, 0x05, 0x08}, /* hello truncated */
+		{ 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff },
+		{ 0x0a, 0x7f, 0x01 }, /* length beyond the buffer */
+		{ 0x52, 0x05, 0x08 }, /* hello truncated */
 	};
-	size_t lens[] = {8, 3, 3}, i;
+	size_t lens[] = { 8, 3, 3 }, i;
 
 	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
 		ck_assert_ptr_null(kmalloc__request__unpack(NULL, lens[i], garbage[i]));
