@@ -392,9 +392,9 @@ static void call_init(struct kmc_call *call)
 }
 
 /* Registers @call under a new id (left 0 on a dead connection) and sends
- * @req with as much of the release queue as fits. Senders take turns: the queue is copied, sent and committed
- * under send_lock (see the top of this file). Returns 0 or -errno, with
- * c->lock held either way. */
+ * @req with as much of the release queue as fits. Senders take turns: the queue is copied, sent and
+ * committed under send_lock (see the top of this file). Returns 0 or -errno, with c->lock held
+ * either way. */
 static int call_send(struct km_client *c, Kmalloc__Request *req, struct kmc_call *call)
 {
 	uint64_t release[KMC_RELEASE_MAX];
