@@ -66,6 +66,20 @@ void buddy_init(struct buddy *b, struct buddy_map *map, unsigned int max_order)
 		b->nr_free[o] = 0;
 	}
 	b->free_units = 0;
+	b->owner = NULL;
+	b->owner_id = 0;
+}
+
+void buddy_set_owner(struct buddy *b, const uint32_t *owner, uint32_t owner_id)
+{
+	b->owner = owner;
+	b->owner_id = owner_id;
+}
+
+/* True when the free block of some instance at @idx is this one's. */
+static bool mine(const struct buddy *b, uint32_t idx)
+{
+	return !b->owner || b->owner[idx] == b->owner_id;
 }
 
 /* ---------------------------------------------------------------- lists */
@@ -148,7 +162,7 @@ int buddy_alloc_at(struct buddy *b, uint32_t idx, unsigned int order)
 			break;
 	}
 	/* The map may be shared: the block must be on this instance's list. */
-	if (o > b->max_order || !buddy_is_free_block(b, head, o))
+	if (o > b->max_order || !mine(b, head) || !buddy_is_free_block(b, head, o))
 		return -ENOENT;
 	list_del(b, head, o);
 	/* Split towards @idx: the half without it goes back free each time. */
@@ -193,7 +207,7 @@ void buddy_free(struct buddy *b, uint32_t idx, unsigned int order)
 	while (order < b->max_order) {
 		uint32_t buddy = idx ^ ((uint32_t)1 << order);
 
-		if (buddy >= map->nr || map->order[buddy] != order)
+		if (buddy >= map->nr || map->order[buddy] != order || !mine(b, buddy))
 			break;
 		list_del(b, buddy, order);
 		idx &= buddy;
@@ -230,6 +244,8 @@ bool buddy_is_free_block(const struct buddy *b, uint32_t idx, unsigned int order
 
 	if (order > b->max_order || idx >= map->nr || map->order[idx] != order)
 		return false;
+	if (b->owner)
+		return mine(b, idx);
 	/* The map may be shared: make sure the block is on this instance's list.
 	 * Costs its position in the list; a block just freed sits at the head. */
 	for (i = idx; map->prev[i] != BUDDY_NONE; i = map->prev[i])
@@ -280,6 +296,9 @@ int buddy_check(const struct buddy *b)
 				return check_fail(b, "prev link mismatch", o, idx);
 			if (map->order[idx] != o)
 				return check_fail(b, "head marked with another order", o, idx);
+			for (uint32_t i = idx; b->owner && i < idx + size && i < map->nr; i++)
+				if (!mine(b, i))
+					return check_fail(b, "block holds another owner's unit", o, i);
 			if (idx & (size - 1))
 				return check_fail(b, "misaligned block", o, idx);
 			if ((uint64_t)idx + size > map->nr)
@@ -291,7 +310,7 @@ int buddy_check(const struct buddy *b)
 			if (o < b->max_order) {
 				uint32_t buddy = idx ^ size;
 
-				if (buddy < map->nr && map->order[buddy] == o)
+				if (buddy < map->nr && map->order[buddy] == o && mine(b, buddy))
 					return check_fail(b, "free buddies not coalesced", o, idx);
 			}
 			prev = idx;

@@ -37,6 +37,12 @@ struct buddy {
 	uint32_t head[BUDDY_MAX_ORDER + 1];    /* first free block per order, or BUDDY_NONE */
 	uint64_t nr_free[BUDDY_MAX_ORDER + 1]; /* free blocks per order (buddyinfo) */
 	uint64_t free_units;		       /* sum of nr_free[o] << o */
+	/* When instances share a map at every order (their blocks can be
+	 * buddies of each other's), owner[unit] says whose a unit is and an
+	 * instance only merges with, and takes, units of owner_id. NULL when
+	 * blocks never cross instances. */
+	const uint32_t *owner;
+	uint32_t owner_id;
 };
 
 /* Allocates link storage for @nr units, all not free. 0 or -ENOMEM. */
@@ -45,6 +51,8 @@ void buddy_map_fini(struct buddy_map *map);
 
 /* An empty allocator (nothing free) over @map with orders 0..@max_order. */
 void buddy_init(struct buddy *b, struct buddy_map *map, unsigned int max_order);
+/* Shares @map with other instances at every order (see struct buddy). */
+void buddy_set_owner(struct buddy *b, const uint32_t *owner, uint32_t owner_id);
 
 /* Takes the first free block of @order, splitting a larger one if needed.
  * Returns 0 and the block's first unit in *idx, or -ENOMEM. */

@@ -254,7 +254,7 @@ static int conn_setup(struct server *srv, int fd, uint64_t id, uid_t uid, gid_t 
 	c->ev_write = event_new(srv->base, fd, EV_WRITE | EV_PERSIST, conn_on_writable, c);
 	c->ev_hello = evtimer_new(srv->base, conn_on_hello_timeout, c);
 	c->ev_reap = evtimer_new(srv->base, conn_on_reap, c);
-	TAILQ_INIT(&c->grants);
+	grant_set_init(&c->grants);
 	if (!c->account || !c->ev_read || !c->ev_write || !c->ev_hello || !c->ev_reap) {
 		conn_free_events(c);
 		account_put(&srv->accounts, c->account);
@@ -444,6 +444,7 @@ static void conn_finish(struct conn *c)
 	domain_put(c->domain);
 	TAILQ_REMOVE(&srv->conns, c, link);
 	srv->nr_conns--;
+	grant_set_fini(&c->grants);
 	conn_free_events(c);
 	account_put(&srv->accounts, c->account);
 	free(c);
@@ -475,7 +476,7 @@ void conn_close(struct conn *c, const char *why)
 	conn_log(c, LOG_LEVEL_DEBUG, "%s -> %s: %s", conn_state_names[c->state],
 		 conn_state_names[CONN_CLOSING], why);
 	c->state = CONN_CLOSING;
-	c->closed_grants = c->nr_grants;
+	c->closed_grants = c->grants.nr;
 	c->closed_bytes = c->bytes;
 	c->close_why = why;
 	event_del(c->ev_read);

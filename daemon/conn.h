@@ -73,8 +73,7 @@ struct conn {
 	char name[32];		      /* from Hello, else /proc/PID/comm */
 	uint8_t token[CONN_TOKEN_SIZE];
 	struct domain *domain;	  /* set by Hello */
-	struct grant_list grants; /* held (grant.c links and unlinks them) */
-	uint64_t nr_grants;
+	struct grant_set grants; /* held (grant.c links and unlinks them) */
 	uint64_t bytes; /* bytes held (grant->bytes summed) */
 	struct conn_packet *outq, **outq_tail;
 	size_t outq_bytes;

@@ -34,6 +34,8 @@
 #include "inspect.h"
 #include "log.h"
 #include "server.h"
+#include "slab.h"
+#include "vmalloc.h"
 #include "wire.h"
 
 #define MAX_IDS_PER_REQUEST 1024 /* release / free lists, bulk count */
@@ -211,47 +213,75 @@ static void handle_hello(struct conn *c, const Kmalloc__Hello *hello, Kmalloc__R
 
 /* ---- allocations -------------------------------------------------------- */
 
-static void handle_alloc(struct conn *c, const Kmalloc__Alloc *a, Kmalloc__Reply *reply)
+/* The reply to an Alloc or a SlabAlloc that made @count grants. */
+static void reply_grants(struct conn *c, Kmalloc__Reply *reply, struct grant *const *grants,
+			 uint32_t count, bool slabs)
 {
 	/* Static: the daemon is single-threaded and the reply is packed before
 	 * the next request is read; no allocation per request. */
-	static struct grant *grants[MAX_IDS_PER_REQUEST];
 	static Kmalloc__Grant msgs[MAX_IDS_PER_REQUEST], *ptrs[MAX_IDS_PER_REQUEST];
 	Kmalloc__AllocReply body = KMALLOC__ALLOC_REPLY__INIT;
-	uint32_t count = a->count ? a->count : 1, i;
+	uint32_t i;
+
+	for (i = 0; i < count; i++) {
+		const struct grant *g = grants[i];
+
+		kmalloc__grant__init(&msgs[i]);
+		msgs[i].id = g->id;
+		msgs[i].phys = g->phys;
+		msgs[i].size = grant_bytes(g);
+		if (slabs) {
+			msgs[i].object_size = kmalloc_classes[g->cache].size;
+			msgs[i].objects = kmalloc_classes[g->cache].objs_per_slab;
+		}
+		ptrs[i] = &msgs[i];
+	}
+	body.n_grants = count;
+	body.grants = ptrs;
+	if (slabs) {
+		reply->body_case = KMALLOC__REPLY__BODY_SLAB_ALLOC;
+		reply->slab_alloc = &body;
+	} else {
+		reply->body_case = KMALLOC__REPLY__BODY_ALLOC;
+		reply->alloc = &body;
+	}
+	reply_send(c, reply, -1);
+}
+
+/* Alloc (@slabs false) or SlabAlloc: @count objects, or whole slabs, of
+ * @size bytes. */
+static void handle_alloc(struct conn *c, uint64_t size, unsigned int gfp, uint32_t count,
+			 bool slabs, Kmalloc__Reply *reply)
+{
+	static struct grant *grants[MAX_IDS_PER_REQUEST];
+	const char *what = slabs ? "slab" : "kmalloc";
 	int err;
 
-	if (a->size == 0) {
-		reply_error(c, reply, EINVAL, "kmalloc of size 0 (use KM_ZERO_SIZE_PTR)");
+	count = count ? count : 1;
+	if (size == 0) {
+		reply_error(c, reply, EINVAL, "%s of size 0 (use KM_ZERO_SIZE_PTR)", what);
 		return;
 	}
 	if (count > MAX_IDS_PER_REQUEST) {
 		reply_error(c, reply, EINVAL, "bulk count %u over %d", count, MAX_IDS_PER_REQUEST);
 		return;
 	}
-	err = grant_kmalloc(&c->srv->grants, c, a->size, a->gfp, count, grants);
-	if (err) {
-		reply_alloc_failure(c, reply, err, "kmalloc", a->size * count, a->gfp);
+	if (slabs && size > KM_KMALLOC_MAX_CACHE_SIZE) {
+		reply_error(c, reply, EINVAL, "no slab class serves %" PRIu64 " bytes", size);
 		return;
 	}
-	for (i = 0; i < count; i++) {
-		kmalloc__grant__init(&msgs[i]);
-		msgs[i].id = grants[i]->id;
-		msgs[i].phys = grants[i]->k.phys;
-		msgs[i].size = grants[i]->k.size;
-		ptrs[i] = &msgs[i];
-	}
-	body.n_grants = count;
-	body.grants = ptrs;
-	reply->body_case = KMALLOC__REPLY__BODY_ALLOC;
-	reply->alloc = &body;
-	reply_send(c, reply, -1);
+	err = slabs ? grant_slabs(&c->srv->grants, c, size, gfp, count, grants)
+		    : grant_kmalloc(&c->srv->grants, c, size, gfp, count, grants);
+	if (err)
+		reply_alloc_failure(c, reply, err, what, size * count, gfp);
+	else
+		reply_grants(c, reply, grants, count, slabs);
 }
 
 static void handle_vmalloc(struct conn *c, const Kmalloc__Vmalloc *v, Kmalloc__Reply *reply)
 {
 	Kmalloc__VmallocReply body = KMALLOC__VMALLOC_REPLY__INIT;
-	char caller[GRANT_CALLER_LEN];
+	char caller[VMALLOC_CALLER_LEN];
 	struct grant *g;
 	int err;
 
@@ -270,9 +300,9 @@ static void handle_vmalloc(struct conn *c, const Kmalloc__Vmalloc *v, Kmalloc__R
 		return;
 	}
 	body.id = g->id;
-	body.size = g->bytes;
-	body.n_frames = g->v.nr_frames;
-	body.frames = g->v.frames;
+	body.size = grant_bytes(g);
+	body.n_frames = g->area->nr_frames;
+	body.frames = g->area->frames;
 	reply->body_case = KMALLOC__REPLY__BODY_VMALLOC;
 	reply->vmalloc = &body;
 	reply_send(c, reply, -1);
@@ -560,7 +590,11 @@ static void dispatch_body(struct conn *c, const Kmalloc__Request *req, Kmalloc__
 
 	switch (req->body_case) {
 	case KMALLOC__REQUEST__BODY_ALLOC:
-		handle_alloc(c, req->alloc, reply);
+		handle_alloc(c, req->alloc->size, req->alloc->gfp, req->alloc->count, false, reply);
+		return;
+	case KMALLOC__REQUEST__BODY_SLAB_ALLOC:
+		handle_alloc(c, req->slab_alloc->size, req->slab_alloc->gfp, req->slab_alloc->count,
+			     true, reply);
 		return;
 	case KMALLOC__REQUEST__BODY_VMALLOC:
 		handle_vmalloc(c, req->vmalloc, reply);

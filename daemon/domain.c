@@ -4,16 +4,20 @@
  * domains: one per uid, each with its memfd, its page allocator and its
  * kmalloc caches.
  *
- * A domain's page allocator is a buddy over the pfns of the frames it owns,
+ * A domain's page allocator is a buddy over the pfns of the frames it uses,
  * orders 0..9, so a block never crosses a frame and all domains can share
- * one link map (mm->page_map). It is fed one frame at a time from the frame
- * allocator, and keeps the frames that become wholly free again (free
- * order-9 blocks): reusing them is what makes a warm large kmalloc cheap (no
- * fallocate, no zeroing by the kernel). mm_reclaim() and mm_balance() hand
- * them back when another domain, or the watermarks, need them.
+ * one link map (mm->page_map). Frames it owns that are wholly free sit in a
+ * second buddy, over frame numbers (d->frames), where neighbours coalesce
+ * into runs: a 4 MiB kmalloc takes an order-1 block there in O(1), and a
+ * vmalloc takes the longest runs it can, so a freed area comes back as one
+ * mapping. Those buddies share mm->frame_map and merge only with frames of
+ * their own domain (buddy_set_owner()). Reusing kept frames is what makes a
+ * warm large kmalloc cheap (no fallocate, no zeroing by the kernel);
+ * mm_reclaim() and mm_balance() hand them back when another domain, or the
+ * watermarks, need them.
  *
  * Invariants (domain_check()): d->nr_frames == frames whose owner[] is d->id
- * == (free pages in d->pages + slab_pages + large_pages) / 512 +
+ * == free frames + (free pages in d->pages + slab_pages + large_pages) / 512 +
  * vmalloc_frames; a frame is in the domain's memfd iff the domain owns it
  * (reconciled against clients touching holes: domain_reconcile()).
  *
@@ -100,9 +104,12 @@ static int mm_setup(struct mm *mm, const struct mm_options *opt, const uint32_t 
 	err = buddy_map_init(&mm->page_map, mm->pool.nr_pages);
 	if (err)
 		goto err_frames;
-	err = slab_map_init(&mm->slab_map, mm->pool.nr_pages);
+	err = buddy_map_init(&mm->frame_map, mm->pool.nr_frames);
 	if (err)
 		goto err_page_map;
+	err = slab_map_init(&mm->slab_map, mm->pool.nr_pages);
+	if (err)
+		goto err_frame_map;
 	TAILQ_INIT(&mm->domains);
 	mm->next_domain_id = 1;
 	log_info("emergency reserve: %" PRIu32 " frames (%" PRIu64 " MiB), watermarks "
@@ -111,6 +118,8 @@ static int mm_setup(struct mm *mm, const struct mm_options *opt, const uint32_t 
 		 mm->frames.wmark_min, mm->frames.wmark_low, mm->frames.wmark_high);
 	return 0;
 
+err_frame_map:
+	buddy_map_fini(&mm->frame_map);
 err_page_map:
 	buddy_map_fini(&mm->page_map);
 err_frames:
@@ -150,25 +159,41 @@ void mm_fini(struct mm *mm)
 	while ((d = TAILQ_FIRST(&mm->domains)))
 		domain_destroy(d);
 	slab_map_fini(&mm->slab_map);
+	buddy_map_fini(&mm->frame_map);
 	buddy_map_fini(&mm->page_map);
 	frame_alloc_fini(&mm->frames);
 	pool_fini(&mm->pool);
 }
 
-/* Hands every wholly free frame of @d back to the frame allocator, stopping
- * early once the allocator has @until free frames. Returns frames given. */
+/* Takes the largest block of @d's free frames out, or returns false. */
+static bool domain_take_free_frames(struct domain *d, uint32_t *frame, unsigned int *order)
+{
+	unsigned int o = d->frames.max_order + 1;
+
+	while (o-- > 0) {
+		if (d->frames.head[o] != BUDDY_NONE) {
+			*frame = d->frames.head[o];
+			*order = o;
+			buddy_take(&d->frames, *frame, o);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Hands @d's free frames back to the frame allocator, largest blocks first,
+ * stopping once the allocator has @until free frames. Returns frames given. */
 static uint64_t domain_release_free_frames(struct domain *d, uint64_t until)
 {
 	struct frame_alloc *fa = &d->mm->frames;
+	unsigned int order;
 	uint64_t n = 0;
-	uint32_t pfn;
+	uint32_t frame;
 
-	while (d->pages.head[KM_FRAME_ORDER] != BUDDY_NONE && frame_nr_free(fa) < until) {
-		pfn = d->pages.head[KM_FRAME_ORDER];
-		buddy_take(&d->pages, pfn, KM_FRAME_ORDER);
-		frame_put(fa, d->memfd, pfn >> KM_FRAME_ORDER, 0);
-		d->nr_frames--;
-		n++;
+	while (frame_nr_free(fa) < until && domain_take_free_frames(d, &frame, &order)) {
+		frame_put(fa, d->memfd, frame, order);
+		d->nr_frames -= 1u << order;
+		n += 1u << order;
 	}
 	return n;
 }
@@ -307,6 +332,8 @@ static int domain_setup(struct mm *mm, uid_t uid, uint32_t id, int memfd, struct
 
 	d->id = id;
 	buddy_init(&d->pages, &mm->page_map, KM_FRAME_ORDER);
+	buddy_init(&d->frames, &mm->frame_map, mm->frames.free.max_order);
+	buddy_set_owner(&d->frames, mm->frames.owner, id);
 	ops.ctx = d;
 	for (i = 0; i < KM_NR_KMALLOC_CLASSES; i++)
 		kmem_cache_init(&d->caches[i], &kmalloc_classes[i], &ops, &mm->slab_map);
@@ -358,7 +385,7 @@ int domain_adopt(struct mm *mm, uint32_t id, uid_t uid, int memfd, struct domain
 	for (f = 0; f < mm->pool.nr_frames; f++) {
 		if (owner[f] != id)
 			continue;
-		buddy_free(&d->pages, f << KM_FRAME_ORDER, KM_FRAME_ORDER);
+		buddy_free(&d->frames, f, 0);
 		d->nr_frames++;
 	}
 	*out = d;
@@ -430,7 +457,9 @@ static void domain_destroy(struct domain *d)
 
 	for (i = 0; i < KM_NR_KMALLOC_CLASSES; i++)
 		kmem_cache_destroy(&d->caches[i]);
+	domain_release_free_frames(d, UINT64_MAX);
 
+	/* What grants still hold (mm_fini() tears down with clients in). */
 	for (f = 0; f < mm->pool.nr_frames; f++) {
 		if (fa->owner[f] != d->id)
 			continue;
@@ -458,85 +487,6 @@ static void domain_destroy(struct domain *d)
 }
 
 /* ---- domains: pages and frames --------------------------------------- */
-
-int domain_alloc_pages(struct domain *d, unsigned int order, unsigned int gfp, uint32_t *pfn)
-{
-	struct mm *mm = d->mm;
-	bool reclaimed = false;
-	uint32_t frame;
-	int err;
-
-	assert(order <= KM_FRAME_ORDER);
-	for (;;) {
-		if (!buddy_alloc(&d->pages, order, pfn))
-			return 0;
-		err = frame_get(&mm->frames, d->id, d->memfd, 0, gfp, &frame);
-		if (!err) {
-			buddy_free(&d->pages, frame << KM_FRAME_ORDER, KM_FRAME_ORDER);
-			d->nr_frames++;
-			continue;
-		}
-		if (reclaimed)
-			return err;
-		mm_reclaim(mm, gfp_may_reclaim(gfp));
-		reclaimed = true;
-	}
-}
-
-int domain_alloc_pages_at(struct domain *d, uint32_t pfn, unsigned int order)
-{
-	const struct mm *mm = d->mm;
-	int err;
-
-	if (order > KM_FRAME_ORDER || pfn >= mm->pool.nr_pages)
-		return -EINVAL;
-	if (mm->frames.owner[pfn >> KM_FRAME_ORDER] != d->id)
-		return -EEXIST;
-	err = buddy_alloc_at(&d->pages, pfn, order);
-	return err == -ENOENT ? -EEXIST : err;
-}
-
-void domain_free_pages(struct domain *d, uint32_t pfn, unsigned int order)
-{
-	assert(order <= KM_FRAME_ORDER);
-	assert(d->mm->frames.owner[pfn >> KM_FRAME_ORDER] == d->id);
-	buddy_free(&d->pages, pfn, order);
-}
-
-/* 2^@frame_order naturally aligned frames that are all wholly free in
- * d->pages, taken out of it. O(frames of the pool), only tried when the
- * domain has enough free frames; it saves fallocate()s and a kernel zeroing
- * of every page, which is what makes a warm 4 MiB kmalloc fast. */
-static bool domain_take_free_run(struct domain *d, unsigned int frame_order, uint32_t *frame)
-{
-	const uint32_t *owner = d->mm->frames.owner;
-	const struct buddy_map *map = d->pages.map;
-	uint32_t nr = 1u << frame_order, f, i;
-
-	if (d->pages.nr_free[KM_FRAME_ORDER] < nr)
-		return false;
-	if (frame_order == 0) {
-		f = d->pages.head[KM_FRAME_ORDER] >> KM_FRAME_ORDER;
-		buddy_take(&d->pages, f << KM_FRAME_ORDER, KM_FRAME_ORDER);
-		*frame = f;
-		return true;
-	}
-	for (f = 0; f + nr <= d->mm->pool.nr_frames; f += nr) {
-		/* owned by d and heading an order-9 block: free on d->pages,
-		 * as no other domain's block lies in d's frames */
-		for (i = 0; i < nr; i++)
-			if (owner[f + i] != d->id ||
-			    map->order[(f + i) << KM_FRAME_ORDER] != KM_FRAME_ORDER)
-				break;
-		if (i < nr)
-			continue;
-		for (i = 0; i < nr; i++)
-			buddy_take(&d->pages, (f + i) << KM_FRAME_ORDER, KM_FRAME_ORDER);
-		*frame = f;
-		return true;
-	}
-	return false;
-}
 
 /* Gives @d's kept free frames [frame, frame + nr) new zeroed pages: punched
  * and allocated again, so the kernel clears them (no daemon store into
@@ -566,60 +516,134 @@ static int domain_refresh_frames(struct domain *d, uint32_t frame, uint32_t nr)
 	return -ENOMEM;
 }
 
-int domain_alloc_frames(struct domain *d, unsigned int frame_order, unsigned int gfp,
-			uint32_t *frame)
+/* 2^@frame_order frames: the domain's own free ones first (a coalesced
+ * block of them), else new ones from the frame allocator, which the kernel
+ * zeroed. No reclaim. With __GFP_ZERO, kept frames are refreshed. */
+static int domain_grab_frames(struct domain *d, unsigned int frame_order, unsigned int gfp,
+			      uint32_t *frame)
 {
-	struct mm *mm = d->mm;
-	bool reclaimed = false;
 	int err;
 
+	if (!buddy_alloc(&d->frames, frame_order, frame)) {
+		if (!(gfp & KM___GFP_ZERO))
+			return 0;
+		return domain_refresh_frames(d, *frame, 1u << frame_order);
+	}
+	err = frame_get(&d->mm->frames, d->id, d->memfd, frame_order, gfp, frame);
+	if (!err)
+		d->nr_frames += 1u << frame_order;
+	return err;
+}
+
+int domain_alloc_pages(struct domain *d, unsigned int order, unsigned int gfp, uint32_t *pfn)
+{
+	bool reclaimed = false;
+	uint32_t frame;
+
+	assert(order < KM_FRAME_ORDER);
 	for (;;) {
-		if (domain_take_free_run(d, frame_order, frame)) {
-			if (!(gfp & KM___GFP_ZERO))
-				return 0;
-			err = domain_refresh_frames(d, *frame, 1u << frame_order);
-			if (!err)
-				return 0;
+		if (!buddy_alloc(&d->pages, order, pfn))
+			return 0;
+		/* The page buddy runs dry: one more frame for it. */
+		if (!domain_grab_frames(d, 0, gfp & ~KM___GFP_ZERO, &frame)) {
+			buddy_free(&d->pages, frame << KM_FRAME_ORDER, KM_FRAME_ORDER);
 			continue;
 		}
-		/* Frames from the frame allocator are new in the domain's memfd:
-		 * the kernel zeroed them. */
-		err = frame_get(&mm->frames, d->id, d->memfd, frame_order, gfp, frame);
-		if (!err) {
-			d->nr_frames += 1u << frame_order;
-			return 0;
-		}
 		if (reclaimed)
-			return err;
-		mm_reclaim(mm, gfp_may_reclaim(gfp));
+			return -ENOMEM;
+		mm_reclaim(d->mm, gfp_may_reclaim(gfp));
 		reclaimed = true;
 	}
 }
 
+int domain_alloc_pages_at(struct domain *d, uint32_t pfn, unsigned int order)
+{
+	const struct mm *mm = d->mm;
+	uint32_t frame = pfn >> KM_FRAME_ORDER;
+	int err;
+
+	if (order >= KM_FRAME_ORDER || pfn >= mm->pool.nr_pages)
+		return -EINVAL;
+	if (mm->frames.owner[frame] != d->id)
+		return -EEXIST;
+	/* A frame still wholly free goes to the page buddy first. */
+	if (!buddy_alloc_at(&d->frames, frame, 0))
+		buddy_free(&d->pages, frame << KM_FRAME_ORDER, KM_FRAME_ORDER);
+	err = buddy_alloc_at(&d->pages, pfn, order);
+	return err == -ENOENT ? -EEXIST : err;
+}
+
+void domain_free_pages(struct domain *d, uint32_t pfn, unsigned int order)
+{
+	uint32_t head = pfn & ~(POOL_PAGES_PER_FRAME - 1);
+
+	assert(order < KM_FRAME_ORDER);
+	assert(d->mm->frames.owner[pfn >> KM_FRAME_ORDER] == d->id);
+	buddy_free(&d->pages, pfn, order);
+	/* A frame wholly free again joins the domain's free frames, where it
+	 * coalesces with its neighbours (no other domain's block lies in a
+	 * frame of ours, so the shared map's order says it all). */
+	if (d->pages.map->order[head] == KM_FRAME_ORDER) {
+		buddy_take(&d->pages, head, KM_FRAME_ORDER);
+		buddy_free(&d->frames, head >> KM_FRAME_ORDER, 0);
+	}
+}
+
+int domain_alloc_frames(struct domain *d, unsigned int frame_order, unsigned int gfp,
+			uint32_t *frame)
+{
+	bool reclaimed = false;
+	int err;
+
+	for (;;) {
+		err = domain_grab_frames(d, frame_order, gfp, frame);
+		if (err != -ENOMEM || reclaimed)
+			return err;
+		mm_reclaim(d->mm, gfp_may_reclaim(gfp));
+		reclaimed = true;
+	}
+}
+
+int domain_alloc_frame_run(struct domain *d, uint32_t want, unsigned int gfp, uint32_t *frame,
+			   uint32_t *nr)
+{
+	unsigned int order = 0;
+	int err;
+
+	while (order < d->frames.max_order && (2u << order) <= want)
+		order++;
+	/* The largest run that fits, from the domain's own frames or new ones,
+	 * without reclaim; single frames with reclaim as the last resort. */
+	for (;; order--) {
+		if (!domain_grab_frames(d, order, gfp, frame)) {
+			*nr = 1u << order;
+			return 0;
+		}
+		if (!order)
+			break;
+	}
+	err = domain_alloc_frames(d, 0, gfp, frame);
+	if (!err)
+		*nr = 1;
+	return err;
+}
+
 void domain_free_frames(struct domain *d, uint32_t frame, unsigned int frame_order)
 {
-	uint32_t i;
-
-	for (i = 0; i < 1u << frame_order; i++) {
-		assert(d->mm->frames.owner[frame + i] == d->id);
-		buddy_free(&d->pages, (frame + i) << KM_FRAME_ORDER, KM_FRAME_ORDER);
-	}
+	assert(d->mm->frames.owner[frame] == d->id);
+	buddy_free(&d->frames, frame, frame_order);
 }
 
 int domain_alloc_frames_at(struct domain *d, uint32_t frame, unsigned int frame_order)
 {
-	uint32_t nr = 1u << frame_order, i;
-	int err = 0;
+	uint32_t nr = 1u << frame_order;
+	int err;
 
-	if (frame_order > KM_MAX_ORDER - KM_FRAME_ORDER || frame & (nr - 1) ||
+	if (frame_order > d->frames.max_order || frame & (nr - 1) ||
 	    frame >= d->mm->pool.nr_frames || nr > d->mm->pool.nr_frames - frame)
 		return -EINVAL;
-	for (i = 0; i < nr && !err; i++)
-		err = domain_alloc_pages_at(d, (frame + i) << KM_FRAME_ORDER, KM_FRAME_ORDER);
-	if (err) /* all or nothing */
-		while (--i > 0)
-			buddy_free(&d->pages, (frame + i - 1) << KM_FRAME_ORDER, KM_FRAME_ORDER);
-	return err;
+	err = buddy_alloc_at(&d->frames, frame, frame_order);
+	return err == -ENOENT ? -EEXIST : err;
 }
 
 /* ---- domains: memory contents ---------------------------------------- */
@@ -762,6 +786,8 @@ int domain_check(const struct domain *d)
 	int i, err;
 
 	err = buddy_check(&d->pages);
+	if (!err)
+		err = buddy_check(&d->frames);
 	if (err)
 		return err;
 	for (i = 0; i < KM_NR_KMALLOC_CLASSES; i++) {
@@ -772,13 +798,13 @@ int domain_check(const struct domain *d)
 	for (f = 0; f < mm->pool.nr_frames; f++)
 		owned += mm->frames.owner[f] == d->id;
 	pages = d->pages.free_units + d->slab_pages + d->large_pages +
-		((uint64_t)d->vmalloc_frames << KM_FRAME_ORDER);
+		((d->frames.free_units + d->vmalloc_frames) << KM_FRAME_ORDER);
 	if (owned != d->nr_frames || owned << KM_FRAME_ORDER != pages) {
 		log_err("domain %" PRIu32 ": %" PRIu64 " frames owned, %" PRIu32 " counted; "
-			"pages: %" PRIu64 " free + %" PRIu64 " slab + %" PRIu64 " large + %" PRIu32
-			" vmalloc frames != %" PRIu64,
-			d->id, owned, d->nr_frames, d->pages.free_units, d->slab_pages,
-			d->large_pages, d->vmalloc_frames, owned << KM_FRAME_ORDER);
+			"pages: %" PRIu64 " free + %" PRIu64 " free frames + %" PRIu64 " slab + %"
+			PRIu64 " large + %" PRIu32 " vmalloc frames != %" PRIu64,
+			d->id, owned, d->nr_frames, d->pages.free_units, d->frames.free_units,
+			d->slab_pages, d->large_pages, d->vmalloc_frames, owned << KM_FRAME_ORDER);
 		return -EUCLEAN;
 	}
 	return 0;

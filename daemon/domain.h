@@ -36,7 +36,8 @@ struct domain {
 	int memfd;    /* sent to the domain's clients */
 	uint8_t *map; /* daemon's own mapping of memfd (for __GFP_ZERO) */
 	unsigned int refs;
-	struct buddy pages; /* free pages in owned frames (shares mm->page_map) */
+	struct buddy pages;  /* free pages of owned frames in use (shares mm->page_map) */
+	struct buddy frames; /* owned frames wholly free, coalesced (shares mm->frame_map) */
 	struct kmem_cache caches[KM_NR_KMALLOC_CLASSES];
 	uint32_t nr_frames;	  /* frames owned */
 	uint64_t slab_pages;	  /* pages in slabs */
@@ -54,7 +55,8 @@ struct mm_options {
 struct mm {
 	struct pool pool;
 	struct frame_alloc frames;
-	struct buddy_map page_map; /* links for every domain's page buddy (per pfn) */
+	struct buddy_map page_map;  /* links for every domain's page buddy (per pfn) */
+	struct buddy_map frame_map; /* links for every domain's free frames (per frame) */
 	struct slab_map slab_map;  /* every domain's slabs, by first pfn */
 	TAILQ_HEAD(domain_list, domain) domains;
 	uint32_t nr_domains;
@@ -107,8 +109,14 @@ int domain_alloc_pages_at(struct domain *d, uint32_t pfn, unsigned int order);
  * the frames are zeroed by the kernel (new pages), never by a daemon store. */
 int domain_alloc_frames(struct domain *d, unsigned int frame_order, unsigned int gfp,
 			uint32_t *frame);
-/* Back into the domain's page buddy as free frames (kept for reuse). */
+/* Back among the domain's free frames (kept for reuse, coalesced). */
 void domain_free_frames(struct domain *d, uint32_t frame, unsigned int frame_order);
+/* A run of up to @want consecutive frames, as long as it can be had (a
+ * power of two), for vmalloc: the domain's own free frames first, then new
+ * ones; a single frame after reclaim as the last resort. 0 with the run in
+ * *frame, *nr; or -ENOMEM. */
+int domain_alloc_frame_run(struct domain *d, uint32_t want, unsigned int gfp, uint32_t *frame,
+			   uint32_t *nr);
 /* Exactly the 2^@frame_order frames at @frame, wholly free in the domain.
  * 0, -EEXIST or -EINVAL. */
 int domain_alloc_frames_at(struct domain *d, uint32_t frame, unsigned int frame_order);

@@ -2,10 +2,13 @@
 /*
  * grant.c - the grant table and every grant's life (grant.h).
  *
- * The table is a chained hash on the 64-bit grant id, grown by doubling
- * when the load passes 1; ids count up from 1 and are never reused, so an
- * id a client kept after freeing cannot name a new grant. A grant is in the
- * table exactly while it is linked to its holder and charged to the
+ * The table is an array of fixed chunks of slots. A new grant takes the
+ * oldest free slot, or the next never-used one (a chunk is allocated when a
+ * slot first lands in it): the table never rehashes or moves, so no request
+ * pays for its growth beyond one chunk's allocation. A slot's generation
+ * goes up each time it is reused, which keeps ids unique.
+ *
+ * A grant is live exactly while it is in its holder's set and charged to the
  * holder's account: grant_link() and grant_unlink() are the only places
  * that change the three together. Only this file allocates and frees the
  * memory grants describe.
@@ -13,6 +16,7 @@
 #include "config.h"
 #include "grant.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,134 +28,243 @@
 #include "domain.h"
 #include "gfp.h"
 #include "sizes.h"
+#include "slab.h"
 #include "vmalloc.h"
 
+#define GRANT_CHUNK		(1u << GRANT_CHUNK_SHIFT)
 #define GRANT_RELEASE_CHECK_EVERY 256 /* grants between clock reads */
+#define GRANT_SLOT(id)		((uint32_t)(id))
+#define GRANT_GEN(id)		((uint32_t)((id) >> 32))
 
 const char *const grant_kind_names[GRANT_KIND_MAX] = {
 	[GRANT_KMALLOC] = "kmalloc",
+	[GRANT_SLAB] = "slab",
 	[GRANT_VMALLOC] = "vmalloc",
 };
 
-#define GRANT_INITIAL_BUCKETS 1024
-
-static size_t grant_bucket(const struct grant_table *t, uint64_t id)
-{
-	/* Fibonacci hashing spreads sequential ids over the buckets. */
-	return (size_t)((id * 0x9e3779b97f4a7c15ull) >> 32) & (t->nr_buckets - 1);
-}
+/* ---- the table ------------------------------------------------------------ */
 
 int grant_table_init(struct grant_table *t)
 {
-	t->nr_buckets = GRANT_INITIAL_BUCKETS;
-	t->buckets = calloc(t->nr_buckets, sizeof(*t->buckets));
-	if (!t->buckets)
-		return -ENOMEM;
-	t->count = 0;
-	t->next_id = 1;
+	memset(t, 0, sizeof(*t));
 	return 0;
 }
 
 void grant_table_fini(struct grant_table *t)
 {
-	free(t->buckets);
-	t->buckets = NULL;
-	t->nr_buckets = 0;
+	for (uint32_t i = 0; i < t->nr_chunks; i++)
+		free(t->chunks[i]);
+	free(t->chunks);
+	memset(t, 0, sizeof(*t));
 }
 
-static void grant_table_grow(struct grant_table *t)
+static struct grant *slot_at(const struct grant_table *t, uint32_t slot)
 {
-	size_t old_nr = t->nr_buckets, i;
-	struct grant **old = t->buckets;
-	struct grant **grown = calloc(old_nr * 2, sizeof(*grown));
+	return &t->chunks[slot >> GRANT_CHUNK_SHIFT][slot & (GRANT_CHUNK - 1)];
+}
 
-	if (!grown)
-		return; /* keep the longer chains; lookups stay correct */
-	t->buckets = grown;
-	t->nr_buckets = old_nr * 2;
-	for (i = 0; i < old_nr; i++) {
-		struct grant *g = old[i], *next;
+/* Makes slots [0, @nr_slots) exist. 0 or -ENOMEM. */
+static int table_reserve(struct grant_table *t, uint64_t nr_slots)
+{
+	uint64_t need = (nr_slots + GRANT_CHUNK - 1) >> GRANT_CHUNK_SHIFT;
 
-		for (; g; g = next) {
-			size_t b = grant_bucket(t, g->id);
+	if (need > UINT32_MAX >> GRANT_CHUNK_SHIFT)
+		return -ENOMEM;
+	while (t->nr_chunks < need) {
+		if (t->nr_chunks == t->cap_chunks) {
+			uint32_t cap = t->cap_chunks ? 2 * t->cap_chunks : 16;
+			struct grant **chunks = realloc(t->chunks, cap * sizeof(*chunks));
 
-			next = g->hash_next;
-			g->hash_next = t->buckets[b];
-			t->buckets[b] = g;
+			if (!chunks)
+				return -ENOMEM;
+			t->chunks = chunks;
+			t->cap_chunks = cap;
 		}
+		/* Zeroed: a slot never used is free with generation 0. */
+		t->chunks[t->nr_chunks] = calloc(GRANT_CHUNK, sizeof(struct grant));
+		if (!t->chunks[t->nr_chunks])
+			return -ENOMEM;
+		t->nr_chunks++;
 	}
-	free(old);
+	return 0;
 }
 
-static struct grant *grant_find(const struct grant_table *t, uint64_t id)
+/* Appends a free slot to the FIFO. */
+static void slot_push_free(struct grant_table *t, struct grant *g)
 {
-	struct grant *g;
-
-	for (g = t->buckets[grant_bucket(t, id)]; g; g = g->hash_next)
-		if (g->id == id)
-			return g;
-	return NULL;
+	g->holder = NULL;
+	g->next_free = 0;
+	if (t->free_tail)
+		slot_at(t, t->free_tail - 1)->next_free = GRANT_SLOT(g->id) + 1;
+	else
+		t->free_head = GRANT_SLOT(g->id) + 1;
+	t->free_tail = GRANT_SLOT(g->id) + 1;
 }
 
-/* A zeroed grant of @kind in the table, with a fresh id (@id 0) or the
- * given one. NULL on ENOMEM or when @id is taken. */
-static struct grant *grant_new(struct grant_table *t, enum grant_kind kind, uint64_t id)
+/* The next generation of @g's slot: one up, and above every generation a
+ * previous daemon handed out, so no id comes back after a restart either. */
+static void slot_new_generation(struct grant_table *t, struct grant *g, uint32_t slot)
+{
+	uint32_t gen = GRANT_GEN(g->id) + 1;
+
+	if (gen <= t->gen_floor)
+		gen = t->gen_floor + 1;
+	if (gen == 0) /* 2^32 reuses of one slot */
+		gen = 1;
+	if (gen > t->max_gen)
+		t->max_gen = gen;
+	g->id = (uint64_t)gen << 32 | slot;
+}
+
+/* A free slot made into a grant of @kind (not linked yet), or NULL. */
+static struct grant *grant_new(struct grant_table *t, enum grant_kind kind)
 {
 	struct grant *g;
-	size_t b;
+	uint32_t slot;
 
-	if (id && grant_find(t, id))
-		return NULL;
-	g = calloc(1, sizeof(*g));
-	if (!g)
-		return NULL;
-	if (t->count >= t->nr_buckets)
-		grant_table_grow(t);
-	g->id = id ? id : t->next_id++;
-	if (t->next_id <= g->id)
-		t->next_id = g->id + 1;
-	g->kind = kind;
-	b = grant_bucket(t, g->id);
-	g->hash_next = t->buckets[b];
-	t->buckets[b] = g;
+	if (t->free_head) {
+		slot = t->free_head - 1;
+		g = slot_at(t, slot);
+		t->free_head = (uint32_t)g->next_free;
+		if (!t->free_head)
+			t->free_tail = 0;
+	} else {
+		if (t->nr_slots == UINT32_MAX || table_reserve(t, (uint64_t)t->nr_slots + 1))
+			return NULL;
+		slot = t->nr_slots++;
+		g = slot_at(t, slot);
+	}
+	slot_new_generation(t, g, slot);
+	g->kind = (uint8_t)kind;
+	g->cache = -1;
+	g->order = 0;
+	g->phys = 0;
 	t->count++;
 	return g;
 }
 
-/* Takes @g out of the table and frees the struct (not what it describes). */
+/* Gives @g's slot back (what it described is someone else's business). */
 static void grant_delete(struct grant_table *t, struct grant *g)
 {
-	struct grant **pp = &t->buckets[grant_bucket(t, g->id)];
+	assert(t->count > 0);
+	t->count--;
+	slot_push_free(t, g);
+}
 
-	while (*pp && *pp != g)
-		pp = &(*pp)->hash_next;
-	if (*pp) {
-		*pp = g->hash_next;
-		t->count--;
+struct grant *grant_find(const struct grant_table *t, uint64_t id)
+{
+	uint32_t slot = GRANT_SLOT(id);
+	struct grant *g;
+
+	if (slot >= t->nr_slots)
+		return NULL;
+	g = slot_at(t, slot);
+	return g->holder && g->id == id ? g : NULL;
+}
+
+void grant_table_restored(struct grant_table *t, uint32_t max_gen)
+{
+	uint32_t slot;
+
+	t->gen_floor = t->max_gen > max_gen ? t->max_gen : max_gen;
+	t->free_head = t->free_tail = 0;
+	for (slot = 0; slot < t->nr_slots; slot++) {
+		struct grant *g = slot_at(t, slot);
+
+		if (!g->holder) {
+			g->id = slot; /* the floor decides its next generation */
+			slot_push_free(t, g);
+		}
 	}
-	free(g);
+}
+
+/* ---- what a grant is ---------------------------------------------------------- */
+
+struct domain *grant_domain(const struct grant *g)
+{
+	return g->holder->domain;
+}
+
+uint64_t grant_bytes(const struct grant *g)
+{
+	switch (g->kind) {
+	case GRANT_KMALLOC:
+		return g->cache >= 0 ? kms_class_size[g->cache] : (uint64_t)KM_PAGE_SIZE << g->order;
+	case GRANT_SLAB:
+		return (uint64_t)KM_PAGE_SIZE << kmalloc_classes[g->cache].order;
+	default:
+		return (uint64_t)g->area->nr_frames * grant_domain(g)->mm->pool.frame_size;
+	}
 }
 
 /* ---- holders ------------------------------------------------------------- */
 
+void grant_set_init(struct grant_set *s)
+{
+	memset(s, 0, sizeof(*s));
+}
+
+void grant_set_fini(struct grant_set *s)
+{
+	assert(s->nr == 0);
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+/* Room for @n more grants in @s, so linking them cannot fail. */
+static int grant_set_reserve(struct grant_set *s, uint32_t n)
+{
+	uint64_t cap = s->cap ? s->cap : 16;
+	struct grant **v;
+
+	if ((uint64_t)s->nr + n <= s->cap)
+		return 0;
+	while (cap < (uint64_t)s->nr + n)
+		cap *= 2;
+	if (cap > UINT32_MAX)
+		return -ENOMEM;
+	v = realloc(s->v, cap * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	s->v = v;
+	s->cap = (uint32_t)cap;
+	return 0;
+}
+
 static void grant_link(struct conn *holder, struct grant *g)
 {
+	struct grant_set *s = &holder->grants;
+	uint64_t bytes;
+
+	assert(s->nr < s->cap);
 	g->holder = holder;
-	TAILQ_INSERT_HEAD(&holder->grants, g, link);
-	holder->nr_grants++;
-	holder->bytes += g->bytes;
-	account_charge(holder->account, g->bytes, 1);
+	g->pos = s->nr;
+	s->v[s->nr++] = g;
+	bytes = grant_bytes(g);
+	holder->bytes += bytes;
+	account_charge(holder->account, bytes, 1);
 }
 
 static void grant_unlink(struct grant *g)
 {
 	struct conn *holder = g->holder;
+	struct grant_set *s = &holder->grants;
+	uint64_t bytes = grant_bytes(g);
+	struct grant *last = s->v[--s->nr];
 
-	TAILQ_REMOVE(&holder->grants, g, link);
-	holder->nr_grants--;
-	holder->bytes -= g->bytes;
-	account_uncharge(holder->account, g->bytes, 1);
-	g->holder = NULL;
+	s->v[g->pos] = last;
+	last->pos = g->pos;
+	holder->bytes -= bytes;
+	account_uncharge(holder->account, bytes, 1);
+	/* A holder that gave most back returns its vector's memory too. */
+	if (s->cap > 64 && s->nr < s->cap / 4) {
+		struct grant **v = realloc(s->v, (s->cap / 2) * sizeof(*v));
+
+		if (v) {
+			s->v = v;
+			s->cap /= 2;
+		}
+	}
 }
 
 struct grant *grant_held(const struct grant_table *t, const struct conn *holder, uint64_t id)
@@ -164,15 +277,27 @@ struct grant *grant_held(const struct grant_table *t, const struct conn *holder,
 /* Gives the memory @g describes back to its domain. */
 static void grant_free_memory(struct grant *g)
 {
-	if (g->kind == GRANT_KMALLOC)
-		kmalloc_free(g->domain, &g->k);
-	else
-		vmalloc_free(g->domain, g->v.frames, g->v.nr_frames);
+	struct domain *d = grant_domain(g);
+	struct kmalloc_obj obj;
+
+	switch (g->kind) {
+	case GRANT_KMALLOC:
+		obj = (struct kmalloc_obj){ .phys = g->phys, .size = grant_bytes(g),
+					    .order = g->order, .cache = g->cache };
+		kmalloc_free(d, &obj);
+		break;
+	case GRANT_SLAB:
+		kmalloc_slab_free(d, g->cache, g->phys);
+		break;
+	default:
+		vmalloc_free(d, g->area);
+		break;
+	}
 }
 
 void grant_release(struct grant_table *t, struct grant *g)
 {
-	grant_unlink(g);
+	grant_unlink(g); /* while its area, which says its size, is there */
 	grant_free_memory(g);
 	grant_delete(t, g);
 }
@@ -189,13 +314,12 @@ bool grant_release_some(struct grant_table *t, struct conn *holder, uint64_t bud
 {
 	uint64_t start = budget_ns ? now_ns() : 0;
 	unsigned int n = 0;
-	struct grant *g;
 
-	while ((g = TAILQ_FIRST(&holder->grants))) {
-		grant_release(t, g);
+	while (holder->grants.nr) {
+		grant_release(t, holder->grants.v[holder->grants.nr - 1]);
 		if (budget_ns && ++n % GRANT_RELEASE_CHECK_EVERY == 0 &&
 		    now_ns() - start > budget_ns)
-			return TAILQ_EMPTY(&holder->grants);
+			return holder->grants.nr == 0;
 	}
 	return true;
 }
@@ -211,44 +335,42 @@ static unsigned int holder_gfp(const struct conn *holder, unsigned int gfp)
 	return holder->limits.privileged ? gfp & ~GFP_NO_RESERVE : gfp | GFP_NO_RESERVE;
 }
 
-int grant_kmalloc(struct grant_table *t, struct conn *holder, uint64_t size, unsigned int gfp,
-		  uint32_t count, struct grant **out)
+/* Asks the holder's account and makes room in its set for @count grants of
+ * @bytes each. 0, -EDQUOT or -ENOMEM. */
+static int grant_admit(struct conn *holder, uint64_t bytes, uint32_t count)
 {
-	struct domain *d = holder->domain;
+	int err = account_may_charge(holder->account, &holder->limits, bytes * count, count);
+
+	return err ? err : grant_set_reserve(&holder->grants, count);
+}
+
+/* Makes @count grants of @kind for @holder, each through @alloc (which fills
+ * in where its memory is, or fails), all or nothing. */
+static int grant_bulk(struct grant_table *t, struct conn *holder, enum grant_kind kind,
+		      uint32_t count, struct grant **out,
+		      int (*alloc)(struct grant *g, const void *arg), const void *arg)
+{
 	uint32_t done, i;
 	int err = 0;
 
-	if (size == 0 || count == 0)
-		return -EINVAL;
-	if (size > KM_KMALLOC_MAX_SIZE)
-		return -ENOMEM; /* order > MAX_PAGE_ORDER */
-	err = account_may_charge(holder->account, &holder->limits, count * kms_size_roundup(size),
-				 count);
-	if (err)
-		return err;
-	gfp = holder_gfp(holder, gfp);
-	/* All or nothing, as kmem_cache_alloc_bulk(). */
 	for (done = 0; done < count; done++) {
-		struct grant *g = grant_new(t, GRANT_KMALLOC, 0);
+		struct grant *g = grant_new(t, kind);
 
 		if (!g) {
 			err = -ENOMEM;
 			break;
 		}
-		err = kmalloc_alloc(d, size, gfp, &g->k);
+		g->holder = holder; /* grant_domain() works from here on */
+		err = alloc(g, arg);
 		if (err) {
 			grant_delete(t, g);
 			break;
 		}
-		g->domain = d;
-		g->size = size;
-		g->bytes = g->k.size;
-		g->gfp = gfp & ~GFP_NO_RESERVE;
 		out[done] = g;
 	}
 	if (err) {
 		for (i = 0; i < done; i++) {
-			kmalloc_free(d, &out[i]->k);
+			grant_free_memory(out[i]);
 			grant_delete(t, out[i]);
 		}
 		return err;
@@ -256,6 +378,60 @@ int grant_kmalloc(struct grant_table *t, struct conn *holder, uint64_t size, uns
 	for (i = 0; i < count; i++)
 		grant_link(holder, out[i]);
 	return 0;
+}
+
+struct kmalloc_args {
+	uint64_t size;
+	unsigned int gfp;
+};
+
+static int alloc_kmalloc(struct grant *g, const void *arg)
+{
+	const struct kmalloc_args *a = arg;
+	struct kmalloc_obj obj;
+	int err;
+
+	err = kmalloc_alloc(grant_domain(g), a->size, a->gfp, &obj);
+	if (!err) {
+		g->phys = obj.phys;
+		g->cache = (int8_t)obj.cache;
+		g->order = (uint8_t)obj.order;
+	}
+	return err;
+}
+
+static int alloc_slab(struct grant *g, const void *arg)
+{
+	const struct kmalloc_args *a = arg;
+
+	g->cache = (int8_t)kms_class_index(a->size);
+	return kmalloc_slab_alloc(grant_domain(g), g->cache, a->gfp, &g->phys);
+}
+
+int grant_kmalloc(struct grant_table *t, struct conn *holder, uint64_t size, unsigned int gfp,
+		  uint32_t count, struct grant **out)
+{
+	struct kmalloc_args a = { size, holder_gfp(holder, gfp) };
+	int err;
+
+	if (size == 0 || count == 0)
+		return -EINVAL;
+	if (size > KM_KMALLOC_MAX_SIZE)
+		return -ENOMEM; /* order > MAX_PAGE_ORDER */
+	err = grant_admit(holder, kms_size_roundup(size), count);
+	return err ? err : grant_bulk(t, holder, GRANT_KMALLOC, count, out, alloc_kmalloc, &a);
+}
+
+int grant_slabs(struct grant_table *t, struct conn *holder, uint64_t size, unsigned int gfp,
+		uint32_t count, struct grant **out)
+{
+	struct kmalloc_args a = { size, holder_gfp(holder, gfp) };
+	int idx = kms_class_index(size), err;
+
+	if (idx < 0 || count == 0)
+		return -EINVAL;
+	err = grant_admit(holder, (uint64_t)KM_PAGE_SIZE << kmalloc_classes[idx].order, count);
+	return err ? err : grant_bulk(t, holder, GRANT_SLAB, count, out, alloc_slab, &a);
 }
 
 int grant_vmalloc(struct grant_table *t, struct conn *holder, uint64_t size, unsigned int gfp,
@@ -270,24 +446,19 @@ int grant_vmalloc(struct grant_table *t, struct conn *holder, uint64_t size, uns
 		return -EINVAL;
 	if (size > d->mm->pool.size)
 		return -ENOMEM; /* "exceeds total pages"; also keeps the sum below from wrapping */
-	err = account_may_charge(holder->account, &holder->limits,
-				 (size + frame_size - 1) / frame_size * frame_size, 1);
+	err = grant_admit(holder, (size + frame_size - 1) / frame_size * frame_size, 1);
 	if (err)
 		return err;
-	g = grant_new(t, GRANT_VMALLOC, 0);
+	g = grant_new(t, GRANT_VMALLOC);
 	if (!g)
 		return -ENOMEM;
-	err = vmalloc_alloc(d, size, holder_gfp(holder, gfp), &g->v.frames, &g->v.nr_frames);
+	err = vmalloc_alloc(d, size, holder_gfp(holder, gfp), &g->area);
 	if (err) {
 		grant_delete(t, g);
 		return err;
 	}
-	g->domain = d;
-	g->size = size;
-	g->bytes = (uint64_t)g->v.nr_frames * frame_size;
-	g->gfp = gfp;
-	g->v.vaddr = vaddr;
-	snprintf(g->v.caller, sizeof(g->v.caller), "%s", caller ? caller : "");
+	g->area->vaddr = vaddr;
+	snprintf(g->area->caller, sizeof(g->area->caller), "%s", caller ? caller : "");
 	grant_link(holder, g);
 	*out = g;
 	return 0;
@@ -295,58 +466,71 @@ int grant_vmalloc(struct grant_table *t, struct conn *holder, uint64_t size, uns
 
 /* ---- grants of a previous daemon ------------------------------------------- */
 
-int grant_restore_kmalloc(struct grant_table *t, struct conn *holder, uint64_t id,
-			  const struct kmalloc_obj *obj, uint64_t size, unsigned int gfp)
+/* Takes exactly the slot of @id, which must not be held. NULL if it is, or
+ * on ENOMEM. The free FIFO is rebuilt once all are in (grant_table_restored()). */
+static struct grant *grant_new_at(struct grant_table *t, uint64_t id, enum grant_kind kind)
 {
+	uint32_t slot = GRANT_SLOT(id);
 	struct grant *g;
-	int err;
 
-	if (!id || id == UINT64_MAX || !holder->domain)
-		return -EUCLEAN;
-	g = grant_new(t, GRANT_KMALLOC, id);
-	if (!g)
-		return grant_find(t, id) ? -EUCLEAN : -ENOMEM;
-	err = kmalloc_adopt(holder->domain, obj);
-	if (err) {
-		grant_delete(t, g);
-		return err;
-	}
-	g->domain = holder->domain;
-	g->k = *obj;
-	g->size = size;
-	g->bytes = obj->size;
-	g->gfp = gfp;
-	grant_link(holder, g);
-	return 0;
+	if (!GRANT_GEN(id) || slot == UINT32_MAX || table_reserve(t, (uint64_t)slot + 1))
+		return NULL;
+	if (t->nr_slots <= slot)
+		t->nr_slots = slot + 1;
+	g = slot_at(t, slot);
+	if (g->holder)
+		return NULL;
+	g->id = id;
+	if (GRANT_GEN(id) > t->max_gen)
+		t->max_gen = GRANT_GEN(id);
+	g->kind = (uint8_t)kind;
+	g->cache = -1;
+	g->order = 0;
+	g->phys = 0;
+	t->count++;
+	return g;
 }
 
-int grant_restore_vmalloc(struct grant_table *t, struct conn *holder, uint64_t id,
-			  const uint32_t *frames, uint32_t nr_frames, uint64_t size,
-			  unsigned int gfp, uint64_t vaddr, const char *caller)
+int grant_restore(struct grant_table *t, struct conn *holder, uint64_t id,
+		  enum grant_kind kind, const struct kmalloc_obj *obj, struct vmalloc_area *area)
 {
+	struct domain *d = holder->domain;
 	struct grant *g;
 	int err;
 
-	if (!id || id == UINT64_MAX || !holder->domain || !nr_frames || !caller)
+	if (!d || kind >= GRANT_KIND_MAX || grant_set_reserve(&holder->grants, 1)) {
+		free(area);
+		return d && kind < GRANT_KIND_MAX ? -ENOMEM : -EUCLEAN;
+	}
+	g = grant_new_at(t, id, kind);
+	if (!g) {
+		free(area);
 		return -EUCLEAN;
-	g = grant_new(t, GRANT_VMALLOC, id);
-	if (!g)
-		return grant_find(t, id) ? -EUCLEAN : -ENOMEM;
-	g->v.frames = malloc(nr_frames * sizeof(*frames));
-	err = g->v.frames ? vmalloc_adopt(holder->domain, frames, nr_frames) : -ENOMEM;
+	}
+	switch (kind) {
+	case GRANT_KMALLOC:
+		err = kmalloc_adopt(d, obj);
+		g->phys = obj->phys;
+		g->cache = (int8_t)obj->cache;
+		g->order = (uint8_t)obj->order;
+		break;
+	case GRANT_SLAB:
+		err = kmalloc_slab_adopt(d, obj->cache, obj->phys);
+		g->phys = obj->phys;
+		g->cache = (int8_t)obj->cache;
+		break;
+	default:
+		err = area ? vmalloc_adopt(d, area) : -EUCLEAN;
+		g->area = err ? NULL : area;
+		if (err)
+			free(area);
+		break;
+	}
 	if (err) {
-		free(g->v.frames);
-		grant_delete(t, g);
+		t->count--;	/* back to a free slot, found by grant_table_restored() */
 		return err;
 	}
-	memcpy(g->v.frames, frames, nr_frames * sizeof(*frames));
-	g->domain = holder->domain;
-	g->v.nr_frames = nr_frames;
-	g->size = size;
-	g->bytes = (uint64_t)nr_frames * holder->domain->mm->pool.frame_size;
-	g->gfp = gfp;
-	g->v.vaddr = vaddr;
-	snprintf(g->v.caller, sizeof(g->v.caller), "%s", caller);
+	g->holder = holder;
 	grant_link(holder, g);
 	return 0;
 }

@@ -3,75 +3,93 @@
  * grant.h - every grant's life, from the request that makes it to the free,
  * the disconnect or the restart that ends it.
  *
- * A grant is what the daemon remembers about one kmalloc object or vmalloc
- * area it handed to a connection (its holder): its kind, the domain whose
- * memory it is, where it lies, and the holder. This module makes grants (a
- * bulk of kmalloc objects all or nothing, a vmalloc area), charging the
- * holder's account and refusing past its limits; finds them by id for their
- * holder only; gives them back by kind; gives back a departing holder's
- * grants in bounded steps; and remakes a predecessor daemon's grants
- * through the same allocators (their _at variants), so a restart and a live
- * request share one path.
+ * A grant is what the daemon remembers about one thing it handed to a
+ * connection (its holder): a kmalloc object or large block, a whole slab
+ * (the client carves its objects itself), or a vmalloc area. This module
+ * makes grants (a bulk all or nothing), charging the holder's account and
+ * refusing past its limits; finds them by id for their holder only; gives
+ * them back by kind; gives back a departing holder's grants in bounded
+ * steps; and remakes a predecessor daemon's grants through the same
+ * allocators (their _at variants), so a restart and a live request share one
+ * path.
  *
- * Ids are never reused within a daemon's life (a 64-bit counter), so a
- * stale id can never name someone else's new grant; ownership is checked on
- * every use anyway. Lookup is a hash on the id; each holder links its grants.
+ * Grants are small, since a client may hold millions: 32 bytes in a table of
+ * fixed chunks that grows a chunk at a time (no rehash, nothing moves), and 8
+ * more in the holder's vector; a vmalloc area's own fields live in its
+ * struct vmalloc_area. An id is the grant's slot in the low 32 bits and the
+ * slot's generation in the high 32: lookup is an index, and since free slots
+ * are reused oldest first and every reuse bumps the generation, ids are not
+ * reused within a daemon's life (nor across a restart: the generations carry
+ * over). Ownership is checked on every use anyway.
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/queue.h>
 
 #include "kmalloc.h"
 
 struct conn;
 struct domain;
+struct vmalloc_area;
 
 enum grant_kind {
-	GRANT_KMALLOC,
-	GRANT_VMALLOC,
+	GRANT_KMALLOC, /* an object of a cache, or a large block */
+	GRANT_SLAB,    /* a whole slab of a cache, carved by the client */
+	GRANT_VMALLOC, /* a vmalloc area */
 	GRANT_KIND_MAX,
 };
 
 extern const char *const grant_kind_names[GRANT_KIND_MAX];
 
-#define GRANT_CALLER_LEN 64
-
 struct grant {
-	uint64_t id;
-	enum grant_kind kind;
-	struct domain *domain; /* whose memory it is */
-	struct conn *holder;
-	TAILQ_ENTRY(grant) link; /* on holder->grants */
-	struct grant *hash_next;
-	uint64_t size;	/* bytes asked for */
-	uint64_t bytes; /* bytes held: ksize, or frames * frame size */
-	unsigned int gfp;
+	uint64_t id;	     /* generation << 32 | slot */
+	struct conn *holder; /* NULL while the slot is free */
 	union {
-		struct kmalloc_obj k; /* GRANT_KMALLOC */
-		struct {	      /* GRANT_VMALLOC */
-			uint32_t *frames;
-			uint32_t nr_frames;
-			uint64_t vaddr; /* client's address, for vmallocinfo */
-			char caller[GRANT_CALLER_LEN];
-		} v;
+		uint64_t phys;		    /* KMALLOC, SLAB: first byte */
+		struct vmalloc_area *area;  /* VMALLOC */
+		uint64_t next_free;	    /* a free slot: the next one + 1, or 0 */
 	};
+	uint32_t pos;  /* in holder->grants.v */
+	uint8_t kind;  /* enum grant_kind */
+	int8_t cache;  /* KMALLOC: class, or -1 for a large block; SLAB: class */
+	uint8_t order; /* KMALLOC large: order of its pages */
+	uint8_t spare;
 };
 
-TAILQ_HEAD(grant_list, grant);
+_Static_assert(sizeof(struct grant) == 32, "a grant is 32 bytes");
+
+/* The grants one holder has, in no order. */
+struct grant_set {
+	struct grant **v;
+	uint32_t nr, cap;
+};
+
+#define GRANT_CHUNK_SHIFT 12 /* 4096 grants, 128 KiB a chunk */
 
 struct grant_table {
-	struct grant **buckets;
-	size_t nr_buckets; /* power of two */
-	size_t count;
-	uint64_t next_id;
+	struct grant **chunks; /* each 1 << GRANT_CHUNK_SHIFT grants; never moved */
+	uint32_t nr_chunks, cap_chunks;
+	uint32_t nr_slots;		/* slots ever handed out */
+	uint32_t free_head, free_tail;	/* FIFO of free slots, + 1 (0: none) */
+	uint32_t max_gen;		/* the highest generation handed out */
+	uint32_t gen_floor;		/* a previous daemon's max_gen: new ones go above */
+	uint64_t count;			/* live grants */
 };
 
 int grant_table_init(struct grant_table *t);
 /* Frees the table only; every grant must have been given back. */
 void grant_table_fini(struct grant_table *t);
+
+/* The grant @id, whoever holds it, or NULL. */
+struct grant *grant_find(const struct grant_table *t, uint64_t id);
+
+/* The bytes @g holds: ksize, a slab's pages, or an area's frames. */
+uint64_t grant_bytes(const struct grant *g);
+
+/* The domain whose memory @g is. */
+struct domain *grant_domain(const struct grant *g);
 
 /* @count kmalloc objects of @size bytes for @holder from its domain, all or
  * nothing (kmem_cache_alloc_bulk()), each a grant in @out. Only privileged
@@ -80,6 +98,12 @@ void grant_table_fini(struct grant_table *t);
  * domain memfd (kmalloc_alloc()). */
 int grant_kmalloc(struct grant_table *t, struct conn *holder, uint64_t size, unsigned int gfp,
 		  uint32_t count, struct grant **out);
+
+/* @count whole slabs of the class of @size (1..8192) for @holder, all or
+ * nothing: each slab one grant, every object of it counted in use until
+ * the slab comes back. 0, -EDQUOT, -ENOMEM, -EINVAL. */
+int grant_slabs(struct grant_table *t, struct conn *holder, uint64_t size, unsigned int gfp,
+		uint32_t count, struct grant **out);
 
 /* A vmalloc area of @size bytes (whole frames) for @holder. @vaddr and
  * @caller (already printable) only label vmallocinfo. 0 and *out, -EDQUOT,
@@ -91,20 +115,26 @@ int grant_vmalloc(struct grant_table *t, struct conn *holder, uint64_t size, uns
 struct grant *grant_held(const struct grant_table *t, const struct conn *holder, uint64_t id);
 
 /* Unlinks @g from its holder (uncharged), gives its memory back to its
- * domain by kind, and deletes it. */
+ * domain by kind, and frees its slot. */
 void grant_release(struct grant_table *t, struct grant *g);
 
 /* Gives back @holder's grants until @budget_ns has passed (0: no limit).
  * True when none is left. */
 bool grant_release_some(struct grant_table *t, struct conn *holder, uint64_t budget_ns);
 
+/* The holder's grant set, for a holder being made or freed. */
+void grant_set_init(struct grant_set *s);
+void grant_set_fini(struct grant_set *s);
+
 /* A grant of a previous daemon, with its @id, remade through the _at
- * allocators (kmalloc_adopt(), vmalloc_adopt()) and linked to @holder.
- * 0; -EUCLEAN when the memory does not fit (taken already, not the
- * domain's, a layout the allocators never make) or the id is taken;
- * -ENOMEM. */
-int grant_restore_kmalloc(struct grant_table *t, struct conn *holder, uint64_t id,
-			  const struct kmalloc_obj *obj, uint64_t size, unsigned int gfp);
-int grant_restore_vmalloc(struct grant_table *t, struct conn *holder, uint64_t id,
-			  const uint32_t *frames, uint32_t nr_frames, uint64_t size,
-			  unsigned int gfp, uint64_t vaddr, const char *caller);
+ * allocators (kmalloc_adopt(), kmalloc_slab_adopt(), vmalloc_adopt()) and
+ * linked to @holder. For VMALLOC, @area (malloc'd) is the grant's from then
+ * on, or freed on failure. 0; -EUCLEAN when the memory does not fit (taken
+ * already, not the domain's, a layout the allocators never make) or the id
+ * is taken; -ENOMEM. Once every grant is in, grant_table_restored(). */
+int grant_restore(struct grant_table *t, struct conn *holder, uint64_t id,
+		  enum grant_kind kind, const struct kmalloc_obj *obj, struct vmalloc_area *area);
+
+/* After grant_restore() of every grant: the free slots, and new ids above
+ * the previous daemon's @max_gen. */
+void grant_table_restored(struct grant_table *t, uint32_t max_gen);

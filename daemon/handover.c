@@ -45,16 +45,17 @@
 #include "notify.h"
 #include "reaper.h"
 #include "server.h"
+#include "vmalloc.h"
 
 #define HANDOVER_MAGIC	 0x31524556484d4b00ull /* "\0KMHVER1" */
-#define HANDOVER_VERSION 2u		       /* 2: 64-bit connection ids */
+#define HANDOVER_VERSION 3u		       /* 3: slab grants, slot ids */
 
 struct ho_header {
 	uint64_t magic;
 	uint32_t version;
 	uint32_t hugetlb;
 	uint64_t pool_size;
-	uint64_t next_grant_id;
+	uint64_t max_generation;	/* of grant ids */
 	uint32_t nr_frames;
 	uint32_t nr_domains;
 	uint32_t nr_conns;
@@ -90,19 +91,15 @@ struct ho_conn {
 
 struct ho_grant {
 	uint64_t id;
-	uint64_t size;
-	uint64_t bytes;
-	uint64_t phys; /* kmalloc */
-	uint64_t ksize;
-	uint64_t vaddr; /* vmalloc */
 	uint64_t conn;
+	uint64_t phys;	   /* KMALLOC, SLAB */
+	uint64_t size;	   /* VMALLOC: bytes asked for */
+	uint64_t vaddr;	   /* VMALLOC */
 	uint32_t kind;
-	uint32_t gfp;
-	int32_t cache;	    /* kmalloc: class, -1 for large */
-	uint32_t order;	    /* kmalloc large: page order */
-	uint32_t nr_frames; /* vmalloc: frames follow, padded to 8 bytes */
-	uint32_t pad;
-	char caller[GRANT_CALLER_LEN];
+	int32_t cache;	   /* KMALLOC: class, -1 for large; SLAB: class */
+	uint32_t order;	   /* KMALLOC large: page order */
+	uint32_t nr_frames; /* VMALLOC: frames follow, padded to 8 bytes */
+	char caller[VMALLOC_CALLER_LEN];
 };
 
 struct ho_packet {
@@ -188,33 +185,26 @@ static uint32_t domain_of_fd(const struct server *srv, int fd)
 /* The grants of @c, each followed by its vmalloc frames. Returns how many. */
 static uint32_t write_grants(struct ho_buf *b, const struct conn *c)
 {
-	const struct grant *g;
-	uint32_t n = 0;
+	uint32_t i;
 
-	TAILQ_FOREACH(g, &c->grants, link) {
-		struct ho_grant hg = { .id = g->id,
-				       .size = g->size,
-				       .bytes = g->bytes,
-				       .kind = g->kind,
-				       .conn = c->id,
-				       .gfp = g->gfp };
+	for (i = 0; i < c->grants.nr; i++) {
+		const struct grant *g = c->grants.v[i];
+		struct ho_grant hg = { .id = g->id, .conn = c->id, .kind = g->kind,
+				       .cache = g->cache, .order = g->order };
 
-		if (g->kind == GRANT_KMALLOC) {
-			hg.phys = g->k.phys;
-			hg.ksize = g->k.size;
-			hg.cache = g->k.cache;
-			hg.order = g->k.order;
+		if (g->kind == GRANT_VMALLOC) {
+			hg.size = g->area->size;
+			hg.vaddr = g->area->vaddr;
+			hg.nr_frames = g->area->nr_frames;
+			memcpy(hg.caller, g->area->caller, sizeof(hg.caller));
 		} else {
-			hg.vaddr = g->v.vaddr;
-			hg.nr_frames = g->v.nr_frames;
-			memcpy(hg.caller, g->v.caller, sizeof(hg.caller));
+			hg.phys = g->phys;
 		}
 		ho_put(b, &hg, sizeof(hg));
 		if (g->kind == GRANT_VMALLOC)
-			ho_put(b, g->v.frames, g->v.nr_frames * sizeof(uint32_t));
-		n++;
+			ho_put(b, g->area->frames, g->area->nr_frames * sizeof(uint32_t));
 	}
-	return n;
+	return i;
 }
 
 /* The replies queued for @c, each followed by its bytes. Returns how many. */
@@ -242,7 +232,7 @@ static int handover_write(struct server *srv, struct ho_buf *b)
 		.version = HANDOVER_VERSION,
 		.hugetlb = srv->mm.pool.hugetlb,
 		.pool_size = srv->mm.pool.size,
-		.next_grant_id = srv->grants.next_id,
+		.max_generation = srv->grants.max_gen,
 		.nr_frames = srv->mm.pool.nr_frames,
 		.next_conn_id = srv->next_conn_id,
 		.listen_fd = srv->listen_fd,
@@ -548,10 +538,10 @@ static bool domain_is_lost(const struct ho_restore *ctx, uint32_t id)
  * through the live allocators. */
 static int restore_grant(struct ho_restore *ctx, struct ho_reader *r)
 {
-	struct grant_table *t = &ctx->srv->grants;
 	const struct ho_grant *hg = ho_get(r, sizeof(*hg));
 	const uint32_t *frames = NULL;
-	struct kmalloc_obj obj;
+	struct vmalloc_area *area = NULL;
+	struct kmalloc_obj obj = { 0 };
 	struct conn *c;
 
 	if (!hg || hg->kind >= GRANT_KIND_MAX)
@@ -566,13 +556,25 @@ static int restore_grant(struct ho_restore *ctx, struct ho_reader *r)
 		return -EUCLEAN;
 	if (!c->domain)
 		return 0; /* its domain was lost: so is the grant */
-	if (hg->kind == GRANT_VMALLOC)
-		return grant_restore_vmalloc(t, c, hg->id, frames, hg->nr_frames, hg->size, hg->gfp,
-					     hg->vaddr, hg->caller);
-	obj = (struct kmalloc_obj){
-		.phys = hg->phys, .size = hg->ksize, .order = hg->order, .cache = hg->cache
-	};
-	return grant_restore_kmalloc(t, c, hg->id, &obj, hg->size, hg->gfp);
+	if (hg->kind == GRANT_VMALLOC) {
+		area = calloc(1, sizeof(*area) + hg->nr_frames * sizeof(uint32_t));
+		if (!area)
+			return -ENOMEM;
+		area->size = hg->size;
+		area->vaddr = hg->vaddr;
+		memcpy(area->caller, hg->caller, sizeof(area->caller));
+		area->caller[sizeof(area->caller) - 1] = '\0';
+		area->nr_frames = hg->nr_frames;
+		memcpy(area->frames, frames, hg->nr_frames * sizeof(uint32_t));
+	} else {
+		obj.phys = hg->phys;
+		obj.cache = hg->cache;
+		obj.order = hg->order;
+		obj.size = hg->cache >= 0 && hg->cache < KM_NR_KMALLOC_CLASSES ?
+				   kmalloc_classes[hg->cache].size :
+				   (uint64_t)KM_PAGE_SIZE << (hg->order & 63);
+	}
+	return grant_restore(&ctx->srv->grants, c, hg->id, (enum grant_kind)hg->kind, &obj, area);
 }
 
 /* The descriptor of "kmallocd-@what" (with "-@id" when @id is not 0). */
@@ -849,8 +851,7 @@ int handover_restore(struct server *srv, int fd, const struct handover_fds *fds)
 		release_lost_frames(&ctx);
 	for (i = 0; !err && i < h->nr_grants; i++)
 		err = restore_grant(&ctx, &r);
-	if (srv->grants.next_id < h->next_grant_id)
-		srv->grants.next_id = h->next_grant_id;
+	grant_table_restored(&srv->grants, (uint32_t)h->max_generation);
 	if (!err)
 		err = restore_packets(&ctx, &r, h->nr_packets);
 	if (!err)

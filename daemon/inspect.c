@@ -13,6 +13,7 @@
 #include "conn.h"
 #include "domain.h"
 #include "server.h"
+#include "vmalloc.h"
 
 void inspect_meminfo(const struct server *srv, struct inspect_meminfo *out)
 {
@@ -24,7 +25,7 @@ void inspect_meminfo(const struct server *srv, struct inspect_meminfo *out)
 	TAILQ_FOREACH(d, &mm->domains, link) {
 		int i;
 
-		domain_free += d->pages.free_units * page;
+		domain_free += d->pages.free_units * page + d->frames.free_units * frame;
 		slab += (d->slab_pages + d->large_pages) * page;
 		vmalloc += (uint64_t)d->vmalloc_frames * frame;
 		for (i = 0; i < KM_NR_KMALLOC_CLASSES; i++)
@@ -73,6 +74,22 @@ void inspect_slabinfo(const struct mm *mm, struct inspect_slab out[KM_NR_KMALLOC
 	}
 }
 
+/* Adds the free blocks of a buddy over frames to @out in page orders: a
+ * run of 2^k frames is order k + 9; beyond order 10 it counts as several
+ * order-10 blocks, as MAX_PAGE_ORDER caps the kernel's lists. */
+static void add_frame_blocks(const struct buddy *b, struct inspect_buddy *out)
+{
+	for (unsigned int o = 0; o <= b->max_order && o <= BUDDY_MAX_ORDER; o++) {
+		unsigned int page_order = o + KM_FRAME_ORDER;
+
+		if (page_order < INSPECT_BUDDY_ORDERS)
+			out->nr_free[page_order] += b->nr_free[o];
+		else
+			out->nr_free[INSPECT_BUDDY_ORDERS - 1] +=
+				b->nr_free[o] << (page_order - (INSPECT_BUDDY_ORDERS - 1));
+	}
+}
+
 bool inspect_buddyinfo(const struct mm *mm, uint32_t index, struct inspect_buddy *out)
 {
 	const struct domain *d;
@@ -80,21 +97,8 @@ bool inspect_buddyinfo(const struct mm *mm, uint32_t index, struct inspect_buddy
 
 	memset(out, 0, sizeof(*out));
 	if (index == 0) {
-		/* The frame allocator's free runs, in page orders: a run of 2^k
-		 * frames is order k + 9; beyond order 10 it counts as several
-		 * order-10 blocks, as MAX_PAGE_ORDER caps the kernel's lists. */
-		const struct buddy *b = &mm->frames.free;
-
 		snprintf(out->zone, sizeof(out->zone), "free");
-		for (o = 0; o <= b->max_order && o <= BUDDY_MAX_ORDER; o++) {
-			unsigned int page_order = o + KM_FRAME_ORDER;
-
-			if (page_order < INSPECT_BUDDY_ORDERS)
-				out->nr_free[page_order] += b->nr_free[o];
-			else
-				out->nr_free[INSPECT_BUDDY_ORDERS - 1] +=
-					b->nr_free[o] << (page_order - (INSPECT_BUDDY_ORDERS - 1));
-		}
+		add_frame_blocks(&mm->frames.free, out);
 		return true;
 	}
 	for (d = TAILQ_FIRST(&mm->domains); d && --index; d = TAILQ_NEXT(d, link))
@@ -104,6 +108,7 @@ bool inspect_buddyinfo(const struct mm *mm, uint32_t index, struct inspect_buddy
 	snprintf(out->zone, sizeof(out->zone), "uid%u", (unsigned int)d->uid);
 	for (o = 0; o <= d->pages.max_order && o < INSPECT_BUDDY_ORDERS; o++)
 		out->nr_free[o] = d->pages.nr_free[o];
+	add_frame_blocks(&d->frames, out);
 	return true;
 }
 
@@ -124,13 +129,14 @@ size_t inspect_vmallocinfo(const struct server *srv, uint32_t offset, struct ins
 {
 	uint64_t frame_size = srv->mm.pool.frame_size;
 	const struct conn *c;
-	const struct grant *g;
 	uint32_t index = 0;
 	size_t n = 0;
 
 	*more = false;
 	TAILQ_FOREACH(c, &srv->conns, link) {
-		TAILQ_FOREACH(g, &c->grants, link) {
+		for (uint32_t i = 0; i < c->grants.nr; i++) {
+			const struct grant *g = c->grants.v[i];
+
 			if (g->kind != GRANT_VMALLOC || index++ < offset)
 				continue;
 			if (n == max) {
@@ -138,13 +144,13 @@ size_t inspect_vmallocinfo(const struct server *srv, uint32_t offset, struct ins
 				return n;
 			}
 			out[n] = (struct inspect_vmalloc){
-				.start = g->v.vaddr,
-				.size = ((uint64_t)g->v.nr_frames + 1) * frame_size,
-				.pages = (uint64_t)g->v.nr_frames * (frame_size >> KM_PAGE_SHIFT),
+				.start = g->area->vaddr,
+				.size = ((uint64_t)g->area->nr_frames + 1) * frame_size,
+				.pages = (uint64_t)g->area->nr_frames * (frame_size >> KM_PAGE_SHIFT),
 				.grant = g->id,
 				.pid = (uint32_t)c->pid,
-				.domain = g->domain->id,
-				.caller = g->v.caller,
+				.domain = grant_domain(g)->id,
+				.caller = g->area->caller,
 			};
 			n++;
 		}
@@ -169,7 +175,7 @@ size_t inspect_clients(const struct server *srv, uint32_t offset, struct inspect
 		}
 		out[n++] = (struct inspect_client){
 			.conn = c->id,
-			.grants = c->nr_grants,
+			.grants = c->grants.nr,
 			.bytes = c->bytes,
 			.pid = (uint32_t)c->pid,
 			.uid = (uint32_t)c->uid,

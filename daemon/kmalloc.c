@@ -108,6 +108,33 @@ void kmalloc_free(struct domain *d, const struct kmalloc_obj *obj)
 				   obj->order - KM_FRAME_ORDER);
 }
 
+int kmalloc_slab_alloc(struct domain *d, int cache, unsigned int gfp, uint64_t *phys)
+{
+	uint32_t pfn;
+	int err;
+
+	assert(cache >= 0 && cache < KM_NR_KMALLOC_CLASSES);
+	/* The client clears what it hands out itself: no __GFP_ZERO here. */
+	err = kmem_cache_grant_slab(&d->caches[cache], gfp & ~KM___GFP_ZERO, &pfn);
+	if (!err)
+		*phys = (uint64_t)pfn << KM_PAGE_SHIFT;
+	return err;
+}
+
+void kmalloc_slab_free(struct domain *d, int cache, uint64_t phys)
+{
+	kmem_cache_ungrant_slab(&d->caches[cache], (uint32_t)(phys >> KM_PAGE_SHIFT));
+}
+
+int kmalloc_slab_adopt(struct domain *d, int cache, uint64_t phys)
+{
+	if (cache < 0 || cache >= KM_NR_KMALLOC_CLASSES || phys >= d->mm->pool.size ||
+	    phys & (KM_PAGE_SIZE - 1))
+		return -EUCLEAN;
+	return kmem_cache_grant_slab_at(&d->caches[cache], (uint32_t)(phys >> KM_PAGE_SHIFT)) ?
+		       -EUCLEAN : 0;
+}
+
 int kmalloc_adopt(struct domain *d, const struct kmalloc_obj *obj)
 {
 	uint64_t bytes;

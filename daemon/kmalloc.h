@@ -28,6 +28,13 @@ struct kmalloc_obj {
 int kmalloc_alloc(struct domain *d, size_t size, unsigned int gfp, struct kmalloc_obj *obj);
 void kmalloc_free(struct domain *d, const struct kmalloc_obj *obj);
 
+/* A whole slab of class @cache, for a client that carves it: 0 and *phys
+ * (its first byte), or -ENOMEM. Counts in Slab; its objects are active. */
+int kmalloc_slab_alloc(struct domain *d, int cache, unsigned int gfp, uint64_t *phys);
+void kmalloc_slab_free(struct domain *d, int cache, uint64_t phys);
+/* A predecessor's slab grant, exactly at @phys. 0 or -EUCLEAN. */
+int kmalloc_slab_adopt(struct domain *d, int cache, uint64_t phys);
+
 /* Holds again exactly the object @obj describes (a successor daemon
  * rebuilding its predecessor's grants): its slab or pages are taken through
  * the _at allocators. 0, or -EUCLEAN when @obj does not fit what the domain

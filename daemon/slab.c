@@ -340,6 +340,44 @@ int kmem_cache_free(struct kmem_cache *c, uint64_t phys)
 	return 0;
 }
 
+static void granted_count(struct kmem_cache *c, int sign)
+{
+	c->nr_granted += sign;
+	c->nr_slabs += sign;
+	c->nr_objs += sign * (int64_t)c->cls->objs_per_slab;
+	c->nr_active += sign * (int64_t)c->cls->objs_per_slab;
+}
+
+int kmem_cache_grant_slab(struct kmem_cache *c, unsigned int gfp, uint32_t *pfn)
+{
+	int ret = c->ops.alloc_pages(c->ops.ctx, c->cls->order, gfp, pfn);
+
+	if (ret)
+		return ret < 0 ? ret : -ENOMEM;
+	granted_count(c, 1);
+	return 0;
+}
+
+int kmem_cache_grant_slab_at(struct kmem_cache *c, uint32_t pfn)
+{
+	int ret;
+
+	if (pfn >= c->map->nr_pages || pfn & ((1u << c->cls->order) - 1))
+		return -EINVAL;
+	ret = c->ops.alloc_pages_at(c->ops.ctx, pfn, c->cls->order);
+	if (ret)
+		return ret == -ENOMEM ? ret : -EEXIST;
+	granted_count(c, 1);
+	return 0;
+}
+
+void kmem_cache_ungrant_slab(struct kmem_cache *c, uint32_t pfn)
+{
+	assert(c->nr_granted > 0);
+	granted_count(c, -1);
+	c->ops.free_pages(c->ops.ctx, pfn, c->cls->order);
+}
+
 uint64_t kmem_cache_shrink(struct kmem_cache *c)
 {
 	uint64_t pages = 0;
@@ -372,6 +410,12 @@ void kmem_cache_destroy(struct kmem_cache *c)
 		discard_slab(c, s);
 	}
 	c->nr_empty = 0;
+	/* Granted slabs are the grants' to give back; a domain torn down with
+	 * clients in (mm_fini()) just forgets them with its pages. */
+	c->nr_active -= c->nr_granted * c->cls->objs_per_slab;
+	c->nr_objs -= c->nr_granted * c->cls->objs_per_slab;
+	c->nr_slabs -= c->nr_granted;
+	c->nr_granted = 0;
 	assert(c->nr_slabs == 0 && c->nr_objs == 0 && c->nr_active == 0);
 }
 
@@ -446,8 +490,9 @@ int kmem_cache_check(const struct kmem_cache *c)
 		return ret;
 	if (partial != c->nr_partial)
 		return check_fail(c, NULL, "nr_partial does not match the list");
-	if (c->nr_slabs != partial + full)
+	if (c->nr_slabs != partial + full + c->nr_granted)
 		return check_fail(c, NULL, "nr_slabs does not match the lists");
+	active += c->nr_granted * c->cls->objs_per_slab;
 	if (c->nr_objs != c->nr_slabs * c->cls->objs_per_slab)
 		return check_fail(c, NULL, "nr_objs does not match nr_slabs");
 	if (c->nr_active != active)

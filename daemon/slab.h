@@ -71,6 +71,7 @@ struct kmem_cache {
 	uint64_t nr_objs;   /* capacity of all slabs */
 	uint64_t nr_active; /* objects handed out */
 	uint64_t nr_empty;  /* slabs on the partial list with no object in use */
+	uint64_t nr_granted; /* whole slabs handed to clients (on no list) */
 };
 
 struct slab {
@@ -103,6 +104,15 @@ int kmem_cache_alloc_at(struct kmem_cache *c, uint64_t phys);
  * cache that is handed out (the grant table stops double frees earlier;
  * this is the last line). */
 int kmem_cache_free(struct kmem_cache *c, uint64_t phys);
+
+/* A whole slab handed to a client, which carves its objects itself: pages
+ * of the slab's order, every object counted in use (as the kernel counts
+ * the objects of a CPU's slab), on no list. 0 and *pfn, or -ENOMEM. */
+int kmem_cache_grant_slab(struct kmem_cache *c, unsigned int gfp, uint32_t *pfn);
+/* The same, exactly at @pfn (a successor daemon). 0, -EEXIST, -EINVAL. */
+int kmem_cache_grant_slab_at(struct kmem_cache *c, uint32_t pfn);
+/* A granted slab back: its pages to the page allocator. */
+void kmem_cache_ungrant_slab(struct kmem_cache *c, uint32_t pfn);
 
 /* Gives every empty slab back to the page allocator; returns pages freed. */
 uint64_t kmem_cache_shrink(struct kmem_cache *c);

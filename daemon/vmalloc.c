@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * vmalloc.c - vmalloc areas of a domain: the size in whole frames, each
- * frame allocated on its own (order 0 of the frame allocator, or a free frame
- * the domain kept), so an area needs no contiguous run; the client maps the
- * frames side by side, coalescing consecutive ones.
+ * frame allocated on its own as the kernel does (an area needs no contiguous
+ * run), though taken in the longest runs the domain can give: the client
+ * maps each run of consecutive frames with one mmap, and hugetlb mappings
+ * never merge.
  *
  * Mirrors mm/vmalloc.c: __vmalloc_node_range_noprof() and
  * __vmalloc_area_node(), which take pages one by one and give back what they
@@ -22,12 +23,12 @@
 #include "gfp.h"
 #include "pool.h"
 
-int vmalloc_alloc(struct domain *d, uint64_t size, unsigned int gfp, uint32_t **frames,
-		  uint32_t *nr_frames)
+int vmalloc_alloc(struct domain *d, uint64_t size, unsigned int gfp, struct vmalloc_area **out)
 {
 	const struct pool *pool = &d->mm->pool;
+	struct vmalloc_area *a;
+	uint32_t i = 0, run, frame;
 	uint64_t nr;
-	uint32_t *arr, i;
 	int err;
 
 	if (size == 0)
@@ -35,51 +36,56 @@ int vmalloc_alloc(struct domain *d, uint64_t size, unsigned int gfp, uint32_t **
 	nr = size / pool->frame_size + (size % pool->frame_size != 0);
 	if (nr > pool->nr_frames) /* "exceeds total pages" */
 		return -ENOMEM;
-	arr = malloc(nr * sizeof(*arr));
-	if (!arr)
+	a = calloc(1, sizeof(*a) + nr * sizeof(a->frames[0]));
+	if (!a)
 		return -ENOMEM;
-	for (i = 0; i < nr; i++) {
-		err = domain_alloc_frames(d, 0, gfp, &arr[i]);
+	/* __GFP_ZERO: domain_alloc_frame_run() hands out kernel-zeroed frames. */
+	while (i < nr) {
+		err = domain_alloc_frame_run(d, (uint32_t)(nr - i), gfp, &frame, &run);
 		if (err)
 			goto err_free;
+		while (run--)
+			a->frames[i++] = frame++;
 	}
-	/* __GFP_ZERO: domain_alloc_frames() hands out kernel-zeroed frames. */
+	a->size = size;
+	a->nr_frames = (uint32_t)nr;
 	d->vmalloc_frames += (uint32_t)nr;
-	*frames = arr;
-	*nr_frames = (uint32_t)nr;
+	*out = a;
 	return 0;
 
 err_free:
 	while (i--)
-		domain_free_frames(d, arr[i], 0);
-	free(arr);
+		domain_free_frames(d, a->frames[i], 0);
+	free(a);
 	return err;
 }
 
-int vmalloc_adopt(struct domain *d, const uint32_t *frames, uint32_t nr_frames)
+int vmalloc_adopt(struct domain *d, const struct vmalloc_area *a)
 {
 	uint32_t i;
 
-	if (!nr_frames)
+	if (!a->nr_frames)
 		return -EUCLEAN;
-	for (i = 0; i < nr_frames; i++) {
-		if (domain_alloc_frames_at(d, frames[i], 0) < 0) {
+	for (i = 0; i < a->nr_frames; i++) {
+		if (domain_alloc_frames_at(d, a->frames[i], 0) < 0) {
 			while (i--)
-				domain_free_frames(d, frames[i], 0);
+				domain_free_frames(d, a->frames[i], 0);
 			return -EUCLEAN;
 		}
 	}
-	d->vmalloc_frames += nr_frames;
+	d->vmalloc_frames += a->nr_frames;
 	return 0;
 }
 
-void vmalloc_free(struct domain *d, uint32_t *frames, uint32_t nr_frames)
+void vmalloc_free(struct domain *d, struct vmalloc_area *a)
 {
 	uint32_t i;
 
-	assert(d->vmalloc_frames >= nr_frames);
-	for (i = 0; i < nr_frames; i++)
-		domain_free_frames(d, frames[i], 0);
-	d->vmalloc_frames -= nr_frames;
-	free(frames);
+	assert(d->vmalloc_frames >= a->nr_frames);
+	/* Freed frames coalesce among the domain's free frames: the next area
+	 * finds them again as runs, whatever the order they come back in. */
+	for (i = 0; i < a->nr_frames; i++)
+		domain_free_frames(d, a->frames[i], 0);
+	d->vmalloc_frames -= a->nr_frames;
+	free(a);
 }

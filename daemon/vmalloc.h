@@ -10,15 +10,26 @@
 
 struct domain;
 
-/* 0 with a malloc'd array of *nr_frames frame numbers in *frames; -EINVAL for
- * size 0; -ENOMEM when larger than the pool ("exceeds total pages") or when
- * the frames cannot be had (every frame taken is given back). */
-int vmalloc_alloc(struct domain *d, uint64_t size, unsigned int gfp, uint32_t **frames,
-		  uint32_t *nr_frames);
-/* Gives every frame back to the domain and frees @frames. */
-void vmalloc_free(struct domain *d, uint32_t *frames, uint32_t nr_frames);
+#define VMALLOC_CALLER_LEN 64
 
-/* Holds again exactly @frames[nr_frames] (a successor daemon rebuilding its
+/* A vmalloc area: its frames in virtual order and what vmallocinfo shows. */
+struct vmalloc_area {
+	uint64_t size;			/* bytes asked for */
+	uint64_t vaddr;			/* the client's address, or 0 */
+	char caller[VMALLOC_CALLER_LEN];	/* printable, from the client */
+	uint32_t nr_frames;
+	uint32_t frames[];
+};
+
+/* An area of @size bytes (whole frames) in @d: 0 and *out; -EINVAL for size
+ * 0; -ENOMEM when larger than the pool ("exceeds total pages") or when the
+ * frames cannot be had (every frame taken is given back). Frames come in the
+ * longest consecutive runs the domain can give, so the client maps few. */
+int vmalloc_alloc(struct domain *d, uint64_t size, unsigned int gfp, struct vmalloc_area **out);
+/* Gives every frame back to the domain and frees @area. */
+void vmalloc_free(struct domain *d, struct vmalloc_area *area);
+
+/* Holds again exactly the frames of @area (a successor daemon rebuilding its
  * predecessor's areas), all or nothing. 0, or -EUCLEAN when one of them is
  * not a frame of @d that is wholly free. */
-int vmalloc_adopt(struct domain *d, const uint32_t *frames, uint32_t nr_frames);
+int vmalloc_adopt(struct domain *d, const struct vmalloc_area *area);
