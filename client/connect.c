@@ -49,9 +49,10 @@ void kmc_debug_print(const char *fmt, ...)
 	fprintf(stderr, "kmclient[%d]: %s\n", (int)getpid(), line);
 }
 
-static bool env_debug(void)
+/* An environment flag: set, and neither empty nor "0". */
+static bool env_flag(const char *name)
 {
-	const char *v = getenv("KMCLIENT_DEBUG");
+	const char *v = getenv(name);
 
 	return v && *v && strcmp(v, "0") != 0;
 }
@@ -170,6 +171,8 @@ static void client_free(struct km_client *c)
 {
 	if (c->sock >= 0)
 		close(c->sock);
+	kmc_tcache_destroy(c);
+	kmc_slab_destroy(c);
 	kmc_varea_destroy_all(c);
 	if (c->base)
 		munmap(c->base, c->pool_size);
@@ -198,7 +201,8 @@ static int client_new(struct km_client **out)
 		return -ENOMEM;
 	c->sock = -1;
 	c->memfd = -1;
-	c->debug = env_debug();
+	c->debug = env_flag("KMCLIENT_DEBUG");
+	c->caching = !env_flag("KMCLIENT_NO_CACHE");
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->send_lock, NULL);
 	pthread_mutex_init(&c->ktab_lock, NULL);
@@ -235,6 +239,10 @@ static int client_start(struct km_client *c, const char *peer, struct km_client 
 		goto err_free;
 	}
 	err = kmc_pcp_init(c);
+	if (!err)
+		err = kmc_slab_init(c);
+	if (!err)
+		err = kmc_tcache_init(c);
 	if (err)
 		goto err_free;
 	kmc_dbg(c, "connected to %s: domain %u, pool %llu bytes, frame %llu, %s", peer, w.domain,

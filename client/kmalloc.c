@@ -5,19 +5,18 @@
  * side of mm/slab_common.c, mm/slub.c and mm/util.c, following
  * docs/kernel.md
  *
- * The daemon owns the allocator; the client keeps one table of its live
- * kmalloc grants, phys -> {grant id, ksize}: open addressing with linear
- * probing and backward-shift deletion (no tombstones), Fibonacci hashing,
- * grown at 3/4 load. Every lookup, insert and delete is O(1) under ktab_lock.
+ * Small objects (up to KMALLOC_MAX_CACHE_SIZE) come from slabs this client
+ * holds (slab.c) through the calling thread's magazines (tcache.c): a
+ * kmalloc that hits its magazine is a pop and a state byte, a kfree a
+ * pagemap lookup, a state check and a push, no lock and no round trip.
  *
- * Cost of km_kmalloc(): usually no round trip at all: freed objects and
- * blocks wait on per-client lists (pcp.c) and a miss in a slab class fetches
- * a batch of objects in one round trip; a table insert and a bitmap test, and
- * a syscall more only when a grant lands in a populate unit this client has
- * not touched yet. km_kfree() puts the object on its list; past the list's
- * limit an object of at most KM_KMALLOC_MAX_CACHE_SIZE bytes costs no round
- * trip either (its id rides on the next request, rpc.c), while larger ones
- * are freed synchronously so their pages return to the pool at once.
+ * Large kmallocs (and every kmalloc under KMCLIENT_NO_CACHE=1) are grants of
+ * their own. The client keeps one table of them, phys -> {grant id, ksize}:
+ * open addressing with linear probing and backward-shift deletion (no
+ * tombstones), Fibonacci hashing, grown at 3/4 load, under ktab_lock. A
+ * freed large block waits on a per-order list (pcp.c) for the next kmalloc
+ * of its order; past the list's limit its id goes back at once in a request
+ * nobody waits for (rpc.c).
  */
 #include "config.h"
 #include "kmclient-private.h"
@@ -30,7 +29,6 @@
 #define KMC_KOBJ_EMPTY	  UINT64_MAX
 #define KTAB_INITIAL_BITS 10 /* 1024 slots, 24 KiB */
 #define BATCH_ON_STACK	  64 /* grants handled without malloc in bulk calls */
-#define KMS_REFILL_MAX	  64 /* objects one refill asks for, at most */
 
 /* ---- phys -> grant table ------------------------------------------------- */
 
@@ -144,7 +142,74 @@ static void ktab_remove_locked(struct km_client *c, struct kmc_kobj *o)
 	c->ktab_count--;
 }
 
-/* ---- kmalloc ------------------------------------------------------------- */
+/* ---- small objects: slabs of ours, through the thread's magazines ---------- */
+
+/* The out-of-line half of slab_alloc(): an empty magazine, or no thread
+ * cache at all (a magazine of one on the stack then). */
+static __attribute__((noinline)) int slab_alloc_slow(struct km_client *c, unsigned int idx,
+						     km_gfp_t gfp, struct kmc_tcache *tc,
+						     void **out)
+{
+	struct kmc_mag one = { .cap = 1 }, *m = tc ? &tc->mags[idx] : &one;
+	int err;
+
+	err = kmc_slab_fill(c, idx, m, m->cap, gfp);
+	if (err)
+		return err;
+	m->nr--;
+	*m->e[m->nr].state = KMC_OBJ_USED;
+	*out = m->e[m->nr].obj;
+	return 0;
+}
+
+static inline int slab_alloc(struct km_client *c, unsigned int idx, km_gfp_t gfp, void **out)
+{
+	struct kmc_tcache *tc = kmc_tcache(c);
+	struct kmc_mag *m;
+	int err;
+
+	if (__builtin_expect(tc && tc->mags[idx].nr, 1)) {
+		m = &tc->mags[idx];
+		m->nr--;
+		*m->e[m->nr].state = KMC_OBJ_USED;
+		*out = m->e[m->nr].obj;
+	} else {
+		err = slab_alloc_slow(c, idx, gfp, tc, out);
+		if (err)
+			return err;
+	}
+	/* Nobody clears slab memory for us: __GFP_ZERO is ours. */
+	if (gfp & KM___GFP_ZERO)
+		memset(*out, 0, c->classes[idx].size);
+	return 0;
+}
+
+/* Frees the object @p starts in slab @s, index @idx, if it is in use.
+ * False (nothing done) for an object that is free already. */
+static inline bool slab_free(struct km_client *c, struct kmc_slab *s, uint32_t idx, void *p)
+{
+	struct kmc_tcache *tc;
+	struct kmc_mag *m;
+
+	if (__builtin_expect(s->state[idx] != KMC_OBJ_USED, 0))
+		return false;
+	s->state[idx] = KMC_OBJ_FREE;
+	tc = kmc_tcache(c);
+	if (__builtin_expect(!tc, 0)) {
+		kmc_slab_put(c, s, idx);
+		return true;
+	}
+	m = &tc->mags[s->cls];
+	/* A full magazine gives its oldest half back to the slabs. */
+	if (__builtin_expect(m->nr == m->cap, 0))
+		kmc_slab_drain_mag(c, s->cls, m, m->cap / 2);
+	m->e[m->nr].obj = p;
+	m->e[m->nr].state = &s->state[idx];
+	m->nr++;
+	return true;
+}
+
+/* ---- large objects: grants of their own ---------------------------------- */
 
 /* Populates the grants' ranges, merging neighbours so a run of objects from
  * one slab costs one madvise at most. */
@@ -167,15 +232,16 @@ static void populate_grants(struct km_client *c, const struct kmc_grant *g, size
 		kmc_populate(c, lo, hi - lo);
 }
 
-/* Takes an object from the client's own list for @size: no round trip. */
-static bool kmalloc_from_pcp(struct km_client *c, size_t size, km_gfp_t gfp, void **out)
+/* Takes a block from the client's own list for @size: no round trip. */
+static bool grant_from_pcp(struct km_client *c, size_t size, km_gfp_t gfp, void **out)
 {
-	uint64_t ksize = kms_size_roundup(size);
-	struct kmc_pcp_list *l = kmc_pcp_list_for(c, ksize);
+	struct kmc_pcp_list *l = kmc_pcp_list_for(c, kms_size_roundup(size));
 	struct kmc_grant g;
 	struct kmc_kobj o;
 	bool hit;
 
+	if (!l)
+		return false;
 	pthread_mutex_lock(&c->ktab_lock);
 	hit = kmc_pcp_pop_locked(c, l, &o);
 	if (hit) {
@@ -195,70 +261,18 @@ static bool kmalloc_from_pcp(struct km_client *c, size_t size, km_gfp_t gfp, voi
 	return true;
 }
 
-/*
- * A miss in a slab class: one bulk Alloc of the class's batch; the first
- * object is the caller's, the others wait on the list. Returns false when
- * the batch could not be had (the caller then asks for one object, with its
- * own gfp, so a short pool still serves single objects).
- */
-static bool kmalloc_refill(struct km_client *c, size_t size, km_gfp_t gfp, void **out)
-{
-	int idx = kms_class_index(size);
-	struct kmc_pcp_list *l = &c->pcp_small[idx];
-	struct kmc_grant g[KMS_REFILL_MAX];
-	uint32_t n = l->batch < KMS_REFILL_MAX ? l->batch : KMS_REFILL_MAX, i;
-	bool ok = true;
-
-	if (n < 2)
-		return false;
-	if (kmc_rpc_alloc(c, kms_class_size[idx], (gfp & ~KM___GFP_ZERO) | KM___GFP_NOWARN, n, g) <
-	    0)
-		return false;
-	pthread_mutex_lock(&c->ktab_lock);
-	if (ktab_insert_locked(c, &g[0]) < 0) {
-		ok = false;
-		i = 0;
-	} else {
-		for (i = 1; i < n; i++) {
-			struct kmc_kobj o = { .phys = g[i].phys, .id = g[i].id, .size = g[i].size };
-
-			if (!kmc_pcp_push_locked(c, l, &o))
-				break;
-		}
-	}
-	pthread_mutex_unlock(&c->ktab_lock);
-	/* Whatever found no room (another thread refilled meanwhile) goes back. */
-	for (; i < n; i++)
-		kmc_rpc_release(c, g[i].id);
-	if (!ok)
-		return false;
-	populate_grants(c, g, n);
-	if (gfp & KM___GFP_ZERO)
-		memset(c->base + g[0].phys, 0, g[0].size);
-	*out = c->base + g[0].phys;
-	return true;
-}
-
-static int kmalloc_one(struct km_client *c, size_t size, km_gfp_t gfp, void **out)
+/* A kmalloc that is a grant of its own: from the list, else one round trip. */
+static int grant_alloc(struct km_client *c, size_t size, km_gfp_t gfp, void **out)
 {
 	struct kmc_grant g;
 	int err;
 
-	if (!size) {
-		*out = KM_ZERO_SIZE_PTR;
-		return 0;
-	}
-	/* Above order 10 the kernel fails in the page allocator; we save the trip. */
-	if (size > KM_KMALLOC_MAX_SIZE)
-		return -ENOMEM;
-	if (kmalloc_from_pcp(c, size, gfp, out))
-		return 0;
-	if (size <= KM_KMALLOC_MAX_CACHE_SIZE && kmalloc_refill(c, size, gfp, out))
+	if (grant_from_pcp(c, size, gfp, out))
 		return 0;
 	err = kmc_rpc_alloc(c, size, gfp, 1, &g);
-	/* What this client keeps on its lists may be what the pool lacks, or
-	 * what takes its uid past a limit. */
-	if ((err == -ENOMEM || err == -EDQUOT) && kmc_pcp_drain_if_any(c))
+	/* What this client keeps may be what the pool lacks, or what takes
+	 * its uid past a limit. */
+	if ((err == -ENOMEM || err == -EDQUOT) && kmc_drain_caches(c))
 		err = kmc_rpc_alloc(c, size, gfp, 1, &g);
 	if (err)
 		return err;
@@ -274,8 +288,7 @@ static int kmalloc_one(struct km_client *c, size_t size, km_gfp_t gfp, void **ou
 	return 0;
 }
 
-/* Removes @p from the table; returns false (and logs) if it is not a live
- * kmalloc of this client. */
+/* Removes @p from the table: false if it is not a live grant of this client. */
 static bool ktab_take(struct km_client *c, const void *p, struct kmc_kobj *out)
 {
 	struct kmc_kobj *o = NULL;
@@ -289,42 +302,106 @@ static bool ktab_take(struct km_client *c, const void *p, struct kmc_kobj *out)
 		}
 		pthread_mutex_unlock(&c->ktab_lock);
 	}
-	if (!o)
-		kmc_dbg(c, "kfree of %p, which is not a live kmalloc", p);
 	return o != NULL;
 }
 
-static void kfree_one(struct km_client *c, const void *p)
+/* Gives the grant @o up: onto its list, else back to the daemon. */
+static void grant_free(struct km_client *c, const struct kmc_kobj *o)
 {
-	struct kmc_kobj o;
 	bool kept;
 
-	if (KM_ZERO_OR_NULL_PTR(p) || !ktab_take(c, p, &o))
-		return;
 	pthread_mutex_lock(&c->ktab_lock);
-	kept = kmc_pcp_push_locked(c, kmc_pcp_list_for(c, o.size), &o);
+	kept = kmc_pcp_push_locked(c, kmc_pcp_list_for(c, o->size), o);
 	pthread_mutex_unlock(&c->ktab_lock);
 	if (kept)
 		return;
-	if (o.size <= KM_KMALLOC_MAX_CACHE_SIZE)
-		kmc_rpc_release(c, o.id);
+	kmc_rpc_release(c, o->id);
+	/* Pages go back at once (without waiting for an answer); a small
+	 * object (KMCLIENT_NO_CACHE) rides on the next request. */
+	if (o->size > KM_KMALLOC_MAX_CACHE_SIZE)
+		kmc_rpc_release_now(c);
+}
+
+/* ---- kmalloc ------------------------------------------------------------- */
+
+static inline int kmalloc_one(struct km_client *c, size_t size, km_gfp_t gfp, void **out)
+{
+	if (__builtin_expect(size - 1 < KM_KMALLOC_MAX_CACHE_SIZE && c->caching, 1))
+		return slab_alloc(c, (unsigned int)kms_class_index(size), gfp, out);
+	if (!size) {
+		*out = KM_ZERO_SIZE_PTR;
+		return 0;
+	}
+	/* Above order 10 the kernel fails in the page allocator; we save the trip. */
+	if (size > KM_KMALLOC_MAX_SIZE)
+		return -ENOMEM;
+	return grant_alloc(c, size, gfp, out);
+}
+
+/* A kfree the library must refuse: the kernel would WARN or corrupt. */
+static __attribute__((noinline)) void kfree_refused(struct km_client *c, const void *p,
+						    bool in_slab)
+{
+	kmc_dbg(c, "kfree of %p, which is %s", p,
+		in_slab		      ? "free already (double free)"
+		: kmc_slab_owns(c, p) ? "inside an object (not its start)"
+				      : "not a live kmalloc of this client");
+	errno = EINVAL;
+}
+
+static void kfree_grant(struct km_client *c, const void *p)
+{
+	struct kmc_kobj o;
+
+	if (ktab_take(c, p, &o))
+		grant_free(c, &o);
 	else
-		kmc_rpc_give_back(c, &o.id, 1);
+		kfree_refused(c, p, false);
+}
+
+static inline void kfree_one(struct km_client *c, const void *p)
+{
+	struct kmc_slab *s;
+	uint32_t idx;
+
+	if (KM_ZERO_OR_NULL_PTR(p))
+		return;
+	s = kmc_slab_of(c, p, &idx);
+	if (__builtin_expect(s != NULL, 1)) {
+		if (!slab_free(c, s, idx, (void *)p))
+			kfree_refused(c, p, true);
+		return;
+	}
+	kfree_grant(c, p);
 }
 
 static size_t ksize_of(struct km_client *c, const void *p)
 {
 	const struct kmc_kobj *o;
+	struct kmc_slab *s;
 	size_t size = 0;
+	uint32_t idx;
 
 	if (KM_ZERO_OR_NULL_PTR(p) || !kmc_in_direct_map(c, p))
 		return 0;
+	s = kmc_slab_of(c, p, &idx);
+	if (s)
+		return s->state[idx] == KMC_OBJ_USED ? c->classes[s->cls].size : 0;
 	pthread_mutex_lock(&c->ktab_lock);
 	o = ktab_find_locked(c, (const uint8_t *)p - c->base);
 	if (o)
 		size = o->size;
 	pthread_mutex_unlock(&c->ktab_lock);
 	return size;
+}
+
+bool kmc_drain_caches(struct km_client *c)
+{
+	bool any;
+
+	kmc_tcache_drain_self(c);
+	any = kmc_slab_release_empty(c);
+	return kmc_pcp_drain_if_any(c) || any;
 }
 
 /* docs/kernel.md */
@@ -363,7 +440,7 @@ static int krealloc_one(struct km_client *c, const void *p, size_t new_size, km_
 	return 0;
 }
 
-KM_EXPORT void *km_kmalloc(km_client *c, size_t size, km_gfp_t gfp)
+static __attribute__((noinline)) void *kmalloc_ret(struct km_client *c, size_t size, km_gfp_t gfp)
 {
 	void *p;
 	int err = kmalloc_one(c, size, gfp, &p);
@@ -373,6 +450,25 @@ KM_EXPORT void *km_kmalloc(km_client *c, size_t size, km_gfp_t gfp)
 		return NULL;
 	}
 	return p;
+}
+
+/* The fast path, a magazine hit, in a few instructions without a call;
+ * everything else in kmalloc_ret(). */
+KM_EXPORT void *km_kmalloc(km_client *c, size_t size, km_gfp_t gfp)
+{
+	if (__builtin_expect(size - 1 < KM_KMALLOC_MAX_CACHE_SIZE && !(gfp & KM___GFP_ZERO) &&
+				     kmc_tls.uid == c->uid,
+			     1)) {
+		struct kmc_mag *m = &kmc_tls.tc->mags[kms_class_index(size)];
+
+		if (__builtin_expect(m->nr != 0, 1)) {
+			struct kmc_mag_entry *e = &m->e[--m->nr];
+
+			*e->state = KMC_OBJ_USED;
+			return e->obj;
+		}
+	}
+	return kmalloc_ret(c, size, gfp);
 }
 
 /* The daemon clears the memory: no client-side memset, no extra faults. */
@@ -404,8 +500,24 @@ KM_EXPORT void *km_krealloc(km_client *c, const void *p, size_t new_size, km_gfp
 	return q;
 }
 
+/* The fast path: an object of our slabs in use, room in the magazine. */
 KM_EXPORT void km_kfree(km_client *c, const void *p)
 {
+	struct kmc_slab *s;
+	uint32_t idx;
+
+	if (__builtin_expect(kmc_tls.uid == c->uid, 1) && (s = kmc_slab_of(c, p, &idx)) &&
+	    __builtin_expect(s->state[idx] == KMC_OBJ_USED, 1)) {
+		struct kmc_mag *m = &kmc_tls.tc->mags[s->cls];
+
+		if (__builtin_expect(m->nr < m->cap, 1)) {
+			s->state[idx] = KMC_OBJ_FREE;
+			m->e[m->nr].obj = (void *)p;
+			m->e[m->nr].state = &s->state[idx];
+			m->nr++;
+			return;
+		}
+	}
 	kfree_one(c, p);
 }
 
@@ -424,8 +536,9 @@ KM_EXPORT uint64_t km_virt_to_phys(km_client *c, const void *p)
 /* ---- bulk ---------------------------------------------------------------- */
 
 /*
- * Frees the grants of @p[0..n) with one Free per kmc_rpc_max_ids() ids (1024
- * normally), the release queue riding along. Unknown pointers are skipped.
+ * Frees @p[0..n): objects of our slabs into the thread's magazines, grants
+ * with one Free per kmc_rpc_max_ids() ids (1024 normally), the release
+ * queue riding along. Pointers that are not live kmallocs are refused.
  */
 static void kfree_bulk(struct km_client *c, size_t n, void *const *p)
 {
@@ -443,8 +556,21 @@ static void kfree_bulk(struct km_client *c, size_t n, void *const *p)
 		chunk = BATCH_ON_STACK;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (KM_ZERO_OR_NULL_PTR(p[i]) || !ktab_take(c, p[i], &o))
+		struct kmc_slab *s;
+		uint32_t idx;
+
+		if (KM_ZERO_OR_NULL_PTR(p[i]))
 			continue;
+		s = kmc_slab_of(c, p[i], &idx);
+		if (s) {
+			if (!slab_free(c, s, idx, p[i]))
+				kfree_refused(c, p[i], true);
+			continue;
+		}
+		if (!ktab_take(c, p[i], &o)) {
+			kfree_refused(c, p[i], false);
+			continue;
+		}
 		ids[nr++] = o.id;
 		if (nr == chunk) {
 			kmc_rpc_give_back(c, ids, nr);
@@ -508,6 +634,19 @@ static int kmalloc_bulk(struct km_client *c, size_t size, km_gfp_t gfp, size_t n
 	}
 	if (size > KM_KMALLOC_MAX_SIZE)
 		return -ENOMEM;
+	if (size <= KM_KMALLOC_MAX_CACHE_SIZE && c->caching) {
+		/* From our slabs: a round trip only when they run out. */
+		unsigned int idx = (unsigned int)kms_class_index(size);
+
+		for (; done < n; done++) {
+			err = slab_alloc(c, idx, gfp, &out[done]);
+			if (err) {
+				kfree_bulk(c, done, out);
+				return err;
+			}
+		}
+		return 0;
+	}
 	while (done < n) {
 		size_t k = n - done < chunk ? n - done : chunk;
 

@@ -4,14 +4,17 @@
  * libkmclient call across each other, grouped by the file that defines them.
  *
  * Locks:
+ *   classes[i].lock  slab.c: a class's slab lists and free stacks
+ *   tcache_lock      tcache.c: the list of per-thread caches
  *   ktab_lock  kmalloc.c's phys -> grant table and pcp.c's lists
  *   vm_lock    vmalloc.c's area array
  *   lock       rpc.c: pending calls, reader role, next id, release queue
  *   send_lock  rpc.c: the socket's send side and the send buffer; taking
  *              ids off the release queue (they leave it once sent)
  * Lock order: send_lock, then lock (rpc.c copies and commits the release
- * queue under both). ktab_lock and vm_lock are never held with another lock,
- * nor across a round trip.
+ * queue under both). The class locks, tcache_lock, ktab_lock and vm_lock are
+ * never held with another lock, nor across a round trip. A thread's own
+ * magazines (tcache.c) need no lock.
  * The direct map fields are written once by km_connect() and read without
  * locks afterwards; the populate bitmap is updated with atomic bit operations.
  *
@@ -24,13 +27,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "kmclient.h"
 #include "sizes.h"
 
 #define KM_EXPORT __attribute__((visibility("default")))
 
-#define KMC_RELEASE_MAX	     32	   /* deferred kfree ids riding on the next request */
+#define KMC_RELEASE_MAX	     1024u /* grant ids riding on the next request (protocol cap) */
+#define KMC_RELEASE_FLUSH    256u  /* queued ids that go out at once, without waiting */
+#define KMC_ASYNC_MAX	     8u	   /* requests sent without waiting, in flight at once */
+#define KMC_MAG_MAX	     64u   /* objects a thread keeps per class, at most */
 #define KMC_MAX_IDS	     1024u /* ids per Free, objects per Alloc (protocol cap) */
 #define KMC_PENDING_BUCKETS  64	   /* rpc.c pending-call hash, a power of two */
 #define KMC_DIRECT_MAP_ALIGN ((uint64_t)KM_KMALLOC_MAX_SIZE) /* keeps buddy alignment */
@@ -54,13 +61,82 @@ struct kmc_varea {
 	uint32_t frames[]; /* frame numbers, in virtual order */
 };
 
-/* A per-client list of freed objects of one slab class or page order (pcp.c). */
+/* A per-client list of freed large blocks of one page order (pcp.c). */
 struct kmc_pcp_list {
-	uint32_t nr;	       /* objects on the list */
+	uint32_t nr;	       /* blocks on the list */
 	uint32_t high;	       /* at most this many are kept */
-	uint32_t batch;	       /* objects asked for at once on a miss */
 	struct kmc_kobj *objs; /* a stack of high entries */
 };
+
+/* The state of an object of a slab this client carves (slab.c). */
+enum kmc_obj_state {
+	KMC_OBJ_FREE, /* in its slab or in a magazine */
+	KMC_OBJ_USED, /* handed out */
+};
+
+/* Which list of its class a slab is on. */
+enum kmc_slab_where {
+	KMC_SLAB_SPARE,	  /* a descriptor with no slab, kept for reuse */
+	KMC_SLAB_FULL,	  /* every object out (handed out or in magazines) */
+	KMC_SLAB_PARTIAL, /* some objects in it */
+	KMC_SLAB_EMPTY,	  /* all of them in it: kept, or given back soon */
+};
+
+/* A slab this client holds: one grant of the daemon, carved here. The
+ * fields km_kfree() reads come first, in one cache line with the rest. */
+struct kmc_slab {
+	uint64_t phys;		    /* its first byte */
+	uint8_t *state;		    /* enum kmc_obj_state, per object */
+	uint32_t magic;		    /* ceil(2^32 / size): object index = offset * magic >> 32 */
+	uint32_t size;		    /* object size (its class's) */
+	uint32_t end;		    /* bytes its objects span: objects * size */
+	uint8_t cls;		    /* class index */
+	uint8_t where;		    /* enum kmc_slab_where */
+	uint16_t nr_free;	    /* objects on free[]: in the slab, not in magazines */
+	uint16_t *free;		    /* a stack of free object indexes */
+	uint64_t grant;		    /* the daemon's id for it */
+	TAILQ_ENTRY(kmc_slab) link; /* on its class's list for `where` */
+};
+
+TAILQ_HEAD(kmc_slab_list, kmc_slab);
+
+/* One class's slabs (slab.c), under its lock. */
+struct kmc_class {
+	pthread_mutex_t lock;
+	struct kmc_slab_list full, partial, empty, spare;
+	uint32_t nr_slabs;   /* held: full, partial and empty */
+	uint32_t nr_empty;   /* on the empty list */
+	uint32_t keep;	     /* empty slabs kept whatever the budget (min_partial) */
+	uint32_t refill;     /* slabs the next miss asks for */
+	uint32_t refill_max; /* 1024 objects' worth */
+	uint32_t size, objs; /* object size, objects per slab */
+	uint64_t slab_bytes;
+	uint32_t magic; /* ceil(2^32 / size), see struct kmc_slab */
+};
+
+/* A magazine: free objects of one class a thread hands out first. */
+struct kmc_mag {
+	uint32_t nr, cap;
+	struct kmc_mag_entry {
+		void *obj;
+		uint8_t *state; /* its state byte in its slab's descriptor */
+	} e[KMC_MAG_MAX];
+};
+
+/* One thread's magazines for one client (tcache.c). */
+struct kmc_tcache {
+	TAILQ_ENTRY(kmc_tcache) link; /* on the client's tcaches */
+	struct km_client *c;
+	struct kmc_mag mags[KM_NR_KMALLOC_CLASSES];
+};
+
+/* The last client a thread used and its cache for it. */
+struct kmc_tls {
+	uint64_t uid;
+	struct kmc_tcache *tc;
+};
+
+extern __thread struct kmc_tls kmc_tls __attribute__((tls_model("initial-exec")));
 
 /* What Welcome tells us, checked by kmc_rpc_hello(). */
 struct kmc_welcome {
@@ -79,9 +155,12 @@ struct kmc_grant {
 };
 
 struct km_client {
-	int sock;   /* SOCK_SEQPACKET to kmallocd */
-	int memfd;  /* the domain memfd: direct map and vmalloc frames */
-	bool debug; /* KMCLIENT_DEBUG set: one stderr line per notable event */
+	int sock;     /* SOCK_SEQPACKET to kmallocd */
+	int memfd;    /* the domain memfd: direct map and vmalloc frames */
+	bool debug;   /* KMCLIENT_DEBUG set: one stderr line per notable event */
+	bool caching; /* keeps memory for reuse: slabs carved here, freed large blocks
+		       * (off with KMCLIENT_NO_CACHE=1: every small object a grant) */
+	uint64_t uid; /* unique in the process, for kmc_tls */
 
 	/* Direct map, immutable after km_connect(). */
 	uint8_t *base;	     /* phys 0; aligned to KMC_DIRECT_MAP_ALIGN */
@@ -100,8 +179,10 @@ struct km_client {
 	int dead_err; /* -errno */
 	unsigned int nr_pending;
 	struct kmc_call *pending[KMC_PENDING_BUCKETS];
-	uint64_t release[KMC_RELEASE_MAX]; /* deferred kfree grant ids, oldest first */
+	uint64_t release[KMC_RELEASE_MAX]; /* grant ids to give back, oldest first */
 	unsigned int nr_release;	   /* ids leave only under send_lock too (rpc.c) */
+	unsigned int async_inflight;	   /* requests sent without waiting, unanswered */
+	pthread_cond_t async_cond;	   /* signalled when one is answered */
 	uint8_t *recvbuf;		   /* WIRE_MAX_REPLY bytes, used by the reader only */
 
 	/* rpc.c, under send_lock. */
@@ -109,15 +190,26 @@ struct km_client {
 	uint8_t *sendbuf;
 	size_t sendcap; /* bytes: the daemon's max_packet, at most the buffer */
 
+	/* slab.c: small objects from slabs this client carves. */
+	struct kmc_class classes[KM_NR_KMALLOC_CLASSES];
+	struct kmc_slab **pagemap; /* per pfn of the pool: its slab of ours, or NULL */
+	uint64_t empty_bytes;	   /* in empty slabs kept (atomic) */
+	uint64_t empty_budget;	   /* kept beyond min_partial while below this */
+
+	/* tcache.c */
+	pthread_key_t tkey;
+	bool tkey_made;
+	pthread_mutex_t tcache_lock;
+	TAILQ_HEAD(, kmc_tcache) tcaches;
+
 	/* kmalloc.c, under ktab_lock. */
 	pthread_mutex_t ktab_lock;
 	struct kmc_kobj *ktab;
-	unsigned int ktab_bits;				      /* log2 of the slot count */
-	size_t ktab_count;				      /* live entries */
-	struct kmc_pcp_list pcp_small[KM_NR_KMALLOC_CLASSES]; /* per slab class */
-	struct kmc_pcp_list pcp_large[KM_MAX_ORDER + 1];      /* per page order (1..10) */
-	uint64_t pcp_large_bytes;			      /* bytes on the pcp_large lists */
-	uint64_t pcp_large_high;			      /* at most this many */
+	unsigned int ktab_bits;				 /* log2 of the slot count */
+	size_t ktab_count;				 /* live entries */
+	struct kmc_pcp_list pcp_large[KM_MAX_ORDER + 1]; /* per page order (1..10) */
+	uint64_t pcp_large_bytes;			 /* bytes on the pcp_large lists */
+	uint64_t pcp_large_high;			 /* at most this many */
 
 	/* vmalloc.c, under vm_lock: sorted by start. */
 	pthread_mutex_t vm_lock;
@@ -162,12 +254,81 @@ int kmc_rpc_free(struct km_client *c, const uint64_t *ids, size_t n);
  * other. */
 void kmc_rpc_give_back(struct km_client *c, const uint64_t *ids, size_t n);
 int kmc_rpc_nop(struct km_client *c);
+/* Whole slabs of the class of @size (SlabAlloc): @count grants into @out
+ * (phys, size: the slab's bytes). */
+int kmc_rpc_slabs(struct km_client *c, uint64_t size, km_gfp_t gfp, uint32_t count,
+		  struct kmc_grant *out);
+/* Queues grant @id to be given back with the next request; a queue that
+ * grows long goes out at once without waiting for its answer. */
 void kmc_rpc_release(struct km_client *c, uint64_t id);
+/* Sends what is queued now, without waiting (vfree, large kfree: the
+ * memory goes back promptly, the caller does not wait a round trip). */
+void kmc_rpc_release_now(struct km_client *c);
 int kmc_rpc_meminfo(struct km_client *c, km_meminfo *out);
 
 /* kmalloc.c */
 int kmc_ktab_init(struct km_client *c);
 void kmc_ktab_destroy(struct km_client *c);
+/* Gives back what this client keeps but does not use: the calling thread's
+ * magazines, empty slabs, large blocks on lists. True when anything went
+ * (an allocation refused for want of memory is then worth retrying). */
+bool kmc_drain_caches(struct km_client *c);
+
+/* slab.c */
+int kmc_slab_init(struct km_client *c);
+void kmc_slab_destroy(struct km_client *c);
+/* Fills @m with up to @want objects of class @idx from the client's slabs,
+ * asking the daemon for slabs when none has one free. 0 (at least one
+ * object) or -errno. */
+int kmc_slab_fill(struct km_client *c, unsigned int idx, struct kmc_mag *m, uint32_t want,
+		  km_gfp_t gfp);
+/* Gives every object of @m beyond the @keep newest back to its slab. */
+void kmc_slab_drain_mag(struct km_client *c, unsigned int idx, struct kmc_mag *m, uint32_t keep);
+/* A freed object straight back into its slab (no magazine at hand). */
+void kmc_slab_put(struct km_client *c, struct kmc_slab *s, uint32_t idx);
+/* True when @p lies in a slab of ours. */
+bool kmc_slab_owns(const struct km_client *c, const void *p);
+
+/* The slab of ours whose object @p starts (whatever its state) and the
+ * object's index, or NULL: not in a slab of ours, or not an object start.
+ * Lock-free: a descriptor is never freed while the client lives, so a race
+ * with a release reads a stale descriptor and fails the checks. */
+static inline struct kmc_slab *kmc_slab_of(const struct km_client *c, const void *p, uint32_t *idx)
+{
+	uint64_t off = (uintptr_t)p - (uintptr_t)c->base, in;
+	struct kmc_slab *s;
+
+	if (off >= c->pool_size)
+		return NULL;
+	s = c->pagemap[off >> KM_PAGE_SHIFT];
+	if (!s)
+		return NULL;
+	in = off - s->phys;
+	if (in >= s->end)
+		return NULL; /* past the last object, or a descriptor reused meanwhile */
+	*idx = (uint32_t)((in * s->magic) >> 32);
+	if ((uint64_t)*idx * s->size != in)
+		return NULL; /* inside an object */
+	return s;
+}
+/* Gives every empty slab back (synchronously). True when any went. */
+bool kmc_slab_release_empty(struct km_client *c);
+
+/* tcache.c */
+int kmc_tcache_init(struct km_client *c);
+void kmc_tcache_destroy(struct km_client *c);
+/* The calling thread's cache for @c, made on first use; NULL when none can
+ * be (no key, no memory): callers then go through the slabs. */
+struct kmc_tcache *kmc_tcache_slow(struct km_client *c);
+/* Empties the calling thread's magazines into the slabs. */
+void kmc_tcache_drain_self(struct km_client *c);
+
+static inline struct kmc_tcache *kmc_tcache(struct km_client *c)
+{
+	if (__builtin_expect(kmc_tls.uid == c->uid, 1))
+		return kmc_tls.tc;
+	return kmc_tcache_slow(c);
+}
 
 /* pcp.c: the lists live under ktab_lock */
 int kmc_pcp_init(struct km_client *c);

@@ -23,10 +23,15 @@
  * than a transient one) fails every pending and every later call; it is never
  * reopened.
  *
- * Deferred kfree: kmalloc.c queues the grant ids of small objects here
- * (kmc_rpc_release()); every request takes the queue along in
- * Request.release (as much of it as fits the daemon's max_packet), and a full
- * queue is flushed with a Nop. Invariant: an id leaves the queue only once a
+ * Deferred release: slab.c, kmalloc.c and vmalloc.c queue the ids of grants
+ * they let go of here (kmc_rpc_release()); every request takes the queue
+ * along in Request.release (as much of it as fits the daemon's max_packet).
+ * A queue that reaches KMC_RELEASE_FLUSH ids, or a vfree or large kfree
+ * that wants its memory back promptly, goes out at once with a Nop that
+ * nobody waits for (its id carries RPC_ASYNC_BIT; the reader drops its
+ * answer). At most KMC_ASYNC_MAX of those are unanswered at once: a sender
+ * beyond that reads answers first, so the daemon never has to stop reading
+ * a client that does not read (its max_queued). Invariant: an id leaves the queue only once a
  * packet carrying it has gone out, or the connection has failed (the daemon
  * gives everything back when the socket closes). Senders take turns under
  * send_lock and copy the queue under it, so no id rides on two packets, and
@@ -50,7 +55,8 @@
 
 #define RPC_ARENA_SIZE 1024 /* bytes: fits every small reply decoded */
 #define RPC_SENDBUF    WIRE_DEFAULT_MAX_PACKET
-#define RPC_MIN_PACKET 256 /* the daemon's smallest max_packet: a Nop and ids fit */
+#define RPC_MIN_PACKET 256	    /* the daemon's smallest max_packet: a Nop and ids fit */
+#define RPC_ASYNC_BIT  (1ull << 63) /* in the id of a request nobody waits for */
 
 /* Bump allocator for protobuf-c: decoding a reply costs no malloc unless it
  * outgrows the arena (bulk replies); free() is a no-op inside the arena. */
@@ -99,6 +105,7 @@ static void arena_free(void *data, void *p)
 
 int kmc_rpc_init(struct km_client *c)
 {
+	pthread_cond_init(&c->async_cond, NULL);
 	c->recvbuf = malloc(WIRE_MAX_REPLY);
 	c->sendbuf = malloc(RPC_SENDBUF);
 	if (!c->recvbuf || !c->sendbuf)
@@ -113,6 +120,7 @@ void kmc_rpc_destroy(struct km_client *c)
 	free(c->sendbuf);
 	c->recvbuf = NULL;
 	c->sendbuf = NULL;
+	pthread_cond_destroy(&c->async_cond);
 }
 
 /* Grant ids that fit in one request besides the release queue: the protocol
@@ -160,13 +168,15 @@ static struct kmc_call *pending_take_locked(struct km_client *c, uint64_t id)
 /* Lets another pending call take the reader role if nobody holds it. */
 static void handoff_locked(struct km_client *c)
 {
-	if (c->reading || !c->nr_pending)
+	if (c->reading)
 		return;
-	for (unsigned int i = 0; i < KMC_PENDING_BUCKETS; i++)
+	for (unsigned int i = 0; c->nr_pending && i < KMC_PENDING_BUCKETS; i++)
 		if (c->pending[i]) {
 			pthread_cond_signal(&c->pending[i]->cond);
 			return;
 		}
+	/* Or a thread waiting for room among the requests sent unanswered. */
+	pthread_cond_broadcast(&c->async_cond);
 }
 
 static void conn_fail_locked(struct km_client *c, int err)
@@ -180,6 +190,8 @@ static void conn_fail_locked(struct km_client *c, int err)
 	 * back with everything else when the socket closes (at once if it hung
 	 * up, at km_disconnect() otherwise). */
 	c->nr_release = 0;
+	c->async_inflight = 0;
+	pthread_cond_broadcast(&c->async_cond);
 	for (unsigned int i = 0; i < KMC_PENDING_BUCKETS; i++) {
 		while (c->pending[i]) {
 			struct kmc_call *call = c->pending[i];
@@ -302,6 +314,15 @@ static void read_one_locked(struct km_client *c)
 		/* The daemon refuses this connection (EACCES) and hangs up. */
 		close_fds(fds, nr_fds);
 		conn_fail_locked(c, -(int)error);
+		return;
+	}
+	if (id & RPC_ASYNC_BIT) {
+		/* The answer to a request sent without waiting: room for one
+		 * more. Its refusals (ids not held) can only be our bugs. */
+		if (c->async_inflight)
+			c->async_inflight--;
+		pthread_cond_broadcast(&c->async_cond);
+		close_fds(fds, nr_fds);
 		return;
 	}
 	call = id ? pending_take_locked(c, id) : NULL;
@@ -584,29 +605,50 @@ out:
 	return err;
 }
 
-int kmc_rpc_alloc(struct km_client *c, uint64_t size, km_gfp_t gfp, uint32_t count,
-		  struct kmc_grant *out)
+/* A slab grant must be exactly one slab of the class that serves @size. */
+static bool slab_grant_ok(uint64_t size, const Kmalloc__Grant *g)
+{
+	int idx = kms_class_index(size);
+
+	return idx >= 0 && g->size == (uint64_t)KM_PAGE_SIZE << kms_class_order[idx] &&
+	       g->object_size == kms_class_size[idx] && g->objects == kms_class_objs[idx] &&
+	       !(g->phys & (KM_PAGE_SIZE - 1));
+}
+
+/* Alloc or SlabAlloc: @count grants into @out, all checked, or -errno and none. */
+static int alloc_call(struct km_client *c, bool slabs, uint64_t size, km_gfp_t gfp, uint32_t count,
+		      struct kmc_grant *out)
 {
 	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
 	Kmalloc__Alloc alloc = KMALLOC__ALLOC__INIT;
+	Kmalloc__SlabAlloc slab = KMALLOC__SLAB_ALLOC__INIT;
 	const Kmalloc__AllocReply *a;
 	bool have_grants = false;
 	struct kmc_call call;
 	uint32_t i;
 	int err;
 
-	alloc.size = size;
-	alloc.gfp = gfp;
-	alloc.count = count;
-	req.body_case = KMALLOC__REQUEST__BODY_ALLOC;
-	req.alloc = &alloc;
+	if (slabs) {
+		slab.size = size;
+		slab.gfp = gfp;
+		slab.count = count;
+		req.body_case = KMALLOC__REQUEST__BODY_SLAB_ALLOC;
+		req.slab_alloc = &slab;
+	} else {
+		alloc.size = size;
+		alloc.gfp = gfp;
+		alloc.count = count;
+		req.body_case = KMALLOC__REQUEST__BODY_ALLOC;
+		req.alloc = &alloc;
+	}
 	err = rpc_call(c, &req, &call);
 	if (err)
 		return err;
-	err = reply_check(c, &call, KMALLOC__REPLY__BODY_ALLOC);
+	err = reply_check(c, &call,
+			  slabs ? KMALLOC__REPLY__BODY_SLAB_ALLOC : KMALLOC__REPLY__BODY_ALLOC);
 	if (err)
 		goto out;
-	a = call.reply->alloc;
+	a = slabs ? call.reply->slab_alloc : call.reply->alloc;
 	if (a->n_grants != count) {
 		kmc_dbg(c, "alloc of %u got %zu grants", count, a->n_grants);
 		err = -EPROTO;
@@ -619,7 +661,8 @@ int kmc_rpc_alloc(struct km_client *c, uint64_t size, km_gfp_t gfp, uint32_t cou
 		out[i].id = g->id;
 		out[i].phys = g->phys;
 		out[i].size = g->size;
-		if (!range_in_pool(c, g->phys, g->size) || g->size < size) {
+		if (!range_in_pool(c, g->phys, g->size) ||
+		    (slabs ? !slab_grant_ok(size, g) : g->size < size)) {
 			kmc_dbg(c, "bad grant %" PRIu64 ": phys %#" PRIx64 " size %" PRIu64, g->id,
 				g->phys, g->size);
 			err = -EPROTO;
@@ -630,6 +673,18 @@ out:
 	if (err && have_grants)
 		free_grants(c, out, count);
 	return err;
+}
+
+int kmc_rpc_alloc(struct km_client *c, uint64_t size, km_gfp_t gfp, uint32_t count,
+		  struct kmc_grant *out)
+{
+	return alloc_call(c, false, size, gfp, count, out);
+}
+
+int kmc_rpc_slabs(struct km_client *c, uint64_t size, km_gfp_t gfp, uint32_t count,
+		  struct kmc_grant *out)
+{
+	return alloc_call(c, true, size, gfp, count, out);
 }
 
 int kmc_rpc_vmalloc(struct km_client *c, uint64_t size, km_gfp_t gfp, uint64_t vaddr,
@@ -741,43 +796,76 @@ int kmc_rpc_nop(struct km_client *c)
 	return err;
 }
 
-/*
- * Sends a full release queue with a Nop. Waits first for a send in progress:
- * it takes the queue along and commits before it lets go of send_lock, and
- * if that left room, no Nop is needed. After a transient send failure it
- * sleeps a millisecond, so that a caller that must have room does not spin
- * while the kernel is short of memory.
- */
-static void release_flush_full(struct km_client *c)
+/* Waits, reading the socket if nobody else is, until fewer than
+ * KMC_ASYNC_MAX requests sent without waiting are unanswered: a client
+ * that only ever sends such requests still reads its answers, so the
+ * daemon never stops reading it (its max_queued) while it waits to send. */
+static void async_room_locked(struct km_client *c)
 {
-	static const struct timespec backoff = { .tv_nsec = 1000000 };
-	bool full;
+	while (c->async_inflight >= KMC_ASYNC_MAX && !c->dead) {
+		if (c->reading) {
+			pthread_cond_wait(&c->async_cond, &c->lock);
+			continue;
+		}
+		c->reading = true;
+		read_one_locked(c);
+		c->reading = false;
+		handoff_locked(c);
+	}
+}
+
+void kmc_rpc_release_now(struct km_client *c)
+{
+	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
+	Kmalloc__Nop nop = KMALLOC__NOP__INIT;
+	uint64_t release[KMC_RELEASE_MAX];
+	size_t len;
+	int err;
+
+	pthread_mutex_lock(&c->lock);
+	async_room_locked(c);
+	pthread_mutex_unlock(&c->lock);
 
 	pthread_mutex_lock(&c->send_lock);
 	pthread_mutex_lock(&c->lock);
-	full = c->nr_release == KMC_RELEASE_MAX && !c->dead;
+	if (c->dead || !c->nr_release) {
+		pthread_mutex_unlock(&c->lock);
+		pthread_mutex_unlock(&c->send_lock);
+		return;
+	}
+	req.id = ++c->next_id | RPC_ASYNC_BIT;
+	c->async_inflight++;
+	req.n_release = c->nr_release;
+	memcpy(release, c->release, sizeof(release[0]) * c->nr_release);
+	pthread_mutex_unlock(&c->lock);
+	req.release = release;
+	req.body_case = KMALLOC__REQUEST__BODY_NOP;
+	req.nop = &nop;
+	len = request_fit(c, &req);
+	kmalloc__request__pack(&req, c->sendbuf);
+	err = kmwire_send(c->sock, c->sendbuf, len, NULL, 0, 0);
+	pthread_mutex_lock(&c->lock);
+	if (!err) {
+		release_commit_locked(c, req.n_release);
+	} else {
+		/* Nothing went: the ids stay queued for the next request. */
+		c->async_inflight--;
+		if (!send_err_transient(err))
+			conn_fail_locked(c, err == -EPIPE || err == -ENOTCONN ? -ECONNRESET : err);
+	}
 	pthread_mutex_unlock(&c->lock);
 	pthread_mutex_unlock(&c->send_lock);
-	if (full && send_err_transient(kmc_rpc_nop(c)))
-		nanosleep(&backoff, NULL);
 }
 
-/*
- * Queues a small kmalloc grant for release with the next request. The
- * thread whose id fills the queue flushes it (one Nop per KMC_RELEASE_MAX
- * kfrees at most); if that fails, the ids stay queued. A thread that finds
- * the queue full (the filler has not sent it yet, or could not) flushes it
- * before it queues: an id is always queued or on its way to the daemon, and
- * never dropped while the connection lives.
- */
 void kmc_rpc_release(struct km_client *c, uint64_t id)
 {
-	bool full;
+	bool flush;
 
 	pthread_mutex_lock(&c->lock);
 	while (c->nr_release == KMC_RELEASE_MAX && !c->dead) {
+		/* Full (the sender that filled it could not send yet). */
 		pthread_mutex_unlock(&c->lock);
-		release_flush_full(c);
+		kmc_rpc_release_now(c);
 		pthread_mutex_lock(&c->lock);
 	}
 	if (c->dead) {
@@ -786,10 +874,10 @@ void kmc_rpc_release(struct km_client *c, uint64_t id)
 		return;
 	}
 	c->release[c->nr_release++] = id;
-	full = c->nr_release == KMC_RELEASE_MAX;
+	flush = c->nr_release >= KMC_RELEASE_FLUSH;
 	pthread_mutex_unlock(&c->lock);
-	if (full)
-		release_flush_full(c);
+	if (flush)
+		kmc_rpc_release_now(c);
 }
 
 int kmc_rpc_meminfo(struct km_client *c, km_meminfo *out)

@@ -193,7 +193,7 @@ int kmc_vmalloc(struct km_client *c, size_t size, km_gfp_t gfp, const void *ret_
 
 	caller_name(ret_addr, fallback_caller, caller, sizeof(caller));
 	err = kmc_rpc_vmalloc(c, size, gfp, a->start, caller, &a->id, a->frames, a->nr_frames);
-	if ((err == -ENOMEM || err == -EDQUOT) && kmc_pcp_drain_if_any(c))
+	if ((err == -ENOMEM || err == -EDQUOT) && kmc_drain_caches(c))
 		err = kmc_rpc_vmalloc(c, size, gfp, a->start, caller, &a->id, a->frames,
 				      a->nr_frames);
 	if (err)
@@ -228,8 +228,11 @@ void kmc_vfree(struct km_client *c, const void *p)
 		kmc_dbg(c, "vfree of %p, which is not a vmalloc area", p);
 		return;
 	}
+	/* Unmapped here, given back without waiting for an answer: the next
+	 * request finds the frames free. */
 	munmap((void *)a->start, a->len);
-	kmc_rpc_give_back(c, &a->id, 1);
+	kmc_rpc_release(c, a->id);
+	kmc_rpc_release_now(c);
 	free(a);
 }
 

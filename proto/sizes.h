@@ -17,6 +17,12 @@
 #define KMS_SIZE_(name, size, order, objs) size,
 static const uint32_t kms_class_size[KM_NR_KMALLOC_CLASSES] = { KM_KMALLOC_CLASSES(KMS_SIZE_) };
 #undef KMS_SIZE_
+#define KMS_ORDER_(name, size, order, objs) order,
+static const uint8_t kms_class_order[KM_NR_KMALLOC_CLASSES] = { KM_KMALLOC_CLASSES(KMS_ORDER_) };
+#undef KMS_ORDER_
+#define KMS_OBJS_(name, size, order, objs) objs,
+static const uint16_t kms_class_objs[KM_NR_KMALLOC_CLASSES] = { KM_KMALLOC_CLASSES(KMS_OBJS_) };
+#undef KMS_OBJS_
 
 /* Every class fits its slab, the table has as many rows as it says, and
  * KMALLOC_MAX_CACHE_SIZE is its largest class. */

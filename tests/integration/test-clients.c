@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -366,6 +367,53 @@ START_TEST(test_same_uid_sees_same_phys)
 }
 END_TEST
 
+/* Two clients of one uid share the domain, so each sees the other's
+ * objects in its direct map; neither may free the other's. A kfree of an
+ * object in another client's slab (or of another client's large kmalloc)
+ * is refused with EINVAL, the object stays the other's, and the memory adds
+ * up. */
+START_TEST(test_kfree_of_another_clients_object)
+{
+	km_client *a = connect_or_fail(), *b = connect_or_fail();
+	uint8_t *small = km_kmalloc(a, 64, KM_GFP_KERNEL),
+		*big = km_kmalloc(a, 65536, KM_GFP_KERNEL);
+	km_meminfo before, after;
+
+	ck_assert_ptr_nonnull(small);
+	ck_assert_ptr_nonnull(big);
+	memset(small, 0x5a, 64);
+	ck_assert_int_eq(km_get_meminfo(b, &before), 0);
+	/* The same phys in b's direct map (b's base from an object of its own). */
+	{
+		void *probe = km_kmalloc(b, 8, KM_GFP_KERNEL);
+		uint8_t *b_base = (uint8_t *)probe - km_virt_to_phys(b, probe);
+		uint8_t *b_small = b_base + km_virt_to_phys(a, small);
+		uint8_t *b_big = b_base + km_virt_to_phys(a, big);
+
+		ck_assert_uint_eq(b_small[0], 0x5a); /* the very same bytes */
+		errno = 0;
+		km_kfree(b, b_small);
+		ck_assert_int_eq(errno, EINVAL);
+		errno = 0;
+		km_kfree(b, b_big);
+		ck_assert_int_eq(errno, EINVAL);
+		ck_assert_uint_eq(km_ksize(b, b_small), 0);
+		km_kfree(b, probe);
+	}
+	ck_assert_uint_eq(km_ksize(a, small), 64);
+	ck_assert_uint_eq(km_ksize(a, big), 65536);
+	ck_assert_uint_eq(small[63], 0x5a);
+	ck_assert_int_eq(km_get_meminfo(b, &after), 0);
+	ck_assert_uint_eq(after.total,
+			  after.free + after.slab + after.vmalloc_used + after.quarantined);
+	ck_assert_uint_le(after.free, before.free);
+	km_kfree(a, small);
+	km_kfree(a, big);
+	km_disconnect(a);
+	km_disconnect(b);
+}
+END_TEST
+
 struct thread_arg {
 	km_client *c;
 	int id;
@@ -492,16 +540,19 @@ START_TEST(test_reserve_is_for_atomic)
 }
 END_TEST
 
-/* Freed objects wait on the client's own lists and come back without a
- * round trip; meminfo drains the lists so the caller sees exact numbers. */
+/* Freed objects wait in the client's own slabs and lists and come back
+ * without a round trip; meminfo drains nothing (what a client keeps counts
+ * as in use, as a CPU's slab does), and all of it comes back when the client
+ * goes. */
 START_TEST(test_client_lists)
 {
-	km_client *c = connect_or_fail();
-	km_meminfo before, after;
+	const struct timespec step = { .tv_nsec = 10 * 1000000 };
+	km_client *c = connect_or_fail(), *watcher = connect_or_fail();
+	km_meminfo before, kept, after;
 	uint8_t *p, *q, *big, *big2;
 	int i;
 
-	ck_assert_int_eq(km_get_meminfo(c, &before), 0);
+	ck_assert_int_eq(km_get_meminfo(watcher, &before), 0);
 	p = km_kmalloc(c, 64, KM_GFP_KERNEL);
 	ck_assert_ptr_nonnull(p);
 	memset(p, 0x77, 64);
@@ -526,11 +577,21 @@ START_TEST(test_client_lists)
 	ck_assert_uint_eq(km_ksize(c, big2), 1u << 20);
 	km_kfree(c, big2);
 
-	ck_assert_int_eq(km_get_meminfo(c, &after), 0);
-	/* Everything went back: what nobody holds is what it was (empty slabs
-	 * count as reclaimable, MemAvailable includes them). */
-	ck_assert_uint_eq(after.available, before.available);
+	/* Kept, not drained: the slab and the block still count as held. */
+	ck_assert_int_eq(km_get_meminfo(c, &kept), 0);
+	ck_assert_uint_le(kept.available + (1u << 20) + 4096, before.available);
+	ck_assert_uint_eq(kept.total, kept.free + kept.slab + kept.vmalloc_used + kept.quarantined);
 	km_disconnect(c);
+	/* Everything went back once the client left (the daemon gives a
+	 * closed connection's grants back over a few loop turns). */
+	for (i = 0; i < 500; i++) {
+		ck_assert_int_eq(km_get_meminfo(watcher, &after), 0);
+		if (after.available == before.available)
+			break;
+		nanosleep(&step, NULL);
+	}
+	ck_assert_uint_eq(after.available, before.available);
+	km_disconnect(watcher);
 }
 END_TEST
 
@@ -547,6 +608,7 @@ int main(void)
 	tcase_add_test(tc, test_bulk_and_free_accounting);
 	tcase_add_test(tc, test_kvmalloc_fallback_rule);
 	tcase_add_test(tc, test_same_uid_sees_same_phys);
+	tcase_add_test(tc, test_kfree_of_another_clients_object);
 	tcase_add_test(tc, test_threads_share_one_client);
 	tcase_add_test(tc, test_meminfo_totals);
 	tcase_add_test(tc, test_client_lists);

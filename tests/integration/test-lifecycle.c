@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,7 +71,30 @@ static uint64_t wait_unheld(km_client *c, uint64_t want)
 	return now;
 }
 
-/* A child that allocates a mix of everything, reports, and waits to die. */
+static pthread_barrier_t holder_ready;
+
+/* A thread of the holder: small objects of every class, half of them
+ * freed, so that its magazines and the client's slabs hold some of each
+ * when the holder dies. */
+static void *holder_thread(void *arg)
+{
+	km_client *c = arg;
+	void *objs[600];
+	int i;
+
+	for (i = 0; i < 600; i++)
+		if (!(objs[i] = km_kmalloc(c, 1 + (size_t)(i * 37) % 8192, KM_GFP_KERNEL)))
+			_exit(6);
+	for (i = 0; i < 600; i += 2)
+		km_kfree(c, objs[i]);
+	pthread_barrier_wait(&holder_ready);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+/* A child that allocates a mix of everything, from three threads too,
+ * reports, and waits to die. */
 static pid_t spawn_holder(int *ready_fd)
 {
 	int sync[2];
@@ -81,6 +105,7 @@ static pid_t spawn_holder(int *ready_fd)
 	if (pid == 0) {
 		km_client *c = km_connect(NULL);
 		void *objs[200];
+		pthread_t th[3];
 		int i;
 
 		if (!c)
@@ -93,6 +118,11 @@ static pid_t spawn_holder(int *ready_fd)
 		/* Frees deferred in the library: the daemon must still take them back. */
 		for (i = 0; i < 10; i++)
 			km_kfree(c, objs[i]);
+		pthread_barrier_init(&holder_ready, NULL, 4);
+		for (i = 0; i < 3; i++)
+			if (pthread_create(&th[i], NULL, holder_thread, c))
+				_exit(7);
+		pthread_barrier_wait(&holder_ready);
 		if (write(sync[1], "r", 1) != 1)
 			_exit(5);
 		pause();

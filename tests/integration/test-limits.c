@@ -666,6 +666,9 @@ static int child_lib_kmalloc(struct attacker *self, void *arg)
 	int n;
 
 	attacker_become_nobody();
+	/* One grant per kmalloc: the library carves small objects from slabs
+	 * (a grant per 64 objects of 64 bytes) unless told not to. */
+	setenv("KMCLIENT_NO_CACHE", "1", 1);
 	c = km_connect(a->sock);
 	ATTACKER_CHECK(c != NULL);
 	for (n = 0; n < a->max; n++) {
@@ -1566,8 +1569,9 @@ START_TEST(test_large_teardown_is_bounded)
 		"%" PRIu64 " us; kmctl clients %s it closing\n",
 		total, rtts, during, max_rtt, seen_closing ? "showed" : "did not catch");
 	/* Everyone else was served while it went on (it used to block the
-	 * loop for the whole teardown). */
-	ck_assert_int_ge(during, 3);
+	 * loop for the whole teardown): at least one answer came between two
+	 * of its 0.5 ms turns (200k grants take a few). */
+	ck_assert_int_ge(during, 1);
 	ck_assert_msg(max_rtt < 50000, "a round trip took %" PRIu64 " us", max_rtt);
 	snprintf(needle, sizeof(needle), "gave back %" PRIu64 " grants", total);
 	for (i = 0; i < 500 && test_daemon_log_count(d, needle) == 0; i++)

@@ -82,6 +82,38 @@ static uint64_t core_grants(void)
 	return m.grants;
 }
 
+/* Grants the client holds by its own books: slabs it carves, large
+ * kmallocs in use or on its lists, vmalloc areas. The daemon's count must
+ * be this (after a round trip, so that releases sent without waiting have
+ * arrived). Only while no other thread uses @c. */
+static uint64_t held_grants(km_client *c)
+{
+	uint64_t n = c->ktab_count + c->nr_vareas;
+
+	for (unsigned int i = 0; i < KM_NR_KMALLOC_CLASSES; i++)
+		n += c->classes[i].nr_slabs;
+	for (unsigned int i = 0; i <= KM_MAX_ORDER; i++)
+		n += c->pcp_large[i].nr;
+	return n;
+}
+
+/* Bytes of slabs and freed large blocks the client keeps for reuse. */
+static uint64_t kept_bytes(km_client *c)
+{
+	uint64_t n = c->pcp_large_bytes;
+
+	for (unsigned int i = 0; i < KM_NR_KMALLOC_CLASSES; i++)
+		n += (uint64_t)c->classes[i].nr_slabs * c->classes[i].slab_bytes;
+	return n;
+}
+
+/* The daemon holds exactly the client's grants. */
+static void grants_match(km_client *c)
+{
+	ck_assert_int_eq(kmc_rpc_nop(c), 0);
+	ck_assert_uint_eq(core_grants(), held_grants(c));
+}
+
 /* MemTotal = MemFree + Slab + VmallocUsed + HardwareCorrupted, and the client
  * sees what the daemon says. */
 static km_meminfo meminfo_adds_up(km_client *c)
@@ -192,8 +224,8 @@ START_TEST(test_zero_size_kzalloc_and_limits)
 	ck_assert_int_eq(errno, ENOMEM);
 	ck_assert_uint_eq(core_grants(), 0);
 
-	/* Dirty memory comes back cleared: from the daemon (round 0, lists
-	 * drained) and from the client's own lists (rounds 1, 2). */
+	/* Dirty memory comes back cleared, whether fresh (round 0) or what the
+	 * client kept in its slabs and lists (rounds 1, 2). */
 	for (round = 0; round < 3; round++) {
 		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 			uint8_t *dirty = km_kmalloc(c, sizes[i], KM_GFP_KERNEL), *z;
@@ -214,7 +246,7 @@ START_TEST(test_zero_size_kzalloc_and_limits)
 		}
 	}
 	meminfo_adds_up(c);
-	ck_assert_uint_eq(core_grants(), 0);
+	grants_match(c);
 	core_stop(c);
 }
 END_TEST
@@ -253,7 +285,7 @@ START_TEST(test_krealloc_semantics)
 	ck_assert_ptr_eq(km_krealloc(c, q, 0, KM_GFP_KERNEL), KM_ZERO_SIZE_PTR);
 	ck_assert_uint_eq(km_ksize(c, q), 0);
 	meminfo_adds_up(c);
-	ck_assert_uint_eq(core_grants(), 0);
+	grants_match(c);
 	core_stop(c);
 }
 END_TEST
@@ -269,7 +301,10 @@ START_TEST(test_bulk_all_or_nothing)
 	ck_assert_ptr_nonnull(objs);
 	before = meminfo_adds_up(c).free;
 	ck_assert_int_eq(km_kmalloc_bulk(c, 192, KM_GFP_KERNEL, N, objs), N);
-	ck_assert_uint_eq(core_grants(), N);
+	/* Whole slabs of kmalloc-192 (21 objects each), not 300 grants. */
+	grants_match(c);
+	ck_assert_uint_ge(c->classes[6].nr_slabs, (N + 20) / 21);
+	ck_assert_uint_lt(core_grants(), N / 8);
 	for (i = 0; i < N; i++) {
 		ck_assert_uint_eq(km_ksize(c, objs[i]), 192);
 		memset(objs[i], i & 0xff, 192);
@@ -281,17 +316,27 @@ START_TEST(test_bulk_all_or_nothing)
 	}
 	ck_assert_uint_lt(meminfo_adds_up(c).free, before);
 	km_kfree_bulk(c, N, objs);
-	ck_assert_uint_eq(core_grants(), 0);
-	/* More than one request holds (1024 ids): several, still one call. */
+	grants_match(c);
+	/* More than a refill holds (1024 objects): several, still one call. */
 	ck_assert_int_eq(km_kmalloc_bulk(c, 8, KM_GFP_KERNEL, MANY, objs), MANY);
-	ck_assert_uint_eq(core_grants(), MANY);
+	for (i = 0; i < MANY; i++)
+		ck_assert_uint_eq(km_ksize(c, objs[i]), 8);
+	grants_match(c);
 	km_kfree_bulk(c, MANY, objs);
-	ck_assert_uint_eq(core_grants(), 0);
+	grants_match(c);
+	/* Large ones are grants of their own, one round trip per 1024. */
+	ck_assert_int_eq(km_kmalloc_bulk(c, 16384, KM_GFP_KERNEL, 100, objs), 100);
+	grants_match(c);
+	ck_assert_uint_eq(c->ktab_count, 100);
+	km_kfree_bulk(c, 100, objs);
+	grants_match(c);
+	ck_assert_uint_eq(c->ktab_count, 0);
 	/* Too much for the pool: nothing at all. */
 	errno = 0;
 	ck_assert_int_eq(km_kmalloc_bulk(c, 4 * MIB, KM_GFP_KERNEL | KM_GFP_NOWARN, 100, objs), -1);
 	ck_assert_int_eq(errno, ENOMEM);
-	ck_assert_uint_eq(core_grants(), 0);
+	grants_match(c);
+	ck_assert_uint_eq(c->ktab_count, 0);
 	ck_assert_int_eq(km_kmalloc_bulk(c, 0, KM_GFP_KERNEL, 3, objs), 3);
 	ck_assert_ptr_eq(objs[2], KM_ZERO_SIZE_PTR);
 	meminfo_adds_up(c);
@@ -300,55 +345,106 @@ START_TEST(test_bulk_all_or_nothing)
 }
 END_TEST
 
-START_TEST(test_refill_batches_and_lists)
+START_TEST(test_slab_refill_and_reuse)
 {
 	enum { N = 100 };
 	km_client *c = core_start(true);
-	uint8_t *p[N], *q, *big, *big2;
-	int i, k;
+	const struct kmc_class *k = &c->classes[3]; /* kmalloc-64: 64 objects a slab */
+	uint8_t *p[N], *q, *q0, *big, *big2;
+	int i, j;
 
-	/* A miss in kmalloc-64 fetches 60 objects at once: two round trips. */
+	/* Two misses: the first asks for one slab, the next for two. */
 	for (i = 0; i < N; i++) {
 		p[i] = km_kmalloc(c, 64, KM_GFP_KERNEL);
 		ck_assert_ptr_nonnull(p[i]);
+		ck_assert_uint_eq(km_ksize(c, p[i]), 64);
 	}
-	ck_assert_uint_eq(core_grants(), 120);
-	/* Freed objects stay on the client's list and come back from it. */
+	ck_assert_uint_eq(k->nr_slabs, 3);
+	grants_match(c);
+	ck_assert_uint_eq(core_grants(), 3);
+	/* Freed objects stay with the client and come back without asking. */
 	for (i = 0; i < N; i++)
 		km_kfree(c, p[i]);
-	ck_assert_uint_eq(core_grants(), 120);
+	q0 = p[N - 1];
+	grants_match(c);
+	ck_assert_uint_eq(core_grants(), 3);
 	for (i = 0; i < N; i++) {
 		q = km_kmalloc(c, 60, KM_GFP_KERNEL);
-		for (k = 0; k < N && p[k] != q; k++)
+		ck_assert(kmc_slab_owns(c, q));
+		for (j = 0; j < i && p[j] != q; j++)
 			;
-		ck_assert_msg(k < N, "object %d did not come from the list", i);
+		ck_assert_msg(j == i, "object %d handed out twice", i);
+		p[i] = q;
 	}
-	ck_assert_uint_eq(core_grants(), 120);
-	/* meminfo gives back what the lists hold first: the 20 never used. */
+	ck_assert_ptr_eq(p[0], q0); /* the last one freed comes first */
+	/* meminfo drains nothing: the slabs stay the client's. */
 	meminfo_adds_up(c);
-	ck_assert_uint_eq(core_grants(), N);
-	for (i = 0; i < N; i++)
-		km_kfree(c, p[i]);
-	meminfo_adds_up(c);
-	ck_assert_uint_eq(core_grants(), 0);
+	grants_match(c);
+	ck_assert_uint_eq(core_grants(), 3);
 
-	/* Large blocks too, up to 1/64 of the pool. */
+	/* Large blocks wait on a list, up to 1/64 of the pool. */
 	big = km_kmalloc(c, 256 * 1024, KM_GFP_KERNEL);
 	ck_assert_ptr_nonnull(big);
 	km_kfree(c, big);
-	ck_assert_uint_eq(core_grants(), 1);
+	grants_match(c);
+	ck_assert_uint_eq(c->pcp_large[6].nr, 1);
 	big2 = km_kmalloc(c, 200000, KM_GFP_KERNEL);
 	ck_assert_ptr_eq(big2, big);
 	km_kfree(c, big2);
 	meminfo_adds_up(c);
-	ck_assert_uint_eq(core_grants(), 0);
+	grants_match(c);
 	core_stop(c);
 }
 END_TEST
 
+/* What the client keeps but does not use goes back when asked: the
+ * thread's magazines, every empty slab, the large lists. */
+START_TEST(test_drain_gives_everything_back)
+{
+	enum { N = 1000 };
+	km_client *c = core_start(true);
+	km_meminfo fresh = meminfo_adds_up(c), mi;
+	void *p[N], *big;
+	int i;
+
+	for (i = 0; i < N; i++) {
+		p[i] = km_kmalloc(c, 1 + (size_t)test_rand_below(2048), KM_GFP_KERNEL);
+		ck_assert_ptr_nonnull(p[i]);
+	}
+	big = km_kmalloc(c, 100000, KM_GFP_KERNEL);
+	ck_assert_ptr_nonnull(big);
+	mi = meminfo_adds_up(c);
+	ck_assert_uint_eq(mi.available + kept_bytes(c) + km_ksize(c, big), fresh.available);
+	for (i = 0; i < N; i++)
+		km_kfree(c, p[i]);
+	km_kfree(c, big);
+	grants_match(c);
+	mi = meminfo_adds_up(c);
+	ck_assert_uint_eq(mi.available + kept_bytes(c), fresh.available);
+	ck_assert(kmc_drain_caches(c));
+	grants_match(c);
+	ck_assert_uint_eq(core_grants(), 0);
+	ck_assert_uint_eq(kept_bytes(c), 0);
+	ck_assert_uint_eq(meminfo_adds_up(c).available, fresh.available);
+	ck_assert(!kmc_drain_caches(c)); /* nothing left */
+	core_stop(c);
+}
+END_TEST
+
+/* The daemon's grant count falls to @want within a second: releases sent
+ * without waiting for an answer arrive on their own. */
+static void grants_reach(uint64_t want)
+{
+	const struct timespec step = { .tv_nsec = 1000000 };
+
+	for (int i = 0; i < 1000 && core_grants() != want; i++)
+		nanosleep(&step, NULL);
+	ck_assert_uint_eq(core_grants(), want);
+}
+
 START_TEST(test_deferred_release_without_lists)
 {
-	enum { N = 40 };
+	enum { N = KMC_RELEASE_FLUSH + 44 };
 	km_client *c = core_start(false);
 	void *p[N];
 	int i;
@@ -360,23 +456,35 @@ START_TEST(test_deferred_release_without_lists)
 		km_kfree(c, p[0]);
 	}
 	ck_assert_uint_eq(core_grants(), 1);
+	ck_assert_uint_eq(c->nr_release, 1);
 	meminfo_adds_up(c);
 	ck_assert_uint_eq(core_grants(), 0);
-	/* A full queue (32) goes with a Nop at once. */
+	/* A queue of KMC_RELEASE_FLUSH ids goes out at once, without waiting
+	 * for its answer; the rest waits for the next request. */
 	for (i = 0; i < N; i++) {
 		p[i] = km_kmalloc(c, 100, KM_GFP_KERNEL);
 		ck_assert_ptr_nonnull(p[i]);
 	}
 	for (i = 0; i < N; i++)
 		km_kfree(c, p[i]);
-	ck_assert_uint_eq(core_grants(), N - KMC_RELEASE_MAX);
+	ck_assert_uint_eq(c->nr_release, N - KMC_RELEASE_FLUSH);
+	grants_reach(N - KMC_RELEASE_FLUSH);
 	ck_assert_int_eq(kmc_rpc_nop(c), 0);
 	ck_assert_uint_eq(core_grants(), 0);
-	/* A large kfree is a round trip of its own. */
+	ck_assert_uint_eq(c->async_inflight, 0); /* its answer was read on the way */
+	/* A large kfree goes back at once, without a round trip of its own. */
 	p[0] = km_kmalloc(c, 100000, KM_GFP_KERNEL);
 	ck_assert_ptr_nonnull(p[0]);
+	ck_assert_uint_eq(core_grants(), 1);
 	km_kfree(c, p[0]);
-	ck_assert_uint_eq(core_grants(), 0);
+	ck_assert_uint_eq(c->nr_release, 0);
+	grants_reach(0);
+	/* So does a vfree. */
+	p[0] = km_vmalloc(c, 3 * MIB);
+	ck_assert_ptr_nonnull(p[0]);
+	ck_assert_uint_eq(core_grants(), 1);
+	km_vfree(c, p[0]);
+	grants_reach(0);
 	core_stop(c);
 }
 END_TEST
@@ -464,7 +572,7 @@ START_TEST(test_enomem_drains_lists_and_retries)
 	for (i = 0; i < n; i++)
 		km_kfree(c, blk[i]);
 	meminfo_adds_up(c);
-	ck_assert_uint_eq(core_grants(), 0);
+	grants_match(c);
 	free(blk);
 	free(phys);
 	core_stop(c);
@@ -502,13 +610,18 @@ START_TEST(test_kvmalloc_fallback_rule)
 	ck_assert_ptr_null(km_kvmalloc(c, 4 * MIB + 4096, KM_GFP_NOWAIT));
 	ck_assert_int_eq(errno, ENOMEM);
 	ck_assert_ptr_eq(km_kvmalloc(c, 0, KM_GFP_KERNEL), KM_ZERO_SIZE_PTR);
+	/* Two slabs (kmalloc-128, kmalloc-4k), the 1 MiB block, the area. */
+	grants_match(c);
+	ck_assert_uint_eq(c->ktab_count, 1);
+	ck_assert_uint_eq(c->nr_vareas, 1);
 	ck_assert_uint_eq(core_grants(), 4);
 	km_kvfree(c, small);
 	km_kvfree(c, page);
 	km_kvfree(c, mid);
 	km_kvfree(c, big);
 	ck_assert_uint_eq(meminfo_adds_up(c).vmalloc_used, before.vmalloc_used);
-	ck_assert_uint_eq(core_grants(), 0);
+	grants_match(c);
+	ck_assert_uint_eq(c->nr_vareas, 0);
 	core_stop(c);
 }
 END_TEST
@@ -584,8 +697,10 @@ START_TEST(test_meminfo_adds_up)
 	km_vfree(c, v);
 	mi = meminfo_adds_up(c);
 	ck_assert_uint_eq(mi.vmalloc_used, fresh.vmalloc_used);
-	/* What nobody holds is what it was (an emptied slab may stay cached). */
-	ck_assert_uint_eq(mi.available, fresh.available);
+	/* What nobody holds is what it was, but for what the client keeps
+	 * (its slab): nothing is drained. */
+	ck_assert_uint_gt(kept_bytes(c), 0);
+	ck_assert_uint_eq(mi.available + kept_bytes(c), fresh.available);
 	core_stop(c);
 }
 END_TEST
@@ -689,7 +804,14 @@ static void release_race(bool lists, unsigned int rounds, unsigned int burst, un
 		pthread_join(th[i], NULL);
 		ck_assert_int_eq(t[i].errors, 0);
 	}
-	/* The lists drain and the rest of the queue rides on this request. */
+	/* The threads' magazines went back to the slabs as they exited; the
+	 * daemon holds the client's slabs, nothing else, and the memory adds
+	 * up without a drain. */
+	after = meminfo_adds_up(c);
+	grants_match(c);
+	ck_assert_uint_eq(after.available + kept_bytes(c), before.available);
+	/* Given back when asked, everything is as it was. */
+	kmc_drain_caches(c);
 	after = meminfo_adds_up(c);
 	inproc_meminfo(&core, &m);
 	ck_assert_uint_eq(m.grants, m0.grants);
@@ -717,6 +839,206 @@ END_TEST
 START_TEST(test_release_queue_race_with_lists)
 {
 	release_race(true, 200, 256, 256);
+}
+END_TEST
+
+/* ---- objects freed by other threads ---------------------------------------- */
+
+#define HANDOFF_THREADS 4
+#define HANDOFF_BATCH	64
+
+/* A mailbox between a thread and the next: batches of objects it allocated
+ * and the next one checks and frees. */
+struct handoff_box {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	void *objs[HANDOFF_BATCH];
+	size_t size[HANDOFF_BATCH];
+	uint8_t tag;
+	bool full, done;
+};
+
+struct handoff {
+	km_client *c;
+	struct handoff_box *out, *in; /* to the next thread, from the previous */
+	unsigned int rounds;
+	uint64_t rand;
+	int errors;
+};
+
+static void *handoff_body(void *arg)
+{
+	struct handoff *t = arg;
+	unsigned int r, i;
+
+	for (r = 0; r < t->rounds; r++) {
+		void *objs[HANDOFF_BATCH];
+		size_t size[HANDOFF_BATCH];
+		uint8_t tag = (uint8_t)(t->rand = t->rand * 6364136223846793005ull + 1) | 1;
+
+		for (i = 0; i < HANDOFF_BATCH; i++) {
+			size[i] = 1 + (t->rand >> 33) % 1024;
+			t->rand = t->rand * 6364136223846793005ull + 1;
+			objs[i] = km_kmalloc(t->c, size[i], KM_GFP_KERNEL);
+			if (!objs[i]) {
+				t->errors++;
+				return NULL;
+			}
+			memset(objs[i], tag, size[i]);
+		}
+		pthread_mutex_lock(&t->out->lock);
+		while (t->out->full)
+			pthread_cond_wait(&t->out->cond, &t->out->lock);
+		memcpy(t->out->objs, objs, sizeof(objs));
+		memcpy(t->out->size, size, sizeof(size));
+		t->out->tag = tag;
+		t->out->full = true;
+		pthread_cond_broadcast(&t->out->cond);
+		pthread_mutex_unlock(&t->out->lock);
+
+		/* The previous thread's batch: checked, then freed here. */
+		pthread_mutex_lock(&t->in->lock);
+		while (!t->in->full)
+			pthread_cond_wait(&t->in->cond, &t->in->lock);
+		for (i = 0; i < HANDOFF_BATCH; i++) {
+			const uint8_t *b = t->in->objs[i];
+
+			if (b[0] != t->in->tag || b[t->in->size[i] - 1] != t->in->tag)
+				t->errors++;
+			km_kfree(t->c, b);
+		}
+		t->in->full = false;
+		pthread_cond_broadcast(&t->in->cond);
+		pthread_mutex_unlock(&t->in->lock);
+	}
+	return NULL;
+}
+
+/* Every object of every slab the client holds is free and in its slab, and
+ * every slab is empty: what must hold once no thread has a magazine. */
+static void slabs_all_free(km_client *c)
+{
+	for (unsigned int i = 0; i < KM_NR_KMALLOC_CLASSES; i++) {
+		const struct kmc_class *k = &c->classes[i];
+		const struct kmc_slab *s;
+		uint32_t n = 0;
+
+		ck_assert(TAILQ_EMPTY(&k->full));
+		ck_assert(TAILQ_EMPTY(&k->partial));
+		TAILQ_FOREACH(s, &k->empty, link) {
+			ck_assert_uint_eq(s->nr_free, k->objs);
+			for (uint32_t o = 0; o < k->objs; o++)
+				ck_assert_uint_eq(s->state[o], KMC_OBJ_FREE);
+			n++;
+		}
+		ck_assert_uint_eq(n, k->nr_slabs);
+		ck_assert_uint_eq(k->nr_empty, k->nr_slabs);
+	}
+}
+
+/*
+ * Threads in a ring: each allocates batches of random sizes and hands them
+ * to the next, which checks and frees them, so that every object is freed
+ * by another thread than its own, into that thread's magazine, and goes
+ * back to its slab from there. After the threads exit (their magazines go
+ * back then) every object is free in its slab, the daemon holds exactly
+ * the client's slabs, and the figures add up without a drain.
+ */
+START_TEST(test_frees_from_other_threads)
+{
+	km_client *c = core_start(true);
+	struct handoff_box box[HANDOFF_THREADS];
+	struct handoff t[HANDOFF_THREADS];
+	pthread_t th[HANDOFF_THREADS];
+	km_meminfo before = meminfo_adds_up(c), after;
+	int i;
+
+	for (i = 0; i < HANDOFF_THREADS; i++) {
+		box[i] = (struct handoff_box){ .full = false };
+		pthread_mutex_init(&box[i].lock, NULL);
+		pthread_cond_init(&box[i].cond, NULL);
+	}
+	for (i = 0; i < HANDOFF_THREADS; i++) {
+		t[i] = (struct handoff){ .c = c,
+					 .out = &box[i],
+					 .in = &box[(i + HANDOFF_THREADS - 1) % HANDOFF_THREADS],
+					 .rounds = 400,
+					 .rand = test_rand() };
+		ck_assert_int_eq(pthread_create(&th[i], NULL, handoff_body, &t[i]), 0);
+	}
+	for (i = 0; i < HANDOFF_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(t[i].errors, 0);
+	}
+	slabs_all_free(c);
+	after = meminfo_adds_up(c);
+	grants_match(c);
+	ck_assert_uint_eq(after.available + kept_bytes(c), before.available);
+	ck_assert(TAILQ_EMPTY(&c->tcaches)); /* every thread's cache went with it */
+	for (i = 0; i < HANDOFF_THREADS; i++) {
+		pthread_mutex_destroy(&box[i].lock);
+		pthread_cond_destroy(&box[i].cond);
+	}
+	kmc_drain_caches(c);
+	grants_match(c);
+	ck_assert_uint_eq(core_grants(), 0);
+	core_stop(c);
+}
+END_TEST
+
+/* kfrees the library refuses, each with EINVAL and nothing changed: a
+ * pointer inside an object, a second free, an address in the direct map
+ * that no kmalloc of this client starts (another client's slab looks
+ * exactly like this), a pointer outside the pool. */
+START_TEST(test_refused_kfrees)
+{
+	km_client *c = core_start(true);
+	uint8_t *p = km_kmalloc(c, 64, KM_GFP_KERNEL), *q, *big, local[8];
+	struct kmc_slab *s;
+	uint32_t idx;
+
+	ck_assert_ptr_nonnull(p);
+	s = kmc_slab_of(c, p, &idx);
+	ck_assert_ptr_nonnull(s);
+	errno = 0;
+	km_kfree(c, p + 8); /* interior */
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_uint_eq(km_ksize(c, p), 64); /* still in use */
+	ck_assert_uint_eq(km_ksize(c, p + 8), 0);
+	ck_assert_uint_eq(km_virt_to_phys(c, p + 8), km_virt_to_phys(c, p) + 8);
+	km_kfree(c, p);
+	errno = 0;
+	km_kfree(c, p); /* twice */
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_uint_eq(s->state[idx], KMC_OBJ_FREE);
+	/* Handed out once only: the double free did not put it back twice. */
+	q = km_kmalloc(c, 64, KM_GFP_KERNEL);
+	ck_assert_ptr_eq(q, p);
+	ck_assert_ptr_ne(km_kmalloc(c, 64, KM_GFP_KERNEL), p);
+	/* Not ours: an address in the pool no slab or grant of ours holds. */
+	big = km_kmalloc(c, MIB, KM_GFP_KERNEL);
+	ck_assert_ptr_nonnull(big);
+	errno = 0;
+	km_kfree(c, big + 4096);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_uint_eq(km_ksize(c, big), MIB);
+	errno = 0;
+	km_kfree(c, c->base + CORE_POOL - 64);
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	km_kfree(c, local);
+	ck_assert_int_eq(errno, EINVAL);
+	/* NULL and ZERO_SIZE_PTR are no-ops, not errors. */
+	errno = 0;
+	km_kfree(c, NULL);
+	km_kfree(c, KM_ZERO_SIZE_PTR);
+	ck_assert_int_eq(errno, 0);
+	ck_assert_ptr_null(km_krealloc(c, p + 8, 100, KM_GFP_KERNEL));
+	ck_assert_int_eq(errno, EINVAL);
+	km_kfree(c, big);
+	meminfo_adds_up(c);
+	grants_match(c);
+	core_stop(c);
 }
 END_TEST
 
@@ -1082,7 +1404,8 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, test_zero_size_kzalloc_and_limits);
 	tcase_add_test(tc, test_krealloc_semantics);
 	tcase_add_test(tc, test_bulk_all_or_nothing);
-	tcase_add_test(tc, test_refill_batches_and_lists);
+	tcase_add_test(tc, test_slab_refill_and_reuse);
+	tcase_add_test(tc, test_drain_gives_everything_back);
 	tcase_add_test(tc, test_deferred_release_without_lists);
 	tcase_add_test(tc, test_failed_send_keeps_release_queue);
 	tcase_add_test(tc, test_enomem_drains_lists_and_retries);
@@ -1091,6 +1414,8 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, test_meminfo_adds_up);
 	tcase_add_test(tc, test_release_queue_race_without_lists);
 	tcase_add_test(tc, test_release_queue_race_with_lists);
+	tcase_add_test(tc, test_frees_from_other_threads);
+	tcase_add_test(tc, test_refused_kfrees);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("fake");
