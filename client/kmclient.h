@@ -4,10 +4,10 @@
  *
  * A km_client is one connection to kmallocd. It maps its trust domain's memfd
  * once (the "direct map"), so kmalloc memory sits at base + phys and costs no
- * mmap; freed objects wait on per-client lists (as on the kernel's per-CPU
- * lists), so most kmallocs cost no round trip either, and a miss costs one
- * (set KMCLIENT_NO_CACHE=1 for one round trip each). vmalloc areas are stitched together
- * from whole frames with MAP_FIXED. The names and semantics follow the Linux
+ * mmap. Small kmallocs (up to 8 KiB) are carved from whole slabs the client
+ * holds, through per-thread caches: most cost no lock and no round trip
+ * (set KMCLIENT_NO_CACHE=1 for one grant and one round trip each). vmalloc
+ * areas are stitched together from whole frames with MAP_FIXED. The names and semantics follow the Linux
  * kernel's allocators (kmalloc, kzalloc, krealloc, ksize, vmalloc, kvmalloc)
  * with a km_client first argument.
  *
@@ -20,7 +20,9 @@
  * this uid punched pool memory out of the domain memfd), ECONNRESET (the
  * daemon went away), EPROTO (protocol error).
  *
- * Thread safety: every function may be called concurrently on one km_client.
+ * Thread safety: every function may be called concurrently on one km_client,
+ * and any thread may free what another allocated. Each thread keeps a few
+ * free objects per size class for itself; they go back when it exits.
  * km_disconnect() must not race with other calls on the same client.
  *
  * Diagnostics: the library prints nothing unless the environment has
@@ -112,12 +114,13 @@ void *km_kcalloc(km_client *c, size_t n, size_t size, km_gfp_t gfp);
 void *km_krealloc(km_client *c, const void *p, size_t new_size, km_gfp_t gfp);
 
 /**
- * km_kfree() - free kmalloc memory. NULL and KM_ZERO_SIZE_PTR are no-ops, and
- * so is a pointer that is not the start of a live kmalloc (logged with
- * KMCLIENT_DEBUG=1). No round trip: the object goes on the client's list for
- * its size, to be handed out again by the next kmalloc of that size; past the
- * list's limit an object of up to 8 KiB is given back with the client's next
- * request (at the latest after 32 such kfrees), a larger one at once.
+ * km_kfree() - free kmalloc memory. NULL and KM_ZERO_SIZE_PTR are no-ops. A
+ * pointer that is not the start of a live kmalloc of @c (a second free, a
+ * pointer inside an object, another client's object) changes nothing and sets
+ * errno to EINVAL (logged with KMCLIENT_DEBUG=1). Never waits for the daemon:
+ * a small object goes back to the calling thread's cache and its slab, to be
+ * handed out again; a large block is kept for the next kmalloc of its order or
+ * goes back to the daemon at once, without waiting for an answer.
  */
 void km_kfree(km_client *c, const void *p);
 
@@ -138,8 +141,9 @@ void *km_vzalloc(km_client *c, size_t size);
 /** km___vmalloc() - km_vmalloc() with explicit @gfp (KM_GFP_ZERO, KM_GFP_NOWARN, ...). */
 void *km___vmalloc(km_client *c, size_t size, km_gfp_t gfp);
 
-/** km_vfree() - free a vmalloc area (its start address). NULL is a no-op; an
- * address that does not start an area is ignored (logged with KMCLIENT_DEBUG=1). */
+/** km_vfree() - free a vmalloc area (its start address): unmapped at once, its
+ * frames given back without waiting for an answer. NULL is a no-op; an address
+ * that does not start an area is ignored (logged with KMCLIENT_DEBUG=1). */
 void km_vfree(km_client *c, const void *p);
 
 /**
@@ -155,13 +159,15 @@ void *km_kvmalloc(km_client *c, size_t size, km_gfp_t gfp);
 void km_kvfree(km_client *c, const void *p);
 
 /**
- * km_kmalloc_bulk() - @n objects of @size bytes into @out, all or nothing,
- * in one round trip.
+ * km_kmalloc_bulk() - @n objects of @size bytes into @out, all or nothing:
+ * small ones from the client's slabs (a round trip only when they run out),
+ * large ones in one round trip per 1024.
  * Return: n, or -1 with errno (nothing is allocated then).
  */
 int km_kmalloc_bulk(km_client *c, size_t size, km_gfp_t gfp, size_t n, void **out);
 
-/** km_kfree_bulk() - free @n kmalloc pointers. */
+/** km_kfree_bulk() - free @n kmalloc pointers, as km_kfree() each (large ones
+ * go back in one round trip per 1024). */
 void km_kfree_bulk(km_client *c, size_t n, void **p);
 
 /** km_virt_to_phys() - pool offset of any byte of kmalloc memory, or UINT64_MAX. */
