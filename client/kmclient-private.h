@@ -35,7 +35,7 @@
 #define KM_EXPORT __attribute__((visibility("default")))
 
 #define KMC_RELEASE_MAX	     1024u /* grant ids riding on the next request (protocol cap) */
-#define KMC_RELEASE_FLUSH    256u  /* queued ids that go out at once, without waiting */
+#define KMC_RELEASE_FLUSH    KMC_RELEASE_MAX /* queued ids that go out at once, without waiting */
 #define KMC_ASYNC_MAX	     8u	   /* requests sent without waiting, in flight at once */
 #define KMC_MAG_MAX	     64u   /* objects a thread keeps per class, at most */
 #define KMC_MAX_IDS	     1024u /* ids per Free, objects per Alloc (protocol cap) */
