@@ -42,46 +42,31 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <sched.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "benchutil.h"
 #include "kmclient.h"
 
-#ifndef MFD_HUGE_2MB
-#define MFD_HUGE_2MB (21u << 26) /* log2(2 MiB) << MFD_HUGE_SHIFT, <linux/memfd.h> */
-#endif
-
-#define SZ_4K	 4096ul
-#define SZ_2M	 (2ul << 20)
-#define SZ_4M	 (4ul << 20)
-#define SZ_64M	 (64ul << 20)
 #define MSG_SIZE 64 /* bytes per ping-pong packet and per small kmalloc */
 
-#define EXIT_USAGE  2
-#define EXIT_MISSED 3
-#define EXIT_SKIP   77
-
-#define HUGEPAGES_DIR	 "/sys/kernel/mm/hugepages/hugepages-2048kB"
-#define READY_TIMEOUT_NS (30ull * 1000000000ull)
-#define STOP_TIMEOUT_NS	 (10ull * 1000000000ull)
-
 /* ------------------------------------------------------------------------- */
-/* Options and process-wide state                                             */
+/* Options                                                                    */
 
+/*
+ * With --spawn, the bench runs on one CPU and both servers (echo and kmallocd) on
+ * another (--placement cross), or all on one (same), so that both round trips pay
+ * the same wake-ups. Left to itself (none), the scheduler of a 2-vCPU VM keeps a
+ * pair on one CPU in some runs and not in others, which changes a round trip 3-6x
+ * and, when the two pairs land differently, the ratio. A daemon given by --socket
+ * is not ours to pin; then nothing is.
+ */
 enum placement { PLACEMENT_CROSS, PLACEMENT_SAME, PLACEMENT_NONE, PLACEMENT_MAX };
 
 static const char *const placement_names[PLACEMENT_MAX] = {
@@ -105,530 +90,8 @@ static struct {
 	.pool_size = "512M",
 };
 
-/*
- * What cleanup() undoes. It runs from a signal handler too, so it touches nothing
- * but these fields and calls only async-signal-safe functions.
- */
-static struct {
-	pid_t main_pid;
-	pid_t daemon_pid; /* 0: none running */
-	pid_t echo_pid;	  /* 0: none running */
-	int cpu_client;	  /* CPU of the bench, -1: not pinned */
-	int cpu_server;	  /* CPU of the echo server and a spawned daemon */
-	char tmpdir[64];  /* "" when none was made */
-	char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	char log_path[96];
-	long nr_added; /* hugepages this run added to nr_hugepages */
-} st;
-
-static void cleanup(void);
-static void daemon_log_tail(void);
-
-static void __attribute__((format(printf, 1, 2), noreturn)) fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("kmbench: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	if (st.daemon_pid > 0)
-		daemon_log_tail();
-	cleanup();
-	exit(EXIT_FAILURE);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-/* ------------------------------------------------------------------------- */
-/* Statistics                                                                 */
-
-/* One measured quantity: a value per trial, or a note saying why it was skipped. */
-struct series {
-	const char *name;
-	const char *unit; /* "ops/s" or "us" */
-	double *v;
-	unsigned int n;
-	bool skipped;
-	char note[120];
-};
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* The q-quantile (0..1) of the series, interpolating between order statistics. */
-static double series_quantile(const struct series *s, double q)
-{
-	double *sorted, pos, v;
-	unsigned int lo;
-
-	sorted = malloc(s->n * sizeof(*sorted));
-	if (!sorted)
-		fail("out of memory");
-	memcpy(sorted, s->v, s->n * sizeof(*sorted));
-	qsort(sorted, s->n, sizeof(*sorted), cmp_double);
-	pos = q * (s->n - 1);
-	lo = (unsigned int)pos;
-	if (lo + 1 >= s->n)
-		v = sorted[s->n - 1];
-	else
-		v = sorted[lo] + (sorted[lo + 1] - sorted[lo]) * (pos - lo);
-	free(sorted);
-	return v;
-}
-
-static double series_median(const struct series *s)
-{
-	return series_quantile(s, 0.5);
-}
-
-static void series_init(struct series *s, const char *name, const char *unit, unsigned int cap)
-{
-	s->name = name;
-	s->unit = unit;
-	s->n = 0;
-	s->skipped = false;
-	s->note[0] = '\0';
-	s->v = calloc(cap, sizeof(*s->v));
-	if (!s->v)
-		fail("out of memory");
-}
-
-static void series_free(struct series *s)
-{
-	free(s->v);
-	s->v = NULL;
-	s->n = 0;
-}
-
-static void __attribute__((format(printf, 2, 3)))
-series_skip(struct series *s, const char *fmt, ...)
-{
-	va_list ap;
-
-	s->skipped = true;
-	va_start(ap, fmt);
-	vsnprintf(s->note, sizeof(s->note), fmt, ap);
-	va_end(ap);
-}
-
-/* ------------------------------------------------------------------------- */
-/* CPU placement                                                              */
-
-/*
- * With --spawn, the bench runs on one CPU and both servers (echo and kmallocd) on
- * another (--placement cross), or all on one (same), so that both round trips pay
- * the same wake-ups. Left to itself (none), the scheduler of a 2-vCPU VM keeps a
- * pair on one CPU in some runs and not in others, which changes a round trip 3-6x
- * and, when the two pairs land differently, the ratio. A daemon given by --socket
- * is not ours to pin; then nothing is.
- */
-static void cpus_pick(void)
-{
-	cpu_set_t set;
-	int n = 0;
-
-	st.cpu_client = st.cpu_server = -1;
-	if (opt.placement == PLACEMENT_NONE || sched_getaffinity(0, sizeof(set), &set) < 0)
-		return;
-	for (int cpu = 0; cpu < CPU_SETSIZE && n < 2; cpu++) {
-		if (!CPU_ISSET(cpu, &set))
-			continue;
-		if (n++ == 0)
-			st.cpu_client = st.cpu_server = cpu;
-		else if (opt.placement == PLACEMENT_CROSS)
-			st.cpu_server = cpu;
-	}
-	if (opt.placement == PLACEMENT_CROSS && st.cpu_server == st.cpu_client)
-		st.cpu_client = st.cpu_server = -1; /* one CPU only: nothing to choose */
-}
-
-static void cpu_pin(int cpu)
-{
-	cpu_set_t set;
-
-	if (cpu < 0)
-		return;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	if (sched_setaffinity(0, sizeof(set), &set) < 0)
-		fprintf(stderr, "kmbench: cannot pin to CPU %d: %s\n", cpu, strerror(errno));
-}
-
-/* ------------------------------------------------------------------------- */
-/* Hugepages: reserve for the run, give back at exit                         */
-
-/*
- * The hugepage counters hold one decimal number. These two parse and format it by
- * hand because hugepages_restore() runs in a signal handler, where stdio is unsafe.
- */
-static long read_long(const char *path)
-{
-	char buf[32];
-	ssize_t n;
-	long v = 0;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf));
-	close(fd);
-	if (n <= 0 || buf[0] < '0' || buf[0] > '9')
-		return -1;
-	for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++)
-		v = v * 10 + (buf[i] - '0');
-	return v;
-}
-
-static int write_long(const char *path, long v)
-{
-	char buf[24];
-	size_t i = sizeof(buf);
-	ssize_t n;
-	int fd;
-
-	buf[--i] = '\n';
-	do {
-		buf[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v > 0 && i > 0);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = write(fd, buf + i, sizeof(buf) - i);
-	close(fd);
-	return n == (ssize_t)(sizeof(buf) - i) ? 0 : -1;
-}
-
-static long hugepages_free(void)
-{
-	return read_long(HUGEPAGES_DIR "/free_hugepages");
-}
-
-/*
- * Make @need 2 MiB hugepages free, raising nr_hugepages (the per-size twin of
- * /proc/sys/vm/nr_hugepages) by the shortfall when root and --hugepages allow it.
- * What was added is counted in st.nr_added, and only that is taken back at exit:
- * others on the host may change nr_hugepages meanwhile, and keep their change.
- * Return: the number of free hugepages afterwards (-1 when the host has none).
- */
-static long hugepages_ensure_free(long need)
-{
-	long nr, nr_after, free_now = hugepages_free();
-
-	if (free_now < 0 || free_now >= need || !opt.hugepages || geteuid() != 0)
-		return free_now;
-	nr = read_long(HUGEPAGES_DIR "/nr_hugepages");
-	if (nr < 0)
-		return free_now;
-	if (write_long(HUGEPAGES_DIR "/nr_hugepages", nr + need - free_now) < 0)
-		fprintf(stderr, "kmbench: cannot raise nr_hugepages to %ld: %s\n",
-			nr + need - free_now, strerror(errno));
-	nr_after = read_long(HUGEPAGES_DIR "/nr_hugepages");
-	if (nr_after > nr)
-		st.nr_added += nr_after - nr;
-	return hugepages_free();
-}
-
-/* Async-signal-safe: takes back the hugepages hugepages_ensure_free() added. */
-static void hugepages_restore(void)
-{
-	static const char msg[] = "kmbench: cannot restore nr_hugepages\n";
-	long nr;
-
-	if (st.nr_added <= 0)
-		return;
-	nr = read_long(HUGEPAGES_DIR "/nr_hugepages");
-	if (nr < 0 || write_long(HUGEPAGES_DIR "/nr_hugepages",
-				 nr > st.nr_added ? nr - st.nr_added : 0) < 0) {
-		if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
-			return;
-	}
-	st.nr_added = 0;
-}
-
-/* ------------------------------------------------------------------------- */
-/* The daemon under test (--spawn)                                           */
-
-static bool socket_accepts(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	bool ok;
-	int fd;
-
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return false;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	close(fd);
-	return ok;
-}
-
-/* Waits up to @timeout_ns for the daemon; 0 with its wait status, or -1 if it still runs. */
-static int daemon_reap(uint64_t timeout_ns, int *status)
-{
-	uint64_t deadline = now_ns() + timeout_ns;
-
-	for (;;) {
-		pid_t r = waitpid(st.daemon_pid, status, WNOHANG);
-
-		if (r == st.daemon_pid || (r < 0 && errno == ECHILD)) {
-			st.daemon_pid = 0;
-			return 0;
-		}
-		if (now_ns() >= deadline)
-			return -1;
-		sleep_ms(5);
-	}
-}
-
-/* SIGTERM, then SIGKILL after STOP_TIMEOUT_NS. Return: true if it exited cleanly. */
-static bool daemon_stop(void)
-{
-	int status = 0;
-
-	if (st.daemon_pid <= 0)
-		return true;
-	kill(st.daemon_pid, SIGTERM);
-	if (daemon_reap(STOP_TIMEOUT_NS, &status) < 0) {
-		kill(st.daemon_pid, SIGKILL);
-		daemon_reap(STOP_TIMEOUT_NS, &status);
-		return false;
-	}
-	return (WIFEXITED(status) && WEXITSTATUS(status) == 0) ||
-	       (WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
-}
-
-static void describe_status(int status, char *buf, size_t len)
-{
-	if (WIFEXITED(status))
-		snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
-	else if (WIFSIGNALED(status))
-		snprintf(buf, len, "signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
-	else
-		snprintf(buf, len, "wait status %#x", status);
-}
-
-/* Copies the last lines of the spawned daemon's log to stderr. */
-static void daemon_log_tail(void)
-{
-	static char buf[8192];
-	size_t n, start = 0;
-	FILE *f;
-
-	if (!st.log_path[0])
-		return;
-	f = fopen(st.log_path, "re");
-	if (!f)
-		return;
-	if (fseek(f, 0, SEEK_END) == 0 && ftell(f) > (long)sizeof(buf) - 1)
-		fseek(f, -(long)sizeof(buf) + 1, SEEK_END);
-	else
-		fseek(f, 0, SEEK_SET);
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	if (n == sizeof(buf) - 1)
-		start = strcspn(buf, "\n") + 1; /* drop the cut first line */
-	if (start >= n)
-		return;
-	fprintf(stderr, "kmbench: kmallocd log (%s):\n", st.log_path);
-	for (char *line = buf + start, *end; *line; line = end) {
-		end = strchrnul(line, '\n');
-		fprintf(stderr, "  | %.*s\n", (int)(end - line), line);
-		if (*end)
-			end++;
-	}
-}
-
-/*
- * Starts `@exe --socket <tmpdir>/sock --pool-size <size> [--require-hugepages]` with
- * its output in <tmpdir>/kmallocd.log, and waits until the socket accepts a
- * connection (up to 30 s) or the daemon dies.
- */
-static void daemon_spawn(const char *exe)
-{
-	const char *tmp = getenv("TMPDIR");
-	char status_text[64];
-	uint64_t deadline;
-	int logfd, status;
-	pid_t pid;
-
-	if (!tmp || !*tmp || strlen(tmp) > 32)
-		tmp = "/tmp";
-	snprintf(st.tmpdir, sizeof(st.tmpdir), "%s/kmbench.XXXXXX", tmp);
-	if (!mkdtemp(st.tmpdir)) {
-		st.tmpdir[0] = '\0';
-		fail("mkdtemp in %s: %s", tmp, strerror(errno));
-	}
-	snprintf(st.sock_path, sizeof(st.sock_path), "%s/sock", st.tmpdir);
-	snprintf(st.log_path, sizeof(st.log_path), "%s/kmallocd.log", st.tmpdir);
-	logfd = open(st.log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (logfd < 0)
-		fail("%s: %s", st.log_path, strerror(errno));
-
-	pid = fork();
-	if (pid < 0)
-		fail("fork: %s", strerror(errno));
-	if (pid == 0) {
-		char *argv[] = { (char *)exe,
-				 "--socket",
-				 st.sock_path,
-				 "--pool-size",
-				 (char *)opt.pool_size,
-				 "--require-hugepages",
-				 NULL };
-		int nullfd = open("/dev/null", O_RDONLY);
-
-		/* The daemon must not outlive a bench that crashes. */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() != st.main_pid)
-			_exit(127);
-		if (!opt.hugepages)
-			argv[5] = NULL;
-		cpu_pin(st.cpu_server);
-		if (nullfd >= 0)
-			dup2(nullfd, STDIN_FILENO);
-		dup2(logfd, STDOUT_FILENO);
-		dup2(logfd, STDERR_FILENO);
-		execv(exe, argv);
-		dprintf(STDERR_FILENO, "kmbench: exec %s: %s\n", exe, strerror(errno));
-		_exit(127);
-	}
-	close(logfd);
-	st.daemon_pid = pid;
-
-	deadline = now_ns() + READY_TIMEOUT_NS;
-	for (;;) {
-		if (daemon_reap(0, &status) == 0) {
-			describe_status(status, status_text, sizeof(status_text));
-			daemon_log_tail();
-			fail("%s exited (%s) before it was ready", exe, status_text);
-		}
-		if (socket_accepts(st.sock_path))
-			return;
-		if (now_ns() >= deadline)
-			fail("%s: socket %s does not accept connections after 30 s", exe,
-			     st.sock_path);
-		sleep_ms(10);
-	}
-}
-
-/* ------------------------------------------------------------------------- */
-/* Clean-up, normal or on a signal                                            */
-
-static void echo_stop(void)
-{
-	if (st.echo_pid <= 0)
-		return;
-	kill(st.echo_pid, SIGKILL);
-	waitpid(st.echo_pid, NULL, 0);
-	st.echo_pid = 0;
-}
-
-/* Async-signal-safe: kill what we started, give hugepages back, remove the tmpdir. */
-static void cleanup(void)
-{
-	echo_stop();
-	daemon_stop();
-	hugepages_restore();
-	if (st.tmpdir[0]) {
-		unlink(st.sock_path);
-		unlink(st.log_path);
-		rmdir(st.tmpdir);
-		st.tmpdir[0] = '\0';
-	}
-}
-
-static void on_signal(int sig)
-{
-	if (getpid() == st.main_pid)
-		cleanup();
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-static void install_signals(void)
-{
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
-
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		signal(sigs[i], on_signal);
-	signal(SIGPIPE, SIG_IGN); /* a dead peer is an error to report, not a crash */
-}
-
-static void reset_signals(void)
-{
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
-}
-
 /* ------------------------------------------------------------------------- */
 /* (1) round trips: seqpacket ping-pong and kmalloc+kfree of 64 bytes        */
-
-static void __attribute__((noreturn)) echo_serve(int fd)
-{
-	char buf[256];
-
-	for (;;) {
-		ssize_t n = recv(fd, buf, sizeof(buf), 0);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			_exit(n == 0 ? 0 : 1);
-		if (send(fd, buf, (size_t)n, MSG_NOSIGNAL) != n)
-			_exit(1);
-	}
-}
-
-/*
- * Forks the echo server on a socketpair; returns the parent's end. Called before
- * km_connect() so that the child holds no copy of the broker connection.
- */
-static int echo_start(void)
-{
-	int sv[2];
-	pid_t pid;
-
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-		fail("socketpair(AF_UNIX, SOCK_SEQPACKET): %s", strerror(errno));
-	pid = fork();
-	if (pid < 0)
-		fail("fork: %s", strerror(errno));
-	if (pid == 0) {
-		reset_signals();
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		cpu_pin(st.cpu_server);
-		close(sv[0]);
-		echo_serve(sv[1]);
-	}
-	close(sv[1]);
-	st.echo_pid = pid;
-	return sv[0];
-}
 
 /* @iterations 64-byte round trips to the echo server. Return: ops/s. */
 static double pingpong_trial(int fd, unsigned long iterations)
@@ -1044,36 +507,6 @@ static unsigned long parse_count(const char *name, const char *s)
 	return v;
 }
 
-/* SIZE as kmallocd takes it: bytes or a K/M/G suffix. Return: bytes, 0 if malformed. */
-static uint64_t parse_size(const char *s)
-{
-	uint64_t v;
-	char *end;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *s == '-')
-		return 0;
-	switch (*end) {
-	case 'G':
-	case 'g':
-		v <<= 10;
-		/* fallthrough */
-	case 'M':
-	case 'm':
-		v <<= 10;
-		/* fallthrough */
-	case 'K':
-	case 'k':
-		v <<= 10;
-		end++;
-		break;
-	default:
-		break;
-	}
-	return *end ? 0 : v;
-}
-
 /* A --placement name; exits with a usage error for anything else. */
 static enum placement parse_placement(const char *s)
 {
@@ -1211,7 +644,7 @@ static void reserve_hugepages(void)
 {
 	long pool_pages = opt.spawn ? (long)(parse_size(opt.pool_size) / SZ_2M) : 0;
 	long need = pool_pages + (long)(SZ_64M / SZ_2M);
-	long free_now = hugepages_ensure_free(need);
+	long free_now = hugepages_ensure_free(need, opt.hugepages);
 
 	if (free_now >= need)
 		return;
@@ -1239,16 +672,17 @@ int main(int argc, char **argv)
 	int echo_fd;
 
 	parse_options(argc, argv);
-	st.main_pid = getpid();
-	install_signals();
+	bench_init("kmbench");
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
-	cpus_pick();
+	cpus_pick(opt.placement != PLACEMENT_NONE, opt.placement == PLACEMENT_CROSS);
 	cpu_pin(st.cpu_client);
 	if (opt.hugepages)
 		reserve_hugepages();
 	if (opt.spawn) {
-		daemon_spawn(opt.spawn);
+		static const char *const require_huge[] = { "--require-hugepages", NULL };
+
+		daemon_spawn(opt.spawn, opt.pool_size, opt.hugepages ? require_huge : NULL);
 		opt.socket = st.sock_path;
 	}
 	echo_fd = echo_start();
@@ -1259,7 +693,7 @@ int main(int argc, char **argv)
 	if (km_get_meminfo(c, &mi) < 0)
 		fail("km_get_meminfo: %s", strerror(errno));
 	if (opt.hugepages)
-		hugepages_ensure_free((long)(SZ_64M / SZ_2M));
+		hugepages_ensure_free((long)(SZ_64M / SZ_2M), true);
 	printf("kmbench: %s, pool %llu MiB %s; measuring...\n",
 	       opt.spawn    ? "spawned kmallocd"
 	       : opt.socket ? opt.socket
