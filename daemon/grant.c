@@ -31,10 +31,10 @@
 #include "slab.h"
 #include "vmalloc.h"
 
-#define GRANT_CHUNK		(1u << GRANT_CHUNK_SHIFT)
+#define GRANT_CHUNK		  (1u << GRANT_CHUNK_SHIFT)
 #define GRANT_RELEASE_CHECK_EVERY 256 /* grants between clock reads */
-#define GRANT_SLOT(id)		((uint32_t)(id))
-#define GRANT_GEN(id)		((uint32_t)((id) >> 32))
+#define GRANT_SLOT(id)		  ((uint32_t)(id))
+#define GRANT_GEN(id)		  ((uint32_t)((id) >> 32))
 
 const char *const grant_kind_names[GRANT_KIND_MAX] = {
 	[GRANT_KMALLOC] = "kmalloc",
@@ -47,6 +47,7 @@ const char *const grant_kind_names[GRANT_KIND_MAX] = {
 int grant_table_init(struct grant_table *t)
 {
 	memset(t, 0, sizeof(*t));
+	TAILQ_INIT(&t->areas);
 	return 0;
 }
 
@@ -189,7 +190,8 @@ uint64_t grant_bytes(const struct grant *g)
 {
 	switch (g->kind) {
 	case GRANT_KMALLOC:
-		return g->cache >= 0 ? kms_class_size[g->cache] : (uint64_t)KM_PAGE_SIZE << g->order;
+		return g->cache >= 0 ? kms_class_size[g->cache]
+				     : (uint64_t)KM_PAGE_SIZE << g->order;
 	case GRANT_SLAB:
 		return (uint64_t)KM_PAGE_SIZE << kmalloc_classes[g->cache].order;
 	default:
@@ -207,63 +209,117 @@ void grant_set_init(struct grant_set *s)
 void grant_set_fini(struct grant_set *s)
 {
 	assert(s->nr == 0);
-	free(s->v);
+	for (uint32_t i = 0; i < s->nr_chunks; i++)
+		free(s->chunks[i]);
+	free(s->chunks);
 	memset(s, 0, sizeof(*s));
+}
+
+static struct grant **grant_set_slot(struct grant_set *s, uint32_t i)
+{
+	return &s->chunks[i >> GRANT_SET_CHUNK_SHIFT][i & (GRANT_SET_CHUNK - 1)];
+}
+
+/* One step of growth: the first chunk doubled (up to a full chunk), or a
+ * full chunk more. 0 or -ENOMEM. */
+static int grant_set_grow(struct grant_set *s)
+{
+	struct grant **chunk;
+
+	if (s->nr_chunks == s->cap_chunks) {
+		uint32_t cap = s->cap_chunks ? 2 * s->cap_chunks : 4;
+		struct grant ***chunks = realloc(s->chunks, cap * sizeof(*chunks));
+
+		if (!chunks)
+			return -ENOMEM;
+		s->chunks = chunks;
+		s->cap_chunks = cap;
+	}
+	if (s->nr_chunks == 1 && s->cap < GRANT_SET_CHUNK) {
+		chunk = realloc(s->chunks[0], 2 * s->cap * sizeof(*chunk));
+		if (!chunk)
+			return -ENOMEM;
+		s->chunks[0] = chunk;
+		s->cap *= 2;
+		return 0;
+	}
+	if (s->cap > UINT32_MAX - GRANT_SET_CHUNK)
+		return -ENOMEM;
+	chunk = malloc((s->nr_chunks ? GRANT_SET_CHUNK : 16) * sizeof(*chunk));
+	if (!chunk)
+		return -ENOMEM;
+	s->chunks[s->nr_chunks++] = chunk;
+	s->cap += s->nr_chunks > 1 ? GRANT_SET_CHUNK : 16;
+	return 0;
 }
 
 /* Room for @n more grants in @s, so linking them cannot fail. */
 static int grant_set_reserve(struct grant_set *s, uint32_t n)
 {
-	uint64_t cap = s->cap ? s->cap : 16;
-	struct grant **v;
+	if ((uint64_t)s->nr + n > UINT32_MAX)
+		return -ENOMEM;
+	while (s->cap < s->nr + n) {
+		int err = grant_set_grow(s);
 
-	if ((uint64_t)s->nr + n <= s->cap)
-		return 0;
-	while (cap < (uint64_t)s->nr + n)
-		cap *= 2;
-	if (cap > UINT32_MAX)
-		return -ENOMEM;
-	v = realloc(s->v, cap * sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	s->v = v;
-	s->cap = (uint32_t)cap;
+		if (err)
+			return err;
+	}
 	return 0;
 }
 
-static void grant_link(struct conn *holder, struct grant *g)
+/* A holder that gave much back returns the memory: the last chunk once half
+ * a chunk below it is unused too, the first one halved below a quarter. */
+static void grant_set_shrink(struct grant_set *s)
+{
+	if (s->nr_chunks > 1) {
+		if (s->nr + GRANT_SET_CHUNK / 2 < s->cap - GRANT_SET_CHUNK) {
+			free(s->chunks[--s->nr_chunks]);
+			s->cap -= GRANT_SET_CHUNK;
+		}
+	} else if (s->nr_chunks == 1 && s->cap > 64 && s->nr < s->cap / 4) {
+		struct grant **chunk = realloc(s->chunks[0], (s->cap / 2) * sizeof(*chunk));
+
+		if (chunk) {
+			s->chunks[0] = chunk;
+			s->cap /= 2;
+		}
+	}
+}
+
+static void grant_link(struct grant_table *t, struct conn *holder, struct grant *g)
 {
 	struct grant_set *s = &holder->grants;
 	uint64_t bytes;
 
 	assert(s->nr < s->cap);
+	if (g->kind == GRANT_VMALLOC) {
+		g->area->grant = g;
+		TAILQ_INSERT_TAIL(&t->areas, g->area, link);
+		t->nr_areas++;
+	}
 	g->holder = holder;
 	g->pos = s->nr;
-	s->v[s->nr++] = g;
+	*grant_set_slot(s, s->nr++) = g;
 	bytes = grant_bytes(g);
 	holder->bytes += bytes;
 	account_charge(holder->account, bytes, 1);
 }
 
-static void grant_unlink(struct grant *g)
+static void grant_unlink(struct grant_table *t, struct grant *g)
 {
 	struct conn *holder = g->holder;
 	struct grant_set *s = &holder->grants;
 	uint64_t bytes = grant_bytes(g);
-	struct grant *last = s->v[--s->nr];
+	struct grant *last = grant_set_at(s, --s->nr);
 
-	s->v[g->pos] = last;
+	*grant_set_slot(s, g->pos) = last;
 	last->pos = g->pos;
 	holder->bytes -= bytes;
 	account_uncharge(holder->account, bytes, 1);
-	/* A holder that gave most back returns its vector's memory too. */
-	if (s->cap > 64 && s->nr < s->cap / 4) {
-		struct grant **v = realloc(s->v, (s->cap / 2) * sizeof(*v));
-
-		if (v) {
-			s->v = v;
-			s->cap /= 2;
-		}
+	grant_set_shrink(s);
+	if (g->kind == GRANT_VMALLOC) {
+		TAILQ_REMOVE(&t->areas, g->area, link);
+		t->nr_areas--;
 	}
 }
 
@@ -282,8 +338,10 @@ static void grant_free_memory(struct grant *g)
 
 	switch (g->kind) {
 	case GRANT_KMALLOC:
-		obj = (struct kmalloc_obj){ .phys = g->phys, .size = grant_bytes(g),
-					    .order = g->order, .cache = g->cache };
+		obj = (struct kmalloc_obj){ .phys = g->phys,
+					    .size = grant_bytes(g),
+					    .order = g->order,
+					    .cache = g->cache };
 		kmalloc_free(d, &obj);
 		break;
 	case GRANT_SLAB:
@@ -297,7 +355,7 @@ static void grant_free_memory(struct grant *g)
 
 void grant_release(struct grant_table *t, struct grant *g)
 {
-	grant_unlink(g); /* while its area, which says its size, is there */
+	grant_unlink(t, g); /* while its area, which says its size, is there */
 	grant_free_memory(g);
 	grant_delete(t, g);
 }
@@ -316,7 +374,7 @@ bool grant_release_some(struct grant_table *t, struct conn *holder, uint64_t bud
 	unsigned int n = 0;
 
 	while (holder->grants.nr) {
-		grant_release(t, holder->grants.v[holder->grants.nr - 1]);
+		grant_release(t, grant_set_at(&holder->grants, holder->grants.nr - 1));
 		if (budget_ns && ++n % GRANT_RELEASE_CHECK_EVERY == 0 &&
 		    now_ns() - start > budget_ns)
 			return holder->grants.nr == 0;
@@ -376,7 +434,7 @@ static int grant_bulk(struct grant_table *t, struct conn *holder, enum grant_kin
 		return err;
 	}
 	for (i = 0; i < count; i++)
-		grant_link(holder, out[i]);
+		grant_link(t, holder, out[i]);
 	return 0;
 }
 
@@ -459,7 +517,7 @@ int grant_vmalloc(struct grant_table *t, struct conn *holder, uint64_t size, uns
 	}
 	g->area->vaddr = vaddr;
 	snprintf(g->area->caller, sizeof(g->area->caller), "%s", caller ? caller : "");
-	grant_link(holder, g);
+	grant_link(t, holder, g);
 	*out = g;
 	return 0;
 }
@@ -491,8 +549,8 @@ static struct grant *grant_new_at(struct grant_table *t, uint64_t id, enum grant
 	return g;
 }
 
-int grant_restore(struct grant_table *t, struct conn *holder, uint64_t id,
-		  enum grant_kind kind, const struct kmalloc_obj *obj, struct vmalloc_area *area)
+int grant_restore(struct grant_table *t, struct conn *holder, uint64_t id, enum grant_kind kind,
+		  const struct kmalloc_obj *obj, struct vmalloc_area *area)
 {
 	struct domain *d = holder->domain;
 	struct grant *g;
@@ -527,10 +585,10 @@ int grant_restore(struct grant_table *t, struct conn *holder, uint64_t id,
 		break;
 	}
 	if (err) {
-		t->count--;	/* back to a free slot, found by grant_table_restored() */
+		t->count--; /* back to a free slot, found by grant_table_restored() */
 		return err;
 	}
 	g->holder = holder;
-	grant_link(holder, g);
+	grant_link(t, holder, g);
 	return 0;
 }

@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "kmalloc.h"
 
@@ -47,11 +48,11 @@ struct grant {
 	uint64_t id;	     /* generation << 32 | slot */
 	struct conn *holder; /* NULL while the slot is free */
 	union {
-		uint64_t phys;		    /* KMALLOC, SLAB: first byte */
-		struct vmalloc_area *area;  /* VMALLOC */
-		uint64_t next_free;	    /* a free slot: the next one + 1, or 0 */
+		uint64_t phys;		   /* KMALLOC, SLAB: first byte */
+		struct vmalloc_area *area; /* VMALLOC */
+		uint64_t next_free;	   /* a free slot: the next one + 1, or 0 */
 	};
-	uint32_t pos;  /* in holder->grants.v */
+	uint32_t pos;  /* in holder->grants */
 	uint8_t kind;  /* enum grant_kind */
 	int8_t cache;  /* KMALLOC: class, or -1 for a large block; SLAB: class */
 	uint8_t order; /* KMALLOC large: order of its pages */
@@ -60,22 +61,41 @@ struct grant {
 
 _Static_assert(sizeof(struct grant) == 32, "a grant is 32 bytes");
 
-/* The grants one holder has, in no order. */
+#define GRANT_SET_CHUNK_SHIFT 12 /* 4096 pointers, 32 KiB */
+#define GRANT_SET_CHUNK	      (1u << GRANT_SET_CHUNK_SHIFT)
+
+/* The grants one holder has, in no order: a vector in chunks, so that it
+ * grows and shrinks a chunk at a time and never copies a million pointers
+ * on the event loop. The first chunk starts small and doubles up to a full
+ * chunk; the others are full from the start. */
 struct grant_set {
-	struct grant **v;
-	uint32_t nr, cap;
+	struct grant ***chunks;
+	uint32_t nr;	     /* grants */
+	uint32_t cap;	     /* room: the first chunk's, plus GRANT_SET_CHUNK per other one */
+	uint32_t nr_chunks;  /* chunks allocated */
+	uint32_t cap_chunks; /* entries of chunks[] */
 };
+
+/* The @i-th grant of @s (i < s->nr). */
+static inline struct grant *grant_set_at(const struct grant_set *s, uint32_t i)
+{
+	return s->chunks[i >> GRANT_SET_CHUNK_SHIFT][i & (GRANT_SET_CHUNK - 1)];
+}
 
 #define GRANT_CHUNK_SHIFT 12 /* 4096 grants, 128 KiB a chunk */
 
 struct grant_table {
 	struct grant **chunks; /* each 1 << GRANT_CHUNK_SHIFT grants; never moved */
 	uint32_t nr_chunks, cap_chunks;
-	uint32_t nr_slots;		/* slots ever handed out */
-	uint32_t free_head, free_tail;	/* FIFO of free slots, + 1 (0: none) */
-	uint32_t max_gen;		/* the highest generation handed out */
-	uint32_t gen_floor;		/* a previous daemon's max_gen: new ones go above */
-	uint64_t count;			/* live grants */
+	uint32_t nr_slots;	       /* slots ever handed out */
+	uint32_t free_head, free_tail; /* FIFO of free slots, + 1 (0: none) */
+	uint32_t max_gen;	       /* the highest generation handed out */
+	uint32_t gen_floor;	       /* a previous daemon's max_gen: new ones go above */
+	uint64_t count;		       /* live grants */
+	/* Every vmalloc area granted, oldest first: vmallocinfo reads these,
+	 * not every grant. */
+	TAILQ_HEAD(, vmalloc_area) areas;
+	uint32_t nr_areas;
 };
 
 int grant_table_init(struct grant_table *t);
@@ -132,8 +152,8 @@ void grant_set_fini(struct grant_set *s);
  * on, or freed on failure. 0; -EUCLEAN when the memory does not fit (taken
  * already, not the domain's, a layout the allocators never make) or the id
  * is taken; -ENOMEM. Once every grant is in, grant_table_restored(). */
-int grant_restore(struct grant_table *t, struct conn *holder, uint64_t id,
-		  enum grant_kind kind, const struct kmalloc_obj *obj, struct vmalloc_area *area);
+int grant_restore(struct grant_table *t, struct conn *holder, uint64_t id, enum grant_kind kind,
+		  const struct kmalloc_obj *obj, struct vmalloc_area *area);
 
 /* After grant_restore() of every grant: the free slots, and new ids above
  * the previous daemon's @max_gen. */

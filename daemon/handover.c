@@ -188,7 +188,7 @@ static uint32_t write_grants(struct ho_buf *b, const struct conn *c)
 	uint32_t i;
 
 	for (i = 0; i < c->grants.nr; i++) {
-		const struct grant *g = c->grants.v[i];
+		const struct grant *g = grant_set_at(&c->grants, i);
 		struct ho_grant hg = { .id = g->id, .conn = c->id, .kind = g->kind,
 				       .cache = g->cache, .order = g->order };
 

@@ -7,16 +7,20 @@
 #pragma once
 
 #include <stdint.h>
+#include <sys/queue.h>
 
 struct domain;
+struct grant;
 
 #define VMALLOC_CALLER_LEN 64
 
 /* A vmalloc area: its frames in virtual order and what vmallocinfo shows. */
 struct vmalloc_area {
-	uint64_t size;			/* bytes asked for */
-	uint64_t vaddr;			/* the client's address, or 0 */
-	char caller[VMALLOC_CALLER_LEN];	/* printable, from the client */
+	TAILQ_ENTRY(vmalloc_area) link;	 /* on the grant table's areas while granted */
+	const struct grant *grant;	 /* the grant it is, while granted */
+	uint64_t size;			 /* bytes asked for */
+	uint64_t vaddr;			 /* the client's address, or 0 */
+	char caller[VMALLOC_CALLER_LEN]; /* printable, from the client */
 	uint32_t nr_frames;
 	uint32_t frames[];
 };
