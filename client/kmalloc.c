@@ -150,7 +150,8 @@ static __attribute__((noinline)) int slab_alloc_slow(struct km_client *c, unsign
 						     km_gfp_t gfp, struct kmc_tcache *tc,
 						     void **out)
 {
-	struct kmc_mag one = { .cap = 1 }, *m = tc ? &tc->mags[idx] : &one;
+	struct kmc_mag_entry one_entry;
+	struct kmc_mag one = { .cap = 1, .e = &one_entry }, *m = tc ? &tc->mags[idx] : &one;
 	int err;
 
 	err = kmc_slab_fill(c, idx, m, m->cap, gfp);

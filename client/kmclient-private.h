@@ -36,10 +36,11 @@
 
 #define KMC_RELEASE_MAX	     1024u /* grant ids riding on the next request (protocol cap) */
 #define KMC_RELEASE_FLUSH    KMC_RELEASE_MAX /* queued ids that go out at once, without waiting */
-#define KMC_ASYNC_MAX	     8u	   /* requests sent without waiting, in flight at once */
-#define KMC_MAG_MAX	     64u   /* objects a thread keeps per class, at most */
-#define KMC_MAX_IDS	     1024u /* ids per Free, objects per Alloc (protocol cap) */
-#define KMC_PENDING_BUCKETS  64	   /* rpc.c pending-call hash, a power of two */
+#define KMC_ASYNC_MAX	     8u		     /* requests sent without waiting, in flight at once */
+#define KMC_MAG_MAX	     1024u	     /* objects a thread keeps per class, at most */
+#define KMC_MAG_BYTES	     (64u << 10)     /* and bytes of them (8 of 8 KiB, 1024 of 64 B) */
+#define KMC_MAX_IDS	     1024u	     /* ids per Free, objects per Alloc (protocol cap) */
+#define KMC_PENDING_BUCKETS  64		     /* rpc.c pending-call hash, a power of two */
 #define KMC_DIRECT_MAP_ALIGN ((uint64_t)KM_KMALLOC_MAX_SIZE) /* keeps buddy alignment */
 
 struct kmc_call;
@@ -108,26 +109,32 @@ struct kmc_class {
 	uint32_t nr_empty;   /* on the empty list */
 	uint32_t keep;	     /* empty slabs kept whatever the budget (min_partial) */
 	uint32_t refill;     /* slabs the next miss asks for */
+	uint32_t peak;	     /* most slabs in use (not empty) this epoch */
+	uint32_t prev_peak;  /* and in the epoch before */
+	uint64_t epoch;	     /* when this epoch began (CLOCK_MONOTONIC_COARSE, ns) */
 	uint32_t refill_max; /* 1024 objects' worth */
 	uint32_t size, objs; /* object size, objects per slab */
 	uint64_t slab_bytes;
 	uint32_t magic; /* ceil(2^32 / size), see struct kmc_slab */
 };
 
-/* A magazine: free objects of one class a thread hands out first. */
+/* A magazine: free objects of one class a thread hands out first, newest
+ * on top. */
 struct kmc_mag {
 	uint32_t nr, cap;
 	struct kmc_mag_entry {
 		void *obj;
 		uint8_t *state; /* its state byte in its slab's descriptor */
-	} e[KMC_MAG_MAX];
+	} * e;			/* cap entries */
 };
 
-/* One thread's magazines for one client (tcache.c). */
+/* One thread's magazines for one client (tcache.c), their entries after
+ * them in the same allocation. */
 struct kmc_tcache {
 	TAILQ_ENTRY(kmc_tcache) link; /* on the client's tcaches */
 	struct km_client *c;
 	struct kmc_mag mags[KM_NR_KMALLOC_CLASSES];
+	struct kmc_mag_entry entries[];
 };
 
 /* The last client a thread used and its cache for it. */
@@ -194,7 +201,8 @@ struct km_client {
 	struct kmc_class classes[KM_NR_KMALLOC_CLASSES];
 	struct kmc_slab **pagemap; /* per pfn of the pool: its slab of ours, or NULL */
 	uint64_t empty_bytes;	   /* in empty slabs kept (atomic) */
-	uint64_t empty_budget;	   /* kept beyond min_partial while below this */
+	uint64_t empty_budget;	   /* all kept while below this */
+	uint64_t empty_cap;	   /* never more than this beyond min_partial */
 
 	/* tcache.c */
 	pthread_key_t tkey;

@@ -7,9 +7,9 @@
  * mmap. Small kmallocs (up to 8 KiB) are carved from whole slabs the client
  * holds, through per-thread caches: most cost no lock and no round trip
  * (set KMCLIENT_NO_CACHE=1 for one grant and one round trip each). vmalloc
- * areas are stitched together from whole frames with MAP_FIXED. The names and semantics follow the Linux
- * kernel's allocators (kmalloc, kzalloc, krealloc, ksize, vmalloc, kvmalloc)
- * with a km_client first argument.
+ * areas are stitched together from whole frames with MAP_FIXED. The names and semantics follow the
+ * Linux kernel's allocators (kmalloc, kzalloc, krealloc, ksize, vmalloc, kvmalloc) with a km_client
+ * first argument.
  *
  * Errors: functions returning pointers return NULL, int functions return -1,
  * and errno is set: ENOMEM (the pool cannot serve the request, or the size

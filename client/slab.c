@@ -13,9 +13,10 @@
  *
  * A slab is on one of its class's lists: partial (some objects in it),
  * empty (all of them: kept for reuse), or full (all its objects out, handed
- * out or in magazines). Empty slabs are kept up to SLUB's
- * min_partial per class, and beyond that while the client's empty slabs stay
- * under a small share of the pool; the rest go back to the daemon with the
+ * out or in magazines). Empty slabs are kept up to SLUB's min_partial per
+ * class, all of them while the client's empty slabs stay under a small
+ * share of the pool, and beyond that as many as the class's recent demand
+ * asks for (slab_surplus_locked()); the rest go back to the daemon with the
  * next request, without a round trip of their own. The first miss of a
  * class asks the daemon for one slab, each further one for twice as many as
  * the last (up to 1024 objects' worth); a slab given back halves it.
@@ -40,13 +41,19 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
 
 #define SLAB_REFILL_MAX_OBJS  1024 /* objects the most any miss asks for */
-#define SLAB_EMPTY_POOL_SHARE 256  /* empty slabs beyond min_partial: 1/256 of the pool */
+#define SLAB_EMPTY_POOL_SHARE 256  /* empty slabs kept whatever the demand: 1/256 of the pool */
 #define SLAB_EMPTY_MAX_BYTES  (4ull << 20)
-#define SLAB_RELEASE_BATCH    64  /* ids collected under a lock, given back after */
-#define SLAB_GROW_MAX	      256 /* slabs one miss asks for: 1024 objects of 8 KiB */
+#define SLAB_EMPTY_CAP_SHARE  16 /* and at most, whatever the demand: 1/16 of the pool */
+#define SLAB_EMPTY_CAP_BYTES  (64ull << 20)
+#define SLAB_EPOCH_NS	      1000000000ull /* demand is remembered over one to two of these */
+#define SLAB_RELEASE_BATCH    64	    /* ids collected under a lock, given back after */
+#define SLAB_GROW_MAX	      256	    /* slabs one miss asks for: 1024 objects of 8 KiB */
+#define SLAB_FILL_RUNS	      32	    /* slabs one fill takes objects from under the lock */
+#define SLAB_DRAIN_CHUNK      256	    /* objects one drain gives back under the lock */
 
 /* ---- set-up -------------------------------------------------------------- */
 
@@ -61,11 +68,17 @@ static uint32_t min_partial(uint32_t size)
 int kmc_slab_init(struct km_client *c)
 {
 	uint64_t nr_pages = c->pool_size >> KM_PAGE_SHIFT;
+	pthread_mutexattr_t attr;
 	void *map;
 
+	/* Held for a few microseconds at most: threads that meet on a class
+	 * spin a little before they sleep. */
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
 	for (unsigned int i = 0; i < KM_NR_KMALLOC_CLASSES; i++) {
 		struct kmc_class *k = &c->classes[i];
-		pthread_mutex_init(&k->lock, NULL);
+
+		pthread_mutex_init(&k->lock, &attr);
 		TAILQ_INIT(&k->full);
 		TAILQ_INIT(&k->partial);
 		TAILQ_INIT(&k->empty);
@@ -81,9 +94,13 @@ int kmc_slab_init(struct km_client *c)
 				: k->refill_max > SLAB_GROW_MAX ? SLAB_GROW_MAX
 								: k->refill_max;
 	}
+	pthread_mutexattr_destroy(&attr);
 	c->empty_budget = c->pool_size / SLAB_EMPTY_POOL_SHARE;
 	if (c->empty_budget > SLAB_EMPTY_MAX_BYTES)
 		c->empty_budget = SLAB_EMPTY_MAX_BYTES;
+	c->empty_cap = c->pool_size / SLAB_EMPTY_CAP_SHARE;
+	if (c->empty_cap > SLAB_EMPTY_CAP_BYTES)
+		c->empty_cap = SLAB_EMPTY_CAP_BYTES;
 	/* One pointer per page of the pool, touched only where slabs are. */
 	map = mmap(NULL, nr_pages * sizeof(*c->pagemap), PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -239,35 +256,87 @@ static int slab_grow(struct km_client *c, unsigned int idx, km_gfp_t gfp)
 	return added ? 0 : -ENOMEM;
 }
 
-/* Moves objects from @k's slabs into @m until it holds @want. */
-static void fill_locked(struct km_client *c, struct kmc_class *k, struct kmc_mag *m, uint32_t want)
-{
-	uint8_t *base = c->base;
+/* Objects taken from one slab by a fill. */
+struct fill_run {
+	struct kmc_slab *s;
+	uint32_t n;
+};
 
-	while (m->nr < want) {
+/*
+ * Takes up to @want object indexes out of @k's slabs into @idx, in at most
+ * SLAB_FILL_RUNS runs of one slab each; the number taken goes to *@got.
+ * Only the indexes move under the lock (a memcpy per slab); the caller
+ * makes them into magazine entries after it: a slab with objects out stays
+ * put.
+ */
+static unsigned int take_locked(struct km_client *c, struct kmc_class *k, uint16_t *idx,
+				uint32_t want, struct fill_run *runs, uint32_t *got)
+{
+	unsigned int nr = 0;
+	uint32_t total = 0;
+
+	while (total < want && nr < SLAB_FILL_RUNS) {
 		struct kmc_slab *s = TAILQ_FIRST(&k->partial);
+		uint32_t take;
 
 		if (!s) {
 			s = TAILQ_FIRST(&k->empty);
 			if (!s)
-				return;
+				break;
 			TAILQ_REMOVE(&k->empty, s, link);
 			k->nr_empty--;
 			__atomic_sub_fetch(&c->empty_bytes, k->slab_bytes, __ATOMIC_RELAXED);
 			s->where = KMC_SLAB_PARTIAL;
 			TAILQ_INSERT_HEAD(&k->partial, s, link);
+			if (k->nr_slabs - k->nr_empty > k->peak)
+				k->peak = k->nr_slabs - k->nr_empty;
 		}
-		while (s->nr_free && m->nr < want) {
-			uint16_t i = s->free[--s->nr_free];
-
-			m->e[m->nr].obj = base + s->phys + (uint64_t)i * k->size;
-			m->e[m->nr].state = &s->state[i];
-			m->nr++;
-		}
+		take = s->nr_free < want - total ? s->nr_free : want - total;
+		s->nr_free -= (uint16_t)take;
+		/* The top of the free stack, lowest address last: handed out first. */
+		memcpy(idx + total, s->free + s->nr_free, take * sizeof(*idx));
+		runs[nr].s = s;
+		runs[nr++].n = take;
+		total += take;
 		if (!s->nr_free) {
 			TAILQ_REMOVE(&k->partial, s, link);
 			s->where = KMC_SLAB_FULL;
 			TAILQ_INSERT_HEAD(&k->full, s, link);
+		}
+	}
+	*got = total;
+	return nr;
+}
+
+/* Moves objects from @k's slabs into @m until it holds @want, or the slabs
+ * have no more. */
+static void fill(struct km_client *c, struct kmc_class *k, struct kmc_mag *m, uint32_t want)
+{
+	struct fill_run runs[SLAB_FILL_RUNS];
+	uint16_t idx[KMC_MAG_MAX];
+	unsigned int nr, r;
+	uint32_t got, pos = 0;
+
+	if (want > KMC_MAG_MAX)
+		want = KMC_MAG_MAX;
+	while (m->nr < want) {
+		pthread_mutex_lock(&k->lock);
+		nr = take_locked(c, k, idx, want - m->nr, runs, &got);
+		pthread_mutex_unlock(&k->lock);
+		if (!got)
+			return;
+		pos = 0;
+		for (r = 0; r < nr; r++) {
+			struct kmc_slab *s = runs[r].s;
+			uint8_t *first = c->base + s->phys;
+
+			for (uint32_t j = 0; j < runs[r].n; j++, pos++) {
+				uint16_t i = idx[pos];
+
+				m->e[m->nr].obj = first + (uint64_t)i * k->size;
+				m->e[m->nr].state = &s->state[i];
+				m->nr++;
+			}
 		}
 	}
 }
@@ -279,9 +348,7 @@ int kmc_slab_fill(struct km_client *c, unsigned int idx, struct kmc_mag *m, uint
 	int err;
 
 	for (;;) {
-		pthread_mutex_lock(&k->lock);
-		fill_locked(c, k, m, want);
-		pthread_mutex_unlock(&k->lock);
+		fill(c, k, m, want);
 		if (m->nr)
 			return 0;
 		err = slab_grow(c, idx, gfp);
@@ -294,12 +361,58 @@ int kmc_slab_fill(struct km_client *c, unsigned int idx, struct kmc_mag *m, uint
 	}
 }
 
-/* An object back into its slab, and the slab onto the list that fits.
- * Adds the slab's grant to @ids when it is given back. */
-static void put_locked(struct km_client *c, struct kmc_class *k, struct kmc_slab *s, uint16_t i,
-		       uint64_t *ids, size_t *nr_ids)
+static uint64_t coarse_now_ns(void)
 {
-	s->free[s->nr_free++] = i;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Starts a new demand epoch once the current one is over: the peak of the
+ * one before is remembered (forgotten after a longer lull), and refills
+ * shrink back towards one slab. */
+static void class_epoch_locked(struct kmc_class *k)
+{
+	uint64_t now = coarse_now_ns();
+
+	if (now - k->epoch < SLAB_EPOCH_NS)
+		return;
+	k->prev_peak = now - k->epoch < 2 * SLAB_EPOCH_NS ? k->peak : 0;
+	k->peak = k->nr_slabs - k->nr_empty;
+	k->epoch = now;
+	if (k->refill > 1)
+		k->refill /= 2;
+}
+
+/*
+ * Whether a slab of @k that just became empty is one too many. Kept: up to
+ * min_partial per class; all of them while the client's empty slabs stay
+ * under a small budget; beyond it, as many as the class's recent demand
+ * (its peak of slabs in use over the last one or two epochs) makes worth
+ * keeping, so that a pattern that allocates and frees a thousand objects
+ * over and over does not give slabs back and ask for them again each time;
+ * never more than the cap, whatever the demand.
+ */
+static bool slab_surplus_locked(struct km_client *c, struct kmc_class *k)
+{
+	uint64_t empty = __atomic_load_n(&c->empty_bytes, __ATOMIC_RELAXED);
+
+	if (k->nr_empty <= k->keep || empty <= c->empty_budget)
+		return false;
+	if (empty > c->empty_cap)
+		return true;
+	class_epoch_locked(k);
+	return k->nr_slabs > (k->peak > k->prev_peak ? k->peak : k->prev_peak);
+}
+
+/* Moves @s, which just got an object back, onto the list that fits it:
+ * partial if it was full, empty if that was its last object out. Adds its
+ * grant to @ids when it is given back. */
+static __attribute__((noinline)) void put_moved_locked(struct km_client *c, struct kmc_class *k,
+						       struct kmc_slab *s, uint64_t *ids,
+						       size_t *nr_ids)
+{
 	if (s->where == KMC_SLAB_FULL) {
 		TAILQ_REMOVE(&k->full, s, link);
 		s->where = KMC_SLAB_PARTIAL;
@@ -313,37 +426,57 @@ static void put_locked(struct km_client *c, struct kmc_class *k, struct kmc_slab
 	TAILQ_INSERT_HEAD(&k->empty, s, link);
 	k->nr_empty++;
 	__atomic_add_fetch(&c->empty_bytes, k->slab_bytes, __ATOMIC_RELAXED);
-	if (k->nr_empty > k->keep &&
-	    __atomic_load_n(&c->empty_bytes, __ATOMIC_RELAXED) > c->empty_budget) {
+	if (slab_surplus_locked(c, k))
 		ids[(*nr_ids)++] = slab_remove_locked(c, k, s);
-		/* Asking for fewer next time: the pattern shrank. */
-		if (k->refill > 1)
-			k->refill /= 2;
-	}
+}
+
+/* An object back into its slab, and the slab onto the list that fits. */
+static inline void put_locked(struct km_client *c, struct kmc_class *k, struct kmc_slab *s,
+			      uint16_t i, uint64_t *ids, size_t *nr_ids)
+{
+	s->free[s->nr_free++] = i;
+	if (__builtin_expect(s->where == KMC_SLAB_FULL || s->nr_free == k->objs, 0))
+		put_moved_locked(c, k, s, ids, nr_ids);
 }
 
 void kmc_slab_drain_mag(struct km_client *c, unsigned int idx, struct kmc_mag *m, uint32_t keep)
 {
 	struct kmc_class *k = &c->classes[idx];
-	uint64_t ids[KMC_MAG_MAX];
-	size_t nr_ids = 0;
-	uint32_t n, j;
+	struct kmc_slab *slab[SLAB_DRAIN_CHUNK], *s;
+	uint16_t index[SLAB_DRAIN_CHUNK];
+	uint64_t ids[SLAB_DRAIN_CHUNK];
+	uint32_t n, j, t, cnt;
+	size_t nr_ids;
 
 	if (m->nr <= keep)
 		return;
 	/* The oldest go back; the most recently freed (cache-hot) stay. */
 	n = m->nr - keep;
-	pthread_mutex_lock(&k->lock);
-	for (j = 0; j < n; j++) {
-		struct kmc_slab *s =
-			c->pagemap[((uint8_t *)m->e[j].obj - c->base) >> KM_PAGE_SHIFT];
+	s = c->pagemap[((uint8_t *)m->e[0].obj - c->base) >> KM_PAGE_SHIFT];
+	for (j = 0; j < n; j += cnt) {
+		cnt = n - j < SLAB_DRAIN_CHUNK ? n - j : SLAB_DRAIN_CHUNK;
+		/* Each object's slab and index first, without the lock: a slab
+		 * with an object out (in a magazine) stays put. Neighbours are
+		 * often of one slab: the pagemap only when the state byte is
+		 * not the last slab's. */
+		for (t = 0; t < cnt; t++) {
+			uint8_t *state = m->e[j + t].state;
 
-		put_locked(c, k, s, (uint16_t)(m->e[j].state - s->state), ids, &nr_ids);
+			if ((uintptr_t)(state - s->state) >= k->objs)
+				s = c->pagemap[((uint8_t *)m->e[j + t].obj - c->base) >>
+					       KM_PAGE_SHIFT];
+			slab[t] = s;
+			index[t] = (uint16_t)(state - s->state);
+		}
+		nr_ids = 0;
+		pthread_mutex_lock(&k->lock);
+		for (t = 0; t < cnt; t++)
+			put_locked(c, k, slab[t], index[t], ids, &nr_ids);
+		pthread_mutex_unlock(&k->lock);
+		release_ids(c, ids, nr_ids);
 	}
-	pthread_mutex_unlock(&k->lock);
 	memmove(m->e, m->e + n, keep * sizeof(m->e[0]));
 	m->nr = keep;
-	release_ids(c, ids, nr_ids);
 }
 
 void kmc_slab_put(struct km_client *c, struct kmc_slab *s, uint32_t idx)

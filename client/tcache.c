@@ -26,13 +26,15 @@ __thread struct kmc_tls kmc_tls __attribute__((tls_model("initial-exec")));
 
 static uint64_t next_uid = 1;
 
-/* How many objects a thread keeps per class: enough that a fill or a drain
- * is rare, bounded like SLUB's per-CPU partial objects for large classes. */
+/* How many objects a thread keeps per class: enough that a batch of a
+ * thousand small objects allocated and freed over and over never leaves
+ * the magazine, bounded in bytes so that a thread never sits on more than
+ * KMC_MAG_BYTES of a class. */
 static uint32_t mag_cap(const struct kmc_class *k)
 {
-	uint32_t cap = k->size < 1024 ? KMC_MAG_MAX : k->size < 4096 ? 24 : 8;
+	uint32_t cap = KMC_MAG_BYTES / k->size;
 
-	return cap < KMC_MAG_MAX ? cap : KMC_MAG_MAX;
+	return cap < 8 ? 8 : cap > KMC_MAG_MAX ? KMC_MAG_MAX : cap;
 }
 
 /* The key's destructor: the exiting thread's objects go back to the slabs. */
@@ -96,12 +98,20 @@ struct kmc_tcache *kmc_tcache_slow(struct km_client *c)
 		return NULL;
 	tc = pthread_getspecific(c->tkey);
 	if (!tc) {
-		tc = calloc(1, sizeof(*tc));
+		size_t nr = 0;
+
+		for (unsigned int i = 0; i < KM_NR_KMALLOC_CLASSES; i++)
+			nr += mag_cap(&c->classes[i]);
+		tc = calloc(1, sizeof(*tc) + nr * sizeof(tc->entries[0]));
 		if (!tc)
 			return NULL;
 		tc->c = c;
-		for (unsigned int i = 0; i < KM_NR_KMALLOC_CLASSES; i++)
+		nr = 0;
+		for (unsigned int i = 0; i < KM_NR_KMALLOC_CLASSES; i++) {
 			tc->mags[i].cap = mag_cap(&c->classes[i]);
+			tc->mags[i].e = tc->entries + nr;
+			nr += tc->mags[i].cap;
+		}
 		if (pthread_setspecific(c->tkey, tc)) {
 			free(tc);
 			return NULL;
