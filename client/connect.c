@@ -238,6 +238,7 @@ static int client_start(struct km_client *c, const char *peer, struct km_client 
 			strerror(-err));
 		goto err_free;
 	}
+	kmc_vmalloc_init(c);
 	err = kmc_pcp_init(c);
 	if (!err)
 		err = kmc_slab_init(c);

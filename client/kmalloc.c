@@ -402,6 +402,7 @@ bool kmc_drain_caches(struct km_client *c)
 
 	kmc_tcache_drain_self(c);
 	any = kmc_slab_release_empty(c);
+	any |= kmc_vkept_drain(c);
 	return kmc_pcp_drain_if_any(c) || any;
 }
 

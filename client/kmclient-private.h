@@ -40,6 +40,7 @@
 #define KMC_MAG_MAX	     1024u	     /* objects a thread keeps per class, at most */
 #define KMC_MAG_BYTES	     (64u << 10)     /* and bytes of them (8 of 8 KiB, 1024 of 64 B) */
 #define KMC_MAX_IDS	     1024u	     /* ids per Free, objects per Alloc (protocol cap) */
+#define KMC_VKEEP_MAX	     2u		     /* freed vmalloc areas kept for reuse */
 #define KMC_PENDING_BUCKETS  64		     /* rpc.c pending-call hash, a power of two */
 #define KMC_DIRECT_MAP_ALIGN ((uint64_t)KM_KMALLOC_MAX_SIZE) /* keeps buddy alignment */
 
@@ -224,6 +225,10 @@ struct km_client {
 	struct kmc_varea **vareas;
 	size_t nr_vareas;
 	size_t cap_vareas;
+	struct kmc_varea *vkept[KMC_VKEEP_MAX]; /* freed, kept mapped for reuse, oldest first */
+	unsigned int nr_vkept;
+	uint64_t vkept_bytes;  /* frames' bytes of the kept areas */
+	uint64_t vkept_budget; /* at most this many (0: none kept) */
 };
 
 /* connect.c */
@@ -350,7 +355,10 @@ int kmc_pcp_drain(struct km_client *c);
 bool kmc_pcp_drain_if_any(struct km_client *c);
 
 /* vmalloc.c */
+void kmc_vmalloc_init(struct km_client *c);
 int kmc_vmalloc(struct km_client *c, size_t size, km_gfp_t gfp, const void *ret_addr,
 		const char *fallback_caller, void **out);
 void kmc_vfree(struct km_client *c, const void *p);
 void kmc_varea_destroy_all(struct km_client *c);
+/* Gives every kept (freed) area back now. True when any went. */
+bool kmc_vkept_drain(struct km_client *c);

@@ -141,9 +141,11 @@ void *km_vzalloc(km_client *c, size_t size);
 /** km___vmalloc() - km_vmalloc() with explicit @gfp (KM_GFP_ZERO, KM_GFP_NOWARN, ...). */
 void *km___vmalloc(km_client *c, size_t size, km_gfp_t gfp);
 
-/** km_vfree() - free a vmalloc area (its start address): unmapped at once, its
- * frames given back without waiting for an answer. NULL is a no-op; an address
- * that does not start an area is ignored (logged with KMCLIENT_DEBUG=1). */
+/** km_vfree() - free a vmalloc area (its start address). Never waits for the
+ * daemon: the area is kept mapped for the next km_vmalloc() of as many frames
+ * (two areas and 1/8 of the pool at most), or unmapped and its frames given
+ * back at once. NULL is a no-op; an address that does not start an area is
+ * ignored (logged with KMCLIENT_DEBUG=1). */
 void km_vfree(km_client *c, const void *p);
 
 /**

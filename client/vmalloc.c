@@ -14,6 +14,16 @@
  * The areas live in an array sorted by start address under vm_lock: lookup
  * by any interior address is a binary search (O(log n)); insert and remove
  * shift the array (O(n), n bounded by vm.max_map_count anyway).
+ *
+ * A freed area is kept, mapped, for the next vmalloc of as many frames (at
+ * most KMC_VKEEP_MAX areas and 1/8 of the pool, 256 MiB at most), as freed
+ * large kmallocs are (pcp.c): a program that allocates and frees a big buffer
+ * over and over then costs no round trip and no mmap after the first, where
+ * each would cost a wake-up of the daemon's CPU (hundreds of microseconds on
+ * a VM whose idle CPU halts). __GFP_ZERO never takes a kept area (the daemon
+ * hands out frames the kernel cleared). Kept areas still count as the
+ * client's (vmallocinfo, meminfo), go back when a refused allocation drains
+ * the caches, when the budget needs room, and at disconnect.
  */
 #include "config.h"
 #include "kmclient-private.h"
@@ -25,7 +35,9 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define CALLER_LEN 128
+#define CALLER_LEN	 128
+#define VKEEP_POOL_SHARE 8		/* kept areas: at most 1/8 of the pool */
+#define VKEEP_MAX_BYTES	 (256ull << 20) /* and 256 MiB */
 
 /* ---- area set ------------------------------------------------------------ */
 
@@ -106,10 +118,113 @@ void kmc_varea_destroy_all(struct km_client *c)
 		munmap((void *)c->vareas[i]->start, c->vareas[i]->len);
 		free(c->vareas[i]);
 	}
+	for (unsigned int i = 0; i < c->nr_vkept; i++) {
+		munmap((void *)c->vkept[i]->start, c->vkept[i]->len);
+		free(c->vkept[i]);
+	}
+	c->nr_vkept = 0;
+	c->vkept_bytes = 0;
 	free(c->vareas);
 	c->vareas = NULL;
 	c->nr_vareas = 0;
 	c->cap_vareas = 0;
+}
+
+/* ---- areas kept for reuse -------------------------------------------------- */
+
+void kmc_vmalloc_init(struct km_client *c)
+{
+	c->vkept_budget = c->caching ? c->pool_size / VKEEP_POOL_SHARE : 0;
+	if (c->vkept_budget > VKEEP_MAX_BYTES)
+		c->vkept_budget = VKEEP_MAX_BYTES;
+}
+
+static uint64_t varea_bytes(const struct km_client *c, const struct kmc_varea *a)
+{
+	return (uint64_t)a->nr_frames * c->frame_size;
+}
+
+/* Unmaps @a and gives its frames back (riding on the next request, or at
+ * once without waiting when @now). */
+static void varea_give_back(struct km_client *c, struct kmc_varea *a, bool now)
+{
+	munmap((void *)a->start, a->len);
+	kmc_rpc_release(c, a->id);
+	if (now)
+		kmc_rpc_release_now(c);
+	free(a);
+}
+
+/* A kept area of exactly @nr_frames frames, taken off the kept list, or NULL. */
+static struct kmc_varea *vkept_take(struct km_client *c, size_t nr_frames)
+{
+	struct kmc_varea *a = NULL;
+
+	pthread_mutex_lock(&c->vm_lock);
+	for (unsigned int i = c->nr_vkept; i-- > 0;) {
+		if (c->vkept[i]->nr_frames != nr_frames)
+			continue;
+		a = c->vkept[i];
+		memmove(&c->vkept[i], &c->vkept[i + 1], (c->nr_vkept - i - 1) * sizeof(a));
+		c->nr_vkept--;
+		c->vkept_bytes -= varea_bytes(c, a);
+		break;
+	}
+	pthread_mutex_unlock(&c->vm_lock);
+	return a;
+}
+
+/* Keeps @a for reuse if it fits the budget, making room by giving the
+ * oldest kept areas back; otherwise gives @a back at once. */
+static void vkept_put(struct km_client *c, struct kmc_varea *a)
+{
+	struct kmc_varea *evicted[KMC_VKEEP_MAX];
+	unsigned int nr_evicted = 0;
+	bool keep = c->caching && varea_bytes(c, a) <= c->vkept_budget;
+
+	pthread_mutex_lock(&c->vm_lock);
+	while (keep && c->nr_vkept &&
+	       (c->nr_vkept == KMC_VKEEP_MAX ||
+		c->vkept_bytes + varea_bytes(c, a) > c->vkept_budget)) {
+		evicted[nr_evicted] = c->vkept[0];
+		c->vkept_bytes -= varea_bytes(c, evicted[nr_evicted++]);
+		memmove(&c->vkept[0], &c->vkept[1], (--c->nr_vkept) * sizeof(a));
+	}
+	if (keep) {
+		c->vkept[c->nr_vkept++] = a;
+		c->vkept_bytes += varea_bytes(c, a);
+	}
+	pthread_mutex_unlock(&c->vm_lock);
+	for (unsigned int i = 0; i < nr_evicted; i++)
+		varea_give_back(c, evicted[i], false);
+	if (!keep)
+		varea_give_back(c, a, false);
+	/* Whatever went, goes now: the frames return promptly, and nobody
+	 * waits for the answer. */
+	if (nr_evicted || !keep)
+		kmc_rpc_release_now(c);
+}
+
+bool kmc_vkept_drain(struct km_client *c)
+{
+	struct kmc_varea *all[KMC_VKEEP_MAX];
+	unsigned int n;
+
+	pthread_mutex_lock(&c->vm_lock);
+	n = c->nr_vkept;
+	memcpy(all, c->vkept, n * sizeof(all[0]));
+	c->nr_vkept = 0;
+	c->vkept_bytes = 0;
+	pthread_mutex_unlock(&c->vm_lock);
+	for (unsigned int i = 0; i < n; i++) {
+		uint64_t id = all[i]->id;
+
+		munmap((void *)all[i]->start, all[i]->len);
+		free(all[i]);
+		/* Back now: the caller retries an allocation or reads figures. */
+		kmc_rpc_give_back(c, &id, 1);
+	}
+	return n > 0;
 }
 
 /* ---- vmalloc ------------------------------------------------------------- */
@@ -182,6 +297,18 @@ int kmc_vmalloc(struct km_client *c, size_t size, km_gfp_t gfp, const void *ret_
 	/* More than the pool can never be served; this also bounds every product below. */
 	if (nr_frames > c->pool_size / fs || nr_frames > UINT32_MAX)
 		return -ENOMEM;
+	if (!(gfp & KM___GFP_ZERO)) {
+		a = vkept_take(c, nr_frames);
+		if (a) {
+			err = varea_insert(c, a);
+			if (err) {
+				varea_give_back(c, a, true);
+				return err;
+			}
+			*out = (void *)a->start;
+			return 0;
+		}
+	}
 	a = malloc(sizeof(*a) + nr_frames * sizeof(a->frames[0]));
 	if (!a)
 		return -ENOMEM;
@@ -228,12 +355,7 @@ void kmc_vfree(struct km_client *c, const void *p)
 		kmc_dbg(c, "vfree of %p, which is not a vmalloc area", p);
 		return;
 	}
-	/* Unmapped here, given back without waiting for an answer: the next
-	 * request finds the frames free. */
-	munmap((void *)a->start, a->len);
-	kmc_rpc_release(c, a->id);
-	kmc_rpc_release_now(c);
-	free(a);
+	vkept_put(c, a);
 }
 
 static void *vmalloc_ret(struct km_client *c, size_t size, km_gfp_t gfp, const void *ret_addr,

@@ -760,8 +760,14 @@ START_TEST(test_restart_through_fd_store)
 	km_kfree(c, big);
 	km_vfree(c, area);
 	ck_assert_ptr_nonnull(km_kmalloc(c, 5000, KM_GFP_KERNEL));
+	/* The restored area was freed (the library may keep it mapped for the
+	 * next vmalloc of its size: then the same address comes back). */
 	ck_assert_int_eq(km_get_meminfo(c, &mi), 0);
-	ck_assert_uint_eq(mi.vmalloc_used, 0);
+	if (mi.vmalloc_used) {
+		ck_assert_uint_eq(mi.vmalloc_used, 4u << 20);
+		ck_assert_ptr_eq(km_vmalloc(c, 3u << 20), area);
+		km_vfree(c, area);
+	}
 	/* The new daemon told systemd to let go of the stored descriptors. */
 	fake_systemd_read(&sd, NULL, 200);
 	ck_assert_int_ge(sd.removed, sd.nr);

@@ -88,7 +88,7 @@ static uint64_t core_grants(void)
  * arrived). Only while no other thread uses @c. */
 static uint64_t held_grants(km_client *c)
 {
-	uint64_t n = c->ktab_count + c->nr_vareas;
+	uint64_t n = c->ktab_count + c->nr_vareas + c->nr_vkept;
 
 	for (unsigned int i = 0; i < KM_NR_KMALLOC_CLASSES; i++)
 		n += c->classes[i].nr_slabs;
@@ -97,10 +97,11 @@ static uint64_t held_grants(km_client *c)
 	return n;
 }
 
-/* Bytes of slabs and freed large blocks the client keeps for reuse. */
+/* Bytes of slabs, freed large blocks and freed vmalloc areas the client
+ * keeps for reuse. */
 static uint64_t kept_bytes(km_client *c)
 {
-	uint64_t n = c->pcp_large_bytes;
+	uint64_t n = c->pcp_large_bytes + c->vkept_bytes;
 
 	for (unsigned int i = 0; i < KM_NR_KMALLOC_CLASSES; i++)
 		n += (uint64_t)c->classes[i].nr_slabs * c->classes[i].slab_bytes;
@@ -479,11 +480,12 @@ START_TEST(test_deferred_release_without_lists)
 	km_kfree(c, p[0]);
 	ck_assert_uint_eq(c->nr_release, 0);
 	grants_reach(0);
-	/* So does a vfree. */
-	p[0] = km_vmalloc(c, 3 * MIB);
+	/* So does a vfree (without caches, no freed area is kept). */
+	p[0] = km_vmalloc(c, 5 * MIB);
 	ck_assert_ptr_nonnull(p[0]);
 	ck_assert_uint_eq(core_grants(), 1);
 	km_vfree(c, p[0]);
+	ck_assert_uint_eq(c->nr_vkept, 0);
 	grants_reach(0);
 	core_stop(c);
 }
@@ -650,9 +652,18 @@ START_TEST(test_vmalloc_frames_and_accounting)
 	for (off = 0; off < len && v[off] == (uint8_t)(off >> 12); off += 4096)
 		;
 	ck_assert_uint_ge(off, len);
-	/* Its frames are dirty now; a vzalloc that gets them back is clear. */
+	/* Its frames are dirty now. Freed, the area is kept for the next
+	 * vmalloc of as many frames: the same memory, no round trip. */
 	memset(v, 0xa5, len);
 	km_vfree(c, v);
+	ck_assert_uint_eq(c->nr_vkept, 1);
+	grants_match(c);
+	ck_assert_uint_eq(km_vmalloc_to_pfn(c, v), UINT64_MAX); /* freed all the same */
+	ck_assert_ptr_eq(km_vmalloc(c, len - 4096), v);
+	ck_assert_uint_eq(c->nr_vkept, 0);
+	ck_assert_uint_eq(v[len - 1], 0xa5);
+	km_vfree(c, v);
+	/* A vzalloc never takes a kept area: it is clear. */
 	z = km_vzalloc(c, len);
 	ck_assert_ptr_nonnull(z);
 	for (off = 0; off < len && !z[off]; off++)
@@ -664,8 +675,16 @@ START_TEST(test_vmalloc_frames_and_accounting)
 	errno = 0;
 	ck_assert_ptr_null(km___vmalloc(c, 2 * CORE_POOL, KM_GFP_KERNEL | KM_GFP_NOWARN));
 	ck_assert_int_eq(errno, ENOMEM);
-	ck_assert_uint_eq(core_grants(), 1);
+	grants_match(c);
+	ck_assert_uint_eq(core_grants(), 2); /* z, and the kept area */
 	km_vfree(c, z);
+	/* The budget (1/8 of the pool: 4 MiB) keeps one of them. */
+	ck_assert_uint_eq(c->nr_vkept, 1);
+	grants_match(c);
+	ck_assert_uint_eq(meminfo_adds_up(c).vmalloc_used, before.vmalloc_used + c->vkept_bytes);
+	/* Given back when asked. */
+	ck_assert(kmc_drain_caches(c));
+	ck_assert_uint_eq(c->nr_vkept, 0);
 	ck_assert_uint_eq(meminfo_adds_up(c).vmalloc_used, before.vmalloc_used);
 	ck_assert_uint_eq(core_grants(), 0);
 	core_stop(c);
@@ -696,9 +715,9 @@ START_TEST(test_meminfo_adds_up)
 	km_kfree(c, large);
 	km_vfree(c, v);
 	mi = meminfo_adds_up(c);
-	ck_assert_uint_eq(mi.vmalloc_used, fresh.vmalloc_used);
+	ck_assert_uint_eq(mi.vmalloc_used, fresh.vmalloc_used + c->vkept_bytes);
 	/* What nobody holds is what it was, but for what the client keeps
-	 * (its slab): nothing is drained. */
+	 * (its slab, the freed area): nothing is drained. */
 	ck_assert_uint_gt(kept_bytes(c), 0);
 	ck_assert_uint_eq(mi.available + kept_bytes(c), fresh.available);
 	core_stop(c);
