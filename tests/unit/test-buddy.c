@@ -2,7 +2,8 @@
 /*
  * test-buddy.c - unit tests of daemon/buddy.c: split and coalesce as in
  * mm/page_alloc.c, free ranges, take, allocation at a given block
- * (buddy_alloc_at()), shared maps, exhaustion, and seeded random
+ * (buddy_alloc_at()), shared maps (and instances that share one at every
+ * order, told apart by an owner array), exhaustion, and seeded random
  * alloc/alloc_at/free sequences checked against a per-unit ownership model
  * (seed printed; KM_TEST_SEED replays one).
  */
@@ -445,6 +446,67 @@ START_TEST(test_shared_map)
 }
 END_TEST
 
+/* ------------------------------------------------- owners (frame buddies) */
+
+/* Instances sharing a map at every order (the domains' free frames): an
+ * instance merges with, takes and reports only units whose owner[] is its
+ * id, and buddy_check() catches a block that holds another's unit. */
+START_TEST(test_owner_shared_map)
+{
+	uint32_t owner[64], idx;
+	struct buddy b2;
+
+	/* 4-unit runs, alternately owner 1 and 2 */
+	for (uint32_t u = 0; u < 64; u++)
+		owner[u] = (u / 4) % 2 ? 2 : 1;
+	setup_map(64, 6);
+	buddy_init(&b2, &map, 6);
+	buddy_set_owner(&b, owner, 1);
+	buddy_set_owner(&b2, owner, 2);
+	for (uint32_t u = 0; u < 64; u++)
+		buddy_free(owner[u] == 1 ? &b : &b2, u, 0);
+	/* each run coalesces to order 2 and stops at the other's run */
+	assert_only_order(&b, 2, 8);
+	assert_only_order(&b2, 2, 8);
+	ck_assert_uint_eq(b.free_units, 32);
+	ck_assert(buddy_is_free_block(&b, 0, 2));
+	ck_assert(!buddy_is_free_block(&b, 4, 2));
+	ck_assert(buddy_is_free_block(&b2, 4, 2));
+	ck_assert(!buddy_is_free_block(&b2, 0, 2));
+	ck_assert(!buddy_is_free_block(&b, 0, 3));
+	ck_assert_int_eq(buddy_check(&b), 0);
+	ck_assert_int_eq(buddy_check(&b2), 0);
+	/* the other's units cannot be taken, nor a block across both */
+	ck_assert_int_eq(buddy_alloc_at(&b, 4, 0), -ENOENT);
+	ck_assert_int_eq(buddy_alloc_at(&b, 5, 0), -ENOENT);
+	ck_assert_int_eq(buddy_alloc_at(&b, 0, 3), -ENOENT);
+	ck_assert_int_eq(buddy_alloc(&b, 3, &idx), -ENOMEM);
+	ck_assert_uint_eq(b.free_units, 32);
+
+	/* a run changes hands (as a frame moves between domains): the new
+	 * owner's blocks now merge across it */
+	ck_assert_int_eq(buddy_alloc_at(&b2, 4, 2), 0);
+	for (uint32_t u = 4; u < 8; u++)
+		owner[u] = 1;
+	buddy_free(&b, 4, 2);
+	ck_assert(buddy_is_free_block(&b, 0, 3));
+	ck_assert_uint_eq(b.nr_free[3], 1);
+	ck_assert_uint_eq(b.nr_free[2], 7);
+	ck_assert_uint_eq(b2.free_units, 28);
+	ck_assert_int_eq(buddy_check(&b), 0);
+	ck_assert_int_eq(buddy_check(&b2), 0);
+	ck_assert_int_eq(buddy_alloc(&b, 3, &idx), 0);
+	ck_assert_uint_eq(idx, 0);
+	buddy_free(&b, 0, 3);
+
+	/* a unit of another owner inside a free block is caught */
+	owner[1] = 2;
+	ck_assert_int_eq(buddy_check(&b), -EUCLEAN);
+	owner[1] = 1;
+	ck_assert_int_eq(buddy_check(&b), 0);
+}
+END_TEST
+
 /* ------------------------------------------------------ check catches */
 
 START_TEST(test_check_detects)
@@ -788,6 +850,7 @@ static Suite *buddy_suite(bool fork)
 	tc = tcase_create("shared_map");
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_add_test(tc, test_shared_map);
+	tcase_add_test(tc, test_owner_shared_map);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("check");

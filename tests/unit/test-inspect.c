@@ -3,7 +3,9 @@
  * test-inspect.c - the numbers kmctl and km_get_meminfo show add up the way
  * the kernel's do: MemTotal = MemFree + Slab + VmallocUsed for the pool,
  * buddyinfo's free pages are MemFree, slabinfo sums the domains' caches,
- * and everything is free again once everything is freed.
+ * and everything is free again once everything is freed; slab grants count
+ * as whole slabs in use, a domain's free frames as its buddyinfo orders 9
+ * and 10.
  */
 #include "config.h"
 
@@ -17,6 +19,7 @@
 #include "kmalloc.h"
 #include "log.h"
 #include "server.h"
+#include "sizes.h"
 #include "testutil.h"
 #include "vmalloc.h"
 
@@ -59,7 +62,7 @@ START_TEST(test_meminfo_buddyinfo_slabinfo_add_up)
 	struct domain *a, *b;
 	struct kmalloc_obj objs[300], large[3];
 	struct inspect_slab rows[KM_NR_KMALLOC_CLASSES];
-	uint32_t *frames, nr_frames;
+	struct vmalloc_area *area;
 	uint64_t active = 0;
 	int i;
 
@@ -75,7 +78,8 @@ START_TEST(test_meminfo_buddyinfo_slabinfo_add_up)
 	ck_assert_int_eq(kmalloc_alloc(a, 100000, KM_GFP_KERNEL, &large[0]), 0);
 	ck_assert_int_eq(kmalloc_alloc(a, 2u << 20, KM_GFP_KERNEL, &large[1]), 0);
 	ck_assert_int_eq(kmalloc_alloc(b, 4u << 20, KM_GFP_KERNEL, &large[2]), 0);
-	ck_assert_int_eq(vmalloc_alloc(b, 3u << 20, KM_GFP_KERNEL, &frames, &nr_frames), 0);
+	ck_assert_int_eq(vmalloc_alloc(b, 3u << 20, KM_GFP_KERNEL, &area), 0);
+	ck_assert_uint_eq(area->nr_frames, 2);
 	assert_adds_up(&srv);
 
 	inspect_slabinfo(&srv.mm, rows);
@@ -92,7 +96,7 @@ START_TEST(test_meminfo_buddyinfo_slabinfo_add_up)
 	kmalloc_free(a, &large[0]);
 	kmalloc_free(a, &large[1]);
 	kmalloc_free(b, &large[2]);
-	vmalloc_free(b, frames, nr_frames);
+	vmalloc_free(b, area);
 	assert_adds_up(&srv);
 	domain_shrink(a);
 	domain_shrink(b);
@@ -112,12 +116,84 @@ START_TEST(test_meminfo_buddyinfo_slabinfo_add_up)
 }
 END_TEST
 
+/* Slab grants show in slabinfo as whole slabs in use and in meminfo as
+ * Slab; a domain's free frames show in its buddyinfo zone as page orders 9
+ * and 10 (a run of 8 frames as four order-10 blocks) and count in
+ * MemFree; everything still adds up. */
+START_TEST(test_slab_grants_and_free_frames)
+{
+	struct server srv;
+	struct domain *d;
+	struct inspect_slab rows[KM_NR_KMALLOC_CLASSES];
+	struct inspect_meminfo mi, before;
+	struct inspect_buddy row;
+	struct vmalloc_area *area;
+	int cls = kms_class_index(96), big = kms_class_index(8192);
+	uint64_t phys[3];
+
+	log_init(LOG_LEVEL_WARN);
+	server_up(&srv);
+	ck_assert_int_eq(domain_get(&srv.mm, 1000, &d), 0);
+	inspect_meminfo(&srv, &before);
+
+	ck_assert_int_eq(kmalloc_slab_alloc(d, cls, KM_GFP_KERNEL, &phys[0]), 0);
+	ck_assert_int_eq(kmalloc_slab_alloc(d, cls, KM_GFP_KERNEL, &phys[1]), 0);
+	ck_assert_int_eq(kmalloc_slab_alloc(d, big, KM_GFP_KERNEL, &phys[2]), 0);
+	ck_assert_uint_eq(phys[2] % 32768, 0);
+	inspect_slabinfo(&srv.mm, rows);
+	ck_assert_uint_eq(rows[cls].active_objs, 2 * 42);
+	ck_assert_uint_eq(rows[cls].num_objs, 2 * 42);
+	ck_assert_uint_eq(rows[cls].num_slabs, 2);
+	ck_assert_uint_eq(rows[big].active_objs, 4);
+	ck_assert_uint_eq(rows[big].num_slabs, 1);
+	inspect_meminfo(&srv, &mi);
+	ck_assert_uint_eq(mi.slab, (2 + 8) * 4096ull);
+	assert_adds_up(&srv);
+
+	/* 8 frames given back to the domain: one block of 8 */
+	ck_assert_int_eq(vmalloc_alloc(d, 8 * KM_FRAME_SIZE, KM_GFP_KERNEL, &area), 0);
+	inspect_meminfo(&srv, &mi);
+	ck_assert_uint_eq(mi.vmalloc_used, 8 * KM_FRAME_SIZE);
+	assert_adds_up(&srv);
+	vmalloc_free(d, area);
+	ck_assert_uint_eq(d->frames.nr_free[3], 1);
+	ck_assert(inspect_buddyinfo(&srv.mm, 1, &row));
+	ck_assert_str_eq(row.zone, "uid1000");
+	for (int o = 0; o < KM_FRAME_ORDER; o++)
+		ck_assert_uint_eq(row.nr_free[o], d->pages.nr_free[o]);
+	ck_assert_uint_eq(row.nr_free[9], d->frames.nr_free[0]);
+	ck_assert_uint_eq(row.nr_free[10], 4 + d->frames.nr_free[1] + 2 * d->frames.nr_free[2]);
+	inspect_meminfo(&srv, &mi);
+	ck_assert_uint_eq(mi.vmalloc_used, 0);
+	ck_assert_uint_ge(mi.free, d->frames.free_units * KM_FRAME_SIZE);
+	assert_adds_up(&srv);
+
+	kmalloc_slab_free(d, cls, phys[0]);
+	kmalloc_slab_free(d, cls, phys[1]);
+	kmalloc_slab_free(d, big, phys[2]);
+	inspect_slabinfo(&srv.mm, rows);
+	for (int i = 0; i < KM_NR_KMALLOC_CLASSES; i++) {
+		ck_assert_uint_eq(rows[i].active_objs, 0);
+		ck_assert_uint_eq(rows[i].num_slabs, 0);
+	}
+	inspect_meminfo(&srv, &mi);
+	ck_assert_uint_eq(mi.slab, 0);
+	ck_assert_uint_eq(mi.free, before.free);
+	assert_adds_up(&srv);
+	domain_put(d);
+	assert_adds_up(&srv);
+	mm_fini(&srv.mm);
+	grant_table_fini(&srv.grants);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("inspect");
 	TCase *tc = tcase_create("inspect");
 
 	tcase_add_test(tc, test_meminfo_buddyinfo_slabinfo_add_up);
+	tcase_add_test(tc, test_slab_grants_and_free_frames);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

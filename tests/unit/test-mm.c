@@ -2,9 +2,11 @@
 /*
  * test-mm.c - unit tests of the daemon's memory layers below the protocol:
  * pool.c (backings, fallback, sealed sparse memfds), frame.c (moves between
- * memfds, watermarks per gfp), domain.c (page allocator fed by frames,
- * reclaim and balance between domains, teardown, phantom frames), kmalloc.c
- * and vmalloc.c (classes, alignment, isolation, __GFP_ZERO, rollback);
+ * memfds, watermarks per gfp), domain.c (page allocator fed by frames, the
+ * domain's free frames coalesced in d->frames: vmalloc's runs, a 4 MiB
+ * kmalloc's aligned pair; reclaim and balance between domains, teardown,
+ * phantom frames), kmalloc.c and vmalloc.c (classes, alignment, isolation,
+ * __GFP_ZERO, rollback);
  * holding exactly what a predecessor held (domain_adopt() over its
  * owner[], domain_alloc_pages_at(), domain_alloc_frames_at(),
  * kmalloc_adopt(), vmalloc_adopt(): the same phys, refusals that change
@@ -144,6 +146,38 @@ static void assert_not_in_slab(const struct mm *mm, const struct kmalloc_obj *o)
 
 	for (uint32_t p = pfn; p < pfn + (1u << o->order); p++)
 		ck_assert_ptr_null(mm->slab_map.at[p]);
+}
+
+/* True when frame @f lies in a free block of @d's free frames (d->frames,
+ * where wholly free frames coalesce). */
+static bool frame_free_in(const struct domain *d, uint32_t f)
+{
+	for (unsigned int o = 0; o <= d->frames.max_order; o++)
+		if (buddy_is_free_block(&d->frames, f & ~((1u << o) - 1), o))
+			return true;
+	return false;
+}
+
+/* A malloc'd vmalloc area over @frames[@nr], as a successor reads it from
+ * the handover. */
+static struct vmalloc_area *area_of(const uint32_t *frames, uint32_t nr)
+{
+	struct vmalloc_area *a = calloc(1, sizeof(*a) + nr * sizeof(a->frames[0]));
+
+	ck_assert_ptr_nonnull(a);
+	a->size = (uint64_t)nr * FRAME;
+	a->nr_frames = nr;
+	memcpy(a->frames, frames, nr * sizeof(a->frames[0]));
+	return a;
+}
+
+/* True when @a's frames are one run of consecutive frames, ascending. */
+static bool area_is_one_run(const struct vmalloc_area *a)
+{
+	for (uint32_t k = 1; k < a->nr_frames; k++)
+		if (a->frames[k] != a->frames[k - 1] + 1)
+			return false;
+	return true;
 }
 
 static uint32_t owned_by(const struct mm *mm, uint32_t id)
@@ -382,7 +416,7 @@ START_TEST(test_domain_pages)
 {
 	struct mm mm;
 	struct domain *d, *d2;
-	uint32_t p0, p9, f;
+	uint32_t p0, p8, f2, f;
 
 	SKIP_UNLESS_BACKING();
 	mm_setup(&mm, _i, POOL_SIZE, 2 * FRAME);
@@ -400,25 +434,44 @@ START_TEST(test_domain_pages)
 	ck_assert_uint_eq(d->pages.free_units, 511);
 	ck_assert_int_eq(memfd_bytes(d->memfd), FRAME);
 
-	/* a whole frame's worth of pages takes a second frame */
-	ck_assert_int_eq(domain_alloc_pages(d, 9, KM_GFP_KERNEL, &p9), 0);
-	ck_assert_uint_eq(p9 % 512, 0);
+	/* the page buddy serves orders below a frame; a whole frame's worth
+	 * is domain_alloc_frames()'s, and takes a second frame */
+	ck_assert_int_eq(domain_alloc_pages(d, 8, KM_GFP_KERNEL, &p8), 0);
+	ck_assert_uint_eq(p8 % 256, 0);
+	ck_assert_uint_eq(d->nr_frames, 1);
+	ck_assert_uint_eq(d->pages.free_units, 511 - 256);
+	domain_free_pages(d, p8, 8);
+	ck_assert_int_eq(domain_alloc_frames(d, 0, KM_GFP_KERNEL, &f2), 0);
+	ck_assert_uint_ne(f2, p0 >> 9);
+	ck_assert_uint_eq(mm.frames.owner[f2], d->id);
 	ck_assert_uint_eq(d->nr_frames, 2);
+	ck_assert_uint_eq(d->pages.free_units, 511);
 	d->large_pages += 513; /* account them as kmalloc would, for domain_check */
 	check_domain(d);
 	d->large_pages -= 513;
 
-	/* freed frames stay in the domain as free order-9 blocks */
+	/* freed frames stay in the domain, wholly free in d->frames (the
+	 * page buddy gives a frame up once all its pages are back) */
 	domain_free_pages(d, p0, 0);
-	domain_free_pages(d, p9, 9);
-	ck_assert_uint_eq(d->pages.nr_free[9], 2);
+	ck_assert_uint_eq(d->pages.free_units, 0);
+	ck_assert_uint_eq(d->frames.free_units, 1);
+	ck_assert(frame_free_in(d, p0 >> 9));
+	domain_free_frames(d, f2, 0);
+	ck_assert_uint_eq(d->frames.free_units, 2);
+	ck_assert(frame_free_in(d, f2));
+	/* buddies coalesce into one order-1 block, others stay apart */
+	if ((p0 >> 9) == (f2 ^ 1))
+		ck_assert_uint_eq(d->frames.nr_free[1], 1);
+	else
+		ck_assert_uint_eq(d->frames.nr_free[0], 2);
 	ck_assert_uint_eq(d->nr_frames, 2);
 	check_domain(d);
 
 	/* a single frame comes from those first */
 	ck_assert_int_eq(domain_alloc_frames(d, 0, KM_GFP_KERNEL, &f), 0);
 	ck_assert_uint_eq(frame_nr_free(&mm.frames), POOL_FRAMES - 2);
-	ck_assert_uint_eq(d->pages.nr_free[9], 1);
+	ck_assert_uint_eq(d->frames.free_units, 1);
+	ck_assert(f == p0 >> 9 || f == f2);
 	domain_free_frames(d, f, 0);
 	check_domain(d);
 
@@ -647,7 +700,7 @@ END_TEST
 START_TEST(test_isolation)
 {
 	struct kmalloc_obj a, small;
-	uint32_t *frames, nr;
+	struct vmalloc_area *area;
 	uint8_t buf[4096];
 	struct mm mm;
 	struct domain *d1, *d2;
@@ -675,14 +728,15 @@ START_TEST(test_isolation)
 	/* frames that move to the other domain arrive zeroed */
 	kmalloc_free(d1, &a);
 	kmalloc_free(d1, &small);
-	ck_assert_int_eq(vmalloc_alloc(d2, POOL_SIZE, KM_GFP_KERNEL, &frames, &nr), 0);
-	ck_assert_uint_eq(nr, POOL_FRAMES);
+	ck_assert_int_eq(vmalloc_alloc(d2, POOL_SIZE, KM_GFP_KERNEL, &area), 0);
+	ck_assert_uint_eq(area->nr_frames, POOL_FRAMES);
+	ck_assert_uint_eq(area->size, POOL_SIZE);
 	ck_assert_uint_eq(d1->nr_frames, 0);
-	for (uint32_t k = 0; k < nr; k++)
-		ck_assert(all_bytes(d2, (uint64_t)frames[k] * FRAME, FRAME, 0));
+	for (uint32_t k = 0; k < area->nr_frames; k++)
+		ck_assert(all_bytes(d2, (uint64_t)area->frames[k] * FRAME, FRAME, 0));
 	check_domain(d1);
 	check_domain(d2);
-	vmalloc_free(d2, frames, nr);
+	vmalloc_free(d2, area);
 	domain_put(d1);
 	domain_put(d2);
 	mm_fini(&mm);
@@ -693,7 +747,7 @@ END_TEST
 
 START_TEST(test_vmalloc)
 {
-	uint32_t *frames, *again, nr, nr2;
+	struct vmalloc_area *area, *again;
 	uint64_t free_frames;
 	struct mm mm;
 	struct domain *d;
@@ -701,33 +755,40 @@ START_TEST(test_vmalloc)
 	SKIP_UNLESS_BACKING();
 	mm_setup(&mm, _i, POOL_SIZE, UINT64_MAX);
 	ck_assert_int_eq(domain_get(&mm, 1000, &d), 0);
-	ck_assert_int_eq(vmalloc_alloc(d, 0, KM_GFP_KERNEL, &frames, &nr), -EINVAL);
-	ck_assert_int_eq(vmalloc_alloc(d, POOL_SIZE + 1, KM_GFP_KERNEL, &frames, &nr), -ENOMEM);
+	area = NULL;
+	ck_assert_int_eq(vmalloc_alloc(d, 0, KM_GFP_KERNEL, &area), -EINVAL);
+	ck_assert_int_eq(vmalloc_alloc(d, POOL_SIZE + 1, KM_GFP_KERNEL, &area), -ENOMEM);
+	ck_assert_ptr_null(area); /* nothing handed out */
 
-	ck_assert_int_eq(vmalloc_alloc(d, 5 * FRAME + 1, KM_GFP_KERNEL, &frames, &nr), 0);
-	ck_assert_uint_eq(nr, 6);
+	ck_assert_int_eq(vmalloc_alloc(d, 5 * FRAME + 1, KM_GFP_KERNEL, &area), 0);
+	ck_assert_uint_eq(area->nr_frames, 6);
+	ck_assert_uint_eq(area->size, 5 * FRAME + 1);
+	ck_assert_uint_eq(area->vaddr, 0);
+	ck_assert_str_eq(area->caller, "");
 	ck_assert_uint_eq(d->vmalloc_frames, 6);
-	for (uint32_t k = 0; k < nr; k++) {
-		ck_assert_uint_eq(mm.frames.owner[frames[k]], d->id);
+	for (uint32_t k = 0; k < area->nr_frames; k++) {
+		ck_assert_uint_eq(mm.frames.owner[area->frames[k]], d->id);
 		for (uint32_t j = 0; j < k; j++)
-			ck_assert_uint_ne(frames[j], frames[k]);
-		fill(d, (uint64_t)frames[k] * FRAME, FRAME, 0xc3);
+			ck_assert_uint_ne(area->frames[j], area->frames[k]);
+		fill(d, (uint64_t)area->frames[k] * FRAME, FRAME, 0xc3);
 	}
 	check_domain(d);
 	ck_assert_int_eq(domain_reconcile(d), 0);
 	free_frames = frame_nr_free(&mm.frames);
-	vmalloc_free(d, frames, nr);
+	vmalloc_free(d, area);
 	ck_assert_uint_eq(d->vmalloc_frames, 0);
-	ck_assert_uint_eq(d->pages.nr_free[9], 6);
+	ck_assert_uint_eq(d->frames.free_units, 6);
+	ck_assert_uint_eq(d->pages.free_units, 0);
 	check_domain(d);
 
 	/* again, zeroed: the domain's dirty frames are reused and cleared */
-	ck_assert_int_eq(vmalloc_alloc(d, 6 * FRAME, KM_GFP_KERNEL | KM___GFP_ZERO, &again, &nr2),
-			 0);
+	ck_assert_int_eq(vmalloc_alloc(d, 6 * FRAME, KM_GFP_KERNEL | KM___GFP_ZERO, &again), 0);
+	ck_assert_uint_eq(again->nr_frames, 6);
 	ck_assert_uint_eq(frame_nr_free(&mm.frames), free_frames);
-	for (uint32_t k = 0; k < nr2; k++)
-		ck_assert(all_bytes(d, (uint64_t)again[k] * FRAME, FRAME, 0));
-	vmalloc_free(d, again, nr2);
+	ck_assert_uint_eq(d->frames.free_units, 0);
+	for (uint32_t k = 0; k < again->nr_frames; k++)
+		ck_assert(all_bytes(d, (uint64_t)again->frames[k] * FRAME, FRAME, 0));
+	vmalloc_free(d, again);
 	check_domain(d);
 	mm_fini(&mm);
 }
@@ -735,7 +796,7 @@ END_TEST
 
 START_TEST(test_vmalloc_rollback)
 {
-	uint32_t *frames, *other, nr, nr_other;
+	struct vmalloc_area *area, *other;
 	struct mm mm;
 	struct domain *d, *o;
 
@@ -744,25 +805,256 @@ START_TEST(test_vmalloc_rollback)
 	ck_assert_int_eq(domain_get(&mm, 1000, &d), 0);
 	ck_assert_int_eq(domain_get(&mm, 1001, &o), 0);
 	/* another domain holds two free frames: reclaimed on the way */
-	ck_assert_int_eq(vmalloc_alloc(o, 2 * FRAME, KM_GFP_KERNEL, &other, &nr_other), 0);
-	vmalloc_free(o, other, nr_other);
+	ck_assert_int_eq(vmalloc_alloc(o, 2 * FRAME, KM_GFP_KERNEL, &other), 0);
+	vmalloc_free(o, other);
+	ck_assert_uint_eq(o->frames.free_units, 2);
 
 	/* one frame more than GFP_KERNEL may take: fails, gives everything back */
-	ck_assert_int_eq(vmalloc_alloc(d, 13 * FRAME, KM_GFP_KERNEL, &frames, &nr), -ENOMEM);
+	ck_assert_int_eq(vmalloc_alloc(d, 13 * FRAME, KM_GFP_KERNEL, &area), -ENOMEM);
 	ck_assert_uint_eq(d->vmalloc_frames, 0);
 	ck_assert_uint_eq(o->nr_frames, 0);
-	ck_assert_uint_eq(frame_nr_free(&mm.frames) + d->pages.nr_free[9], POOL_FRAMES);
-	ck_assert_uint_eq(d->nr_frames, d->pages.nr_free[9]);
+	ck_assert_uint_eq(frame_nr_free(&mm.frames) + d->frames.free_units, POOL_FRAMES);
+	ck_assert_uint_eq(d->nr_frames, d->frames.free_units);
+	ck_assert_uint_eq(d->pages.free_units, 0);
 	check_domain(d);
 	check_domain(o);
 
 	/* exactly what is above the min watermark fits */
-	ck_assert_int_eq(vmalloc_alloc(d, 12 * FRAME, KM_GFP_KERNEL, &frames, &nr), 0);
+	ck_assert_int_eq(vmalloc_alloc(d, 12 * FRAME, KM_GFP_KERNEL, &area), 0);
+	ck_assert_uint_eq(area->nr_frames, 12);
 	ck_assert_uint_eq(frame_nr_free(&mm.frames), 4);
 	check_domain(d);
-	vmalloc_free(d, frames, nr);
+	vmalloc_free(d, area);
 	ck_assert_uint_eq(mm_reclaim(&mm, false), 12);
 	ck_assert_uint_eq(frame_nr_free(&mm.frames), POOL_FRAMES);
+	mm_fini(&mm);
+}
+END_TEST
+
+/* ---- the domain's free frames: runs for vmalloc, blocks for 4 MiB ----- */
+
+#define RUN_POOL_FRAMES 64u /* room for a 32-frame area and its neighbours */
+
+/* vmalloc takes the longest runs the domain can give: 32 frames from a
+ * fresh pool are one aligned run; given back (frame by frame, in any
+ * order) they coalesce among the domain's free frames and the next area
+ * of the same size is the same run again, ascending, without a new frame
+ * (so the client maps it with one mmap). An area that is no power of two
+ * comes as consecutive runs, largest first. */
+START_TEST(test_vmalloc_runs)
+{
+	struct vmalloc_area *area, *ones[32];
+	uint32_t first, perm[32];
+	uint64_t free_frames;
+	struct mm mm;
+	struct domain *d;
+
+	mm_setup(&mm, 0, (uint64_t)RUN_POOL_FRAMES * FRAME, 0);
+	ck_assert_uint_eq(mm.pool.nr_frames, RUN_POOL_FRAMES);
+	ck_assert_int_eq(domain_get(&mm, 1000, &d), 0);
+	ck_assert_uint_eq(d->frames.max_order, 6);
+
+	ck_assert_int_eq(vmalloc_alloc(d, 32 * FRAME, KM_GFP_KERNEL, &area), 0);
+	ck_assert_uint_eq(area->nr_frames, 32);
+	first = area->frames[0];
+	ck_assert_uint_eq(first % 32, 0);
+	for (uint32_t i = 0; i + 1 < area->nr_frames; i++)
+		ck_assert_uint_eq(area->frames[i + 1], area->frames[i] + 1);
+	free_frames = frame_nr_free(&mm.frames);
+	ck_assert_uint_eq(free_frames, RUN_POOL_FRAMES - 32);
+	vmalloc_free(d, area);
+	/* back as one block of 32 among the domain's free frames */
+	ck_assert_uint_eq(d->frames.free_units, 32);
+	ck_assert_uint_eq(d->frames.nr_free[5], 1);
+	ck_assert_uint_eq(d->frames.head[5], first);
+	check_domain(d);
+
+	ck_assert_int_eq(vmalloc_alloc(d, 32 * FRAME, KM_GFP_KERNEL, &area), 0);
+	ck_assert_uint_eq(area->nr_frames, 32);
+	ck_assert_uint_eq(area->frames[0], first);
+	for (uint32_t i = 0; i + 1 < area->nr_frames; i++)
+		ck_assert_uint_eq(area->frames[i + 1], area->frames[i] + 1);
+	ck_assert(area_is_one_run(area));
+	ck_assert_uint_eq(frame_nr_free(&mm.frames), free_frames); /* no new frame */
+	ck_assert_uint_eq(d->frames.free_units, 0);
+	vmalloc_free(d, area);
+
+	/* 32 one-frame areas (the domain's block split in order), given
+	 * back in a random order: they coalesce all the same */
+	for (uint32_t i = 0; i < 32; i++) {
+		ck_assert_int_eq(vmalloc_alloc(d, 1, KM_GFP_KERNEL, &ones[i]), 0);
+		ck_assert_uint_eq(ones[i]->frames[0], first + i);
+		perm[i] = i;
+	}
+	for (uint32_t i = 31; i > 0; i--) {
+		uint32_t j = (uint32_t)test_rand_below(i + 1), t = perm[i];
+
+		perm[i] = perm[j];
+		perm[j] = t;
+	}
+	for (uint32_t i = 0; i < 32; i++)
+		vmalloc_free(d, ones[perm[i]]);
+	ck_assert_uint_eq(d->frames.nr_free[5], 1);
+	ck_assert_int_eq(buddy_check(&d->frames), 0);
+	ck_assert_int_eq(vmalloc_alloc(d, 32 * FRAME, KM_GFP_KERNEL | KM___GFP_ZERO, &area), 0);
+	ck_assert(area_is_one_run(area));
+	ck_assert_uint_eq(area->frames[0], first);
+	ck_assert_uint_eq(frame_nr_free(&mm.frames), free_frames);
+	vmalloc_free(d, area);
+
+	/* 24 frames from the 32 kept: 16 then 8, one after the other */
+	ck_assert_int_eq(vmalloc_alloc(d, 24 * FRAME - 1, KM_GFP_KERNEL, &area), 0);
+	ck_assert_uint_eq(area->nr_frames, 24);
+	ck_assert(area_is_one_run(area));
+	ck_assert_uint_eq(area->frames[0], first);
+	ck_assert_uint_eq(d->frames.free_units, 8);
+	ck_assert_uint_eq(frame_nr_free(&mm.frames), free_frames);
+	check_domain(d);
+	vmalloc_free(d, area);
+	ck_assert_uint_eq(d->frames.nr_free[5], 1);
+	check_domain(d);
+	domain_put(d);
+	ck_assert_uint_eq(frame_nr_free(&mm.frames), RUN_POOL_FRAMES);
+	mm_fini(&mm);
+}
+END_TEST
+
+/* domain_alloc_frame_run(): the largest power of two up to what is
+ * wanted, from the domain's own free frames when it has such a block,
+ * else new from the frame allocator; aligned to its size either way. */
+START_TEST(test_frame_run)
+{
+	uint32_t base, f, nr, g, nr2;
+	uint64_t free_frames;
+	struct mm mm;
+	struct domain *d;
+
+	SKIP_UNLESS_BACKING();
+	mm_setup(&mm, _i, POOL_SIZE, 0);
+	ck_assert_int_eq(domain_get(&mm, 1000, &d), 0);
+	/* 8 frames held; 1, 2-3 and 6 given back: blocks of 1, 2 and 1 */
+	ck_assert_int_eq(domain_alloc_frames(d, 3, KM_GFP_KERNEL, &base), 0);
+	ck_assert_uint_eq(base % 8, 0);
+	domain_free_frames(d, base + 1, 0);
+	domain_free_frames(d, base + 2, 0);
+	domain_free_frames(d, base + 3, 0);
+	domain_free_frames(d, base + 6, 0);
+	ck_assert_uint_eq(d->frames.free_units, 4);
+	ck_assert_uint_eq(d->frames.nr_free[0], 2);
+	ck_assert_uint_eq(d->frames.nr_free[1], 1);
+	ck_assert(buddy_is_free_block(&d->frames, base + 2, 1));
+	d->vmalloc_frames += 4; /* the 4 still held, for domain_check */
+	check_domain(d);
+	free_frames = frame_nr_free(&mm.frames);
+
+	/* 2 or 3 wanted: the domain's pair */
+	ck_assert_int_eq(domain_alloc_frame_run(d, 3, KM_GFP_KERNEL, &f, &nr), 0);
+	ck_assert_uint_eq(nr, 2);
+	ck_assert_uint_eq(f, base + 2);
+	ck_assert_uint_eq(frame_nr_free(&mm.frames), free_frames);
+	/* 1 wanted: one of the domain's single frames */
+	ck_assert_int_eq(domain_alloc_frame_run(d, 1, KM_GFP_KERNEL, &g, &nr2), 0);
+	ck_assert_uint_eq(nr2, 1);
+	ck_assert(g == base + 1 || g == base + 6);
+	ck_assert_uint_eq(frame_nr_free(&mm.frames), free_frames);
+	domain_free_frames(d, g, 0);
+	/* 5 wanted: the domain has no block of 4, a new one comes */
+	ck_assert_int_eq(domain_alloc_frame_run(d, 5, KM_GFP_KERNEL, &g, &nr2), 0);
+	ck_assert_uint_eq(nr2, 4);
+	ck_assert_uint_eq(g % 4, 0);
+	ck_assert_uint_eq(frame_nr_free(&mm.frames), free_frames - 4);
+	for (uint32_t i = 0; i < 4; i++)
+		ck_assert_uint_eq(mm.frames.owner[g + i], d->id);
+	d->vmalloc_frames += 6;
+	check_domain(d);
+	d->vmalloc_frames -= 6;
+	domain_free_frames(d, g, 2);
+	domain_free_frames(d, f, 1);
+	/* more than the pool's largest block: capped at it */
+	ck_assert_int_eq(domain_alloc_frame_run(d, 1000, KM_GFP_KERNEL, &g, &nr2), 0);
+	ck_assert_uint_le(nr2, 1u << d->frames.max_order);
+	ck_assert_uint_eq(g % nr2, 0);
+	domain_free_frames(d, g, (unsigned int)__builtin_ctz(nr2));
+
+	d->vmalloc_frames -= 4;
+	domain_free_frames(d, base, 0);
+	domain_free_frames(d, base + 4, 0);
+	domain_free_frames(d, base + 5, 0);
+	domain_free_frames(d, base + 7, 0);
+	check_domain(d);
+	ck_assert_uint_eq(d->frames.free_units, d->nr_frames);
+	domain_put(d);
+	ck_assert_uint_eq(frame_nr_free(&mm.frames), POOL_FRAMES);
+	mm_fini(&mm);
+}
+END_TEST
+
+/* A 4 MiB kmalloc is an order-1 block of the domain's free frames, found
+ * in O(1) (no scan of the pool): an aligned pair the domain keeps when it
+ * has one, new frames when its free frames are single (however many). */
+START_TEST(test_kmalloc_4m_frames)
+{
+	struct kmalloc_obj big, big2;
+	uint32_t base;
+	uint64_t free_frames;
+	struct mm mm;
+	struct domain *d;
+
+	SKIP_UNLESS_BACKING();
+	mm_setup(&mm, _i, POOL_SIZE, 0);
+	ck_assert_int_eq(domain_get(&mm, 1000, &d), 0);
+	ck_assert_int_eq(domain_alloc_frames(d, 3, KM_GFP_KERNEL, &base), 0);
+	/* free: base+1 alone, base+2..3 a pair, base+6 alone; the other 4
+	 * held (counted as vmalloc's, for domain_check) */
+	d->vmalloc_frames += 4;
+	domain_free_frames(d, base + 1, 0);
+	domain_free_frames(d, base + 2, 0);
+	domain_free_frames(d, base + 3, 0);
+	domain_free_frames(d, base + 6, 0);
+	free_frames = frame_nr_free(&mm.frames);
+	fill(d, (uint64_t)(base + 2) * FRAME, 2 * FRAME, 0x44);
+
+	ck_assert_int_eq(kmalloc_alloc(d, 4 * MiB, KM_GFP_KERNEL, &big), 0);
+	ck_assert_uint_eq(big.phys, (uint64_t)(base + 2) * FRAME);
+	ck_assert_uint_eq(big.phys % (4 * MiB), 0);
+	ck_assert_uint_eq(big.order, KM_FRAME_ORDER + 1);
+	ck_assert_uint_eq(frame_nr_free(&mm.frames), free_frames); /* kept frames, warm */
+	ck_assert(all_bytes(d, big.phys, big.size, 0x44));	   /* and not cleared */
+	ck_assert_uint_eq(d->frames.free_units, 2);
+	check_domain(d);
+
+	/* only single frames left: two new ones, an aligned pair */
+	ck_assert_int_eq(kmalloc_alloc(d, 3 * MiB, KM_GFP_KERNEL | KM___GFP_ZERO, &big2), 0);
+	ck_assert_uint_eq(big2.phys % (4 * MiB), 0);
+	ck_assert_uint_eq(frame_nr_free(&mm.frames), free_frames - 2);
+	ck_assert_uint_eq(mm.frames.owner[big2.phys >> KM_FRAME_SHIFT], d->id);
+	ck_assert_uint_eq(mm.frames.owner[(big2.phys >> KM_FRAME_SHIFT) + 1], d->id);
+	ck_assert(all_bytes(d, big2.phys, big2.size, 0));
+	ck_assert_uint_eq(d->frames.free_units, 2);
+	check_domain(d);
+
+	/* given back, the pair coalesces again and serves the next one */
+	kmalloc_free(d, &big);
+	ck_assert(buddy_is_free_block(&d->frames, base + 2, 1));
+	kmalloc_free(d, &big2);
+	ck_assert_int_eq(kmalloc_alloc(d, 4 * MiB, KM_GFP_KERNEL | KM___GFP_ZERO, &big), 0);
+	ck_assert_uint_eq(frame_nr_free(&mm.frames), free_frames - 2);
+	ck_assert(all_bytes(d, big.phys, big.size, 0)); /* kept, refreshed */
+	kmalloc_free(d, &big);
+	check_domain(d);
+
+	d->vmalloc_frames -= 4;
+	domain_free_frames(d, base, 0);
+	domain_free_frames(d, base + 4, 0);
+	domain_free_frames(d, base + 5, 0);
+	domain_free_frames(d, base + 7, 0);
+	check_domain(d);
+	ck_assert_uint_eq(d->nr_frames, 10); /* the 8 and the pair of big2 */
+	ck_assert_uint_eq(d->frames.free_units, 10);
+	ck_assert_uint_eq(mm_reclaim(&mm, false), 10);
+	ck_assert_uint_eq(frame_nr_free(&mm.frames), POOL_FRAMES);
+	check_domain(d);
+	domain_put(d);
 	mm_fini(&mm);
 }
 END_TEST
@@ -771,7 +1063,7 @@ END_TEST
 
 START_TEST(test_reclaim_moves_frames)
 {
-	uint32_t *frames, nr;
+	struct vmalloc_area *area;
 	struct kmalloc_obj big;
 	struct mm mm;
 	struct domain *a, *b;
@@ -781,10 +1073,10 @@ START_TEST(test_reclaim_moves_frames)
 	ck_assert_int_eq(domain_get(&mm, 1000, &a), 0);
 	ck_assert_int_eq(domain_get(&mm, 1001, &b), 0);
 	/* A takes everything above min and frees it: it keeps 14 free frames */
-	ck_assert_int_eq(vmalloc_alloc(a, 14 * FRAME, KM_GFP_KERNEL, &frames, &nr), 0);
-	for (uint32_t k = 0; k < nr; k++)
-		fill(a, (uint64_t)frames[k] * FRAME, FRAME, 0x77);
-	vmalloc_free(a, frames, nr);
+	ck_assert_int_eq(vmalloc_alloc(a, 14 * FRAME, KM_GFP_KERNEL, &area), 0);
+	for (uint32_t k = 0; k < area->nr_frames; k++)
+		fill(a, (uint64_t)area->frames[k] * FRAME, FRAME, 0x77);
+	vmalloc_free(a, area);
 	ck_assert_uint_eq(a->nr_frames, 14);
 	ck_assert_uint_eq(frame_nr_free(&mm.frames), 2);
 
@@ -831,23 +1123,35 @@ END_TEST
 
 START_TEST(test_balance)
 {
-	uint32_t *frames, nr;
+	struct vmalloc_area *area;
 	struct mm mm;
 	struct domain *d;
+	uint64_t n;
 
 	SKIP_UNLESS_BACKING();
 	mm_setup(&mm, _i, POOL_SIZE, 4 * FRAME); /* min 4, low 5, high 6 */
 	ck_assert_int_eq(domain_get(&mm, 1000, &d), 0);
 	ck_assert_uint_eq(mm_balance(&mm), 0);
-	ck_assert_int_eq(vmalloc_alloc(d, 12 * FRAME, KM_GFP_KERNEL, &frames, &nr), 0);
+	ck_assert_int_eq(vmalloc_alloc(d, 12 * FRAME, KM_GFP_KERNEL, &area), 0);
 	ck_assert_uint_eq(mm_balance(&mm), 0); /* nothing free to give */
-	vmalloc_free(d, frames, nr);
+	vmalloc_free(d, area);
 	ck_assert_uint_eq(frame_nr_free(&mm.frames), 4);
-	ck_assert_uint_eq(mm_balance(&mm), 2); /* up to high, no further */
-	ck_assert_uint_eq(frame_nr_free(&mm.frames), mm.frames.wmark_high);
-	ck_assert_uint_eq(d->nr_frames, 10);
+	ck_assert_uint_eq(d->frames.free_units, 12); /* kept free by the domain */
+	n = mm_balance(&mm);
+	ck_assert_uint_ge(n, 2);
+	ck_assert_uint_eq(frame_nr_free(&mm.frames), 4 + n);
+	ck_assert_uint_eq(d->nr_frames, 12 - n);
+	ck_assert_uint_eq(d->frames.free_units, 12 - n);
 	ck_assert_uint_eq(mm_balance(&mm), 0); /* above low: nothing to do */
 	check_domain(d);
+	/* up to high, no further: the domain keeps the rest warm */
+	ck_assert_msg(n == 2,
+		      "mm_balance() gave back %" PRIu64 " frames to go from 4 free to wmark_high "
+		      "(6): domain_release_free_frames() hands back whole blocks of d->frames, "
+		      "largest first, and overshoots the high watermark",
+		      n);
+	ck_assert_uint_eq(frame_nr_free(&mm.frames), mm.frames.wmark_high);
+	ck_assert_uint_eq(d->nr_frames, 10);
 	mm_fini(&mm);
 }
 END_TEST
@@ -857,7 +1161,7 @@ END_TEST
 START_TEST(test_teardown)
 {
 	struct kmalloc_obj objs[NR_SMALL + 3];
-	uint32_t *frames, nr;
+	struct vmalloc_area *area;
 	struct mm mm;
 	struct domain *d;
 	int fd;
@@ -871,7 +1175,7 @@ START_TEST(test_teardown)
 	ck_assert_int_eq(kmalloc_alloc(d, 20000, KM_GFP_KERNEL, &objs[NR_SMALL]), 0);
 	ck_assert_int_eq(kmalloc_alloc(d, 3 * MiB, KM_GFP_KERNEL, &objs[NR_SMALL + 1]), 0);
 	ck_assert_int_eq(kmalloc_alloc(d, 2 * MiB, KM_GFP_KERNEL, &objs[NR_SMALL + 2]), 0);
-	ck_assert_int_eq(vmalloc_alloc(d, 3 * FRAME, KM_GFP_KERNEL, &frames, &nr), 0);
+	ck_assert_int_eq(vmalloc_alloc(d, 3 * FRAME, KM_GFP_KERNEL, &area), 0);
 	check_domain(d);
 	ck_assert_uint_lt(frame_nr_free(&mm.frames), POOL_FRAMES);
 	fd = dup(d->memfd);
@@ -890,7 +1194,7 @@ START_TEST(test_teardown)
 	ck_assert_int_eq(memfd_bytes(fd), 0);
 	ck_assert_int_eq(memfd_bytes(mm.pool.reserve_fd), POOL_SIZE);
 	close(fd);
-	free(frames);
+	free(area); /* the domain's teardown took its frames, not the area */
 
 	/* a new domain gets a new id and can use the whole page map again */
 	ck_assert_int_eq(domain_get(&mm, 1000, &d), 0);
@@ -956,22 +1260,28 @@ START_TEST(test_alloc_at)
 	mm_setup(&mm, _i, POOL_SIZE, UINT64_MAX);
 	ck_assert_int_eq(domain_get(&mm, 1000, &d), 0);
 	ck_assert_int_eq(domain_get(&mm, 1001, &other), 0);
-	/* a frame of d's, wholly free in its page buddy */
+	/* a frame of d's, wholly free (back among its free frames) */
 	ck_assert_int_eq(domain_alloc_pages(d, 0, KM_GFP_KERNEL, &p), 0);
 	domain_free_pages(d, p, 0);
 	f = p >> KM_FRAME_ORDER;
-	ck_assert(buddy_is_free_block(&d->pages, f << KM_FRAME_ORDER, KM_FRAME_ORDER));
+	ck_assert(buddy_is_free_block(&d->frames, f, 0));
+	ck_assert_uint_eq(d->pages.free_units, 0);
 	/* a frame of another domain's */
 	ck_assert_int_eq(domain_alloc_frames(other, 0, KM_GFP_KERNEL, &h), 0);
 	other->vmalloc_frames++;
 
+	/* a page of a wholly free frame: the frame goes to the page buddy */
 	ck_assert_int_eq(domain_alloc_pages_at(d, (f << KM_FRAME_ORDER) + 7, 0), 0);
 	ck_assert_uint_eq(d->pages.free_units, POOL_PAGES_PER_FRAME - 1);
+	ck_assert_uint_eq(d->frames.free_units, 0);
 	ck_assert(buddy_is_free_block(&d->pages, (f << KM_FRAME_ORDER) + 6, 0));
 	ck_assert_int_eq(domain_alloc_pages_at(d, (f << KM_FRAME_ORDER) + 7, 0), -EEXIST);
 	ck_assert_int_eq(domain_alloc_pages_at(d, (f << KM_FRAME_ORDER) + 6, 1), -EEXIST);
-	ck_assert_int_eq(domain_alloc_pages_at(d, f << KM_FRAME_ORDER, KM_FRAME_ORDER), -EEXIST);
+	ck_assert_int_eq(domain_alloc_pages_at(d, f << KM_FRAME_ORDER, KM_FRAME_ORDER - 1),
+			 -EEXIST);
 	ck_assert_int_eq(domain_alloc_pages_at(d, (f << KM_FRAME_ORDER) + 1, 1), -EINVAL);
+	/* whole frames are domain_alloc_frames_at()'s, not the page buddy's */
+	ck_assert_int_eq(domain_alloc_pages_at(d, f << KM_FRAME_ORDER, KM_FRAME_ORDER), -EINVAL);
 	ck_assert_int_eq(domain_alloc_pages_at(d, f << KM_FRAME_ORDER, KM_FRAME_ORDER + 1),
 			 -EINVAL);
 	ck_assert_int_eq(domain_alloc_pages_at(d, mm.pool.nr_pages, 0), -EINVAL);
@@ -989,14 +1299,20 @@ START_TEST(test_alloc_at)
 	/* a frame with a page taken is no free frame */
 	ck_assert_int_eq(domain_alloc_frames_at(d, f, 0), -EEXIST);
 	domain_free_pages(d, (f << KM_FRAME_ORDER) + 7, 0);
+	ck_assert_uint_eq(d->pages.free_units, 0);
+	ck_assert(buddy_is_free_block(&d->frames, f, 0));
 	ck_assert_int_eq(domain_alloc_frames_at(d, f, 0), 0);
 	ck_assert_uint_eq(d->pages.free_units, 0);
+	ck_assert_uint_eq(d->frames.free_units, 0);
 	ck_assert_int_eq(domain_alloc_frames_at(d, f, 0), -EEXIST);
 	ck_assert_int_eq(domain_alloc_frames_at(d, h, 0), -EEXIST);
 	ck_assert_int_eq(domain_alloc_frames_at(d, g, 0), -EEXIST);
 	ck_assert_int_eq(domain_alloc_frames_at(d, POOL_FRAMES, 0), -EINVAL);
 	ck_assert_int_eq(domain_alloc_frames_at(d, POOL_FRAMES - 1, 1), -EINVAL);
-	ck_assert_int_eq(domain_alloc_frames_at(d, 0, 2), -EINVAL); /* > MAX_ORDER */
+	/* orders go up to the frame buddy's (the pool's 16 frames: 4) */
+	ck_assert_uint_eq(d->frames.max_order, 4);
+	ck_assert_int_eq(domain_alloc_frames_at(d, 0, d->frames.max_order + 1), -EINVAL);
+	ck_assert_int_eq(domain_alloc_frames_at(d, 0, d->frames.max_order), -EEXIST);
 	ck_assert_int_eq(domain_alloc_frames_at(d, UINT32_MAX, 0), -EINVAL);
 	d->vmalloc_frames++;
 	check_domain(d);
@@ -1008,28 +1324,63 @@ START_TEST(test_alloc_at)
 	ck_assert_uint_eq(g % 2, 0);
 	domain_free_frames(d, g, 1);
 	ck_assert_int_eq(domain_alloc_frames_at(d, g + 1, 1), -EINVAL); /* misaligned */
+	ck_assert(buddy_is_free_block(&d->frames, g, 1));
 	ck_assert_int_eq(domain_alloc_pages_at(d, ((g + 1) << KM_FRAME_ORDER) + 100, 2), 0);
 	ck_assert_int_eq(domain_alloc_frames_at(d, g, 1), -EEXIST);
-	ck_assert(buddy_is_free_block(&d->pages, g << KM_FRAME_ORDER, KM_FRAME_ORDER));
+	ck_assert(buddy_is_free_block(&d->frames, g, 0));
+	ck_assert(!frame_free_in(d, g + 1));
 	d->large_pages += 4;
 	check_domain(d);
 	d->large_pages -= 4;
 	domain_free_pages(d, ((g + 1) << KM_FRAME_ORDER) + 100, 2);
+	ck_assert(buddy_is_free_block(&d->frames, g, 1)); /* coalesced again */
 	ck_assert_int_eq(domain_alloc_frames_at(d, g, 1), 0);
-	ck_assert(!buddy_is_free_block(&d->pages, g << KM_FRAME_ORDER, KM_FRAME_ORDER));
-	ck_assert(!buddy_is_free_block(&d->pages, (g + 1) << KM_FRAME_ORDER, KM_FRAME_ORDER));
+	ck_assert(!frame_free_in(d, g));
+	ck_assert(!frame_free_in(d, g + 1));
+	ck_assert_uint_eq(d->pages.free_units, 0);
 	d->large_pages += 2 * POOL_PAGES_PER_FRAME;
 	check_domain(d);
 	d->large_pages -= 2 * POOL_PAGES_PER_FRAME;
 	domain_free_frames(d, g, 1);
 	check_domain(d);
-	ck_assert_uint_eq(d->pages.free_units, (uint64_t)d->nr_frames * POOL_PAGES_PER_FRAME);
+	ck_assert_uint_eq(d->frames.free_units, d->nr_frames);
+	ck_assert_uint_eq(d->pages.free_units, 0);
 
 	other->vmalloc_frames--;
 	domain_free_frames(other, h, 0);
 	domain_put(d);
 	domain_put(other);
 	ck_assert_uint_eq(frame_nr_free(&mm.frames), POOL_FRAMES);
+	mm_fini(&mm);
+}
+END_TEST
+
+/* A refused domain_alloc_pages_at() changes nothing: a block misaligned
+ * for its order in a wholly free frame leaves the frame among the
+ * domain's free frames (where reclaim, vmalloc and a 4 MiB kmalloc find
+ * it), not split into the page buddy. */
+START_TEST(test_alloc_at_refusal_keeps_free_frame)
+{
+	uint32_t f;
+	struct mm mm;
+	struct domain *d;
+
+	mm_setup(&mm, 0, POOL_SIZE, UINT64_MAX);
+	ck_assert_int_eq(domain_get(&mm, 1000, &d), 0);
+	ck_assert_int_eq(domain_alloc_frames(d, 0, KM_GFP_KERNEL, &f), 0);
+	domain_free_frames(d, f, 0);
+	ck_assert(buddy_is_free_block(&d->frames, f, 0));
+
+	ck_assert_int_eq(domain_alloc_pages_at(d, (f << KM_FRAME_ORDER) + 1, 1), -EINVAL);
+	ck_assert_int_eq(domain_alloc_pages_at(d, (f << KM_FRAME_ORDER) + 4, 3), -EINVAL);
+	ck_assert_msg(buddy_is_free_block(&d->frames, f, 0) && d->pages.free_units == 0,
+		      "a refused domain_alloc_pages_at() moved wholly free frame %u into the "
+		      "page buddy (%" PRIu64 " free pages there, %" PRIu64 " free frames)",
+		      f, d->pages.free_units, d->frames.free_units);
+	check_domain(d);
+	ck_assert_uint_eq(mm_reclaim(&mm, false), 1);
+	ck_assert_uint_eq(d->nr_frames, 0);
+	domain_put(d);
 	mm_fini(&mm);
 }
 END_TEST
@@ -1041,12 +1392,16 @@ static const size_t adopt_sizes[] = {
 };
 #define NR_ADOPT (sizeof(adopt_sizes) / sizeof(adopt_sizes[0]))
 
-/* The first pfn of a free block of @d of @min_order or more. */
+/* The first pfn of a free block of @d of @min_order or more: in its page
+ * buddy, else the first page of one of its wholly free frames. */
 static uint32_t free_block_at_least(const struct domain *d, unsigned int min_order)
 {
-	for (unsigned int o = min_order; o <= KM_FRAME_ORDER; o++)
+	for (unsigned int o = min_order; o < KM_FRAME_ORDER; o++)
 		if (d->pages.head[o] != BUDDY_NONE)
 			return d->pages.head[o];
+	for (unsigned int o = 0; o <= d->frames.max_order; o++)
+		if (d->frames.head[o] != BUDDY_NONE)
+			return d->frames.head[o] << KM_FRAME_ORDER;
 	ck_abort_msg("no free block of order %u or more", min_order);
 	return 0;
 }
@@ -1078,7 +1433,8 @@ static void mm_successor(struct mm *b, const struct mm *a)
 START_TEST(test_adopt)
 {
 	struct kmalloc_obj objs[NR_ADOPT], more[64], bad;
-	uint32_t *frames, nr, *vcopy, free_frame = UINT32_MAX, free_pfn;
+	struct vmalloc_area *area, *copy;
+	uint32_t *frames, nr, free_frame = UINT32_MAX, free_pfn;
 	struct mm a, b;
 	struct domain *d, *nd;
 
@@ -1089,7 +1445,9 @@ START_TEST(test_adopt)
 		ck_assert_int_eq(kmalloc_alloc(d, adopt_sizes[k], KM_GFP_KERNEL, &objs[k]), 0);
 		fill(d, objs[k].phys, objs[k].size, (int)(0x20 + k));
 	}
-	ck_assert_int_eq(vmalloc_alloc(d, 3 * FRAME, KM_GFP_KERNEL, &frames, &nr), 0);
+	ck_assert_int_eq(vmalloc_alloc(d, 3 * FRAME, KM_GFP_KERNEL, &area), 0);
+	frames = area->frames;
+	nr = area->nr_frames;
 	for (uint32_t k = 0; k < nr; k++)
 		fill(d, (uint64_t)frames[k] * FRAME, FRAME, 0x70 + (int)k);
 	check_domain(d);
@@ -1105,31 +1463,46 @@ START_TEST(test_adopt)
 	ck_assert_uint_eq(nd->id, d->id);
 	ck_assert_uint_eq(nd->nr_frames, d->nr_frames);
 	ck_assert_uint_eq(nd->nr_frames, owned_by(&b, nd->id));
-	ck_assert_uint_eq(nd->pages.free_units, (uint64_t)nd->nr_frames * POOL_PAGES_PER_FRAME);
-	ck_assert_uint_eq(nd->pages.nr_free[KM_FRAME_ORDER], nd->nr_frames);
+	ck_assert_uint_eq(nd->frames.free_units, nd->nr_frames);
+	ck_assert_uint_eq(nd->pages.free_units, 0);
 	for (uint32_t f = 0; f < POOL_FRAMES; f++)
-		ck_assert(buddy_is_free_block(&nd->pages, f << KM_FRAME_ORDER, KM_FRAME_ORDER) ==
-			  (b.frames.owner[f] == nd->id));
+		ck_assert(frame_free_in(nd, f) == (b.frames.owner[f] == nd->id));
 	ck_assert_uint_eq(nd->slab_pages + nd->large_pages + nd->vmalloc_frames, 0);
 	check_domain(nd);
 
 	/* vmalloc frames: all or nothing */
-	ck_assert_int_eq(vmalloc_adopt(nd, frames, 0), -EUCLEAN);
 	{
 		uint32_t dup2[2] = { frames[0], frames[0] };
 		uint32_t notours[2] = { frames[1], free_frame };
 		uint32_t past[2] = { frames[2], POOL_FRAMES };
+		struct vmalloc_area *bad_area;
 
-		ck_assert_int_eq(vmalloc_adopt(nd, dup2, 2), -EUCLEAN);
-		ck_assert_int_eq(vmalloc_adopt(nd, notours, 2), -EUCLEAN);
-		ck_assert_int_eq(vmalloc_adopt(nd, past, 2), -EUCLEAN);
+		bad_area = area_of(frames, 0);
+		ck_assert_int_eq(vmalloc_adopt(nd, bad_area), -EUCLEAN);
+		free(bad_area);
+		bad_area = area_of(dup2, 2);
+		ck_assert_int_eq(vmalloc_adopt(nd, bad_area), -EUCLEAN);
+		free(bad_area);
+		bad_area = area_of(notours, 2);
+		ck_assert_int_eq(vmalloc_adopt(nd, bad_area), -EUCLEAN);
+		free(bad_area);
+		bad_area = area_of(past, 2);
+		ck_assert_int_eq(vmalloc_adopt(nd, bad_area), -EUCLEAN);
+		free(bad_area);
 	}
-	ck_assert_uint_eq(nd->pages.free_units, (uint64_t)nd->nr_frames * POOL_PAGES_PER_FRAME);
+	ck_assert_uint_eq(nd->frames.free_units, nd->nr_frames);
+	ck_assert_uint_eq(nd->pages.free_units, 0);
 	ck_assert_uint_eq(nd->vmalloc_frames, 0);
 	check_domain(nd);
-	ck_assert_int_eq(vmalloc_adopt(nd, frames, nr), 0);
+	copy = area_of(frames, nr);
+	ck_assert_int_eq(vmalloc_adopt(nd, copy), 0);
 	ck_assert_uint_eq(nd->vmalloc_frames, nr);
-	ck_assert_int_eq(vmalloc_adopt(nd, &frames[1], 1), -EUCLEAN);
+	{
+		struct vmalloc_area *again = area_of(&frames[1], 1);
+
+		ck_assert_int_eq(vmalloc_adopt(nd, again), -EUCLEAN);
+		free(again);
+	}
 	check_domain(nd);
 
 	/* kmalloc objects: the same phys, the same bytes */
@@ -1148,6 +1521,7 @@ START_TEST(test_adopt)
 	ck_assert_uint_eq(nd->large_pages, d->large_pages);
 	ck_assert_uint_eq(nd->vmalloc_frames, d->vmalloc_frames);
 	ck_assert_uint_eq(nd->pages.free_units, d->pages.free_units);
+	ck_assert_uint_eq(nd->frames.free_units, d->frames.free_units);
 	for (int i = 0; i < KM_NR_KMALLOC_CLASSES; i++) {
 		ck_assert_uint_eq(nd->caches[i].nr_slabs, d->caches[i].nr_slabs);
 		ck_assert_uint_eq(nd->caches[i].nr_active, d->caches[i].nr_active);
@@ -1236,6 +1610,7 @@ START_TEST(test_adopt)
 	ck_assert_uint_eq(nd->slab_pages, d->slab_pages);
 	ck_assert_uint_eq(nd->large_pages, d->large_pages);
 	ck_assert_uint_eq(nd->pages.free_units, d->pages.free_units);
+	ck_assert_uint_eq(nd->frames.free_units, d->frames.free_units);
 	check_domain(nd);
 
 	/* new objects go around those taken back */
@@ -1257,13 +1632,11 @@ START_TEST(test_adopt)
 		kmalloc_free(nd, &more[k]);
 	for (size_t k = 0; k < NR_ADOPT; k++)
 		kmalloc_free(nd, &objs[k]);
-	vcopy = malloc(nr * sizeof(*vcopy));
-	ck_assert_ptr_nonnull(vcopy);
-	memcpy(vcopy, frames, nr * sizeof(*vcopy));
-	vmalloc_free(nd, vcopy, nr);
+	vmalloc_free(nd, copy);
 	domain_shrink(nd);
 	ck_assert_uint_eq(nd->slab_pages + nd->large_pages + nd->vmalloc_frames, 0);
-	ck_assert_uint_eq(nd->pages.free_units, (uint64_t)nd->nr_frames * POOL_PAGES_PER_FRAME);
+	ck_assert_uint_eq(nd->frames.free_units, nd->nr_frames);
+	ck_assert_uint_eq(nd->pages.free_units, 0);
 	check_domain(nd);
 	domain_put(nd);
 	ck_assert_uint_eq(frame_nr_free(&b.frames), POOL_FRAMES);
@@ -1271,7 +1644,7 @@ START_TEST(test_adopt)
 
 	for (size_t k = 0; k < NR_ADOPT; k++)
 		kmalloc_free(d, &objs[k]);
-	vmalloc_free(d, frames, nr);
+	vmalloc_free(d, area);
 	check_domain(d);
 	domain_put(d);
 	mm_fini(&a);
@@ -1754,6 +2127,10 @@ static Suite *mm_suite(void)
 	tc = tcase(s, "vmalloc");
 	tcase_add_loop_test(tc, test_vmalloc, 0, 2);
 	tcase_add_loop_test(tc, test_vmalloc_rollback, 0, 2);
+	tc = tcase(s, "frame-runs");
+	tcase_add_test(tc, test_vmalloc_runs);
+	tcase_add_loop_test(tc, test_frame_run, 0, 2);
+	tcase_add_loop_test(tc, test_kmalloc_4m_frames, 0, 2);
 	tc = tcase(s, "reclaim");
 	tcase_add_loop_test(tc, test_reclaim_moves_frames, 0, 2);
 	tcase_add_loop_test(tc, test_reclaim_shrinks_slabs, 0, 2);
@@ -1762,6 +2139,7 @@ static Suite *mm_suite(void)
 	tcase_add_loop_test(tc, test_teardown, 0, 2);
 	tc = tcase(s, "adopt");
 	tcase_add_loop_test(tc, test_alloc_at, 0, 2);
+	tcase_add_test(tc, test_alloc_at_refusal_keeps_free_frame);
 	tcase_add_loop_test(tc, test_adopt, 0, 2);
 	tc = tcase(s, "phantom");
 	tcase_add_loop_test(tc, test_phantom, 0, 2);

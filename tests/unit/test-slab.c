@@ -7,8 +7,9 @@
  * shrink, destroy, invalid frees, page allocation failures, and
  * kmem_cache_alloc_at() (the slab made at the pfn the object implies,
  * objects handed out already, offsets that are no object, pages another
- * cache or owner holds). Random runs, which mix kmem_cache_alloc_at() in,
- * print their seed (KM_TEST_SEED replays one).
+ * cache or owner holds), granted slabs (whole slabs handed out, on no
+ * list, every object counted in use). Random runs, which mix
+ * kmem_cache_alloc_at() in, print their seed (KM_TEST_SEED replays one).
  */
 #include "config.h"
 
@@ -546,6 +547,120 @@ START_TEST(test_destroy)
 }
 END_TEST
 
+/* ------------------------------------------------------- granted slabs */
+
+/* A granted slab: pages of the class's order from the page allocator,
+ * every object counted in use, on no list and not in the slab map (so no
+ * kmem_cache_alloc()/free() can touch it); shrink keeps it; given back,
+ * its pages return and the counts with them. */
+START_TEST(test_grant_slab)
+{
+	const struct kmalloc_class *k = class_named("kmalloc-512"); /* 16 objs, 2 pages */
+	struct counters want = { 1, 16, 16, 0, 0, 0 };
+	uint32_t pfn, pfn2, at;
+	uint64_t phys;
+
+	kmem_cache_init(&cache, k, &fake_ops, &fp.smap);
+	ck_assert_int_eq(kmem_cache_grant_slab(&cache, 0x820, &pfn), 0);
+	ck_assert_uint_eq(fp.last_gfp, 0x820);
+	ck_assert_uint_eq(pfn % 2, 0);
+	ck_assert_uint_eq(cache.nr_granted, 1);
+	assert_counters(&cache, &want);
+	ck_assert_ptr_null(fp.smap.at[pfn]);
+	ck_assert_ptr_null(fp.smap.at[pfn + 1]);
+
+	/* an object of the cache comes from a slab of its own */
+	ck_assert_int_eq(kmem_cache_alloc(&cache, 0, &phys), 0);
+	ck_assert(phys >> KM_PAGE_SHIFT < pfn || phys >> KM_PAGE_SHIFT >= pfn + 2);
+	want = (struct counters){ 2, 32, 17, 0, 1, 0 };
+	assert_counters(&cache, &want);
+	/* the granted slab's objects are no kmem_cache objects */
+	ck_assert_int_eq(kmem_cache_free(&cache, (uint64_t)pfn << KM_PAGE_SHIFT), -EINVAL);
+	ck_assert_int_eq(kmem_cache_free(&cache, ((uint64_t)pfn << KM_PAGE_SHIFT) + 512), -EINVAL);
+	ck_assert_int_eq(kmem_cache_alloc_at(&cache, (uint64_t)pfn << KM_PAGE_SHIFT), -EEXIST);
+	assert_counters(&cache, &want);
+	/* shrink gives back empty slabs only */
+	ck_assert_int_eq(kmem_cache_free(&cache, phys), 0);
+	ck_assert_uint_eq(kmem_cache_shrink(&cache), 2);
+	want = (struct counters){ 1, 16, 16, 0, 0, 0 };
+	assert_counters(&cache, &want);
+
+	/* exactly at a pfn (a successor): misaligned, taken, past the map */
+	ck_assert_int_eq(kmem_cache_grant_slab_at(&cache, pfn + 1), -EINVAL);
+	ck_assert_int_eq(kmem_cache_grant_slab_at(&cache, pfn), -EEXIST);
+	ck_assert_int_eq(kmem_cache_grant_slab_at(&cache, POOL_PAGES), -EINVAL);
+	ck_assert_int_eq(kmem_cache_grant_slab_at(&cache, UINT32_MAX - 1), -EINVAL);
+	assert_counters(&cache, &want);
+	at = pfn == 0 ? 2 : 0;
+	ck_assert_int_eq(kmem_cache_grant_slab_at(&cache, at), 0);
+	want = (struct counters){ 2, 32, 32, 0, 0, 0 };
+	assert_counters(&cache, &want);
+	ck_assert_uint_eq(cache.nr_granted, 2);
+
+	/* no pages: -ENOMEM, nothing counted */
+	fp.fail = true;
+	ck_assert_int_eq(kmem_cache_grant_slab(&cache, 0, &pfn2), -ENOMEM);
+	ck_assert_int_eq(kmem_cache_grant_slab_at(&cache, 64), -ENOMEM);
+	fp.fail = false;
+	assert_counters(&cache, &want);
+
+	kmem_cache_ungrant_slab(&cache, at);
+	want = (struct counters){ 1, 16, 16, 0, 0, 0 };
+	assert_counters(&cache, &want);
+	kmem_cache_ungrant_slab(&cache, pfn);
+	ck_assert_uint_eq(cache.nr_granted, 0);
+	assert_no_slab(&cache);
+	assert_pool_restored();
+}
+END_TEST
+
+/* Every class: a granted slab is 1 << order pages, naturally aligned,
+ * objs_per_slab objects in use. */
+START_TEST(test_grant_slab_classes)
+{
+	const struct kmalloc_class *k = &kmalloc_classes[_i];
+	uint32_t pfn[3];
+
+	kmem_cache_init(&cache, k, &fake_ops, &fp.smap);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(kmem_cache_grant_slab(&cache, 0, &pfn[i]), 0);
+		ck_assert_uint_eq(pfn[i] % (1u << k->order), 0);
+		for (int j = 0; j < i; j++)
+			ck_assert_uint_ne(pfn[i], pfn[j]);
+	}
+	ck_assert_int_eq(kmem_cache_check(&cache), 0);
+	ck_assert_uint_eq(cache.nr_slabs, 3);
+	ck_assert_uint_eq(cache.nr_objs, 3ull * k->objs_per_slab);
+	ck_assert_uint_eq(cache.nr_active, 3ull * k->objs_per_slab);
+	ck_assert_uint_eq(fp.pages_out, 3ull << k->order);
+	for (int i = 0; i < 3; i++)
+		kmem_cache_ungrant_slab(&cache, pfn[i]);
+	assert_no_slab(&cache);
+	assert_pool_restored();
+}
+END_TEST
+
+/* A cache destroyed with granted slabs (a domain torn down with clients
+ * in) forgets them: its counts go to zero, their pages are the page
+ * allocator's owner's business. */
+START_TEST(test_grant_slab_destroy)
+{
+	const struct kmalloc_class *k = class_named("kmalloc-96");
+	uint32_t pfn;
+	uint64_t phys;
+
+	kmem_cache_init(&cache, k, &fake_ops, &fp.smap);
+	ck_assert_int_eq(kmem_cache_grant_slab(&cache, 0, &pfn), 0);
+	ck_assert_int_eq(kmem_cache_alloc(&cache, 0, &phys), 0);
+	kmem_cache_destroy(&cache);
+	assert_no_slab(&cache);
+	ck_assert_uint_eq(cache.nr_granted, 0);
+	ck_assert_uint_eq(fp.pages_out, 1); /* the granted page, still out */
+	fake_free_pages(&fp, pfn, k->order);
+	assert_pool_restored();
+}
+END_TEST
+
 /* -------------------------------------------------------- bad input */
 
 START_TEST(test_free_invalid)
@@ -994,6 +1109,13 @@ static Suite *slab_suite(void)
 	tcase_add_checked_fixture(tc, fake_setup, fake_teardown);
 	tcase_add_test(tc, test_shrink);
 	tcase_add_test(tc, test_destroy);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("grant_slab");
+	tcase_add_checked_fixture(tc, fake_setup, fake_teardown);
+	tcase_add_test(tc, test_grant_slab);
+	tcase_add_loop_test(tc, test_grant_slab_classes, 0, KM_NR_KMALLOC_CLASSES);
+	tcase_add_test(tc, test_grant_slab_destroy);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");
