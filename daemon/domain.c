@@ -182,7 +182,9 @@ static bool domain_take_free_frames(struct domain *d, uint32_t *frame, unsigned 
 }
 
 /* Hands @d's free frames back to the frame allocator, largest blocks first,
- * stopping once the allocator has @until free frames. Returns frames given. */
+ * stopping once the allocator has @until free frames: no more than it
+ * lacks (a block larger than that is split, the rest stays warm in the
+ * domain). Returns frames given. */
 static uint64_t domain_release_free_frames(struct domain *d, uint64_t until)
 {
 	struct frame_alloc *fa = &d->mm->frames;
@@ -190,7 +192,25 @@ static uint64_t domain_release_free_frames(struct domain *d, uint64_t until)
 	uint64_t n = 0;
 	uint32_t frame;
 
-	while (frame_nr_free(fa) < until && domain_take_free_frames(d, &frame, &order)) {
+	if (until == UINT64_MAX) {
+		while (domain_take_free_frames(d, &frame, &order)) {
+			frame_put(fa, d->memfd, frame, order);
+			d->nr_frames -= 1u << order;
+			n += 1u << order;
+		}
+		return n;
+	}
+	while (frame_nr_free(fa) < until) {
+		uint64_t need = until - frame_nr_free(fa);
+
+		order = d->frames.max_order;
+		while (order && (1ull << order) > need)
+			order--;
+		/* The largest block that is not too many, split from a larger
+		 * one if need be; smaller ones when there is none. */
+		while (buddy_alloc(&d->frames, order, &frame))
+			if (!order--)
+				return n;
 		frame_put(fa, d->memfd, frame, order);
 		d->nr_frames -= 1u << order;
 		n += 1u << order;
@@ -562,7 +582,7 @@ int domain_alloc_pages_at(struct domain *d, uint32_t pfn, unsigned int order)
 	uint32_t frame = pfn >> KM_FRAME_ORDER;
 	int err;
 
-	if (order >= KM_FRAME_ORDER || pfn >= mm->pool.nr_pages)
+	if (order >= KM_FRAME_ORDER || pfn >= mm->pool.nr_pages || pfn & ((1u << order) - 1))
 		return -EINVAL;
 	if (mm->frames.owner[frame] != d->id)
 		return -EEXIST;
@@ -801,8 +821,8 @@ int domain_check(const struct domain *d)
 		((d->frames.free_units + d->vmalloc_frames) << KM_FRAME_ORDER);
 	if (owned != d->nr_frames || owned << KM_FRAME_ORDER != pages) {
 		log_err("domain %" PRIu32 ": %" PRIu64 " frames owned, %" PRIu32 " counted; "
-			"pages: %" PRIu64 " free + %" PRIu64 " free frames + %" PRIu64 " slab + %"
-			PRIu64 " large + %" PRIu32 " vmalloc frames != %" PRIu64,
+			"pages: %" PRIu64 " free + %" PRIu64 " free frames + %" PRIu64
+			" slab + %" PRIu64 " large + %" PRIu32 " vmalloc frames != %" PRIu64,
 			d->id, owned, d->nr_frames, d->pages.free_units, d->frames.free_units,
 			d->slab_pages, d->large_pages, d->vmalloc_frames, owned << KM_FRAME_ORDER);
 		return -EUCLEAN;
