@@ -298,7 +298,8 @@ int buddy_check(const struct buddy *b)
 				return check_fail(b, "head marked with another order", o, idx);
 			for (uint32_t i = idx; b->owner && i < idx + size && i < map->nr; i++)
 				if (!mine(b, i))
-					return check_fail(b, "block holds another owner's unit", o, i);
+					return check_fail(b, "block holds another owner's unit", o,
+							  i);
 			if (idx & (size - 1))
 				return check_fail(b, "misaligned block", o, idx);
 			if ((uint64_t)idx + size > map->nr)

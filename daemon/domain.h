@@ -57,7 +57,7 @@ struct mm {
 	struct frame_alloc frames;
 	struct buddy_map page_map;  /* links for every domain's page buddy (per pfn) */
 	struct buddy_map frame_map; /* links for every domain's free frames (per frame) */
-	struct slab_map slab_map;  /* every domain's slabs, by first pfn */
+	struct slab_map slab_map;   /* every domain's slabs, by first pfn */
 	TAILQ_HEAD(domain_list, domain) domains;
 	uint32_t nr_domains;
 	uint32_t next_domain_id;

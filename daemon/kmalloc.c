@@ -131,8 +131,9 @@ int kmalloc_slab_adopt(struct domain *d, int cache, uint64_t phys)
 	if (cache < 0 || cache >= KM_NR_KMALLOC_CLASSES || phys >= d->mm->pool.size ||
 	    phys & (KM_PAGE_SIZE - 1))
 		return -EUCLEAN;
-	return kmem_cache_grant_slab_at(&d->caches[cache], (uint32_t)(phys >> KM_PAGE_SHIFT)) ?
-		       -EUCLEAN : 0;
+	return kmem_cache_grant_slab_at(&d->caches[cache], (uint32_t)(phys >> KM_PAGE_SHIFT))
+		       ? -EUCLEAN
+		       : 0;
 }
 
 int kmalloc_adopt(struct domain *d, const struct kmalloc_obj *obj)

