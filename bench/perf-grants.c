@@ -8,7 +8,13 @@
  * B (a process on the daemon's CPU, so that only the daemon can delay it)
  * sends Meminfo round trips all along and keeps the worst per phase: alone
  * first (the baseline), while A builds, while A holds, and from A's close
- * until Meminfo shows every grant given back (the disconnect time).
+ * until Meminfo shows every grant given back (the disconnect time). Those
+ * round trips carry the vCPU wake-up latency of the VM (hundreds of us when
+ * the daemon's CPU went idle), so the targets are on the daemon's own
+ * figures (Inspect TABLE_LOOP, `kmctl stats`), read once the grants are built
+ * and held and again after the teardown: the worst request that held the
+ * event loop, and the worst teardown turn. kmperf gives this figure a fresh
+ * daemon, so its since-start maxima are the figure's own.
  *
  * Figure 7: one km_client allocates N 64 B objects with km_kmalloc and keeps
  * them; the daemon's VmRSS growth / N. The baseline is what glibc malloc
@@ -141,8 +147,99 @@ static void worst_text(char *buf, size_t len, const struct watcher *w, int a, in
 		 (unsigned long long)(w->count[a] + (a != b ? w->count[b] : 0)));
 }
 
-static void grants_rows(struct watcher *w, unsigned long n, int64_t rss0, int64_t rss1,
-			uint64_t worst_alloc, uint64_t disc_ns)
+/* The daemon's loop figures: read after the build and hold, and after the
+ * teardown; err is 0 or why one could not be read (-errno). */
+struct loop_reads {
+	struct rp_loop held, after;
+	int held_err, after_err;
+};
+
+static void loop_na(int fig, const char *measure, int err)
+{
+	row_na(fig, measure, "Inspect TABLE_LOOP: %s%s", strerror(-err),
+	       err == -EACCES	? " (run kmperf as root or in the daemon's admin group)"
+	       : err == -EINVAL ? " (the daemon predates kmctl stats)"
+				: "");
+}
+
+/* "231 us (alloc; 0 of 1202393 requests over 1 ms)" */
+static void loop_request_row(const struct loop_reads *l, unsigned long n)
+{
+	char measure[96], value[128], t[32];
+
+	snprintf(measure, sizeof(measure),
+		 "daemon: worst request while %lu grants built and held (loop time)", n);
+	if (l->held_err) {
+		loop_na(4, measure, l->held_err);
+		return;
+	}
+	fmt_value(t, sizeof(t), (double)l->held.request_max_ns / 1e3, "us");
+	snprintf(value, sizeof(value), "%s (%s; %llu of %llu requests over 1 ms)", t,
+		 l->held.request_max_kind[0] ? l->held.request_max_kind : "-",
+		 (unsigned long long)l->held.requests_over_1ms,
+		 (unsigned long long)l->held.requests);
+	row_add(&(struct row_spec){ .fig = 4,
+				    .measure = measure,
+				    .value = (double)l->held.request_max_ns / 1e3,
+				    .unit = "us",
+				    .value_text = value,
+				    .cmp = CMP_ABS_LE,
+				    .target = 1000 });
+}
+
+/* "512 us (1031 turns)" */
+static void loop_teardown_row(const struct loop_reads *l, unsigned long n)
+{
+	char measure[96], value[96], t[32];
+	uint64_t turns;
+
+	snprintf(measure, sizeof(measure),
+		 "daemon: worst teardown turn of the %lu-grant disconnect", n);
+	if (l->after_err) {
+		loop_na(4, measure, l->after_err);
+		return;
+	}
+	turns = l->after.teardown_turns - (l->held_err ? 0 : l->held.teardown_turns);
+	fmt_value(t, sizeof(t), (double)l->after.teardown_max_ns / 1e3, "us");
+	snprintf(value, sizeof(value), "%s (%llu turns)", t, (unsigned long long)turns);
+	row_add(&(struct row_spec){ .fig = 4,
+				    .measure = measure,
+				    .value = (double)l->after.teardown_max_ns / 1e3,
+				    .unit = "us",
+				    .value_text = value,
+				    .cmp = CMP_ABS_LE,
+				    .target = 1000 });
+}
+
+/* What the daemon says under the table: the histogram, the other maxima,
+ * and whether a request during the disconnect was worse than before it. */
+static void loop_note(const struct loop_reads *l)
+{
+	const struct rp_loop *a = &l->after;
+	char worst[32], tick[32], acc[32];
+
+	if (l->after_err)
+		return;
+	fmt_value(worst, sizeof(worst), (double)a->request_max_ns / 1e3, "us");
+	fmt_value(tick, sizeof(tick), (double)a->tick_max_ns / 1e3, "us");
+	fmt_value(acc, sizeof(acc), (double)a->accept_max_ns / 1e3, "us");
+	note_add("figure 4: the daemon's own loop figures (kmctl stats) at the end: %llu requests "
+		 "(<10us %llu, <100us %llu, <1ms %llu, <10ms %llu, >=10ms %llu), worst %s (%s)%s; "
+		 "housekeeping tick worst %s, accept worst %s%s",
+		 (unsigned long long)a->requests, (unsigned long long)a->request_hist[0],
+		 (unsigned long long)a->request_hist[1], (unsigned long long)a->request_hist[2],
+		 (unsigned long long)a->request_hist[3], (unsigned long long)a->request_hist[4],
+		 worst, a->request_max_kind[0] ? a->request_max_kind : "-",
+		 !l->held_err && a->request_max_ns > l->held.request_max_ns
+			 ? ", during the disconnect"
+			 : "",
+		 tick, acc,
+		 dmn.spawned ? ""
+			     : "; the daemon was not started by kmperf: maxima since it started");
+}
+
+static void grants_rows(struct watcher *w, const struct loop_reads *l, unsigned long n,
+			int64_t rss0, int64_t rss1, uint64_t worst_alloc, uint64_t disc_ns)
 {
 	char measure[128], base[128], value[96];
 	double idle = (double)w->worst[B_IDLE] / 1e3;
@@ -161,6 +258,7 @@ static void grants_rows(struct watcher *w, unsigned long n, int64_t rss0, int64_
 	worst_text(value, sizeof(value), w, B_IDLE, B_IDLE);
 	snprintf(base, sizeof(base), "alone: worst %s", value);
 	worst_text(value, sizeof(value), w, B_BUILD, B_HOLD);
+	loop_request_row(l, n);
 	snprintf(measure, sizeof(measure), "worst round trip of another client, %lu built+held", n);
 	row_add(&(struct row_spec){ .fig = 4,
 				    .measure = measure,
@@ -168,9 +266,7 @@ static void grants_rows(struct watcher *w, unsigned long n, int64_t rss0, int64_
 				    .unit = "us",
 				    .value_text = value,
 				    .base_text = base,
-				    .base = idle,
-				    .cmp = CMP_ABS_LE,
-				    .target = 1000 });
+				    .base = idle });
 	row_add(&(struct row_spec){ .fig = 4,
 				    .measure = "worst Alloc of 1024 x 64 B by the builder",
 				    .value = (double)worst_alloc / 1e3,
@@ -182,6 +278,7 @@ static void grants_rows(struct watcher *w, unsigned long n, int64_t rss0, int64_
 	}
 	row_add(&(struct row_spec){
 		.fig = 4, .measure = measure, .value = (double)disc_ns / 1e3, .unit = "us" });
+	loop_teardown_row(l, n);
 	worst_text(value, sizeof(value), w, B_DISC, B_DISC);
 	row_add(&(struct row_spec){ .fig = 4,
 				    .measure = "worst round trip of another client meanwhile",
@@ -189,21 +286,23 @@ static void grants_rows(struct watcher *w, unsigned long n, int64_t rss0, int64_
 				    .unit = "us",
 				    .value_text = value,
 				    .base_text = base,
-				    .base = idle,
-				    .cmp = CMP_ABS_LE,
-				    .target = 1000 });
+				    .base = idle });
 }
 
 static void grants_na(const char *why)
 {
 	row_na(4, "daemon VmRSS per live grant", "%s", why);
+	row_na(4, "daemon: worst request while the grants are built and held (loop time)", "%s",
+	       why);
 	row_na(4, "worst round trip of another client, built+held", "%s", why);
+	row_na(4, "daemon: worst teardown turn of the disconnect", "%s", why);
 	row_na(4, "worst round trip of another client during the disconnect", "%s", why);
 }
 
 void fig_grants(void)
 {
 	unsigned int idle_ms = opt.quick ? 100 : 500, hold_ms = opt.quick ? 100 : 1000;
+	struct loop_reads loop = { .held_err = -EAGAIN, .after_err = -EAGAIN };
 	struct watcher *w;
 	uint64_t worst_alloc = 0, disc = 0, t_close, deadline;
 	int64_t rss0, rss1;
@@ -245,6 +344,9 @@ void fig_grants(void)
 	atomic_store(&w->phase, B_HOLD);
 	rss1 = proc_rss(dmn.pid);
 	sleep_ms(hold_ms);
+	/* The daemon's own figures so far: every request up to here, the
+	 * build's Allocs among them (this one is counted after it answers). */
+	loop.held_err = rp_loop(a, 1001, &loop.held);
 	atomic_store(&w->phase, B_DISC);
 	t_close = now_ns();
 	close(a);
@@ -255,12 +357,24 @@ void fig_grants(void)
 	if (atomic_load(&w->t_done))
 		disc = atomic_load(&w->t_done) - t_close;
 	sleep_ms(opt.quick ? 20 : 100);
-	grants_rows(w, (unsigned long)built, rss0, rss1, worst_alloc, disc);
+	/* The teardown is over (its last turn gave the last grant back). */
+	{
+		int s = rp_connect(opt.socket, "kmperf-loopstat");
+
+		loop.after_err = s < 0 ? s : rp_loop(s, 2, &loop.after);
+		if (s >= 0)
+			close(s);
+	}
+	grants_rows(w, &loop, (unsigned long)built, rss0, rss1, worst_alloc, disc);
 	note_add("figure 4: the other client sends Meminfo round trips (%s, that client on the "
-		 "daemon's); its worst alone (the baseline) over %u ms, %llu round trips in all",
+		 "daemon's); its worst alone (the baseline) over %u ms, %llu round trips in all. "
+		 "A round trip includes waking the daemon's and the client's vCPUs (hundreds of us "
+		 "on a VM whose CPU went idle), so those rows are info; the 1 ms targets are on "
+		 "the daemon's own loop times (Inspect TABLE_LOOP, kmctl stats), since it started",
 		 placement_text(), idle_ms,
 		 (unsigned long long)(w->count[B_IDLE] + w->count[B_BUILD] + w->count[B_HOLD] +
 				      w->count[B_DISC] + w->count[B_AFTER]));
+	loop_note(&loop);
 out:
 	atomic_store(&w->stop, 1);
 	if (a >= 0)

@@ -212,6 +212,46 @@ int rp_meminfo(int fd, uint64_t id, uint64_t *grants, uint32_t *clients)
 	return ret;
 }
 
+int rp_loop(int fd, uint64_t id, struct rp_loop *out)
+{
+	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
+	Kmalloc__Inspect in = KMALLOC__INSPECT__INIT;
+	const Kmalloc__LoopRow *row;
+	Kmalloc__Reply *r;
+	int ret;
+
+	in.table = KMALLOC__INSPECT__TABLE__TABLE_LOOP;
+	req.id = id;
+	req.body_case = KMALLOC__REQUEST__BODY_INSPECT;
+	req.inspect = &in;
+	r = rp_call(fd, &req, NULL);
+	if (!r)
+		return -errno;
+	ret = rp_check(r, KMALLOC__REPLY__BODY_INSPECT);
+	if (ret == 0 && r->inspect->n_loop != 1)
+		ret = -EPROTO;
+	if (ret == 0) {
+		row = r->inspect->loop[0];
+		memset(out, 0, sizeof(*out));
+		out->requests = row->requests;
+		out->request_max_ns = row->request_max_ns;
+		out->requests_over_1ms = row->requests_over_1ms;
+		snprintf(out->request_max_kind, sizeof(out->request_max_kind), "%s",
+			 row->request_max_kind);
+		for (size_t i = 0; i < row->n_request_hist && i < 5; i++)
+			out->request_hist[i] = row->request_hist[i];
+		out->teardown_turns = row->teardown_turns;
+		out->teardown_max_ns = row->teardown_max_ns;
+		out->tick_max_ns = row->tick_max_ns;
+		out->accept_max_ns = row->accept_max_ns;
+		out->uptime_ns = row->uptime_ns;
+		out->grants = row->grants;
+		out->connections = row->connections;
+	}
+	kmalloc__reply__free_unpacked(r, NULL);
+	return ret;
+}
+
 int rp_peer_pid(int fd)
 {
 	struct ucred cred;

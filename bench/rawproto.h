@@ -33,5 +33,20 @@ int rp_nop(int fd, uint64_t id, const uint64_t *release, size_t nr_release);
  * (either may be NULL). Return: 0 or -errno. */
 int rp_meminfo(int fd, uint64_t id, uint64_t *grants, uint32_t *clients);
 
+/* The daemon's own event-loop figures (Inspect TABLE_LOOP, `kmctl stats`),
+ * durations in ns, counted since it started. */
+struct rp_loop {
+	uint64_t requests, request_max_ns, requests_over_1ms;
+	char request_max_kind[16];
+	uint64_t request_hist[5]; /* <10us, <100us, <1ms, <10ms, >=10ms */
+	uint64_t teardown_turns, teardown_max_ns, tick_max_ns, accept_max_ns;
+	uint64_t uptime_ns, grants;
+	uint32_t connections;
+};
+
+/* Inspect TABLE_LOOP (root or the daemon's admin group).
+ * Return: 0, or -errno (-EACCES when not allowed). */
+int rp_loop(int fd, uint64_t id, struct rp_loop *out);
+
 /* The daemon's pid (SO_PEERCRED), or -1. */
 int rp_peer_pid(int fd);

@@ -29,6 +29,7 @@
 #include "domain.h"
 #include "grant.h"
 #include "log.h"
+#include "loopstat.h"
 #include "reaper.h"
 #include "server.h"
 #include "wire.h"
@@ -453,18 +454,22 @@ static void conn_finish(struct conn *c)
 	mm_balance(&srv->mm);
 }
 
+/* One turn of the give-back, timed whole: the last one frees @c too. */
 static void conn_on_reap(evutil_socket_t fd, short what, void *arg)
 {
 	static const struct timeval next_turn = { 0, 0 };
 	struct conn *c = arg;
+	struct server *srv = c->srv;
+	uint64_t t0 = loopstat_now_ns();
 
-	if (!grant_release_some(&c->srv->grants, c, CONN_REAP_BUDGET_NS)) {
+	if (!grant_release_some(&srv->grants, c, CONN_REAP_BUDGET_NS)) {
 		/* A timer, not event_active(): it runs after the next poll, so
 		 * every other client is served in between. */
 		evtimer_add(c->ev_reap, &next_turn);
-		return;
+	} else {
+		conn_finish(c);
 	}
-	conn_finish(c);
+	loopstat_teardown(&srv->loop, loopstat_now_ns() - t0);
 }
 
 void conn_close(struct conn *c, const char *why)

@@ -72,9 +72,9 @@ struct conn {
 	struct account_limits limits; /* this connection's, from its uid and groups */
 	char name[32];		      /* from Hello, else /proc/PID/comm */
 	uint8_t token[CONN_TOKEN_SIZE];
-	struct domain *domain;	  /* set by Hello */
+	struct domain *domain;	 /* set by Hello */
 	struct grant_set grants; /* held (grant.c links and unlinks them) */
-	uint64_t bytes; /* bytes held (grant->bytes summed) */
+	uint64_t bytes;		 /* bytes held (grant->bytes summed) */
 	struct conn_packet *outq, **outq_tail;
 	size_t outq_bytes;
 	bool reading;		/* ev_read armed */

@@ -33,6 +33,7 @@
 #include "grant.h"
 #include "inspect.h"
 #include "log.h"
+#include "loopstat.h"
 #include "server.h"
 #include "slab.h"
 #include "vmalloc.h"
@@ -506,6 +507,34 @@ static size_t inspect_accounts_page(struct conn *c, uint32_t offset, Kmalloc__In
 	return n;
 }
 
+/* One row, no paging: the loop's own figures (kmctl stats). */
+static void inspect_loop_row(struct conn *c, Kmalloc__InspectReply *body)
+{
+	static uint64_t hist[LOOPSTAT_BUCKETS];
+	static Kmalloc__LoopRow msg, *ptr = &msg;
+	struct inspect_loop row;
+
+	inspect_loop(c->srv, &row);
+	kmalloc__loop_row__init(&msg);
+	msg.uptime_ns = row.uptime_ns;
+	msg.requests = row.stats.requests;
+	msg.request_max_ns = row.stats.request_max_ns;
+	msg.request_max_kind =
+		(char *)(row.stats.request_max_kind ? row.stats.request_max_kind : "");
+	msg.requests_over_1ms = row.stats.requests_over_1ms;
+	memcpy(hist, row.stats.request_hist, sizeof(hist));
+	msg.n_request_hist = LOOPSTAT_BUCKETS;
+	msg.request_hist = hist;
+	msg.teardown_turns = row.stats.teardown_turns;
+	msg.teardown_max_ns = row.stats.teardown_max_ns;
+	msg.tick_max_ns = row.stats.tick_max_ns;
+	msg.accept_max_ns = row.stats.accept_max_ns;
+	msg.grants = row.grants;
+	msg.connections = row.connections;
+	body->n_loop = 1;
+	body->loop = &ptr;
+}
+
 static void handle_inspect(struct conn *c, const Kmalloc__Inspect *in, Kmalloc__Reply *reply)
 {
 	static size_t (*const pages[])(struct conn *, uint32_t, Kmalloc__InspectReply *, bool *) = {
@@ -528,6 +557,8 @@ static void handle_inspect(struct conn *c, const Kmalloc__Inspect *in, Kmalloc__
 	body.table = in->table;
 	if (in->table == KMALLOC__INSPECT__TABLE__TABLE_SLABINFO) {
 		inspect_slab_page(c, &body);
+	} else if (in->table == KMALLOC__INSPECT__TABLE__TABLE_LOOP) {
+		inspect_loop_row(c, &body);
 	} else if ((size_t)in->table < sizeof(pages) / sizeof(pages[0]) && pages[in->table]) {
 		n = pages[in->table](c, in->offset, &body, &more);
 		if (more)
@@ -620,19 +651,51 @@ static void dispatch_body(struct conn *c, const Kmalloc__Request *req, Kmalloc__
 	}
 }
 
+/* The short name of a request's body, for loopstat (kmctl stats). */
+static const char *request_kind(Kmalloc__Request__BodyCase body)
+{
+	switch (body) {
+	case KMALLOC__REQUEST__BODY_HELLO:
+		return "hello";
+	case KMALLOC__REQUEST__BODY_ALLOC:
+		return "alloc";
+	case KMALLOC__REQUEST__BODY_SLAB_ALLOC:
+		return "slab_alloc";
+	case KMALLOC__REQUEST__BODY_VMALLOC:
+		return "vmalloc";
+	case KMALLOC__REQUEST__BODY_FREE:
+		return "free";
+	case KMALLOC__REQUEST__BODY_MEMINFO:
+		return "meminfo";
+	case KMALLOC__REQUEST__BODY_INSPECT:
+		return "inspect";
+	case KMALLOC__REQUEST__BODY_NOP:
+		return "nop";
+	default:
+		return "unknown";
+	}
+}
+
+/* Timed whole for loopstat, from before the unpack to after the reply is
+ * queued and the request freed: two clock reads (vDSO) per request. */
 void dispatch_packet(struct conn *c, const uint8_t *buf, size_t len)
 {
 	Kmalloc__Reply reply = KMALLOC__REPLY__INIT;
 	uint64_t failed[MAX_IDS_PER_REQUEST];
+	struct server *srv = c->srv;
+	uint64_t t0 = loopstat_now_ns();
 	Kmalloc__Request *req;
+	const char *kind;
 
 	req = kmalloc__request__unpack(NULL, len, buf);
 	if (!req) {
 		conn_log(c, LOG_LEVEL_WARN, "undecodable packet of %zu bytes: closing", len);
 		conn_close(c, "protocol error");
+		loopstat_request(&srv->loop, loopstat_now_ns() - t0, "undecodable");
 		return;
 	}
-	c->srv->requests++;
+	kind = request_kind(req->body_case);
+	srv->requests++;
 	reply.id = req->id;
 	if (req->id == 0) {
 		conn_log(c, LOG_LEVEL_NOTICE, "request with id 0 refused");
@@ -650,4 +713,5 @@ void dispatch_packet(struct conn *c, const uint8_t *buf, size_t len)
 		paranoid_check(c);
 	}
 	kmalloc__request__free_unpacked(req, NULL);
+	loopstat_request(&srv->loop, loopstat_now_ns() - t0, kind);
 }

@@ -55,7 +55,7 @@ struct ho_header {
 	uint32_t version;
 	uint32_t hugetlb;
 	uint64_t pool_size;
-	uint64_t max_generation;	/* of grant ids */
+	uint64_t max_generation; /* of grant ids */
 	uint32_t nr_frames;
 	uint32_t nr_domains;
 	uint32_t nr_conns;
@@ -92,12 +92,12 @@ struct ho_conn {
 struct ho_grant {
 	uint64_t id;
 	uint64_t conn;
-	uint64_t phys;	   /* KMALLOC, SLAB */
-	uint64_t size;	   /* VMALLOC: bytes asked for */
-	uint64_t vaddr;	   /* VMALLOC */
+	uint64_t phys;	/* KMALLOC, SLAB */
+	uint64_t size;	/* VMALLOC: bytes asked for */
+	uint64_t vaddr; /* VMALLOC */
 	uint32_t kind;
-	int32_t cache;	   /* KMALLOC: class, -1 for large; SLAB: class */
-	uint32_t order;	   /* KMALLOC large: page order */
+	int32_t cache;	    /* KMALLOC: class, -1 for large; SLAB: class */
+	uint32_t order;	    /* KMALLOC large: page order */
 	uint32_t nr_frames; /* VMALLOC: frames follow, padded to 8 bytes */
 	char caller[VMALLOC_CALLER_LEN];
 };
@@ -189,8 +189,11 @@ static uint32_t write_grants(struct ho_buf *b, const struct conn *c)
 
 	for (i = 0; i < c->grants.nr; i++) {
 		const struct grant *g = grant_set_at(&c->grants, i);
-		struct ho_grant hg = { .id = g->id, .conn = c->id, .kind = g->kind,
-				       .cache = g->cache, .order = g->order };
+		struct ho_grant hg = { .id = g->id,
+				       .conn = c->id,
+				       .kind = g->kind,
+				       .cache = g->cache,
+				       .order = g->order };
 
 		if (g->kind == GRANT_VMALLOC) {
 			hg.size = g->area->size;
@@ -570,9 +573,9 @@ static int restore_grant(struct ho_restore *ctx, struct ho_reader *r)
 		obj.phys = hg->phys;
 		obj.cache = hg->cache;
 		obj.order = hg->order;
-		obj.size = hg->cache >= 0 && hg->cache < KM_NR_KMALLOC_CLASSES ?
-				   kmalloc_classes[hg->cache].size :
-				   (uint64_t)KM_PAGE_SIZE << (hg->order & 63);
+		obj.size = hg->cache >= 0 && hg->cache < KM_NR_KMALLOC_CLASSES
+				   ? kmalloc_classes[hg->cache].size
+				   : (uint64_t)KM_PAGE_SIZE << (hg->order & 63);
 	}
 	return grant_restore(&ctx->srv->grants, c, hg->id, (enum grant_kind)hg->kind, &obj, area);
 }

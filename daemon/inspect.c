@@ -222,3 +222,11 @@ size_t inspect_accounts(const struct server *srv, uint32_t offset, struct inspec
 	}
 	return n;
 }
+
+void inspect_loop(const struct server *srv, struct inspect_loop *out)
+{
+	out->stats = srv->loop;
+	out->uptime_ns = loopstat_now_ns() - srv->loop.started_ns;
+	out->grants = srv->grants.count;
+	out->connections = srv->nr_conns;
+}

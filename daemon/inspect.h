@@ -2,8 +2,9 @@
 /*
  * inspect.h - the numbers behind kmctl and km_get_meminfo: meminfo, slabinfo
  * (summed over domains), buddyinfo (a "free" zone for the frame allocator and
- * one zone per domain), vmallocinfo, the client list and the per-uid limits,
- * as plain structs that dispatch.c turns into protobuf replies.
+ * one zone per domain), vmallocinfo, the client list, the per-uid limits and
+ * the event loop's own timings (loopstat.h), as plain structs that dispatch.c
+ * turns into protobuf replies.
  *
  * Long tables come in pages: each row function fills at most @max rows
  * starting at row @offset, returns how many it filled, and says in *more
@@ -14,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "loopstat.h"
 #include "slab.h"
 
 struct mm;
@@ -84,3 +86,13 @@ size_t inspect_clients(const struct server *srv, uint32_t offset, struct inspect
 		       size_t max, bool *more);
 size_t inspect_accounts(const struct server *srv, uint32_t offset, struct inspect_account *out,
 			size_t max, bool *more);
+
+/* The event loop's figures and the scale they were taken at; one row. */
+struct inspect_loop {
+	struct loop_stats stats; /* a copy */
+	uint64_t uptime_ns;	 /* since the daemon started (or took over) */
+	uint64_t grants;	 /* live now */
+	uint32_t connections;	 /* open and closing, now */
+};
+
+void inspect_loop(const struct server *srv, struct inspect_loop *out);

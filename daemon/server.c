@@ -52,10 +52,9 @@ bool server_is_admin(const struct server *srv, uid_t uid, gid_t gid, const gid_t
 	return false;
 }
 
-static void server_on_accept(evutil_socket_t fd, short what, void *arg)
+/* Accepts every pending connection; one wake-up is timed as a whole. */
+static void server_accept_all(struct server *srv, evutil_socket_t fd)
 {
-	struct server *srv = arg;
-
 	for (;;) {
 		struct conn *c;
 		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -86,6 +85,15 @@ static void server_on_accept(evutil_socket_t fd, short what, void *arg)
 		if (err < 0 && err != -EACCES && log_ratelimit())
 			log_warn("cannot set up a connection: %s", strerror(-err));
 	}
+}
+
+static void server_on_accept(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	uint64_t t0 = loopstat_now_ns();
+
+	server_accept_all(srv, fd);
+	loopstat_accept(&srv->loop, loopstat_now_ns() - t0);
 }
 
 static void server_on_accept_resume(evutil_socket_t fd, short what, void *arg)
@@ -126,6 +134,7 @@ static void server_on_tick(evutil_socket_t fd, short what, void *arg)
 	static uint64_t ticks;
 	struct server *srv = arg;
 	uint32_t every = srv->cfg->reconcile_interval;
+	uint64_t t0 = loopstat_now_ns();
 
 	ticks++;
 	notify_watchdog();
@@ -138,6 +147,7 @@ static void server_on_tick(evutil_socket_t fd, short what, void *arg)
 			domain_reconcile(d);
 	}
 	server_update_status(srv);
+	loopstat_tick(&srv->loop, loopstat_now_ns() - t0);
 }
 
 static void server_on_signal(evutil_socket_t sig, short what, void *arg)
@@ -309,6 +319,7 @@ static int server_setup(struct server *srv, const struct settings *cfg, struct e
 	srv->argv = argv;
 	srv->listen_fd = -1;
 	srv->mm.pool.reserve_fd = -1; /* server_fini() may run before mm_init() */
+	loopstat_init(&srv->loop);    /* a successor after a handover starts fresh */
 	TAILQ_INIT(&srv->conns);
 	accounts_init(&srv->accounts, cfg, 0);
 	reaper_start();

@@ -15,6 +15,7 @@
 #include "conn.h"
 #include "domain.h"
 #include "grant.h"
+#include "loopstat.h"
 #include "settings.h"
 
 struct event;
@@ -40,6 +41,7 @@ struct server {
 	uint64_t requests; /* served, for STATUS= */
 	char *const *argv; /* to exec a successor with (handover) */
 	uint64_t alloc_failures;
+	struct loop_stats loop; /* what held the loop, since this daemon started */
 };
 
 /* Creates the pool and the listening socket, or with @handover_fd >= 0

@@ -575,6 +575,71 @@ int format_limits(FILE *f, const struct format_table *t, bool json)
 }
 
 /* ------------------------------------------------------------------------ */
+/* stats                                                                    */
+
+/* LoopRow.request_hist's buckets, by their upper bound. */
+static const char *const hist_names[] = {
+	"request_hist_10us", "request_hist_100us", "request_hist_1ms",
+	"request_hist_10ms", "request_hist_inf",
+};
+#define NR_HIST (sizeof(hist_names) / sizeof(hist_names[0]))
+
+/* A bucket's count; 0 for one a daemon did not send. */
+static uint64_t hist_at(const Kmalloc__LoopRow *row, size_t i)
+{
+	return i < row->n_request_hist ? row->request_hist[i] : 0;
+}
+
+static json_object *stats_json(const Kmalloc__LoopRow *row)
+{
+	json_object *o = json_object_new_object();
+	size_t i;
+
+	if (ju64(o, "uptime_ns", row->uptime_ns) || ju64(o, "grants", row->grants) ||
+	    ju64(o, "connections", row->connections) || ju64(o, "requests", row->requests) ||
+	    ju64(o, "request_max_ns", row->request_max_ns) ||
+	    jstr(o, "request_max_kind", row->request_max_kind) ||
+	    ju64(o, "requests_over_1ms", row->requests_over_1ms))
+		return jfail(o);
+	for (i = 0; i < NR_HIST; i++)
+		if (ju64(o, hist_names[i], hist_at(row, i)))
+			return jfail(o);
+	if (ju64(o, "teardown_turns", row->teardown_turns) ||
+	    ju64(o, "teardown_max_ns", row->teardown_max_ns) ||
+	    ju64(o, "tick_max_ns", row->tick_max_ns) ||
+	    ju64(o, "accept_max_ns", row->accept_max_ns))
+		return jfail(o);
+	return o;
+}
+
+int format_stats(FILE *f, const Kmalloc__LoopRow *row, bool json)
+{
+	char kind[TEXT_MAX];
+	size_t i;
+
+	if (json)
+		return json_print(f, stats_json(row));
+	fprintf(f, "uptime_s %" PRIu64 "\n", row->uptime_ns / 1000000000);
+	fprintf(f, "grants %" PRIu64 "\n", row->grants);
+	fprintf(f, "connections %u\n", row->connections);
+	fprintf(f, "requests %" PRIu64 "\n", row->requests);
+	fprintf(f, "request_max_us %" PRIu64 "\n", row->request_max_ns / 1000);
+	/* One word, as every value: "-" before the first request. */
+	fprintf(f, "request_max_kind %s\n",
+		row->request_max_kind && row->request_max_kind[0]
+			? text_clean(kind, sizeof(kind), row->request_max_kind, true)
+			: "-");
+	fprintf(f, "requests_over_1ms %" PRIu64 "\n", row->requests_over_1ms);
+	for (i = 0; i < NR_HIST; i++)
+		fprintf(f, "%s %" PRIu64 "\n", hist_names[i], hist_at(row, i));
+	fprintf(f, "teardown_turns %" PRIu64 "\n", row->teardown_turns);
+	fprintf(f, "teardown_max_us %" PRIu64 "\n", row->teardown_max_ns / 1000);
+	fprintf(f, "tick_max_us %" PRIu64 "\n", row->tick_max_ns / 1000);
+	fprintf(f, "accept_max_us %" PRIu64 "\n", row->accept_max_ns / 1000);
+	return stream_status(f);
+}
+
+/* ------------------------------------------------------------------------ */
 /* top                                                                      */
 
 /* slabtop's summary (procps-ng slabtop.c: print_summary()). */

@@ -47,6 +47,14 @@ int format_clients(FILE *f, const struct format_table *t, bool json);
  * ("unlimited" for none; JSON: UINT64_MAX). */
 int format_limits(FILE *f, const struct format_table *t, bool json);
 
+/* The event loop's own figures (TABLE_LOOP's row), one "name value" pair per
+ * line as /proc/vmstat: durations in whole microseconds (truncated), the
+ * uptime in seconds, request_hist_10us .. request_hist_10ms counting the
+ * requests under that bound (and at or above the one before), request_hist_inf
+ * the rest. JSON: one object with the same names, durations in nanoseconds
+ * (_ns) as the daemon sent them. */
+int format_stats(FILE *f, const Kmalloc__LoopRow *row, bool json);
+
 /* One refresh of `kmctl top`: slabtop's summary from the slab rows, pool
  * lines from @mi, then the clients sorted by bytes held, largest first. */
 int format_top(FILE *f, const Kmalloc__Meminfo *mi, const struct format_table *slabs,

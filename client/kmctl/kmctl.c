@@ -353,6 +353,23 @@ static int cmd_limits(struct kmctl *k)
 	return cmd_table(k, KMALLOC__INSPECT__TABLE__TABLE_ACCOUNTS, format_limits);
 }
 
+static int cmd_stats(struct kmctl *k)
+{
+	struct pages p;
+	int ret;
+
+	if (fetch_table(k, KMALLOC__INSPECT__TABLE__TABLE_LOOP, &p))
+		return -1;
+	if (p.nr != 1 || p.inspect[0]->n_loop != 1) {
+		report(k, EPROTO, "kmallocd sent no event loop figures");
+		pages_free(&p);
+		return -1;
+	}
+	ret = print_result(k, format_stats(stdout, p.inspect[0]->loop[0], k->json));
+	pages_free(&p);
+	return ret;
+}
+
 static void on_sigint(int sig)
 {
 	interrupted = 1;
@@ -434,6 +451,7 @@ static const struct subcommand subcommands[] = {
 	{ "vmallocinfo", cmd_vmallocinfo, "vmalloc areas, as /proc/vmallocinfo" },
 	{ "clients", cmd_clients, "connected clients and what they hold" },
 	{ "limits", cmd_limits, "each uid's connections, grants and bytes against its limits" },
+	{ "stats", cmd_stats, "how long requests and teardowns held the daemon's loop" },
 	{ "top", cmd_top, "slabtop-like summary and clients by bytes, refreshed" },
 };
 

@@ -4,8 +4,8 @@
  * every subcommand's text parses the way the /proc file it imitates is
  * parsed (slabtop's sscanf for slabinfo, the buddyinfo and meminfo shapes),
  * shows what the clients hold, --json is valid JSON of the shape scripts
- * expect, with integers kept integers, and a user outside the admin group is
- * refused.
+ * expect, with integers kept integers, `kmctl stats` counts the requests
+ * sent through the daemon, and a user outside the admin group is refused.
  */
 #include "config.h"
 
@@ -409,6 +409,132 @@ START_TEST(test_vmallocinfo_and_clients)
 }
 END_TEST
 
+/* ---- stats: the event loop's own figures --------------------------------- */
+
+struct stats {
+	unsigned long long requests, request_max_us, over_1ms, hist[5], teardown_turns;
+	unsigned long long teardown_max_us, tick_max_us, accept_max_us, uptime_s, grants;
+	unsigned long long connections;
+	char kind[64];
+	int lines;
+};
+
+/* A request body's name as `kmctl stats` gives the worst one's. */
+static bool is_request_kind(const char *kind)
+{
+	static const char *const kinds[] = { "hello", "alloc",	 "slab_alloc", "vmalloc",
+					     "free",  "meminfo", "inspect",    "nop" };
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (!strcmp(kind, kinds[i]))
+			return true;
+	return false;
+}
+
+/* `kmctl stats`, every line checked to be "name value" and read. */
+static void stats_read(struct stats *st)
+{
+	static const char *const hist[5] = { "10us", "100us", "1ms", "10ms", "inf" };
+	char *out = kmctl_ok("stats"), *line, *save;
+	regex_t re;
+
+	memset(st, 0, sizeof(*st));
+	ck_assert_int_eq(regcomp(&re, "^[a-z0-9_]+ [a-z0-9_-]+$", REG_EXTENDED | REG_NOSUB), 0);
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char name[64], value[64];
+
+		ck_assert_msg(regexec(&re, line, 0, NULL, 0) == 0, "bad stats line: '%s'", line);
+		ck_assert_int_eq(sscanf(line, "%63s %63s", name, value), 2);
+		st->lines++;
+		if (!strcmp(name, "request_max_kind")) {
+			snprintf(st->kind, sizeof(st->kind), "%s", value);
+			continue;
+		}
+		sscanf(line, "requests %llu", &st->requests);
+		sscanf(line, "request_max_us %llu", &st->request_max_us);
+		sscanf(line, "requests_over_1ms %llu", &st->over_1ms);
+		sscanf(line, "teardown_turns %llu", &st->teardown_turns);
+		sscanf(line, "teardown_max_us %llu", &st->teardown_max_us);
+		sscanf(line, "tick_max_us %llu", &st->tick_max_us);
+		sscanf(line, "accept_max_us %llu", &st->accept_max_us);
+		sscanf(line, "uptime_s %llu", &st->uptime_s);
+		sscanf(line, "grants %llu", &st->grants);
+		sscanf(line, "connections %llu", &st->connections);
+		for (int i = 0; i < 5; i++) {
+			char key[32];
+
+			snprintf(key, sizeof(key), "request_hist_%s", hist[i]);
+			if (!strcmp(name, key))
+				st->hist[i] = strtoull(value, NULL, 10);
+		}
+	}
+	regfree(&re);
+	free(out);
+	ck_assert_int_eq(st->lines, 16);
+	ck_assert_uint_eq(st->hist[0] + st->hist[1] + st->hist[2] + st->hist[3] + st->hist[4],
+			  st->requests);
+	ck_assert_uint_le(st->over_1ms, st->hist[3] + st->hist[4]);
+	ck_assert_msg(is_request_kind(st->kind), "worst request of kind '%s'", st->kind);
+}
+
+/*
+ * Requests through the real daemon show in `kmctl stats`: the count grows by
+ * at least what was sent, the histogram adds up to it, a client that left
+ * was torn down in timed turns, the scale (grants, connections) is the
+ * daemon's, and --json carries the same figures as integers.
+ */
+START_TEST(test_stats)
+{
+	struct stats before, after;
+	km_meminfo mi;
+	km_client *c;
+	char cmd[4096];
+	int i;
+
+	stats_read(&before);
+	hold_some_memory();
+	/* A second client: a Hello, 50 Meminfo round trips (the library
+	 * answers none itself), a large kmalloc, then it leaves. */
+	c = km_connect(daemon_under_test.socket);
+	ck_assert_ptr_nonnull(c);
+	for (i = 0; i < 50; i++)
+		ck_assert_int_eq(km_get_meminfo(c, &mi), 0);
+	ck_assert_ptr_nonnull(km_kmalloc(c, 65536, KM_GFP_KERNEL));
+	km_disconnect(c);
+	/* Its grants come back over loop turns of their own. */
+	for (i = 0; i < 200; i++) {
+		stats_read(&after);
+		if (after.teardown_turns > before.teardown_turns && after.connections == 2)
+			break;
+		usleep(10000);
+	}
+	/* The two Hellos and 50 Meminfos at least, kmctl's own requests too. */
+	ck_assert_uint_ge(after.requests, before.requests + 2 + 50 + 2);
+	ck_assert_uint_gt(after.teardown_turns, before.teardown_turns);
+	ck_assert_uint_ge(after.request_max_us, before.request_max_us);
+	ck_assert_uint_ge(after.uptime_s, before.uptime_s);
+	/* The holder and this kmctl; the holder's grants at least. */
+	ck_assert_uint_eq(after.connections, 2);
+	ck_assert_uint_ge(after.grants, 4);
+
+	if (system("python3 -c 'import json' 2>/dev/null") != 0)
+		return;
+	snprintf(cmd, sizeof(cmd),
+		 "%s --socket %s --json stats | python3 -c '"
+		 "import json, sys\n"
+		 "d = json.load(sys.stdin)\n"
+		 "h = [d[\"request_hist_\" + b] for b in (\"10us\", \"100us\", \"1ms\", "
+		 "\"10ms\", \"inf\")]\n"
+		 "ints = all(type(v) is int for k, v in d.items() if k != \"request_max_kind\")\n"
+		 "ok = ints and sum(h) == d[\"requests\"] and d[\"requests\"] > %llu\n"
+		 "ok = ok and d[\"teardown_turns\"] >= %llu and d[\"uptime_ns\"] > 0\n"
+		 "ok = ok and isinstance(d[\"request_max_kind\"], str) and d[\"grants\"] >= 4\n"
+		 "sys.exit(0 if ok else 1)'",
+		 getenv("KMCTL"), daemon_under_test.socket, after.requests, after.teardown_turns);
+	ck_assert_msg(system(cmd) == 0, "kmctl --json stats: not the figures expected");
+}
+END_TEST
+
 /*
  * Reads one kmctl --json document on stdin and checks what scripts rely on:
  * the top-level shape (argv[1]: "object"; "rows", a non-empty array of
@@ -444,7 +570,7 @@ START_TEST(test_json_is_valid)
 	} subs[] = {
 		{ "meminfo", "object" },   { "slabinfo", "rows" }, { "buddyinfo", "rows" },
 		{ "vmallocinfo", "rows" }, { "clients", "rows" },  { "limits", "rows" },
-		{ "top -n 1", "top" },
+		{ "top -n 1", "top" },	   { "stats", "object" },
 	};
 	char cmd[4096];
 	size_t i;
@@ -476,9 +602,10 @@ START_TEST(test_unprivileged_user_refused)
 			_exit(77);
 		snprintf(cmd, sizeof(cmd),
 			 "%s --socket %s slabinfo 2>&1 | grep -q 'Permission denied'"
-			 " && ! %s --socket %s clients >/dev/null 2>&1",
+			 " && ! %s --socket %s clients >/dev/null 2>&1"
+			 " && %s --socket %s stats 2>&1 | grep -q 'Permission denied'",
 			 getenv("KMCTL"), daemon_under_test.socket, getenv("KMCTL"),
-			 daemon_under_test.socket);
+			 daemon_under_test.socket, getenv("KMCTL"), daemon_under_test.socket);
 		_exit(system(cmd) == 0 ? 0 : 1);
 	}
 	waitpid(pid, &status, 0);
@@ -504,6 +631,7 @@ int main(void)
 	tcase_add_test(tc, test_buddyinfo);
 	tcase_add_test(tc, test_figures_add_up_while_churning);
 	tcase_add_test(tc, test_vmallocinfo_and_clients);
+	tcase_add_test(tc, test_stats);
 	tcase_add_test(tc, test_json_is_valid);
 	tcase_add_test(tc, test_unprivileged_user_refused);
 	suite_add_tcase(s, tc);

@@ -9,6 +9,7 @@
  * grammar, UTF-8) and is parsed back with json-c: its members, in order, their
  * types (integers stay integers, up to UINT64_MAX) and values must be the
  * message's, and strings from clients must come back as valid UTF-8.
+ * `kmctl stats` has /proc/vmstat's shape: one "name value" per line.
  */
 #include "config.h"
 #include "format.h"
@@ -1148,6 +1149,154 @@ START_TEST(test_limits)
 END_TEST
 
 /* ------------------------------------------------------------------------ */
+/* stats                                                                    */
+
+static const char *const stats_keys[] = { "uptime_ns",
+					  "grants",
+					  "connections",
+					  "requests",
+					  "request_max_ns",
+					  "request_max_kind",
+					  "requests_over_1ms",
+					  "request_hist_10us",
+					  "request_hist_100us",
+					  "request_hist_1ms",
+					  "request_hist_10ms",
+					  "request_hist_inf",
+					  "teardown_turns",
+					  "teardown_max_ns",
+					  "tick_max_ns",
+					  "accept_max_ns",
+					  NULL };
+
+static char *stats_text(const Kmalloc__LoopRow *row, bool json)
+{
+	struct out o;
+
+	ck_assert_int_eq(format_stats(out_open(&o), row, json), 0);
+	return out_close(&o);
+}
+
+/* A daemon an hour up at a million grants, as kmperf's figure 4 leaves it. */
+static void sample_loop(Kmalloc__LoopRow *row, uint64_t hist[5])
+{
+	static const uint64_t h[5] = { 1200345, 2031, 17, 0, 0 };
+
+	kmalloc__loop_row__init(row);
+	memcpy(hist, h, sizeof(h));
+	row->uptime_ns = 3723999999999ull; /* 1 h 2 min 3.999... s */
+	row->grants = 1048576;
+	row->connections = 2;
+	row->requests = 1200345 + 2031 + 17;
+	row->request_max_ns = 231999; /* 231.999 us */
+	row->request_max_kind = "alloc";
+	row->requests_over_1ms = 0;
+	row->n_request_hist = 5;
+	row->request_hist = hist;
+	row->teardown_turns = 1031;
+	row->teardown_max_ns = 512345;
+	row->tick_max_ns = 88001;
+	row->accept_max_ns = 999;
+}
+
+START_TEST(test_stats_text)
+{
+	Kmalloc__LoopRow row;
+	uint64_t hist[5];
+	regex_t re;
+	char *s, *line, *save;
+	unsigned long long sum = 0, requests = 0, v;
+	int lines = 0;
+
+	sample_loop(&row, hist);
+	s = stats_text(&row, false);
+	ck_assert_str_eq(s, "uptime_s 3723\n"
+			    "grants 1048576\n"
+			    "connections 2\n"
+			    "requests 1202393\n"
+			    "request_max_us 231\n"
+			    "request_max_kind alloc\n"
+			    "requests_over_1ms 0\n"
+			    "request_hist_10us 1200345\n"
+			    "request_hist_100us 2031\n"
+			    "request_hist_1ms 17\n"
+			    "request_hist_10ms 0\n"
+			    "request_hist_inf 0\n"
+			    "teardown_turns 1031\n"
+			    "teardown_max_us 512\n"
+			    "tick_max_us 88\n"
+			    "accept_max_us 0\n");
+	/* /proc/vmstat's shape: one "name value" per line, the histogram adds up. */
+	ck_assert_int_eq(regcomp(&re, "^[a-z0-9_]+ [a-z0-9_-]+$", REG_EXTENDED | REG_NOSUB), 0);
+	for (line = strtok_r(s, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		ck_assert_msg(regexec(&re, line, 0, NULL, 0) == 0, "bad stats line: '%s'", line);
+		if (sscanf(line, "request_hist_%*[0-9a-z] %llu", &v) == 1)
+			sum += v;
+		sscanf(line, "requests %llu", &requests);
+		lines++;
+	}
+	ck_assert_int_eq(lines, 16);
+	ck_assert_uint_eq(sum, requests);
+	regfree(&re);
+	free(s);
+
+	/* A fresh daemon: no request yet; a kind with a blank stays one word;
+	 * a histogram a daemon did not send reads as zeros. */
+	kmalloc__loop_row__init(&row);
+	s = stats_text(&row, false);
+	ck_assert_ptr_nonnull(strstr(s, "\nrequest_max_kind -\n"));
+	ck_assert_ptr_nonnull(strstr(s, "\nrequest_hist_inf 0\n"));
+	free(s);
+	row.request_max_kind = "two words\n";
+	s = stats_text(&row, false);
+	ck_assert_ptr_nonnull(strstr(s, "\nrequest_max_kind two?words?\n"));
+	free(s);
+}
+END_TEST
+
+START_TEST(test_stats_json)
+{
+	Kmalloc__LoopRow row;
+	uint64_t hist[5];
+	json_object *j;
+	char *s;
+
+	sample_loop(&row, hist);
+	row.requests_over_1ms = UINT64_MAX;
+	s = stats_text(&row, true);
+	j = parse_json(s, json_type_object);
+	assert_keys(j, stats_keys);
+	ck_assert_uint_eq(member_u64(j, "uptime_ns"), row.uptime_ns);
+	ck_assert_uint_eq(member_u64(j, "grants"), row.grants);
+	ck_assert_uint_eq(member_u64(j, "connections"), row.connections);
+	ck_assert_uint_eq(member_u64(j, "requests"), row.requests);
+	ck_assert_uint_eq(member_u64(j, "request_max_ns"), 231999);
+	ck_assert_str_eq(member_str(j, "request_max_kind"), "alloc");
+	ck_assert_uint_eq(member_u64(j, "requests_over_1ms"), UINT64_MAX);
+	ck_assert_uint_eq(member_u64(j, "request_hist_10us"), hist[0]);
+	ck_assert_uint_eq(member_u64(j, "request_hist_100us"), hist[1]);
+	ck_assert_uint_eq(member_u64(j, "request_hist_1ms"), hist[2]);
+	ck_assert_uint_eq(member_u64(j, "request_hist_10ms"), hist[3]);
+	ck_assert_uint_eq(member_u64(j, "request_hist_inf"), hist[4]);
+	ck_assert_uint_eq(member_u64(j, "teardown_turns"), 1031);
+	ck_assert_uint_eq(member_u64(j, "teardown_max_ns"), 512345);
+	ck_assert_uint_eq(member_u64(j, "tick_max_ns"), 88001);
+	ck_assert_uint_eq(member_u64(j, "accept_max_ns"), 999);
+	json_object_put(j);
+	free(s);
+
+	kmalloc__loop_row__init(&row);
+	s = stats_text(&row, true);
+	j = parse_json(s, json_type_object);
+	assert_keys(j, stats_keys);
+	ck_assert_str_eq(member_str(j, "request_max_kind"), "");
+	ck_assert_uint_eq(member_u64(j, "request_hist_inf"), 0);
+	json_object_put(j);
+	free(s);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
 /* JSON strings                                                             */
 
 #define FFFD "\xef\xbf\xbd" /* U+FFFD REPLACEMENT CHARACTER in UTF-8 */
@@ -1266,6 +1415,11 @@ static Suite *format_suite(void)
 
 	tc = tcase_create("limits");
 	tcase_add_test(tc, test_limits);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("stats");
+	tcase_add_test(tc, test_stats_text);
+	tcase_add_test(tc, test_stats_json);
 	suite_add_tcase(s, tc);
 	return s;
 }
