@@ -449,9 +449,9 @@ static void conn_finish(struct conn *c)
 	conn_free_events(c);
 	account_put(&srv->accounts, c->account);
 	free(c);
-	/* A client going away may leave free frames in its domain: like kswapd,
-	 * give them back when the frame allocator runs low. */
-	mm_balance(&srv->mm);
+	/* A client going away may leave a domain nobody holds, or free frames
+	 * the frame allocator lacks: given back a few at a time (mm_trim()). */
+	server_trim_soon(srv);
 }
 
 /* One turn of the give-back, timed whole: the last one frees @c too. */

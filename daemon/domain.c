@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -263,6 +264,69 @@ uint64_t mm_balance(struct mm *mm)
 	return n;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Gives one of @d's whole free frames back to the frame allocator. False
+ * when it has none. */
+static bool domain_give_back_frame(struct domain *d)
+{
+	uint32_t frame;
+
+	if (buddy_alloc(&d->frames, 0, &frame))
+		return false;
+	frame_put(&d->mm->frames, d->memfd, frame, 0);
+	d->nr_frames--;
+	return true;
+}
+
+/* A step of an unused domain's going: its empty slabs and whole free
+ * frames back, one frame at a time, then itself. True when it is gone. */
+static bool domain_going(struct domain *d, uint64_t start, uint64_t budget_ns)
+{
+	domain_shrink(d);
+	while (domain_give_back_frame(d))
+		if (budget_ns && mono_ns() - start > budget_ns)
+			return false;
+	/* Nothing holds its memory any more: what is left (nothing, unless
+	 * pages are still in use, which would be a bug) goes at once. */
+	domain_destroy(d);
+	return true;
+}
+
+bool mm_trim(struct mm *mm, uint64_t budget_ns)
+{
+	struct frame_alloc *fa = &mm->frames;
+	uint64_t start = mono_ns();
+	struct domain *d, *next;
+
+	for (d = TAILQ_FIRST(&mm->domains); d; d = next) {
+		next = TAILQ_NEXT(d, link);
+		if (d->refs == 0 && !domain_going(d, start, budget_ns))
+			return true;
+	}
+	if (frame_nr_free(fa) < fa->wmark_low)
+		mm->balancing = true;
+	while (mm->balancing && frame_nr_free(fa) < fa->wmark_high) {
+		bool gave = false;
+
+		TAILQ_FOREACH(d, &mm->domains, link)
+			if ((gave = domain_give_back_frame(d)))
+				break;
+		if (!gave)
+			break; /* nothing free to give: the frames are in use */
+		if (budget_ns && mono_ns() - start > budget_ns)
+			return true;
+	}
+	mm->balancing = false;
+	return false;
+}
+
 /* ---- domains: life cycle --------------------------------------------- */
 
 static int slab_alloc_pages(void *ctx, unsigned int order, unsigned int gfp, uint32_t *pfn)
@@ -418,7 +482,8 @@ int domain_get(struct mm *mm, uid_t uid, struct domain **out)
 
 	TAILQ_FOREACH(d, &mm->domains, link) {
 		if (d->uid == uid) {
-			domain_ref(d);
+			/* One that was going (mm_trim()) stays after all. */
+			d->refs++;
 			*out = d;
 			return 0;
 		}
@@ -438,7 +503,8 @@ void domain_put(struct domain *d)
 		return;
 	assert(d->refs > 0);
 	if (--d->refs == 0)
-		domain_destroy(d);
+		log_debug("domain %" PRIu32 ": unused, going (uid %u)", d->id,
+			  (unsigned int)d->uid);
 }
 
 /* Removes every free block of d->pages inside @frame from the shared page

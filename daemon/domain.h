@@ -61,6 +61,7 @@ struct mm {
 	TAILQ_HEAD(domain_list, domain) domains;
 	uint32_t nr_domains;
 	uint32_t next_domain_id;
+	bool balancing; /* below wmark_low, mm_trim() gives back until wmark_high */
 };
 
 int mm_init(struct mm *mm, const struct mm_options *opt);
@@ -82,8 +83,16 @@ uint64_t mm_reclaim(struct mm *mm, bool shrink_slabs);
  * timer. Returns the frames given back. */
 uint64_t mm_balance(struct mm *mm);
 
-/* The domain of @uid, created on first use, with a reference taken.
- * 0 and *out, or -errno. */
+/* The loop's give-back work in bounded steps (each frame given back costs
+ * the kernel a hugepage's clearing, a few hundred microseconds): domains
+ * nobody holds any more give their frames back and go, and below wmark_low
+ * domains give their whole free frames back until wmark_high (kswapd's
+ * balance_pgdat()). Stops once @budget_ns have passed; true when work is
+ * left for another turn. */
+bool mm_trim(struct mm *mm, uint64_t budget_ns);
+
+/* The domain of @uid, created on first use (or one that was going, taken
+ * back), with a reference taken. 0 and *out, or -errno. */
 int domain_get(struct mm *mm, uid_t uid, struct domain **out);
 void domain_ref(struct domain *d);
 /* A domain of a previous daemon, with its id and memfd and no references:
@@ -92,7 +101,9 @@ void domain_ref(struct domain *d);
  * allocators (domain_alloc_pages_at(), domain_alloc_frames_at(),
  * kmalloc_adopt(), vmalloc_adopt()). */
 int domain_adopt(struct mm *mm, uint32_t id, uid_t uid, int memfd, struct domain **out);
-/* Drops a reference; the last one destroys the domain. NULL is a no-op. */
+/* Drops a reference. A domain nobody holds stays until mm_trim() has given
+ * its frames back, a few at a time, and destroys it (or a new client of its
+ * uid takes it back). NULL is a no-op. */
 void domain_put(struct domain *d);
 
 /* Pages of order 0..9 for the domain, fed by frames as needed. 0 and *pfn,

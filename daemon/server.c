@@ -33,7 +33,8 @@
 #include "notify.h"
 #include "reaper.h"
 
-#define SERVER_TICK_USEC 1000000ull
+#define SERVER_TICK_USEC      1000000ull
+#define SERVER_TRIM_BUDGET_NS 500000ull /* 0.5 ms of give-back per turn */
 
 bool server_is_admin(const struct server *srv, uid_t uid, gid_t gid, const gid_t *groups,
 		     size_t nr_groups)
@@ -129,6 +130,27 @@ static void server_update_status(struct server *srv)
 	notify_status(status);
 }
 
+/* One bounded turn of the give-back work (mm_trim()); another after the
+ * next poll while work is left, so every client is served in between. */
+static void server_on_trim(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	uint64_t t0 = loopstat_now_ns();
+	bool more = mm_trim(&srv->mm, SERVER_TRIM_BUDGET_NS);
+
+	loopstat_teardown(&srv->loop, loopstat_now_ns() - t0);
+	if (more)
+		server_trim_soon(srv);
+}
+
+void server_trim_soon(struct server *srv)
+{
+	static const struct timeval now = { 0, 0 };
+
+	if (srv->ev_trim && !evtimer_pending(srv->ev_trim, NULL))
+		evtimer_add(srv->ev_trim, &now);
+}
+
 static void server_on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	static uint64_t ticks;
@@ -139,7 +161,7 @@ static void server_on_tick(evutil_socket_t fd, short what, void *arg)
 	ticks++;
 	notify_watchdog();
 	frame_quarantine_retry(&srv->mm.frames);
-	mm_balance(&srv->mm);
+	server_trim_soon(srv);
 	if (every && ticks % every == 0) {
 		struct domain *d;
 
@@ -388,6 +410,9 @@ static int server_start_serving(struct server *srv)
 	srv->ev_timer = event_new(srv->base, -1, EV_PERSIST, server_on_tick, srv);
 	if (!srv->ev_timer || event_add(srv->ev_timer, &tick) < 0)
 		return -ENOMEM;
+	srv->ev_trim = evtimer_new(srv->base, server_on_trim, srv);
+	if (!srv->ev_trim)
+		return -ENOMEM;
 	signal(SIGPIPE, SIG_IGN);
 	/* Settings are read once; a HUP from a closing terminal must not stop
 	 * the daemon and every client's memory with it. */
@@ -474,6 +499,8 @@ void server_fini(struct server *srv)
 			event_free(srv->ev_signals[i]);
 	if (srv->ev_timer)
 		event_free(srv->ev_timer);
+	if (srv->ev_trim)
+		event_free(srv->ev_trim);
 	if (srv->ev_accept_pause)
 		event_free(srv->ev_accept_pause);
 	if (srv->ev_listen)

@@ -30,7 +30,8 @@ struct server {
 	bool own_socket;     /* we bound it: unlink at exit */
 	bool passrights_off; /* SO_PASSRIGHTS refuses descriptors (6.16+) */
 	struct event *ev_listen;
-	struct event *ev_timer;	       /* reconcile, balance, watchdog */
+	struct event *ev_timer;	       /* reconcile, watchdog, status; kicks ev_trim */
+	struct event *ev_trim;	       /* mm_trim() turns: going domains, balance */
 	struct event *ev_accept_pause; /* re-arms ev_listen after EMFILE */
 	struct event *ev_signals[3];
 	TAILQ_HEAD(conn_list, conn) conns;
@@ -57,6 +58,11 @@ int server_init_unlisted(struct server *srv, const struct settings *cfg, struct 
  * client connection, with the same admission as an accepted one. 0, or
  * -errno (@fd is closed then). */
 int server_add_connection(struct server *srv, int fd);
+
+/* Schedules a turn of mm_trim() after the next poll (a domain nobody holds
+ * any more, frames to balance): the give-back never holds the loop for
+ * more than half a millisecond a turn. */
+void server_trim_soon(struct server *srv);
 
 /* Closes every connection and frees everything; unlinks our socket. */
 void server_fini(struct server *srv);

@@ -481,6 +481,7 @@ START_TEST(test_domain_pages)
 	ck_assert_int_eq(memfd_bytes(d->memfd), 0);
 	check_domain(d);
 	domain_put(d);
+	ck_assert(!mm_trim(&mm, 0)); /* it goes: frames back, then itself */
 	ck_assert_uint_eq(mm.nr_domains, 0);
 	mm_fini(&mm);
 }
@@ -914,6 +915,7 @@ START_TEST(test_vmalloc_runs)
 	ck_assert_uint_eq(d->frames.nr_free[5], 1);
 	check_domain(d);
 	domain_put(d);
+	ck_assert(!mm_trim(&mm, 0)); /* it goes: frames back, then itself */
 	ck_assert_uint_eq(frame_nr_free(&mm.frames), RUN_POOL_FRAMES);
 	mm_fini(&mm);
 }
@@ -984,6 +986,7 @@ START_TEST(test_frame_run)
 	check_domain(d);
 	ck_assert_uint_eq(d->frames.free_units, d->nr_frames);
 	domain_put(d);
+	ck_assert(!mm_trim(&mm, 0)); /* it goes: frames back, then itself */
 	ck_assert_uint_eq(frame_nr_free(&mm.frames), POOL_FRAMES);
 	mm_fini(&mm);
 }
@@ -1158,6 +1161,48 @@ END_TEST
 
 /* ---- teardown, phantoms ---------------------------------------------- */
 
+/*
+ * A domain nobody holds goes a frame at a time: mm_trim() with a budget
+ * too small for more gives back one frame per turn (each costs the kernel a
+ * hugepage's clearing), says there is more, and destroys the domain after
+ * its last frame; a client of the uid arriving in between takes it back
+ * with what it still has.
+ */
+START_TEST(test_going_is_bounded)
+{
+	struct vmalloc_area *area;
+	struct mm mm;
+	struct domain *d, *again;
+	uint32_t owned, turns = 0;
+
+	SKIP_UNLESS_BACKING();
+	mm_setup(&mm, _i, POOL_SIZE, 0);
+	ck_assert_int_eq(domain_get(&mm, 1000, &d), 0);
+	ck_assert_int_eq(vmalloc_alloc(d, 8 * FRAME, KM_GFP_KERNEL, &area), 0);
+	vmalloc_free(d, area);
+	owned = d->nr_frames;
+	ck_assert_uint_ge(owned, 8);
+	domain_put(d);
+	ck_assert_uint_eq(mm.nr_domains, 1); /* not at once */
+	ck_assert(mm_trim(&mm, 1));
+	ck_assert_uint_eq(d->nr_frames, owned - 1);
+	check_domain(d);
+	/* Taken back half way: it keeps what it has left. */
+	ck_assert_int_eq(domain_get(&mm, 1000, &again), 0);
+	ck_assert_ptr_eq(again, d);
+	ck_assert(!mm_trim(&mm, 1));
+	ck_assert_uint_eq(d->nr_frames, owned - 1);
+	domain_put(d);
+	while (mm_trim(&mm, 1))
+		turns++;
+	ck_assert_uint_eq(turns, owned - 1); /* a turn per frame; the next destroys it */
+	ck_assert_uint_eq(mm.nr_domains, 0);
+	ck_assert_uint_eq(frame_nr_free(&mm.frames), POOL_FRAMES);
+	ck_assert_int_eq(memfd_bytes(mm.pool.reserve_fd), POOL_SIZE);
+	mm_fini(&mm);
+}
+END_TEST
+
 START_TEST(test_teardown)
 {
 	struct kmalloc_obj objs[NR_SMALL + 3];
@@ -1185,7 +1230,8 @@ START_TEST(test_teardown)
 	domain_put(d); /* one reference left: still alive */
 	ck_assert_uint_eq(mm.nr_domains, 1);
 	check_domain(d);
-	domain_put(d); /* everything it held goes back */
+	domain_put(d);		     /* everything it held goes back */
+	ck_assert(!mm_trim(&mm, 0)); /* it goes: frames back, then itself */
 	ck_assert_uint_eq(mm.nr_domains, 0);
 	ck_assert(TAILQ_EMPTY(&mm.domains));
 	ck_assert_uint_eq(frame_nr_free(&mm.frames), POOL_FRAMES);
@@ -1350,6 +1396,7 @@ START_TEST(test_alloc_at)
 	domain_free_frames(other, h, 0);
 	domain_put(d);
 	domain_put(other);
+	ck_assert(!mm_trim(&mm, 0)); /* it goes: frames back, then itself */
 	ck_assert_uint_eq(frame_nr_free(&mm.frames), POOL_FRAMES);
 	mm_fini(&mm);
 }
@@ -1639,6 +1686,7 @@ START_TEST(test_adopt)
 	ck_assert_uint_eq(nd->pages.free_units, 0);
 	check_domain(nd);
 	domain_put(nd);
+	ck_assert(!mm_trim(&b, 0)); /* it goes: frames back, then itself */
 	ck_assert_uint_eq(frame_nr_free(&b.frames), POOL_FRAMES);
 	mm_fini(&b);
 
@@ -1953,6 +2001,7 @@ START_TEST(test_domain_zero_fault)
 	ck_assert_int_eq(ftruncate(fd, POOL_SIZE), 0);
 	kmalloc_free(d, &a);
 	domain_put(d);
+	ck_assert(!mm_trim(&mm, 0));
 	ck_assert_uint_eq(frame_nr_free(&mm.frames), POOL_FRAMES);
 	mm_fini(&mm);
 }
@@ -2137,6 +2186,7 @@ static Suite *mm_suite(void)
 	tcase_add_loop_test(tc, test_balance, 0, 2);
 	tc = tcase(s, "teardown");
 	tcase_add_loop_test(tc, test_teardown, 0, 2);
+	tcase_add_loop_test(tc, test_going_is_bounded, 0, 2);
 	tc = tcase(s, "adopt");
 	tcase_add_loop_test(tc, test_alloc_at, 0, 2);
 	tcase_add_test(tc, test_alloc_at_refusal_keeps_free_frame);
