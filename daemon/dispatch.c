@@ -14,6 +14,7 @@
 #include "config.h"
 #include "dispatch.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -31,6 +32,7 @@
 #include "domain.h"
 #include "gfp.h"
 #include "grant.h"
+#include "grantpack.h"
 #include "inspect.h"
 #include "log.h"
 #include "loopstat.h"
@@ -39,8 +41,9 @@
 #include "vmalloc.h"
 #include "wire.h"
 
-#define MAX_IDS_PER_REQUEST 1024 /* release / free lists, bulk count */
-#define INSPECT_PAGE_ROWS   256	 /* keeps every reply far below WIRE_MAX_REPLY */
+#define GRANTPACK_BUF	    (96u << 10) /* bytes: the largest grant reply fits */
+#define MAX_IDS_PER_REQUEST 1024	/* release / free lists, bulk count */
+#define INSPECT_PAGE_ROWS   256		/* keeps every reply far below WIRE_MAX_REPLY */
 /* A vmalloc reply lists every frame (up to 5 bytes each) and must fit in one
  * packet of the default socket buffer (~200 KiB): 16384 frames, 32 GiB. */
 #define VMALLOC_MAX_FRAMES 16384u
@@ -214,39 +217,36 @@ static void handle_hello(struct conn *c, const Kmalloc__Hello *hello, Kmalloc__R
 
 /* ---- allocations -------------------------------------------------------- */
 
-/* The reply to an Alloc or a SlabAlloc that made @count grants. */
-static void reply_grants(struct conn *c, Kmalloc__Reply *reply, struct grant *const *grants,
+/* The reply to an Alloc or a SlabAlloc that made @count grants, packed by
+ * hand (grantpack.h): protobuf-c's bytes at a tenth of the cost. */
+static void reply_grants(struct conn *c, const Kmalloc__Reply *reply, struct grant *const *grants,
 			 uint32_t count, bool slabs)
 {
-	/* Static: the daemon is single-threaded and the reply is packed before
+	/* Static: the daemon is single-threaded and the reply is queued before
 	 * the next request is read; no allocation per request. */
-	static Kmalloc__Grant msgs[MAX_IDS_PER_REQUEST], *ptrs[MAX_IDS_PER_REQUEST];
-	Kmalloc__AllocReply body = KMALLOC__ALLOC_REPLY__INIT;
+	static struct grantpack_grant fields[MAX_IDS_PER_REQUEST];
+	static uint8_t buf[GRANTPACK_BUF];
+	size_t len;
 	uint32_t i;
+	int err;
 
+	assert(grantpack_reply_max(reply->n_release_failed, count) <= sizeof(buf));
 	for (i = 0; i < count; i++) {
 		const struct grant *g = grants[i];
 
-		kmalloc__grant__init(&msgs[i]);
-		msgs[i].id = g->id;
-		msgs[i].phys = g->phys;
-		msgs[i].size = grant_bytes(g);
+		fields[i] = (struct grantpack_grant){ .id = g->id,
+						      .phys = g->phys,
+						      .size = grant_bytes(g) };
 		if (slabs) {
-			msgs[i].object_size = kmalloc_classes[g->cache].size;
-			msgs[i].objects = kmalloc_classes[g->cache].objs_per_slab;
+			fields[i].object_size = kmalloc_classes[g->cache].size;
+			fields[i].objects = kmalloc_classes[g->cache].objs_per_slab;
 		}
-		ptrs[i] = &msgs[i];
 	}
-	body.n_grants = count;
-	body.grants = ptrs;
-	if (slabs) {
-		reply->body_case = KMALLOC__REPLY__BODY_SLAB_ALLOC;
-		reply->slab_alloc = &body;
-	} else {
-		reply->body_case = KMALLOC__REPLY__BODY_ALLOC;
-		reply->alloc = &body;
-	}
-	reply_send(c, reply, -1);
+	len = grantpack_reply(buf, reply->id, reply->release_failed, reply->n_release_failed,
+			      slabs ? GRANTPACK_SLAB_ALLOC : GRANTPACK_ALLOC, fields, count);
+	err = conn_send(c, buf, len, -1);
+	if (err < 0)
+		conn_close(c, strerror(-err));
 }
 
 /* Alloc (@slabs false) or SlabAlloc: @count objects, or whole slabs, of
