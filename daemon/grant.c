@@ -117,6 +117,16 @@ static void slot_new_generation(struct grant_table *t, struct grant *g, uint32_t
 	g->id = (uint64_t)gen << 32 | slot;
 }
 
+/* A slot with its id made into a live grant of @kind, not linked yet. */
+static void slot_fill(struct grant_table *t, struct grant *g, enum grant_kind kind)
+{
+	g->kind = (uint8_t)kind;
+	g->cache = -1;
+	g->order = 0;
+	g->phys = 0;
+	t->count++;
+}
+
 /* A free slot made into a grant of @kind (not linked yet), or NULL. */
 static struct grant *grant_new(struct grant_table *t, enum grant_kind kind)
 {
@@ -136,11 +146,7 @@ static struct grant *grant_new(struct grant_table *t, enum grant_kind kind)
 		g = slot_at(t, slot);
 	}
 	slot_new_generation(t, g, slot);
-	g->kind = (uint8_t)kind;
-	g->cache = -1;
-	g->order = 0;
-	g->phys = 0;
-	t->count++;
+	slot_fill(t, g, kind);
 	return g;
 }
 
@@ -541,11 +547,7 @@ static struct grant *grant_new_at(struct grant_table *t, uint64_t id, enum grant
 	g->id = id;
 	if (GRANT_GEN(id) > t->max_gen)
 		t->max_gen = GRANT_GEN(id);
-	g->kind = (uint8_t)kind;
-	g->cache = -1;
-	g->order = 0;
-	g->phys = 0;
-	t->count++;
+	slot_fill(t, g, kind);
 	return g;
 }
 
