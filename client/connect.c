@@ -174,6 +174,7 @@ static void client_free(struct km_client *c)
 	kmc_tcache_destroy(c);
 	kmc_slab_destroy(c);
 	kmc_varea_destroy_all(c);
+	kmc_share_destroy(c);
 	if (c->base)
 		munmap(c->base, c->pool_size);
 	if (c->memfd >= 0)

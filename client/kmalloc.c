@@ -17,6 +17,16 @@
  * freed large block waits on a per-order list (pcp.c) for the next kmalloc
  * of its order; past the list's limit its id goes back at once in a request
  * nobody waits for (rpc.c).
+ *
+ * Sharing (share.c) touches no fast path: an exported small object is in
+ * state EXPORTED, not USED, so its kfree takes the slow path (kfree_other())
+ * by the test the fast path makes anyway; an exported large grant carries
+ * KMC_KOBJ_EXPORTED and goes back instead of onto a list. The slow paths
+ * also find imports (an import of a kmalloc of the domain is an address of
+ * the direct map: its kfree drops the import before anything else) and
+ * KM_GFP_SHARED allocations (areas outside the direct map, vmalloc.c), and
+ * first apply whatever revocation the daemon sent (kmc_share_poll(): one
+ * load when the client holds no import).
  */
 #include "config.h"
 #include "kmclient-private.h"
@@ -309,33 +319,74 @@ static bool ktab_take(struct km_client *c, const void *p, struct kmc_kobj *out)
 /* Gives the grant @o up: onto its list, else back to the daemon. */
 static void grant_free(struct km_client *c, const struct kmc_kobj *o)
 {
-	bool kept;
+	bool kept = false;
 
-	pthread_mutex_lock(&c->ktab_lock);
-	kept = kmc_pcp_push_locked(c, kmc_pcp_list_for(c, o->size), o);
-	pthread_mutex_unlock(&c->ktab_lock);
+	/* An exported block may still be in use by importers: never reused. */
+	if (!(o->size & KMC_KOBJ_EXPORTED)) {
+		pthread_mutex_lock(&c->ktab_lock);
+		kept = kmc_pcp_push_locked(c, kmc_pcp_list_for(c, o->size), o);
+		pthread_mutex_unlock(&c->ktab_lock);
+	}
 	if (kept)
 		return;
 	kmc_rpc_release(c, o->id);
 	/* Pages go back at once (without waiting for an answer); a small
-	 * object (KMCLIENT_NO_CACHE) rides on the next request. */
+	 * object (KMCLIENT_NO_CACHE) rides on the next request, unless
+	 * importers may be waiting for it to go. */
 	if (o->size > KM_KMALLOC_MAX_CACHE_SIZE)
 		kmc_rpc_release_now(c);
+}
+
+int kmc_ktab_export_begin(struct km_client *c, const void *p, uint64_t *grant, bool *was)
+{
+	struct kmc_kobj *o;
+	int err = -EINVAL;
+
+	pthread_mutex_lock(&c->ktab_lock);
+	o = ktab_find_locked(c, (const uint8_t *)p - c->base);
+	if (o) {
+		*grant = o->id;
+		*was = o->size & KMC_KOBJ_EXPORTED;
+		o->size |= KMC_KOBJ_EXPORTED;
+		err = 0;
+	}
+	pthread_mutex_unlock(&c->ktab_lock);
+	return err;
+}
+
+void kmc_ktab_export_undo(struct km_client *c, const void *p, uint64_t grant)
+{
+	struct kmc_kobj *o;
+
+	pthread_mutex_lock(&c->ktab_lock);
+	o = ktab_find_locked(c, (const uint8_t *)p - c->base);
+	if (o && o->id == grant)
+		o->size &= ~KMC_KOBJ_EXPORTED;
+	pthread_mutex_unlock(&c->ktab_lock);
 }
 
 /* ---- kmalloc ------------------------------------------------------------- */
 
 static inline int kmalloc_one(struct km_client *c, size_t size, km_gfp_t gfp, void **out)
 {
-	if (__builtin_expect(size - 1 < KM_KMALLOC_MAX_CACHE_SIZE && c->caching, 1))
+	if (__builtin_expect(size - 1 < KM_KMALLOC_MAX_CACHE_SIZE && c->caching &&
+				     !(gfp & KM___GFP_SHARED),
+			     1))
 		return slab_alloc(c, (unsigned int)kms_class_index(size), gfp, out);
 	if (!size) {
 		*out = KM_ZERO_SIZE_PTR;
 		return 0;
 	}
+	/* Not from a magazine: a lock or a round trip anyway. Revocations the
+	 * daemon sent are applied first (small objects from magazines are a
+	 * fast path: a refill's round trip applies them). */
+	kmc_share_poll(c);
 	/* Above order 10 the kernel fails in the page allocator; we save the trip. */
 	if (size > KM_KMALLOC_MAX_SIZE)
 		return -ENOMEM;
+	/* Whole frames in a memfd of their own, mapped apart (vmalloc.c). */
+	if (gfp & KM___GFP_SHARED)
+		return kmc_shared_kmalloc(c, size, gfp, out);
 	return grant_alloc(c, size, gfp, out);
 }
 
@@ -350,32 +401,58 @@ static __attribute__((noinline)) void kfree_refused(struct km_client *c, const v
 	errno = EINVAL;
 }
 
-static void kfree_grant(struct km_client *c, const void *p)
+/*
+ * Every kfree but that of a USED object of our slabs: an import, an
+ * exported object (it becomes GONE), a large grant, a KM_GFP_SHARED
+ * allocation or an import mapped apart, or a pointer to refuse. @s and
+ * @idx: what kmc_slab_of() found (s NULL: no slab object of ours).
+ */
+static __attribute__((noinline)) void kfree_other(struct km_client *c, const void *p,
+						  struct kmc_slab *s, uint32_t idx)
 {
 	struct kmc_kobj o;
 
-	if (ktab_take(c, p, &o))
-		grant_free(c, &o);
-	else
+	kmc_share_poll(c);
+	/* An import of this very address goes first, held or revoked: it may
+	 * be of our own object (an import of a handle we exported), and the
+	 * importer's kfree comes before the exporter's in any sane program,
+	 * so the object is never freed while a record of an import of it is
+	 * left for an unrelated object to meet later. (A revoked import never
+	 * freed is such a record: a large kmalloc that later lands on its
+	 * address needs two kfrees. A leak until disconnect, which beats
+	 * freeing memory the caller still uses.) */
+	if (__atomic_load_n(&c->nr_dimports, __ATOMIC_RELAXED) && kmc_dimport_drop(c, p))
+		return;
+	if (s) {
+		if (s->state[idx] != KMC_OBJ_EXPORTED || !kmc_slab_gone(c, s, idx))
+			kfree_refused(c, p, true);
+		return;
+	}
+	if (kmc_in_direct_map(c, p)) {
+		if (ktab_take(c, p, &o))
+			grant_free(c, &o);
+		else
+			kfree_refused(c, p, false);
+		return;
+	}
+	if (!kmc_area_free(c, p, KMC_FREE_KFREE))
 		kfree_refused(c, p, false);
 }
 
 static inline void kfree_one(struct km_client *c, const void *p)
 {
 	struct kmc_slab *s;
-	uint32_t idx;
+	uint32_t idx = 0;
 
 	if (KM_ZERO_OR_NULL_PTR(p))
 		return;
 	s = kmc_slab_of(c, p, &idx);
-	if (__builtin_expect(s != NULL, 1)) {
-		if (!slab_free(c, s, idx, (void *)p))
-			kfree_refused(c, p, true);
+	if (__builtin_expect(s != NULL, 1) && slab_free(c, s, idx, (void *)p))
 		return;
-	}
-	kfree_grant(c, p);
+	kfree_other(c, p, s, idx);
 }
 
+/* The usable size of what km_kfree() would free at @p, 0 if nothing. */
 static size_t ksize_of(struct km_client *c, const void *p)
 {
 	const struct kmc_kobj *o;
@@ -383,16 +460,23 @@ static size_t ksize_of(struct km_client *c, const void *p)
 	size_t size = 0;
 	uint32_t idx;
 
-	if (KM_ZERO_OR_NULL_PTR(p) || !kmc_in_direct_map(c, p))
+	if (KM_ZERO_OR_NULL_PTR(p))
 		return 0;
 	s = kmc_slab_of(c, p, &idx);
-	if (s)
-		return s->state[idx] == KMC_OBJ_USED ? c->classes[s->cls].size : 0;
-	pthread_mutex_lock(&c->ktab_lock);
-	o = ktab_find_locked(c, (const uint8_t *)p - c->base);
-	if (o)
-		size = o->size;
-	pthread_mutex_unlock(&c->ktab_lock);
+	if (s && (s->state[idx] == KMC_OBJ_USED || s->state[idx] == KMC_OBJ_EXPORTED))
+		return c->classes[s->cls].size;
+	kmc_share_poll(c);
+	if (!kmc_in_direct_map(c, p))
+		return kmc_area_ksize(c, p);
+	if (!s) {
+		pthread_mutex_lock(&c->ktab_lock);
+		o = ktab_find_locked(c, (const uint8_t *)p - c->base);
+		if (o)
+			size = o->size & ~KMC_KOBJ_EXPORTED;
+		pthread_mutex_unlock(&c->ktab_lock);
+	}
+	if (!size && __atomic_load_n(&c->nr_dimports, __ATOMIC_RELAXED))
+		size = kmc_dimport_size(c, p);
 	return size;
 }
 
@@ -458,7 +542,8 @@ static __attribute__((noinline)) void *kmalloc_ret(struct km_client *c, size_t s
  * everything else in kmalloc_ret(). */
 KM_EXPORT void *km_kmalloc(km_client *c, size_t size, km_gfp_t gfp)
 {
-	if (__builtin_expect(size - 1 < KM_KMALLOC_MAX_CACHE_SIZE && !(gfp & KM___GFP_ZERO) &&
+	if (__builtin_expect(size - 1 < KM_KMALLOC_MAX_CACHE_SIZE &&
+				     !(gfp & (KM___GFP_ZERO | KM___GFP_SHARED)) &&
 				     kmc_tls.uid == c->uid,
 			     1)) {
 		struct kmc_mag *m = &kmc_tls.tc->mags[kms_class_index(size)];
@@ -528,11 +613,14 @@ KM_EXPORT size_t km_ksize(km_client *c, const void *p)
 	return ksize_of(c, p);
 }
 
+/* The direct map, or an area with contiguous frames (KM_GFP_SHARED kmalloc,
+ * an import of a kmalloc mapped apart). */
 KM_EXPORT uint64_t km_virt_to_phys(km_client *c, const void *p)
 {
-	if (!kmc_in_direct_map(c, p))
-		return UINT64_MAX;
-	return (const uint8_t *)p - c->base;
+	if (__builtin_expect(kmc_in_direct_map(c, p), 1))
+		return (const uint8_t *)p - c->base;
+	kmc_share_poll(c);
+	return kmc_area_phys(c, p);
 }
 
 /* ---- bulk ---------------------------------------------------------------- */
@@ -559,18 +647,17 @@ static void kfree_bulk(struct km_client *c, size_t n, void *const *p)
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct kmc_slab *s;
-		uint32_t idx;
+		uint32_t idx = 0;
 
 		if (KM_ZERO_OR_NULL_PTR(p[i]))
 			continue;
 		s = kmc_slab_of(c, p[i], &idx);
-		if (s) {
-			if (!slab_free(c, s, idx, p[i]))
-				kfree_refused(c, p[i], true);
+		if (s && slab_free(c, s, idx, p[i]))
 			continue;
-		}
-		if (!ktab_take(c, p[i], &o)) {
-			kfree_refused(c, p[i], false);
+		/* Imports, exported objects, areas: one by one. */
+		if (s || !kmc_in_direct_map(c, p[i]) ||
+		    __atomic_load_n(&c->nr_dimports, __ATOMIC_RELAXED) || !ktab_take(c, p[i], &o)) {
+			kfree_other(c, p[i], s, idx);
 			continue;
 		}
 		ids[nr++] = o.id;
@@ -636,6 +723,17 @@ static int kmalloc_bulk(struct km_client *c, size_t size, km_gfp_t gfp, size_t n
 	}
 	if (size > KM_KMALLOC_MAX_SIZE)
 		return -ENOMEM;
+	if (gfp & KM___GFP_SHARED) {
+		/* One memfd, one grant and one round trip each. */
+		for (; done < n; done++) {
+			err = kmc_shared_kmalloc(c, size, gfp, &out[done]);
+			if (err) {
+				kfree_bulk(c, done, out);
+				return err;
+			}
+		}
+		return 0;
+	}
 	if (size <= KM_KMALLOC_MAX_CACHE_SIZE && c->caching) {
 		/* From our slabs: a round trip only when they run out. */
 		unsigned int idx = (unsigned int)kms_class_index(size);
@@ -664,7 +762,10 @@ static int kmalloc_bulk(struct km_client *c, size_t size, km_gfp_t gfp, size_t n
 
 KM_EXPORT int km_kmalloc_bulk(km_client *c, size_t size, km_gfp_t gfp, size_t n, void **out)
 {
-	int err = kmalloc_bulk(c, size, gfp, n, out);
+	int err;
+
+	kmc_share_poll(c);
+	err = kmalloc_bulk(c, size, gfp, n, out);
 
 	if (err) {
 		errno = -err;
@@ -675,6 +776,7 @@ KM_EXPORT int km_kmalloc_bulk(km_client *c, size_t size, km_gfp_t gfp, size_t n,
 
 KM_EXPORT void km_kfree_bulk(km_client *c, size_t n, void **p)
 {
+	kmc_share_poll(c);
 	if (n && p)
 		kfree_bulk(c, n, p);
 }
@@ -718,7 +820,8 @@ KM_EXPORT void *km_kvmalloc(km_client *c, size_t size, km_gfp_t gfp)
 	return p;
 }
 
-/* is_vmalloc_addr(): anything outside the direct map must be a vmalloc area. */
+/* is_vmalloc_addr(): anything outside the direct map must be an area
+ * (vmalloc, KM_GFP_SHARED, an import mapped apart). */
 KM_EXPORT void km_kvfree(km_client *c, const void *p)
 {
 	if (KM_ZERO_OR_NULL_PTR(p))

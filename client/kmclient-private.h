@@ -7,8 +7,10 @@
  *   classes[i].lock  slab.c: a class's slab lists and free stacks
  *   tcache_lock      tcache.c: the list of per-thread caches
  *   ktab_lock  kmalloc.c's phys -> grant table and pcp.c's lists
- *   vm_lock    vmalloc.c's area array
- *   lock       rpc.c: pending calls, reader role, next id, release queue
+ *   vm_lock    vmalloc.c's area array, and share.c's imports (the direct
+ *              ones by address, every one by grant id)
+ *   lock       rpc.c: pending calls, reader role, next id, release queue,
+ *              revoked import ids read from events and not yet applied
  *   send_lock  rpc.c: the socket's send side and the send buffer; taking
  *              ids off the release queue (they leave it once sent)
  * Lock order: send_lock, then lock (rpc.c copies and commits the release
@@ -50,18 +52,65 @@ struct kmc_call;
 struct kmc_kobj {
 	uint64_t phys; /* first byte in the pool; KMC_KOBJ_EMPTY if the slot is free */
 	uint64_t id;   /* grant id */
-	uint64_t size; /* usable bytes (ksize) */
+	uint64_t size; /* usable bytes (ksize), and KMC_KOBJ_EXPORTED */
+};
+/* In kmc_kobj.size: the grant was exported, so importers may still use its
+ * memory after our kfree: it goes back to the daemon, never onto a list. */
+#define KMC_KOBJ_EXPORTED (1ull << 63)
+
+/* What an area of the area table (vmalloc.c) is. */
+enum kmc_area_kind {
+	KMC_AREA_VMALLOC,	 /* km_vmalloc(): frames of the domain memfd */
+	KMC_AREA_SHARED_KMALLOC, /* KM_GFP_SHARED kmalloc: a memfd of its own, contiguous frames */
+	KMC_AREA_SHARED_VMALLOC, /* KM_GFP_SHARED vmalloc: a memfd of its own */
+	KMC_AREA_IMPORT,	 /* an import mapped apart from the direct map (share.c) */
+};
+#define KMC_AREA_EXPORTED 0x1u /* exported: never kept for reuse once freed */
+#define KMC_AREA_RDONLY	  0x2u /* mapped PROT_READ */
+#define KMC_AREA_REVOKED  0x4u /* an import its exporter revoked: PROT_NONE, id 0 */
+
+/*
+ * One area outside the direct map: a vmalloc area, a KM_GFP_SHARED
+ * allocation, or an import mapped on its own. The reservation is exactly
+ * [start, start + len): @span mapped bytes, then (for the vmalloc kinds)
+ * PROT_NONE guard bytes. The caller's pointer is @addr: @start, or inside
+ * the first page (frame on hugetlb) for a read-only import of a kmalloc.
+ */
+struct kmc_varea {
+	uintptr_t start; /* first byte, page-aligned (frame-aligned for frames) */
+	size_t len;	 /* bytes reserved: span and the guard */
+	size_t span;	 /* bytes mapped from start */
+	uintptr_t addr;	 /* what the caller got, the key of frees and exports */
+	uint64_t size;	 /* usable bytes from addr (ksize, km_import()'s size) */
+	uint64_t id;	 /* grant id; 0 for a revoked import (no longer held) */
+	uint64_t phys;	 /* pool address at start when contiguous, else UINT64_MAX */
+	uint8_t kind;	 /* enum kmc_area_kind */
+	uint8_t flags;	 /* KMC_AREA_* */
+	uint32_t nr_frames;
+	uint32_t frames[]; /* pool frame numbers, in virtual order (0 of them: none known) */
 };
 
-/* One vmalloc area. The reservation is exactly [start, start + len): the
- * frames, then one PROT_NONE guard frame. */
-struct kmc_varea {
-	uintptr_t start; /* first byte, frame-aligned */
-	size_t len;	 /* bytes reserved: (nr_frames + 1) frames */
-	uint64_t id;	 /* grant id */
-	uint32_t nr_frames;
-	uint32_t frames[]; /* frame numbers, in virtual order */
+/* An import of a kmalloc of the client's domain, read-write: nothing mapped,
+ * the memory is at base + phys of the direct map (share.c). */
+struct kmc_dimport {
+	uint64_t phys;
+	uint64_t size;		   /* bytes shared */
+	uint64_t id;		   /* grant id; 0 once revoked (no longer held) */
+	struct kmc_dimport *older; /* the import made before it at the same phys */
 };
+
+/* A u64 -> pointer table (share.c): open addressing, UINT64_MAX marks an
+ * empty slot. */
+struct kmc_map {
+	struct kmc_map_slot {
+		uint64_t key;
+		void *val;
+	} * slots;
+	unsigned int bits; /* log2 of the slot count; 0: no table yet */
+	size_t count;
+};
+
+#define KMC_REVOKED_RING 64u /* revoked ids that came before their import was recorded */
 
 /* A per-client list of freed large blocks of one page order (pcp.c). */
 struct kmc_pcp_list {
@@ -72,8 +121,13 @@ struct kmc_pcp_list {
 
 /* The state of an object of a slab this client carves (slab.c). */
 enum kmc_obj_state {
-	KMC_OBJ_FREE, /* in its slab or in a magazine */
-	KMC_OBJ_USED, /* handed out */
+	KMC_OBJ_FREE,	  /* in its slab or in a magazine */
+	KMC_OBJ_USED,	  /* handed out */
+	KMC_OBJ_EXPORTED, /* handed out and exported: importers may use it too */
+	/* Exported, then freed: importers may still use it, so it is never
+	 * handed out again; counts as free for the slab-empty test (the slab
+	 * goes back, the daemon keeps it for the importers). */
+	KMC_OBJ_GONE,
 };
 
 /* Which list of its class a slab is on. */
@@ -98,6 +152,7 @@ struct kmc_slab {
 	uint16_t *free;		    /* a stack of free object indexes */
 	uint64_t grant;		    /* the daemon's id for it */
 	TAILQ_ENTRY(kmc_slab) link; /* on its class's list for `where` */
+	uint16_t nr_gone;	    /* objects KMC_OBJ_GONE (slow paths only) */
 };
 
 TAILQ_HEAD(kmc_slab_list, kmc_slab);
@@ -192,6 +247,9 @@ struct km_client {
 	unsigned int async_inflight;	   /* requests sent without waiting, unanswered */
 	pthread_cond_t async_cond;	   /* signalled when one is answered */
 	uint8_t *recvbuf;		   /* WIRE_MAX_REPLY bytes, used by the reader only */
+	uint64_t *ev_ids;		   /* revoked import ids from events, to apply */
+	size_t nr_ev;			   /* (written under lock, read atomically outside) */
+	size_t cap_ev;
 
 	/* rpc.c, under send_lock. */
 	pthread_mutex_t send_lock;
@@ -229,6 +287,14 @@ struct km_client {
 	unsigned int nr_vkept;
 	uint64_t vkept_bytes;  /* frames' bytes of the kept areas */
 	uint64_t vkept_budget; /* at most this many (0: none kept) */
+
+	/* share.c, under vm_lock. */
+	struct kmc_map dimports; /* phys -> newest struct kmc_dimport there */
+	struct kmc_map imports;	 /* grant id -> held import (kmc_varea or, tagged, kmc_dimport) */
+	size_t nr_dimports;	 /* records in dimports, revoked ones too (atomic) */
+	size_t nr_imports;	 /* imports held, not revoked (atomic): events matter */
+	uint64_t revoked_ring[KMC_REVOKED_RING]; /* ids revoked before recorded */
+	unsigned int revoked_pos;
 };
 
 /* connect.c */
@@ -259,8 +325,14 @@ size_t kmc_rpc_max_ids(const struct km_client *c);
 int kmc_rpc_hello(struct km_client *c, struct kmc_welcome *out, int *memfd);
 int kmc_rpc_alloc(struct km_client *c, uint64_t size, km_gfp_t gfp, uint32_t count,
 		  struct kmc_grant *out);
+/* @memfd: NULL, or for a KM_GFP_SHARED area where its memfd goes (the
+ * caller closes it). */
 int kmc_rpc_vmalloc(struct km_client *c, uint64_t size, km_gfp_t gfp, uint64_t vaddr,
-		    const char *caller, uint64_t *id, uint32_t *frames, uint32_t nr_frames);
+		    const char *caller, uint64_t *id, uint32_t *frames, uint32_t nr_frames,
+		    int *memfd);
+/* A KM_GFP_SHARED kmalloc (Alloc, count 1): the grant, and its memfd. */
+int kmc_rpc_alloc_shared(struct km_client *c, uint64_t size, km_gfp_t gfp, struct kmc_grant *out,
+			 int *memfd);
 int kmc_rpc_free(struct km_client *c, const uint64_t *ids, size_t n);
 /* kmc_rpc_free(), and the release queue for whatever it could not free:
  * for grants the client has let go of, which must go back one way or the
@@ -278,6 +350,34 @@ void kmc_rpc_release(struct km_client *c, uint64_t id);
  * memory goes back promptly, the caller does not wait a round trip). */
 void kmc_rpc_release_now(struct km_client *c);
 int kmc_rpc_meminfo(struct km_client *c, km_meminfo *out);
+/* Export of grant @grant (@offset, @size: an object of a slab grant, else 0). */
+int kmc_rpc_export(struct km_client *c, uint64_t grant, uint64_t offset, uint64_t size,
+		   const km_export_limits *lim, km_handle *out);
+
+/* What an ImportReply said, checked against the pool (kmc_rpc_import()). */
+enum kmc_import_kind {
+	KMC_IMPORT_KMALLOC, /* same domain: size bytes at phys of the direct map */
+	KMC_IMPORT_VMALLOC, /* same domain: frames of the domain memfd */
+	KMC_IMPORT_MEMFD,   /* a memfd of its own: map map_size bytes from 0 */
+};
+struct kmc_import_reply {
+	uint64_t id, share, phys, size, map_size;
+	enum kmc_import_kind kind;
+	bool rdonly;
+	int memfd;	  /* KMC_IMPORT_MEMFD: the descriptor (the caller closes it), else -1 */
+	uint32_t *frames; /* malloc()ed (the caller frees it), or NULL */
+	uint32_t nr_frames;
+};
+/* The import's grant is given back when the reply does not check out. */
+int kmc_rpc_import(struct km_client *c, const km_handle *h, bool rdonly,
+		   struct kmc_import_reply *out);
+int kmc_rpc_revoke(struct km_client *c, const km_handle *h, uint32_t *ended);
+/* Reads what the socket holds without blocking, unless a thread is the
+ * reader already; then applies queued events. No lock may be held. */
+void kmc_rpc_poll(struct km_client *c);
+/* The revoked import ids events queued (malloc()ed, the caller frees it;
+ * *n of them), emptying the queue. */
+uint64_t *kmc_rpc_take_events(struct km_client *c, size_t *n);
 
 /* kmalloc.c */
 int kmc_ktab_init(struct km_client *c);
@@ -299,6 +399,14 @@ int kmc_slab_fill(struct km_client *c, unsigned int idx, struct kmc_mag *m, uint
 void kmc_slab_drain_mag(struct km_client *c, unsigned int idx, struct kmc_mag *m, uint32_t keep);
 /* A freed object straight back into its slab (no magazine at hand). */
 void kmc_slab_put(struct km_client *c, struct kmc_slab *s, uint32_t idx);
+/* km_kfree() of an EXPORTED object: it becomes GONE (never reused); the
+ * slab goes back once its other objects are free. False when the object is
+ * no longer EXPORTED (a double free). */
+bool kmc_slab_gone(struct km_client *c, struct kmc_slab *s, uint32_t idx);
+/* Marks the USED object @idx EXPORTED (*was: it was already). -EINVAL when
+ * it is neither. kmc_slab_export_undo() puts it back to USED. */
+int kmc_slab_export_begin(struct km_client *c, struct kmc_slab *s, uint32_t idx, bool *was);
+void kmc_slab_export_undo(struct km_client *c, struct kmc_slab *s, uint32_t idx);
 /* True when @p lies in a slab of ours. */
 bool kmc_slab_owns(const struct km_client *c, const void *p);
 
@@ -354,11 +462,66 @@ int kmc_pcp_drain(struct km_client *c);
 /* kmc_pcp_drain() if the lists hold anything; true when something went back. */
 bool kmc_pcp_drain_if_any(struct km_client *c);
 
-/* vmalloc.c */
+/* kmalloc.c: the grant of the large kmalloc (or KMCLIENT_NO_CACHE object)
+ * @p starts, marked exported (*was: it was already); -EINVAL if none. */
+int kmc_ktab_export_begin(struct km_client *c, const void *p, uint64_t *grant, bool *was);
+void kmc_ktab_export_undo(struct km_client *c, const void *p, uint64_t grant);
+
+/* vmalloc.c: the area table */
+enum kmc_free_how {
+	KMC_FREE_KFREE, /* km_kfree(): not of a plain vmalloc area */
+	KMC_FREE_VFREE, /* km_vfree(), km_kvfree() */
+};
 void kmc_vmalloc_init(struct km_client *c);
+/* A zeroed area record with room for @nr_frames frame numbers, phys unknown. */
+struct kmc_varea *kmc_area_new(uint32_t nr_frames);
+/* Reserves @len bytes of PROT_NONE address space aligned to @align. */
+int kmc_area_reserve(size_t len, size_t align, uintptr_t *out);
+/* Maps @a's frames of the domain memfd at a->start with @prot. */
+int kmc_area_map_frames(struct km_client *c, const struct kmc_varea *a, int prot);
+/* Maps a->span bytes of @fd from @offset at a->start with @prot. */
+int kmc_area_map_fd(struct km_client *c, const struct kmc_varea *a, int fd, uint64_t offset,
+		    int prot);
+/* The area whose mapped bytes contain @addr, or NULL (vm_lock held). */
+struct kmc_varea *kmc_area_find_locked(const struct km_client *c, uintptr_t addr);
+/* The area whose caller's pointer is @p, or NULL (vm_lock held). */
+struct kmc_varea *kmc_area_at_locked(const struct km_client *c, const void *p);
+int kmc_area_insert_locked(struct km_client *c, struct kmc_varea *a);
+/* Frees the area @p is the pointer of, as @how may: unmaps it and gives its
+ * grant back. False when there is none. */
+bool kmc_area_free(struct km_client *c, const void *p, enum kmc_free_how how);
+uint64_t kmc_area_ksize(struct km_client *c, const void *p);
+uint64_t kmc_area_phys(struct km_client *c, const void *p);
+int kmc_area_export_begin(struct km_client *c, const void *p, uint64_t *grant, bool *was);
+void kmc_area_export_undo(struct km_client *c, const void *p, uint64_t grant);
+/* A KM_GFP_SHARED kmalloc: whole frames of a memfd of their own. */
+int kmc_shared_kmalloc(struct km_client *c, size_t size, km_gfp_t gfp, void **out);
 int kmc_vmalloc(struct km_client *c, size_t size, km_gfp_t gfp, const void *ret_addr,
 		const char *fallback_caller, void **out);
 void kmc_vfree(struct km_client *c, const void *p);
 void kmc_varea_destroy_all(struct km_client *c);
 /* Gives every kept (freed) area back now. True when any went. */
 bool kmc_vkept_drain(struct km_client *c);
+
+/* share.c */
+void kmc_share_destroy(struct km_client *c);
+/* Applies the revocations events queued (rpc.c calls it, no lock held). */
+void kmc_share_events(struct km_client *c);
+/* @a, an import area leaving the area table: out of the imports (vm_lock held). */
+void kmc_import_forget_locked(struct km_client *c, const struct kmc_varea *a);
+/* km_kfree() of a direct-map import at @p: drops the newest one (held or
+ * revoked). False if none. */
+bool kmc_dimport_drop(struct km_client *c, const void *p);
+/* The bytes of the newest direct-map import at @p, 0 if none. */
+uint64_t kmc_dimport_size(struct km_client *c, const void *p);
+
+/*
+ * Called first by every library call that is not a pure fast path: reads
+ * the events the daemon may have sent (revocations) and applies them. A
+ * client that holds no import pays one load: nothing can be revoked.
+ */
+static inline void kmc_share_poll(struct km_client *c)
+{
+	if (__builtin_expect(__atomic_load_n(&c->nr_imports, __ATOMIC_RELAXED) != 0, 0))
+		kmc_rpc_poll(c);
+}

@@ -182,6 +182,94 @@ uint64_t km_vmalloc_to_pfn(km_client *c, const void *p);
 /** km_get_meminfo() - pool totals. Return: 0, or -1 with errno. */
 int km_get_meminfo(km_client *c, km_meminfo *out);
 
+/* ---- sharing ---------------------------------------------------------------
+ *
+ * A grant (a kmalloc, even a small one, a vmalloc or kvmalloc area, or an
+ * import) is shared through a handle: 32 bytes, 24 of them random, that may
+ * travel by any means (pipe, environment, file; km_handle_format() gives it
+ * as text). Every holder holds a reference: the exporter's own allocation and
+ * each import. Freeing (km_kfree(), km_vfree(), km_kvfree()), disconnecting
+ * or dying drops only the caller's reference; the memory goes back to the
+ * pool when the last holder lets go. A handle holds nothing: once the memory
+ * is gone, importing it fails with ENOENT.
+ *
+ * Within a trust domain (processes of one uid) an import of a kmalloc is the
+ * same memory at the same phys in the importer's direct map, and of a vmalloc
+ * area the same frames mapped side by side. Across domains only memory
+ * allocated with KM_GFP_SHARED can be imported: it lives in a memfd of its
+ * own (whole 2 MiB frames, still counted in the pool and the exporter's
+ * domain), and the importer maps that memfd, never a domain's.
+ */
+
+/* An exported grant's name. Unguessable: 192 random bits. */
+typedef struct km_handle {
+	uint8_t bytes[32];
+} km_handle;
+
+/* Bytes km_handle_format() writes, the NUL included (64 hex digits). */
+#define KM_HANDLE_STRLEN 65
+
+/* km_import_flags(): map the memory read-only; a write faults. Across
+ * domains the importer gets a read-only descriptor and cannot make the
+ * mapping writable; within a domain it is a read-only view of memory the
+ * uid may write anyway (a guard against mistakes, not against the uid). */
+#define KM_IMPORT_RDONLY 0x1u
+
+/* What an exporter may restrict a handle to (km_export_limited()). */
+typedef struct km_export_limits {
+	unsigned int flags;	  /* KM_EXPORT_UID, KM_EXPORT_RDONLY */
+	uint32_t uid;		  /* with KM_EXPORT_UID: the only uid that may import */
+	unsigned int max_imports; /* imports through this handle; 0: any number (1: one use) */
+	uint64_t lifetime_ms;	  /* the handle expires this long after the export; 0: never */
+} km_export_limits;
+#define KM_EXPORT_UID	 0x1u /* only km_export_limits.uid may import */
+#define KM_EXPORT_RDONLY 0x2u /* every import through the handle is read-only */
+
+/**
+ * km_export() - share the grant @p starts (as returned by an allocation or
+ * an import) through a new handle in @out. Each call makes a new handle.
+ * Return: 0, or -1 with errno (EINVAL: @p is not the start of a live grant
+ * of @c; ENOMEM; EDQUOT).
+ */
+int km_export(km_client *c, const void *p, km_handle *out);
+
+/** km_export_limited() - km_export() with restrictions (@lim may be NULL). */
+int km_export_limited(km_client *c, const void *p, const km_export_limits *lim, km_handle *out);
+
+/**
+ * km_import() - the memory a handle names, as another holder of it.
+ * @size_out: if not NULL, the bytes shared.
+ * Return: the memory (free it with km_kvfree()), or NULL with errno:
+ * ENOENT (nobody exported it, or its memory is gone), EACCES (revoked,
+ * expired, used up, meant for another uid, or of another domain and not
+ * allocated with KM_GFP_SHARED), EDQUOT, ENOMEM.
+ */
+void *km_import(km_client *c, const km_handle *h, size_t *size_out);
+
+/** km_import_flags() - km_import() with KM_IMPORT_RDONLY. */
+void *km_import_flags(km_client *c, const km_handle *h, unsigned int flags, size_t *size_out);
+
+/**
+ * km_revoke() - end handle @h (exported by this uid): no import through it
+ * any more, and every import made through it ends. Each importer's library
+ * is told by an event and makes the mapping inaccessible (PROT_NONE) the next
+ * time it reads from the daemon: the daemon cannot take a mapping away from
+ * another process, but it stops counting the import as held at once, and a
+ * stale mapping can only ever show the importer's own domain or holes,
+ * never another client's memory. The exporter's own reference stays.
+ * Return: the number of imports ended, or -1 with errno (ENOENT: no such
+ * handle; EACCES: another uid's).
+ */
+int km_revoke(km_client *c, const km_handle *h);
+
+/** km_handle_format() - @h as 64 hex digits and a NUL in @buf (@len >=
+ * KM_HANDLE_STRLEN). Return: 64, or -1 with errno ERANGE. */
+int km_handle_format(const km_handle *h, char *buf, size_t len);
+
+/** km_handle_parse() - the handle km_handle_format() wrote in @s (surrounding
+ * white space allowed). Return: 0, or -1 with errno EINVAL. */
+int km_handle_parse(const char *s, km_handle *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -14,8 +14,13 @@
  * reached its wait yet, and will check c->reading before sleeping.
  *
  * The reply's id is read from the raw packet first, so a reply nobody waits
- * for (or an unasked event, id 0) is dropped undecoded with its fds closed;
- * the wanted one is unpacked straight into the waiting call's on-stack arena.
+ * for is dropped undecoded with its fds closed; the wanted one is unpacked
+ * straight into the waiting call's on-stack arena. An unasked Reply (id 0)
+ * is a refusal (error set: the connection is over) or an Event: the reader
+ * queues its revoked import ids (c->ev_ids) and whoever leaves the rpc
+ * layer next without holding a lock applies them (share.c). kmc_rpc_poll()
+ * reads what the socket holds without blocking, for calls that would not
+ * otherwise read (share.c's kmc_share_poll()).
  * Hot-path cost of one uncontended call: one sendmsg, one recvmsg, no malloc
  * (replies of up to about 1 KiB decode into the arena), no futex syscall.
  *
@@ -116,6 +121,8 @@ int kmc_rpc_init(struct km_client *c)
 
 void kmc_rpc_destroy(struct km_client *c)
 {
+	free(c->ev_ids);
+	c->ev_ids = NULL;
 	free(c->recvbuf);
 	free(c->sendbuf);
 	c->recvbuf = NULL;
@@ -275,8 +282,47 @@ static void close_fds(const int *fds, unsigned int n)
 
 static int refusal_pending(struct km_client *c);
 
-/* Called by the reader with c->lock held; drops it around recvmsg. */
-static void read_one_locked(struct km_client *c)
+/* An unasked Reply without error: an Event's revoked import ids go on
+ * c->ev_ids for share.c to apply once no lock is held. */
+static void unasked_locked(struct km_client *c, size_t n)
+{
+	Kmalloc__Reply *r = kmalloc__reply__unpack(NULL, n, c->recvbuf);
+	const Kmalloc__Event *ev;
+
+	if (!r || r->body_case != KMALLOC__REPLY__BODY_EVENT) {
+		kmc_dbg(c, "dropping an unasked reply that is no event");
+		goto out;
+	}
+	ev = r->event;
+	kmc_dbg(c, "event: %zu import(s) revoked", ev->n_revoked);
+	if (ev->n_revoked > c->cap_ev - c->nr_ev) {
+		size_t cap = c->nr_ev + ev->n_revoked + 16;
+		uint64_t *ids = realloc(c->ev_ids, cap * sizeof(*ids));
+
+		if (!ids) {
+			/* The imports stay mapped; they are no longer held. */
+			kmc_dbg(c, "no memory for %zu revoked ids", ev->n_revoked);
+			goto out;
+		}
+		c->ev_ids = ids;
+		c->cap_ev = cap;
+	}
+	for (size_t i = 0; i < ev->n_revoked; i++) {
+		kmc_dbg(c, "import grant %" PRIu64 " revoked by its exporter", ev->revoked[i]);
+		c->ev_ids[c->nr_ev + i] = ev->revoked[i];
+	}
+	__atomic_store_n(&c->nr_ev, c->nr_ev + ev->n_revoked, __ATOMIC_RELAXED);
+out:
+	if (r)
+		kmalloc__reply__free_unpacked(r, NULL);
+}
+
+/*
+ * Called by the reader with c->lock held; drops it around recvmsg. @flags:
+ * 0, or MSG_DONTWAIT to return false at once when nothing is there (also
+ * false once the connection failed).
+ */
+static bool read_one_locked(struct km_client *c, int flags)
 {
 	int fds[WIRE_MAX_FDS];
 	unsigned int nr_fds = 0;
@@ -286,9 +332,11 @@ static void read_one_locked(struct km_client *c)
 	ssize_t n;
 
 	pthread_mutex_unlock(&c->lock);
-	n = kmwire_recv(c->sock, c->recvbuf, WIRE_MAX_REPLY, fds, WIRE_MAX_FDS, &nr_fds, 0);
+	n = kmwire_recv(c->sock, c->recvbuf, WIRE_MAX_REPLY, fds, WIRE_MAX_FDS, &nr_fds, flags);
 	pthread_mutex_lock(&c->lock);
 
+	if (n == -EAGAIN && (flags & MSG_DONTWAIT))
+		return false;
 	/* The protocol never sends an empty packet: 0 is the daemon hanging up. */
 	if (n == -ECONNRESET || n == 0) {
 		/* A daemon that refused us and closed with our request unread
@@ -297,24 +345,24 @@ static void read_one_locked(struct km_client *c)
 		int refusal = n ? refusal_pending(c) : 0;
 
 		conn_fail_locked(c, refusal ? refusal : -ECONNRESET);
-		return;
+		return false;
 	}
 	if (n < 0) {
 		/* A lost reply (EMSGSIZE) would leave its caller waiting forever. */
 		close_fds(fds, nr_fds);
 		conn_fail_locked(c, n == -EMSGSIZE ? -EPROTO : (int)n);
-		return;
+		return false;
 	}
 	if (!peek_reply_id(c->recvbuf, n, &id, &error)) {
 		close_fds(fds, nr_fds);
 		conn_fail_locked(c, -EPROTO);
-		return;
+		return false;
 	}
 	if (!id && error > 0 && error < 4096) {
 		/* The daemon refuses this connection (EACCES) and hangs up. */
 		close_fds(fds, nr_fds);
 		conn_fail_locked(c, -(int)error);
-		return;
+		return false;
 	}
 	if (id & RPC_ASYNC_BIT) {
 		/* The answer to a request sent without waiting: room for one
@@ -323,13 +371,18 @@ static void read_one_locked(struct km_client *c)
 			c->async_inflight--;
 		pthread_cond_broadcast(&c->async_cond);
 		close_fds(fds, nr_fds);
-		return;
+		return true;
 	}
-	call = id ? pending_take_locked(c, id) : NULL;
+	if (!id) {
+		close_fds(fds, nr_fds);
+		unasked_locked(c, (size_t)n);
+		return true;
+	}
+	call = pending_take_locked(c, id);
 	if (!call) {
 		kmc_dbg(c, "dropping reply %" PRIu64 " that nobody waits for", id);
 		close_fds(fds, nr_fds);
-		return;
+		return true;
 	}
 	call->reply = kmalloc__reply__unpack(&call->arena.base, n, c->recvbuf);
 	if (!call->reply) {
@@ -341,6 +394,42 @@ static void read_one_locked(struct km_client *c)
 	}
 	call->done = true;
 	pthread_cond_signal(&call->cond);
+	return true;
+}
+
+/* Applies the revocations a reader queued, if any; called with no lock held. */
+static void events_apply(struct km_client *c)
+{
+	if (__builtin_expect(__atomic_load_n(&c->nr_ev, __ATOMIC_RELAXED) != 0, 0))
+		kmc_share_events(c);
+}
+
+void kmc_rpc_poll(struct km_client *c)
+{
+	pthread_mutex_lock(&c->lock);
+	if (!c->reading && !c->dead) {
+		c->reading = true;
+		while (read_one_locked(c, MSG_DONTWAIT))
+			;
+		c->reading = false;
+		handoff_locked(c);
+	}
+	pthread_mutex_unlock(&c->lock);
+	events_apply(c);
+}
+
+uint64_t *kmc_rpc_take_events(struct km_client *c, size_t *n)
+{
+	uint64_t *ids;
+
+	pthread_mutex_lock(&c->lock);
+	ids = c->ev_ids;
+	*n = c->nr_ev;
+	c->ev_ids = NULL;
+	__atomic_store_n(&c->nr_ev, 0, __ATOMIC_RELAXED);
+	c->cap_ev = 0;
+	pthread_mutex_unlock(&c->lock);
+	return ids;
 }
 
 /* After a failed send: the refusal (a Reply with id 0 and an error) the
@@ -499,12 +588,13 @@ static int rpc_call(struct km_client *c, Kmalloc__Request *req, struct kmc_call 
 			continue;
 		}
 		c->reading = true;
-		read_one_locked(c);
+		read_one_locked(c, 0);
 		c->reading = false;
 	}
 	handoff_locked(c);
 	pthread_mutex_unlock(&c->lock);
 	pthread_cond_destroy(&call->cond);
+	events_apply(c);
 	return call->err;
 }
 
@@ -615,9 +705,19 @@ static bool slab_grant_ok(uint64_t size, const Kmalloc__Grant *g)
 	       !(g->phys & (KM_PAGE_SIZE - 1));
 }
 
-/* Alloc or SlabAlloc: @count grants into @out, all checked, or -errno and none. */
+/* A shareable grant: whole frames, contiguous, in the pool, the memfd with it. */
+static bool shared_grant_ok(const struct km_client *c, uint64_t size, const Kmalloc__Grant *g,
+			    unsigned int nr_fds)
+{
+	return g->memfd && nr_fds == 1 && g->size >= size && !(g->size % c->frame_size) &&
+	       !(g->phys % c->frame_size);
+}
+
+/* Alloc or SlabAlloc: @count grants into @out, all checked, or -errno and
+ * none. @memfd: NULL, or for a KM_GFP_SHARED Alloc (count 1) where its
+ * memfd goes (the caller closes it). */
 static int alloc_call(struct km_client *c, bool slabs, uint64_t size, km_gfp_t gfp, uint32_t count,
-		      struct kmc_grant *out)
+		      struct kmc_grant *out, int *memfd)
 {
 	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
 	Kmalloc__Alloc alloc = KMALLOC__ALLOC__INIT;
@@ -657,16 +757,25 @@ static int alloc_call(struct km_client *c, bool slabs, uint64_t size, km_gfp_t g
 	have_grants = true;
 	for (i = 0; i < count; i++) {
 		const Kmalloc__Grant *g = a->grants[i];
+		bool ok = memfd	  ? shared_grant_ok(c, size, g, call.nr_fds)
+			  : slabs ? slab_grant_ok(size, g)
+				  : g->size >= size && !g->memfd;
 
 		out[i].id = g->id;
 		out[i].phys = g->phys;
 		out[i].size = g->size;
-		if (!range_in_pool(c, g->phys, g->size) ||
-		    (slabs ? !slab_grant_ok(size, g) : g->size < size)) {
-			kmc_dbg(c, "bad grant %" PRIu64 ": phys %#" PRIx64 " size %" PRIu64, g->id,
-				g->phys, g->size);
+		if (!range_in_pool(c, g->phys, g->size) || !ok) {
+			kmc_dbg(c, "bad grant %" PRIu64 ": phys %#" PRIx64 " size %" PRIu64 "%s",
+				g->id, g->phys, g->size,
+				memfd && !g->memfd ? " (the daemon does not know KM_GFP_SHARED)"
+				: memfd && call.nr_fds != 1 ? " (no memfd with it)"
+							    : "");
 			err = -EPROTO;
 		}
+	}
+	if (!err && memfd) {
+		*memfd = call.fds[0];
+		call.nr_fds = 0;
 	}
 out:
 	call_end(&call);
@@ -678,17 +787,24 @@ out:
 int kmc_rpc_alloc(struct km_client *c, uint64_t size, km_gfp_t gfp, uint32_t count,
 		  struct kmc_grant *out)
 {
-	return alloc_call(c, false, size, gfp, count, out);
+	return alloc_call(c, false, size, gfp, count, out, NULL);
+}
+
+int kmc_rpc_alloc_shared(struct km_client *c, uint64_t size, km_gfp_t gfp, struct kmc_grant *out,
+			 int *memfd)
+{
+	return alloc_call(c, false, size, gfp | KM___GFP_SHARED, 1, out, memfd);
 }
 
 int kmc_rpc_slabs(struct km_client *c, uint64_t size, km_gfp_t gfp, uint32_t count,
 		  struct kmc_grant *out)
 {
-	return alloc_call(c, true, size, gfp, count, out);
+	return alloc_call(c, true, size, gfp, count, out, NULL);
 }
 
 int kmc_rpc_vmalloc(struct km_client *c, uint64_t size, km_gfp_t gfp, uint64_t vaddr,
-		    const char *caller, uint64_t *id, uint32_t *frames, uint32_t nr_frames)
+		    const char *caller, uint64_t *id, uint32_t *frames, uint32_t nr_frames,
+		    int *memfd)
 {
 	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
 	Kmalloc__Vmalloc vm = KMALLOC__VMALLOC__INIT;
@@ -699,7 +815,7 @@ int kmc_rpc_vmalloc(struct km_client *c, uint64_t size, km_gfp_t gfp, uint64_t v
 	int err;
 
 	vm.size = size;
-	vm.gfp = gfp;
+	vm.gfp = memfd ? gfp | KM___GFP_SHARED : gfp & ~KM___GFP_SHARED;
 	vm.vaddr = vaddr;
 	vm.caller = (char *)caller;
 	req.body_case = KMALLOC__REQUEST__BODY_VMALLOC;
@@ -718,6 +834,14 @@ int kmc_rpc_vmalloc(struct km_client *c, uint64_t size, km_gfp_t gfp, uint64_t v
 		err = -EPROTO;
 		goto out;
 	}
+	if (memfd ? !v->memfd || call.nr_fds != 1 : v->memfd) {
+		kmc_dbg(c, "vmalloc grant %" PRIu64 ": %s", v->id,
+			!memfd	   ? "a memfd nobody asked for"
+			: v->memfd ? "no memfd with it"
+				   : "no memfd (the daemon does not know KM_GFP_SHARED)");
+		err = -EPROTO;
+		goto out;
+	}
 	for (uint32_t i = 0; i < nr_frames; i++) {
 		if (v->frames[i] >= nr_pool_frames) {
 			kmc_dbg(c, "vmalloc grant %" PRIu64 ": frame %u outside the pool", v->id,
@@ -728,6 +852,10 @@ int kmc_rpc_vmalloc(struct km_client *c, uint64_t size, km_gfp_t gfp, uint64_t v
 		frames[i] = v->frames[i];
 	}
 	*id = v->id;
+	if (memfd) {
+		*memfd = call.fds[0];
+		call.nr_fds = 0;
+	}
 out:
 	call_end(&call);
 	if (err == -EPROTO && grant)
@@ -808,7 +936,7 @@ static void async_room_locked(struct km_client *c)
 			continue;
 		}
 		c->reading = true;
-		read_one_locked(c);
+		read_one_locked(c, 0);
 		c->reading = false;
 		handoff_locked(c);
 	}
@@ -825,6 +953,7 @@ void kmc_rpc_release_now(struct km_client *c)
 	pthread_mutex_lock(&c->lock);
 	async_room_locked(c);
 	pthread_mutex_unlock(&c->lock);
+	events_apply(c);
 
 	pthread_mutex_lock(&c->send_lock);
 	pthread_mutex_lock(&c->lock);
@@ -878,6 +1007,169 @@ void kmc_rpc_release(struct km_client *c, uint64_t id)
 	pthread_mutex_unlock(&c->lock);
 	if (flush)
 		kmc_rpc_release_now(c);
+}
+
+/* ---- sharing ------------------------------------------------------------- */
+
+int kmc_rpc_export(struct km_client *c, uint64_t grant, uint64_t offset, uint64_t size,
+		   const km_export_limits *lim, km_handle *out)
+{
+	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
+	Kmalloc__Export ex = KMALLOC__EXPORT__INIT;
+	const Kmalloc__ExportReply *r;
+	struct kmc_call call;
+	int err;
+
+	ex.grant = grant;
+	ex.offset = offset;
+	ex.size = size;
+	if (lim) {
+		ex.flags = lim->flags;
+		ex.uid = lim->uid;
+		ex.max_imports = lim->max_imports;
+		ex.lifetime_ms = lim->lifetime_ms;
+	}
+	req.body_case = KMALLOC__REQUEST__BODY_EXPORT_GRANT;
+	req.export_grant = &ex;
+	err = rpc_call(c, &req, &call);
+	if (err)
+		return err;
+	err = reply_check(c, &call, KMALLOC__REPLY__BODY_EXPORT_GRANT);
+	if (!err) {
+		r = call.reply->export_grant;
+		if (r->handle.len != sizeof(out->bytes)) {
+			kmc_dbg(c, "export of grant %" PRIu64 ": a %zu-byte handle", grant,
+				r->handle.len);
+			err = -EPROTO;
+		} else {
+			memcpy(out->bytes, r->handle.data, sizeof(out->bytes));
+		}
+	}
+	call_end(&call);
+	return err;
+}
+
+/* An ImportReply that fits the pool, its kind and its descriptors. */
+static bool import_reply_ok(const struct km_client *c, const Kmalloc__ImportReply *r,
+			    unsigned int nr_fds)
+{
+	uint64_t fs = c->frame_size, nr_pool_frames = c->pool_size / fs;
+
+	for (size_t i = 0; i < r->n_frames; i++)
+		if (r->frames[i] >= nr_pool_frames)
+			return false;
+	if (!r->id || !r->size)
+		return false;
+	switch (r->kind) {
+	case KMALLOC__IMPORT_REPLY__KIND__KIND_KMALLOC:
+		return nr_fds == 0 && range_in_pool(c, r->phys, r->size);
+	case KMALLOC__IMPORT_REPLY__KIND__KIND_VMALLOC:
+		return nr_fds == 0 && r->n_frames && r->n_frames <= nr_pool_frames &&
+		       r->size <= r->n_frames * fs;
+	case KMALLOC__IMPORT_REPLY__KIND__KIND_MEMFD:
+		/* The frames may be left out (another domain's); if given, all. */
+		return nr_fds == 1 && r->map_size && !(r->map_size % fs) &&
+		       r->map_size <= c->pool_size && r->size <= r->map_size &&
+		       (!r->n_frames || r->n_frames == r->map_size / fs);
+	default:
+		return false;
+	}
+}
+
+int kmc_rpc_import(struct km_client *c, const km_handle *h, bool rdonly,
+		   struct kmc_import_reply *out)
+{
+	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
+	Kmalloc__ImportShare im = KMALLOC__IMPORT_SHARE__INIT;
+	const Kmalloc__ImportReply *r;
+	struct kmc_call call;
+	uint64_t grant = 0;
+	int err;
+
+	im.handle.data = (uint8_t *)h->bytes;
+	im.handle.len = sizeof(h->bytes);
+	im.rdonly = rdonly;
+	req.body_case = KMALLOC__REQUEST__BODY_IMPORT_SHARE;
+	req.import_share = &im;
+	err = rpc_call(c, &req, &call);
+	if (err)
+		return err;
+	err = reply_check(c, &call, KMALLOC__REPLY__BODY_IMPORT_SHARE);
+	if (err) {
+		kmc_dbg(c, "import refused: %s (%s)", strerror(-err),
+			call.reply->message ? call.reply->message : "");
+		goto out;
+	}
+	r = call.reply->import_share;
+	grant = r->id;
+	if (!import_reply_ok(c, r, call.nr_fds)) {
+		kmc_dbg(c,
+			"bad import reply: grant %" PRIu64 " kind %d phys %#" PRIx64
+			" size %" PRIu64 " map %" PRIu64 ", %zu frames, %u fds",
+			r->id, (int)r->kind, r->phys, r->size, r->map_size, r->n_frames,
+			call.nr_fds);
+		err = -EPROTO;
+		goto out;
+	}
+	*out = (struct kmc_import_reply){
+		.id = r->id,
+		.share = r->share,
+		.phys = r->phys,
+		.size = r->size,
+		.map_size = r->map_size,
+		.rdonly = r->rdonly || rdonly,
+		.memfd = -1,
+	};
+	switch (r->kind) {
+	case KMALLOC__IMPORT_REPLY__KIND__KIND_KMALLOC:
+		out->kind = KMC_IMPORT_KMALLOC;
+		break;
+	case KMALLOC__IMPORT_REPLY__KIND__KIND_VMALLOC:
+		out->kind = KMC_IMPORT_VMALLOC;
+		break;
+	default:
+		out->kind = KMC_IMPORT_MEMFD;
+		break;
+	}
+	if (r->n_frames) {
+		out->frames = malloc(r->n_frames * sizeof(*out->frames));
+		if (!out->frames) {
+			err = -ENOMEM;
+			goto out;
+		}
+		memcpy(out->frames, r->frames, r->n_frames * sizeof(*out->frames));
+		out->nr_frames = (uint32_t)r->n_frames;
+	}
+	if (out->kind == KMC_IMPORT_MEMFD) {
+		out->memfd = call.fds[0];
+		call.nr_fds = 0;
+	}
+out:
+	call_end(&call);
+	if (err && grant)
+		kmc_rpc_give_back(c, &grant, 1);
+	return err;
+}
+
+int kmc_rpc_revoke(struct km_client *c, const km_handle *h, uint32_t *ended)
+{
+	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
+	Kmalloc__Revoke rv = KMALLOC__REVOKE__INIT;
+	struct kmc_call call;
+	int err;
+
+	rv.handle.data = (uint8_t *)h->bytes;
+	rv.handle.len = sizeof(h->bytes);
+	req.body_case = KMALLOC__REQUEST__BODY_REVOKE;
+	req.revoke = &rv;
+	err = rpc_call(c, &req, &call);
+	if (err)
+		return err;
+	err = reply_check(c, &call, KMALLOC__REPLY__BODY_REVOKE);
+	if (!err)
+		*ended = call.reply->revoke->imports_ended;
+	call_end(&call);
+	return err;
 }
 
 int kmc_rpc_meminfo(struct km_client *c, km_meminfo *out)

@@ -25,7 +25,13 @@
  * USED (handed out). km_kfree() checks it, so a double free, a pointer into
  * the middle of an object, or into a slab this client does not hold is
  * caught and ignored (with a line under KMCLIENT_DEBUG) instead of
- * corrupting a free list. A slab descriptor is never freed while the client
+ * corrupting a free list. An object km_export() shared is EXPORTED: not
+ * USED, so its kfree misses the fast path and makes it GONE instead of
+ * free (kmc_slab_gone()): importers may still use it, so it is never handed
+ * out again. GONE objects count as free for the slab-empty test: a slab
+ * whose other objects are all free goes back to the daemon at once (never
+ * kept, it is partly dead), which keeps it allocated for the importers
+ * until they let go. A slab descriptor is never freed while the client
  * lives (released slabs' descriptors are kept for reuse), so a lookup that
  * races with a release reads a stale but valid descriptor and fails its
  * checks.
@@ -173,6 +179,7 @@ static void slab_add_locked(struct km_client *c, struct kmc_class *k, struct kmc
 	for (uint32_t i = 0; i < k->objs; i++)
 		s->free[i] = (uint16_t)(k->objs - 1 - i);
 	memset(s->state, KMC_OBJ_FREE, k->objs);
+	s->nr_gone = 0;
 	s->where = KMC_SLAB_EMPTY;
 	TAILQ_INSERT_TAIL(&k->empty, s, link);
 	k->nr_empty++;
@@ -192,6 +199,23 @@ static uint64_t slab_remove_locked(struct km_client *c, struct kmc_class *k, str
 	k->nr_empty--;
 	k->nr_slabs--;
 	__atomic_sub_fetch(&c->empty_bytes, k->slab_bytes, __ATOMIC_RELAXED);
+	for (uint64_t i = 0; i < n; i++)
+		c->pagemap[pfn + i] = NULL;
+	s->where = KMC_SLAB_SPARE;
+	TAILQ_INSERT_HEAD(&k->spare, s, link);
+	return s->grant;
+}
+
+/* Takes a slab with GONE objects and every other one free off its list
+ * (full or partial) and out of the pagemap; its descriptor becomes spare.
+ * Returns the grant to give back: the daemon keeps the slab for the
+ * importers of its GONE objects. */
+static uint64_t slab_retire_locked(struct km_client *c, struct kmc_class *k, struct kmc_slab *s)
+{
+	uint64_t pfn = s->phys >> KM_PAGE_SHIFT, n = k->slab_bytes >> KM_PAGE_SHIFT;
+
+	TAILQ_REMOVE(s->where == KMC_SLAB_FULL ? &k->full : &k->partial, s, link);
+	k->nr_slabs--;
 	for (uint64_t i = 0; i < n; i++)
 		c->pagemap[pfn + i] = NULL;
 	s->where = KMC_SLAB_SPARE;
@@ -418,8 +442,12 @@ static __attribute__((noinline)) void put_moved_locked(struct km_client *c, stru
 		s->where = KMC_SLAB_PARTIAL;
 		TAILQ_INSERT_HEAD(&k->partial, s, link);
 	}
-	if (s->nr_free < k->objs)
+	if (s->nr_free + s->nr_gone < k->objs)
 		return;
+	if (s->nr_gone) {
+		ids[(*nr_ids)++] = slab_retire_locked(c, k, s);
+		return;
+	}
 	TAILQ_REMOVE(&k->partial, s, link);
 	s->where = KMC_SLAB_EMPTY;
 	/* Kept near the head: the next fill takes the hottest empty slab. */
@@ -435,7 +463,7 @@ static inline void put_locked(struct km_client *c, struct kmc_class *k, struct k
 			      uint16_t i, uint64_t *ids, size_t *nr_ids)
 {
 	s->free[s->nr_free++] = i;
-	if (__builtin_expect(s->where == KMC_SLAB_FULL || s->nr_free == k->objs, 0))
+	if (__builtin_expect(s->where == KMC_SLAB_FULL || s->nr_free + s->nr_gone == k->objs, 0))
 		put_moved_locked(c, k, s, ids, nr_ids);
 }
 
@@ -489,6 +517,56 @@ void kmc_slab_put(struct km_client *c, struct kmc_slab *s, uint32_t idx)
 	put_locked(c, k, s, (uint16_t)idx, ids, &nr_ids);
 	pthread_mutex_unlock(&k->lock);
 	release_ids(c, ids, nr_ids);
+}
+
+bool kmc_slab_gone(struct km_client *c, struct kmc_slab *s, uint32_t idx)
+{
+	struct kmc_class *k = &c->classes[s->cls];
+	uint64_t id = 0;
+	bool done = false;
+
+	pthread_mutex_lock(&k->lock);
+	/* The slab may have changed hands since kmc_slab_of(): look again. */
+	if (s->where != KMC_SLAB_SPARE && s->state[idx] == KMC_OBJ_EXPORTED) {
+		s->state[idx] = KMC_OBJ_GONE;
+		s->nr_gone++;
+		done = true;
+		if (s->nr_free + s->nr_gone == k->objs)
+			id = slab_retire_locked(c, k, s);
+	}
+	pthread_mutex_unlock(&k->lock);
+	if (id)
+		kmc_rpc_release(c, id);
+	return done;
+}
+
+int kmc_slab_export_begin(struct km_client *c, struct kmc_slab *s, uint32_t idx, bool *was)
+{
+	uint8_t expect = KMC_OBJ_USED;
+
+	(void)c;
+	/* A compare-and-swap: the fast paths change the byte without a lock
+	 * (a concurrent kfree of the object being exported is the caller's
+	 * bug, but must not leave a free object marked exported). */
+	if (__atomic_compare_exchange_n(&s->state[idx], &expect, KMC_OBJ_EXPORTED, false,
+					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		*was = false;
+		return 0;
+	}
+	if (expect == KMC_OBJ_EXPORTED) {
+		*was = true;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+void kmc_slab_export_undo(struct km_client *c, struct kmc_slab *s, uint32_t idx)
+{
+	uint8_t expect = KMC_OBJ_EXPORTED;
+
+	(void)c;
+	__atomic_compare_exchange_n(&s->state[idx], &expect, KMC_OBJ_USED, false, __ATOMIC_ACQ_REL,
+				    __ATOMIC_ACQUIRE);
 }
 
 bool kmc_slab_owns(const struct km_client *c, const void *p)

@@ -58,7 +58,7 @@ void account_limits_for(const struct accounts *a, uid_t uid, gid_t gid, const gi
 			size_t nr_groups, struct account_limits *out)
 {
 	const struct settings *cfg = a->cfg;
-	struct account_limits grp = { 0, 0, 0, false };
+	struct account_limits grp = { 0, 0, 0, 0, false };
 	unsigned int grp_has = 0;
 	const struct limit_rule *user = NULL;
 	size_t i;
@@ -69,10 +69,12 @@ void account_limits_for(const struct accounts *a, uid_t uid, gid_t gid, const gi
 		out->max_bytes = ACCOUNT_UNLIMITED;
 		out->max_grants = ACCOUNT_UNLIMITED;
 		out->max_connections = ACCOUNT_UNLIMITED;
+		out->max_handles = ACCOUNT_UNLIMITED;
 	} else {
 		out->max_bytes = a->pool_size * cfg->uid_max_share / 100;
 		out->max_grants = cfg->uid_max_grants;
 		out->max_connections = cfg->uid_max_connections;
+		out->max_handles = cfg->uid_max_handles;
 	}
 	/* The most generous group section of the uid's groups... */
 	for (i = 0; i < cfg->nr_limits; i++) {
@@ -88,6 +90,8 @@ void account_limits_for(const struct accounts *a, uid_t uid, gid_t gid, const gi
 			grp.max_grants = max_u64(grp.max_grants, r->max_grants);
 		if (r->has & LIMIT_HAS_CONNS)
 			grp.max_connections = max_u64(grp.max_connections, r->max_connections);
+		if (r->has & LIMIT_HAS_HANDLES)
+			grp.max_handles = max_u64(grp.max_handles, r->max_handles);
 		grp_has |= r->has;
 	}
 	if (grp_has & LIMIT_HAS_BYTES)
@@ -96,6 +100,8 @@ void account_limits_for(const struct accounts *a, uid_t uid, gid_t gid, const gi
 		out->max_grants = grp.max_grants;
 	if (grp_has & LIMIT_HAS_CONNS)
 		out->max_connections = grp.max_connections;
+	if (grp_has & LIMIT_HAS_HANDLES)
+		out->max_handles = grp.max_handles;
 	/* ...and the user's own section over both. */
 	if (user && (user->has & LIMIT_HAS_BYTES))
 		out->max_bytes = rule_bytes(a, user);
@@ -103,6 +109,8 @@ void account_limits_for(const struct accounts *a, uid_t uid, gid_t gid, const gi
 		out->max_grants = user->max_grants;
 	if (user && (user->has & LIMIT_HAS_CONNS))
 		out->max_connections = user->max_connections;
+	if (user && (user->has & LIMIT_HAS_HANDLES))
+		out->max_handles = user->max_handles;
 }
 
 bool account_allowed(const struct accounts *a, uid_t uid, gid_t gid, const gid_t *groups,
@@ -145,6 +153,11 @@ struct account *account_get(struct accounts *a, uid_t uid)
 	return acct;
 }
 
+void account_ref(struct account *acct)
+{
+	acct->refs++;
+}
+
 void account_put(struct accounts *a, struct account *acct)
 {
 	if (!acct)
@@ -152,7 +165,8 @@ void account_put(struct accounts *a, struct account *acct)
 	assert(acct->refs > 0);
 	if (--acct->refs)
 		return;
-	assert(acct->grants == 0 && acct->bytes == 0 && acct->connections == 0);
+	assert(acct->grants == 0 && acct->bytes == 0 && acct->connections == 0 &&
+	       acct->handles == 0);
 	TAILQ_REMOVE(&a->list, acct, link);
 	a->nr--;
 	free(acct);
@@ -179,4 +193,9 @@ void account_uncharge(struct account *acct, uint64_t bytes, uint64_t grants)
 	assert(acct->bytes >= bytes && acct->grants >= grants);
 	acct->bytes -= bytes;
 	acct->grants -= grants;
+}
+
+int account_may_add_handle(const struct account *acct, const struct account_limits *limits)
+{
+	return acct->handles < limits->max_handles ? 0 : -EDQUOT;
 }

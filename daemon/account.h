@@ -37,7 +37,8 @@ struct account_limits {
 	uint64_t max_bytes; /* bytes held, or ACCOUNT_UNLIMITED */
 	uint64_t max_grants;
 	uint64_t max_connections;
-	bool privileged; /* may use the reserve; no default limits */
+	uint64_t max_handles; /* live share handles its uid may have created */
+	bool privileged;      /* may use the reserve; no default limits */
 };
 
 struct account {
@@ -48,6 +49,9 @@ struct account {
 	uint32_t connections;	      /* open connections */
 	uint64_t grants;	      /* held by all connections of the uid */
 	uint64_t bytes;
+	/* Live share handles the uid created (share.c): each holds a reference
+	 * on the account, since a handle outlives its exporter's connection. */
+	uint64_t handles;
 	uint64_t refusals;	 /* EDQUOT and EACCES answers */
 	struct ratelimit log_rl; /* lines this uid's clients may cause */
 };
@@ -77,6 +81,8 @@ bool account_allowed(const struct accounts *a, uid_t uid, gid_t gid, const gid_t
 /* The account of @uid, made on first use, with a reference taken. NULL on
  * ENOMEM. */
 struct account *account_get(struct accounts *a, uid_t uid);
+/* Another reference on @acct (a share handle's). */
+void account_ref(struct account *acct);
 /* Drops a reference; the last one frees the account (it holds nothing then). */
 void account_put(struct accounts *a, struct account *acct);
 /* The account of @uid if it exists, else NULL (no reference taken). */
@@ -87,3 +93,5 @@ int account_may_charge(const struct account *acct, const struct account_limits *
 		       uint64_t bytes, uint64_t grants);
 void account_charge(struct account *acct, uint64_t bytes, uint64_t grants);
 void account_uncharge(struct account *acct, uint64_t bytes, uint64_t grants);
+/* 0 if @acct may create one more share handle under @limits, else -EDQUOT. */
+int account_may_add_handle(const struct account *acct, const struct account_limits *limits);

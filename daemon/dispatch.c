@@ -37,6 +37,7 @@
 #include "log.h"
 #include "loopstat.h"
 #include "server.h"
+#include "share.h"
 #include "slab.h"
 #include "vmalloc.h"
 #include "wire.h"
@@ -249,6 +250,25 @@ static void reply_grants(struct conn *c, const Kmalloc__Reply *reply, struct gra
 		conn_close(c, strerror(-err));
 }
 
+/* A shareable Alloc (one grant, a MEMREF of a MEMFD_KMALLOC memobj): its
+ * memfd goes with the reply. Packed by protobuf-c: one grant, rare. */
+static void reply_shared_grant(struct conn *c, Kmalloc__Reply *reply, const struct grant *g)
+{
+	Kmalloc__AllocReply body = KMALLOC__ALLOC_REPLY__INIT;
+	Kmalloc__Grant msg = KMALLOC__GRANT__INIT, *ptr = &msg;
+	const struct memobj *o = g->ref->obj;
+
+	msg.id = g->id;
+	msg.phys = o->phys;
+	msg.size = grant_bytes(g);
+	msg.memfd = true;
+	body.n_grants = 1;
+	body.grants = &ptr;
+	reply->body_case = KMALLOC__REPLY__BODY_ALLOC;
+	reply->alloc = &body;
+	reply_send(c, reply, o->memfd);
+}
+
 /* Alloc (@slabs false) or SlabAlloc: @count objects, or whole slabs, of
  * @size bytes. */
 static void handle_alloc(struct conn *c, uint64_t size, unsigned int gfp, uint32_t count,
@@ -271,10 +291,17 @@ static void handle_alloc(struct conn *c, uint64_t size, unsigned int gfp, uint32
 		reply_error(c, reply, EINVAL, "no slab class serves %" PRIu64 " bytes", size);
 		return;
 	}
+	if ((gfp & KM___GFP_SHARED) && (slabs || count != 1)) {
+		reply_error(c, reply, EINVAL, "a shareable %s is one grant at a time",
+			    slabs ? "allocation is never a slab: it" : "kmalloc");
+		return;
+	}
 	err = slabs ? grant_slabs(&c->srv->grants, c, size, gfp, count, grants)
 		    : grant_kmalloc(&c->srv->grants, c, size, gfp, count, grants);
 	if (err)
 		reply_alloc_failure(c, reply, err, what, size * count, gfp);
+	else if (gfp & KM___GFP_SHARED)
+		reply_shared_grant(c, reply, grants[0]);
 	else
 		reply_grants(c, reply, grants, count, slabs);
 }
@@ -283,8 +310,9 @@ static void handle_vmalloc(struct conn *c, const Kmalloc__Vmalloc *v, Kmalloc__R
 {
 	Kmalloc__VmallocReply body = KMALLOC__VMALLOC_REPLY__INIT;
 	char caller[VMALLOC_CALLER_LEN];
+	struct vmalloc_area *area;
 	struct grant *g;
-	int err;
+	int err, fd = -1;
 
 	if (v->size == 0) {
 		reply_error(c, reply, EINVAL, "vmalloc of size 0");
@@ -300,13 +328,18 @@ static void handle_vmalloc(struct conn *c, const Kmalloc__Vmalloc *v, Kmalloc__R
 		reply_alloc_failure(c, reply, err, "vmalloc", v->size, v->gfp);
 		return;
 	}
+	area = g->kind == GRANT_MEMREF ? g->ref->obj->area : g->area;
 	body.id = g->id;
 	body.size = grant_bytes(g);
-	body.n_frames = g->area->nr_frames;
-	body.frames = g->area->frames;
+	if (g->kind == GRANT_MEMREF) { /* shareable: its frames are in a memfd of their own */
+		body.memfd = true;
+		fd = g->ref->obj->memfd;
+	}
+	body.n_frames = area->nr_frames;
+	body.frames = area->frames;
 	reply->body_case = KMALLOC__REPLY__BODY_VMALLOC;
 	reply->vmalloc = &body;
-	reply_send(c, reply, -1);
+	reply_send(c, reply, fd);
 }
 
 /* Gives back every grant of @ids that @c holds; the others go to @unknown.
@@ -383,6 +416,143 @@ static void handle_meminfo(struct conn *c, Kmalloc__Reply *reply)
 	reply_send(c, reply, -1);
 }
 
+/* ---- sharing ---------------------------------------------------------------- */
+
+/* A refused export, import or revoke: the client is named in a
+ * rate-limited line (conn_log), and EACCES counts as a refusal of its uid. */
+static void reply_share_refusal(struct conn *c, Kmalloc__Reply *reply, const char *what, int err,
+				const char *why, const uint8_t *handle, size_t len)
+{
+	uint64_t id = 0;
+
+	for (size_t i = 0; handle && i < 8 && i < len; i++)
+		id |= (uint64_t)handle[i] << (8 * i);
+	if (err == -EACCES || err == -EDQUOT)
+		c->account->refusals++;
+	conn_log(c, LOG_LEVEL_NOTICE, "%s refused (handle id %" PRIu64 "): %s", what, id, why);
+	reply_error(c, reply, -err, "%s: %s", what, why);
+}
+
+static void handle_export(struct conn *c, const Kmalloc__Export *e, Kmalloc__Reply *reply)
+{
+	Kmalloc__ExportReply body = KMALLOC__EXPORT_REPLY__INIT;
+	struct share_export_args a = { .offset = e->offset,
+				       .size = e->size,
+				       .flags = e->flags,
+				       .uid = e->uid,
+				       .max_imports = e->max_imports,
+				       .lifetime_ms = e->lifetime_ms };
+	uint8_t handle[SHARE_HANDLE_SIZE];
+	const char *why = "";
+	int err;
+
+	err = share_export(c->srv->grants.shares, c, e->grant, &a, handle, &body.share, &why);
+	if (err) {
+		reply_share_refusal(c, reply, "export", err, why, NULL, 0);
+		return;
+	}
+	body.handle.data = handle;
+	body.handle.len = sizeof(handle);
+	reply->body_case = KMALLOC__REPLY__BODY_EXPORT_GRANT;
+	reply->export_grant = &body;
+	reply_send(c, reply, -1);
+}
+
+static void handle_import(struct conn *c, const Kmalloc__ImportShare *in, Kmalloc__Reply *reply)
+{
+	Kmalloc__ImportReply body = KMALLOC__IMPORT_REPLY__INIT;
+	struct share_import_result r;
+	const char *why = "";
+	int err;
+
+	err = share_import(c->srv->grants.shares, c, in->handle.data, in->handle.len, in->rdonly,
+			   &r, &why);
+	if (err) {
+		reply_share_refusal(c, reply, "import", err, why, in->handle.data, in->handle.len);
+		return;
+	}
+	body.id = r.g->id;
+	body.kind = (Kmalloc__ImportReply__Kind)r.kind;
+	body.phys = r.phys;
+	body.size = r.size;
+	body.n_frames = r.nr_frames;
+	body.frames = (uint32_t *)r.frames;
+	body.map_size = r.map_size;
+	body.rdonly = r.rdonly;
+	body.share = r.share;
+	reply->body_case = KMALLOC__REPLY__BODY_IMPORT_SHARE;
+	reply->import_share = &body;
+	reply_send(c, reply, r.fd);
+}
+
+#define EVENT_MAX_IDS 1024 /* ids per Event packet */
+
+/* One unasked Reply (id 0) with an Event per EVENT_MAX_IDS revoked ids. */
+static void send_revoked(struct conn *c, const uint64_t *ids, size_t n)
+{
+	for (size_t done = 0; done < n && c->state == CONN_READY; done += EVENT_MAX_IDS) {
+		Kmalloc__Reply reply = KMALLOC__REPLY__INIT;
+		Kmalloc__Event ev = KMALLOC__EVENT__INIT;
+
+		ev.n_revoked = n - done < EVENT_MAX_IDS ? n - done : EVENT_MAX_IDS;
+		ev.revoked = (uint64_t *)ids + done;
+		reply.body_case = KMALLOC__REPLY__BODY_EVENT;
+		reply.event = &ev;
+		reply_send(c, &reply, -1);
+	}
+}
+
+static int revoked_by_holder(const void *a, const void *b)
+{
+	const struct share_revoked *x = a, *y = b;
+
+	return x->holder < y->holder ? -1 : x->holder > y->holder;
+}
+
+/* Tells each holder of @ended (one Event per connection) which of its
+ * grants a revocation ended. */
+static void notify_revoked(struct share_revoked *ended, size_t n)
+{
+	uint64_t *ids = malloc((n ? n : 1) * sizeof(*ids));
+	size_t i = 0, j, k;
+
+	if (!ids) {
+		log_err("revoke: no memory to tell %zu importers", n);
+		return;
+	}
+	qsort(ended, n, sizeof(*ended), revoked_by_holder);
+	while (i < n) {
+		for (j = i, k = 0; j < n && ended[j].holder == ended[i].holder; j++)
+			ids[k++] = ended[j].grant;
+		send_revoked(ended[i].holder, ids, k);
+		i = j;
+	}
+	free(ids);
+}
+
+static void handle_revoke(struct conn *c, const Kmalloc__Revoke *rv, Kmalloc__Reply *reply)
+{
+	Kmalloc__RevokeReply body = KMALLOC__REVOKE_REPLY__INIT;
+	struct share_revoked *ended;
+	const char *why = "";
+	size_t n;
+	int err;
+
+	err = share_revoke(c->srv->grants.shares, c, rv->handle.data, rv->handle.len, &ended, &n,
+			   &why);
+	if (err) {
+		reply_share_refusal(c, reply, "revoke", err, why, rv->handle.data, rv->handle.len);
+		return;
+	}
+	conn_log(c, LOG_LEVEL_DEBUG, "revoked a handle: %zu imports ended", n);
+	notify_revoked(ended, n);
+	free(ended);
+	body.imports_ended = (uint32_t)n;
+	reply->body_case = KMALLOC__REPLY__BODY_REVOKE;
+	reply->revoke = &body;
+	reply_send(c, reply, -1);
+}
+
 /* ---- inspection (kmctl): inspect.c's rows as messages --------------------- */
 
 static void inspect_slab_page(struct conn *c, Kmalloc__InspectReply *body)
@@ -449,6 +619,8 @@ static size_t inspect_vmalloc_page(struct conn *c, uint32_t offset, Kmalloc__Ins
 		msgs[i].pid = rows[i].pid;
 		msgs[i].grant = rows[i].grant;
 		msgs[i].domain = rows[i].domain;
+		msgs[i].name = (char *)(rows[i].name ? rows[i].name : "");
+		msgs[i].holders = rows[i].holders;
 		ptrs[i] = &msgs[i];
 	}
 	body->n_vmalloc = n;
@@ -500,10 +672,91 @@ static size_t inspect_accounts_page(struct conn *c, uint32_t offset, Kmalloc__In
 		msgs[i].max_bytes = rows[i].max_bytes;
 		msgs[i].privileged = rows[i].privileged;
 		msgs[i].refusals = rows[i].refusals;
+		msgs[i].handles = rows[i].handles;
+		msgs[i].max_handles = rows[i].max_handles;
 		ptrs[i] = &msgs[i];
 	}
 	body->n_accounts = n;
 	body->accounts = ptrs;
+	return n;
+}
+
+/* TABLE_MAP: INSPECT_MAP_FRAMES frames from @offset (a frame number, not
+ * a row); kmctl asks again from first + the count until nr_frames. */
+static size_t inspect_map_page(struct conn *c, uint32_t offset, Kmalloc__InspectReply *body,
+			       bool *more)
+{
+	static uint8_t kinds[INSPECT_MAP_FRAMES];
+	static uint32_t domains[INSPECT_MAP_FRAMES];
+	static Kmalloc__FrameMap map;
+	const struct mm *mm = &c->srv->mm;
+	size_t n = inspect_frame_map(mm, offset, kinds, domains, INSPECT_MAP_FRAMES);
+
+	kmalloc__frame_map__init(&map);
+	map.first = offset;
+	map.nr_frames = mm->pool.nr_frames;
+	map.kinds.data = kinds;
+	map.kinds.len = n;
+	map.n_domains = n;
+	map.domains = domains;
+	body->map = &map;
+	*more = n && offset + n < mm->pool.nr_frames;
+	return n;
+}
+
+/* TABLE_SHARES: one row per live handle, with its holders (share.c). */
+#define SHARES_PAGE_ROWS   32
+#define SHARES_ROW_HOLDERS 64 /* holders listed per handle; keeps a page below 300 KiB */
+
+static size_t inspect_shares_page(struct conn *c, uint32_t offset, Kmalloc__InspectReply *body,
+				  bool *more)
+{
+	static struct share_row rows[SHARES_PAGE_ROWS];
+	static struct share_holder_row holders[SHARES_PAGE_ROWS * SHARES_ROW_HOLDERS];
+	static Kmalloc__ShareRow msgs[SHARES_PAGE_ROWS], *ptrs[SHARES_PAGE_ROWS];
+	static Kmalloc__ShareHolder hmsgs[SHARES_PAGE_ROWS * SHARES_ROW_HOLDERS];
+	static Kmalloc__ShareHolder *hptrs[SHARES_PAGE_ROWS * SHARES_ROW_HOLDERS];
+	size_t n = share_inspect(c->srv->grants.shares, offset, rows, SHARES_PAGE_ROWS, holders,
+				 SHARES_ROW_HOLDERS, more);
+
+	for (size_t i = 0; i < n; i++) {
+		const struct share_row *r = &rows[i];
+		Kmalloc__ShareHolder **hp = &hptrs[i * SHARES_ROW_HOLDERS];
+
+		kmalloc__share_row__init(&msgs[i]);
+		msgs[i].handle_id = r->handle_id;
+		msgs[i].share = r->share;
+		msgs[i].size = r->size;
+		msgs[i].kind = (char *)r->kind;
+		msgs[i].domain = r->domain;
+		msgs[i].exporter_pid = r->exporter_pid;
+		msgs[i].exporter_uid = r->exporter_uid;
+		msgs[i].exporter_name = (char *)r->exporter_name;
+		msgs[i].flags = r->flags;
+		msgs[i].uid = r->uid;
+		msgs[i].imports = r->imports;
+		msgs[i].max_imports = r->max_imports;
+		msgs[i].age_ms = r->age_ms;
+		msgs[i].expires_in_ms = r->expires_in_ms;
+		msgs[i].revoked = r->revoked;
+		for (size_t j = 0; j < r->nr_holders; j++) {
+			Kmalloc__ShareHolder *h = &hmsgs[i * SHARES_ROW_HOLDERS + j];
+
+			kmalloc__share_holder__init(h);
+			h->pid = r->holders[j].pid;
+			h->uid = r->holders[j].uid;
+			h->name = (char *)r->holders[j].name;
+			h->grant = r->holders[j].grant;
+			h->exporter = r->holders[j].exporter;
+			h->rdonly = r->holders[j].rdonly;
+			hp[j] = h;
+		}
+		msgs[i].n_holders = r->nr_holders;
+		msgs[i].holders = hp;
+		ptrs[i] = &msgs[i];
+	}
+	body->n_shares = n;
+	body->shares = ptrs;
 	return n;
 }
 
@@ -542,6 +795,8 @@ static void handle_inspect(struct conn *c, const Kmalloc__Inspect *in, Kmalloc__
 		[KMALLOC__INSPECT__TABLE__TABLE_VMALLOCINFO] = inspect_vmalloc_page,
 		[KMALLOC__INSPECT__TABLE__TABLE_CLIENTS] = inspect_clients_page,
 		[KMALLOC__INSPECT__TABLE__TABLE_ACCOUNTS] = inspect_accounts_page,
+		[KMALLOC__INSPECT__TABLE__TABLE_SHARES] = inspect_shares_page,
+		[KMALLOC__INSPECT__TABLE__TABLE_MAP] = inspect_map_page,
 	};
 	Kmalloc__InspectReply body = KMALLOC__INSPECT_REPLY__INIT;
 	bool more = false;
@@ -639,6 +894,15 @@ static void dispatch_body(struct conn *c, const Kmalloc__Request *req, Kmalloc__
 	case KMALLOC__REQUEST__BODY_INSPECT:
 		handle_inspect(c, req->inspect, reply);
 		return;
+	case KMALLOC__REQUEST__BODY_EXPORT_GRANT:
+		handle_export(c, req->export_grant, reply);
+		return;
+	case KMALLOC__REQUEST__BODY_IMPORT_SHARE:
+		handle_import(c, req->import_share, reply);
+		return;
+	case KMALLOC__REQUEST__BODY_REVOKE:
+		handle_revoke(c, req->revoke, reply);
+		return;
 	case KMALLOC__REQUEST__BODY_NOP:
 		reply->body_case = KMALLOC__REPLY__BODY_NOP;
 		reply->nop = &nop;
@@ -669,6 +933,12 @@ static const char *request_kind(Kmalloc__Request__BodyCase body)
 		return "meminfo";
 	case KMALLOC__REQUEST__BODY_INSPECT:
 		return "inspect";
+	case KMALLOC__REQUEST__BODY_EXPORT_GRANT:
+		return "export";
+	case KMALLOC__REQUEST__BODY_IMPORT_SHARE:
+		return "import";
+	case KMALLOC__REQUEST__BODY_REVOKE:
+		return "revoke";
 	case KMALLOC__REQUEST__BODY_NOP:
 		return "nop";
 	default:

@@ -19,6 +19,8 @@
  * Invariants (domain_check()): d->nr_frames == frames whose owner[] is d->id
  * == free frames + (free pages in d->pages + slab_pages + large_pages) / 512 +
  * vmalloc_frames; a frame is in the domain's memfd iff the domain owns it
+ * and it is not one of the share_frames, whose pages live in a shareable
+ * grant's own memfd (share.c; mm->frame_use[] marks them FRAME_USE_SHARED)
  * (reconciled against clients touching holes: domain_reconcile()).
  *
  * The per-node part of mm/page_alloc.c (rmqueue, free_one_page, the
@@ -111,6 +113,11 @@ static int mm_setup(struct mm *mm, const struct mm_options *opt, const uint32_t 
 	err = slab_map_init(&mm->slab_map, mm->pool.nr_pages);
 	if (err)
 		goto err_frame_map;
+	mm->frame_use = calloc(mm->pool.nr_frames, sizeof(*mm->frame_use));
+	if (!mm->frame_use) {
+		err = -ENOMEM;
+		goto err_slab_map;
+	}
 	TAILQ_INIT(&mm->domains);
 	mm->next_domain_id = 1;
 	log_info("emergency reserve: %" PRIu32 " frames (%" PRIu64 " MiB), watermarks "
@@ -119,6 +126,8 @@ static int mm_setup(struct mm *mm, const struct mm_options *opt, const uint32_t 
 		 mm->frames.wmark_min, mm->frames.wmark_low, mm->frames.wmark_high);
 	return 0;
 
+err_slab_map:
+	slab_map_fini(&mm->slab_map);
 err_frame_map:
 	buddy_map_fini(&mm->frame_map);
 err_page_map:
@@ -159,6 +168,8 @@ void mm_fini(struct mm *mm)
 
 	while ((d = TAILQ_FIRST(&mm->domains)))
 		domain_destroy(d);
+	free(mm->frame_use);
+	mm->frame_use = NULL;
 	slab_map_fini(&mm->slab_map);
 	buddy_map_fini(&mm->frame_map);
 	buddy_map_fini(&mm->page_map);
@@ -551,8 +562,10 @@ static void domain_destroy(struct domain *d)
 			continue;
 		/* a run of owned frames, given back as the largest aligned
 		 * blocks that fit (buddy_free_range()'s decomposition) */
-		for (start = f; f < mm->pool.nr_frames && fa->owner[f] == d->id; f++)
+		for (start = f; f < mm->pool.nr_frames && fa->owner[f] == d->id; f++) {
 			domain_take_free_blocks(d, f);
+			mm->frame_use[f] = FRAME_USE_PAGES;
+		}
 		end = f;
 		while (start < end) {
 			order = start ? (unsigned int)__builtin_ctz(start) : fa->free.max_order;
@@ -732,6 +745,14 @@ int domain_alloc_frames_at(struct domain *d, uint32_t frame, unsigned int frame_
 	return err == -ENOENT ? -EEXIST : err;
 }
 
+void domain_mark_frames(struct domain *d, uint32_t frame, uint32_t nr, unsigned int use)
+{
+	for (uint32_t i = 0; i < nr; i++) {
+		assert(d->mm->frames.owner[frame + i] == d->id);
+		d->mm->frame_use[frame + i] = (uint8_t)use;
+	}
+}
+
 /* ---- domains: memory contents ---------------------------------------- */
 
 int domain_zero(struct domain *d, uint64_t phys, uint64_t len)
@@ -751,20 +772,29 @@ int domain_zero(struct domain *d, uint64_t phys, uint64_t len)
 	return err;
 }
 
-/* Punches every run of frames @d does not own out of its memfd. */
+/* True when frame @f belongs in @d's memfd: the domain owns it and its
+ * pages are not in a shareable grant's own memfd. */
+static bool domain_backs(const struct domain *d, uint32_t f)
+{
+	const struct mm *mm = d->mm;
+
+	return mm->frames.owner[f] == d->id && !(mm->frame_use[f] & FRAME_USE_SHARED);
+}
+
+/* Punches every run of frames @d's memfd should not hold (not the domain's,
+ * or shared: in a memfd of their own) out of its memfd. */
 static int domain_punch_unowned(struct domain *d)
 {
 	struct mm *mm = d->mm;
-	const uint32_t *owner = mm->frames.owner;
 	uint32_t f, start;
 	int err;
 
 	/* SEEK_DATA does not work on hugetlbfs: punch every run of frames the
 	 * domain does not own; punching a hole is cheap. */
 	for (f = 0; f < mm->pool.nr_frames; f++) {
-		if (owner[f] == d->id)
+		if (domain_backs(d, f))
 			continue;
-		for (start = f; f < mm->pool.nr_frames && owner[f] != d->id; f++)
+		for (start = f; f < mm->pool.nr_frames && !domain_backs(d, f); f++)
 			;
 		err = pool_frames_punch(&mm->pool, d->memfd, start, f - start);
 		if (err) {
@@ -782,7 +812,6 @@ static int domain_punch_unowned(struct domain *d)
 static int domain_repair(struct domain *d)
 {
 	struct mm *mm = d->mm;
-	const uint32_t *owner = mm->frames.owner;
 	uint32_t f, start;
 	int err, ret = 0;
 
@@ -792,9 +821,9 @@ static int domain_repair(struct domain *d)
 	if (err)
 		return err;
 	for (f = 0; f < mm->pool.nr_frames; f++) {
-		if (owner[f] != d->id)
+		if (!domain_backs(d, f))
 			continue;
-		for (start = f; f < mm->pool.nr_frames && owner[f] == d->id; f++)
+		for (start = f; f < mm->pool.nr_frames && domain_backs(d, f); f++)
 			;
 		/* Allocating what is there already is a no-op: only holes fill. */
 		err = pool_frames_populate(&mm->pool, d->memfd, start, f - start);
@@ -830,7 +859,7 @@ static uint64_t domain_count_phantoms(const struct domain *d, uint64_t excess)
 			break;
 		for (f = (uint32_t)(data >> KM_FRAME_SHIFT);
 		     f <= (uint32_t)((hole - 1) >> KM_FRAME_SHIFT); f++) {
-			if (mm->frames.owner[f] != d->id && f != last)
+			if (!domain_backs(d, f) && f != last)
 				n++;
 			last = f;
 		}
@@ -841,7 +870,8 @@ static uint64_t domain_count_phantoms(const struct domain *d, uint64_t excess)
 int64_t domain_reconcile(struct domain *d)
 {
 	struct mm *mm = d->mm;
-	uint64_t owned = (uint64_t)d->nr_frames * mm->pool.frame_size;
+	/* Shared frames are owned, but their pages are in memfds of their own. */
+	uint64_t owned = (uint64_t)(d->nr_frames - d->share_frames) * mm->pool.frame_size;
 	uint64_t phantoms;
 	int64_t bytes, excess;
 	int err;
@@ -867,7 +897,7 @@ int64_t domain_reconcile(struct domain *d)
 int domain_check(const struct domain *d)
 {
 	const struct mm *mm = d->mm;
-	uint64_t owned = 0, pages;
+	uint64_t owned = 0, shared = 0, pages;
 	uint32_t f;
 	int i, err;
 
@@ -881,10 +911,20 @@ int domain_check(const struct domain *d)
 		if (err)
 			return err;
 	}
-	for (f = 0; f < mm->pool.nr_frames; f++)
+	for (f = 0; f < mm->pool.nr_frames; f++) {
 		owned += mm->frames.owner[f] == d->id;
+		shared += mm->frames.owner[f] == d->id && (mm->frame_use[f] & FRAME_USE_SHARED);
+	}
 	pages = d->pages.free_units + d->slab_pages + d->large_pages +
 		((d->frames.free_units + d->vmalloc_frames) << KM_FRAME_ORDER);
+	/* Shared frames are large kmallocs or vmalloc frames as well. */
+	if (shared != d->share_frames ||
+	    (uint64_t)d->share_frames << KM_FRAME_ORDER >
+		    d->large_pages + ((uint64_t)d->vmalloc_frames << KM_FRAME_ORDER)) {
+		log_err("domain %" PRIu32 ": %" PRIu64 " frames marked shared, %" PRIu32 " counted",
+			d->id, shared, d->share_frames);
+		return -EUCLEAN;
+	}
 	if (owned != d->nr_frames || owned << KM_FRAME_ORDER != pages) {
 		log_err("domain %" PRIu32 ": %" PRIu64 " frames owned, %" PRIu32 " counted; "
 			"pages: %" PRIu64 " free + %" PRIu64 " free frames + %" PRIu64

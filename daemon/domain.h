@@ -39,10 +39,14 @@ struct domain {
 	struct buddy pages;  /* free pages of owned frames in use (shares mm->page_map) */
 	struct buddy frames; /* owned frames wholly free, coalesced (shares mm->frame_map) */
 	struct kmem_cache caches[KM_NR_KMALLOC_CLASSES];
-	uint32_t nr_frames;	  /* frames owned */
-	uint64_t slab_pages;	  /* pages in slabs */
-	uint64_t large_pages;	  /* pages of kmalloc_large blocks */
-	uint32_t vmalloc_frames;  /* frames held by vmalloc areas */
+	uint32_t nr_frames;	 /* frames owned */
+	uint64_t slab_pages;	 /* pages in slabs */
+	uint64_t large_pages;	 /* pages of kmalloc_large blocks */
+	uint32_t vmalloc_frames; /* frames held by vmalloc areas */
+	/* Frames of the domain whose pages live in a shareable grant's memfd
+	 * of its own (share.c), not in the domain memfd: counted as well in
+	 * large_pages or vmalloc_frames by their kind. */
+	uint32_t share_frames;
 	uint64_t phantom_punches; /* reconcile found and punched this many frames */
 };
 
@@ -52,12 +56,24 @@ struct mm_options {
 	uint64_t reserve; /* bytes of emergency reserve; UINT64_MAX: kernel's formula */
 };
 
+/* mm->frame_use[]: what a frame a domain owns is used for as a whole,
+ * beyond what the buddies and slab map say (kmctl map; domain memfd
+ * reconciliation). */
+enum frame_use {
+	FRAME_USE_PAGES = 0,   /* free, or split into pages (page buddy, slabs) */
+	FRAME_USE_LARGE = 1,   /* part of a kmalloc of order >= 9 */
+	FRAME_USE_VMALLOC = 2, /* one frame of a vmalloc area */
+};
+/* Or'ed in: the frame's pages are in a shareable grant's own memfd. */
+#define FRAME_USE_SHARED 0x80u
+
 struct mm {
 	struct pool pool;
 	struct frame_alloc frames;
 	struct buddy_map page_map;  /* links for every domain's page buddy (per pfn) */
 	struct buddy_map frame_map; /* links for every domain's free frames (per frame) */
 	struct slab_map slab_map;   /* every domain's slabs, by first pfn */
+	uint8_t *frame_use;	    /* per frame: enum frame_use | FRAME_USE_SHARED */
 	TAILQ_HEAD(domain_list, domain) domains;
 	uint32_t nr_domains;
 	uint32_t next_domain_id;
@@ -146,6 +162,10 @@ int domain_zero(struct domain *d, uint64_t phys, uint64_t len);
  * every frame it does not own if a client created phantoms. Returns the
  * number of bytes found in excess (0 when clean) or -errno. */
 int64_t domain_reconcile(struct domain *d);
+
+/* Marks frames [frame, frame + nr) as used whole for @use (enum frame_use;
+ * FRAME_USE_PAGES when they are given back). */
+void domain_mark_frames(struct domain *d, uint32_t frame, uint32_t nr, unsigned int use);
 
 /* Checks the domain's page buddy and caches and that frame counts add up. */
 int domain_check(const struct domain *d);

@@ -27,6 +27,7 @@
 #include "conn.h"
 #include "domain.h"
 #include "gfp.h"
+#include "share.h"
 #include "sizes.h"
 #include "slab.h"
 #include "vmalloc.h"
@@ -37,9 +38,11 @@
 #define GRANT_GEN(id)		  ((uint32_t)((id) >> 32))
 
 const char *const grant_kind_names[GRANT_KIND_MAX] = {
-	[GRANT_KMALLOC] = "kmalloc",
-	[GRANT_SLAB] = "slab",
-	[GRANT_VMALLOC] = "vmalloc",
+	[GRANT_KMALLOC] = "kmalloc", /* an object or a large block */
+	[GRANT_SLAB] = "slab",	     /* carved by the client */
+	[GRANT_VMALLOC] = "vmalloc", /* an area */
+	[GRANT_MEMREF] = "memref",   /* exported, or shareable from birth */
+	[GRANT_IMPORT] = "import",   /* of a share */
 };
 
 /* ---- the table ------------------------------------------------------------ */
@@ -48,6 +51,14 @@ int grant_table_init(struct grant_table *t)
 {
 	memset(t, 0, sizeof(*t));
 	TAILQ_INIT(&t->areas);
+	t->shares = calloc(1, sizeof(*t->shares));
+	if (!t->shares)
+		return -ENOMEM;
+	if (share_table_init(t->shares, t)) {
+		free(t->shares);
+		t->shares = NULL;
+		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -56,6 +67,10 @@ void grant_table_fini(struct grant_table *t)
 	for (uint32_t i = 0; i < t->nr_chunks; i++)
 		free(t->chunks[i]);
 	free(t->chunks);
+	if (t->shares) {
+		share_table_fini(t->shares);
+		free(t->shares);
+	}
 	memset(t, 0, sizeof(*t));
 }
 
@@ -123,6 +138,7 @@ static void slot_fill(struct grant_table *t, struct grant *g, enum grant_kind ki
 	g->kind = (uint8_t)kind;
 	g->cache = -1;
 	g->order = 0;
+	g->flags = 0;
 	g->phys = 0;
 	t->count++;
 }
@@ -187,9 +203,22 @@ void grant_table_restored(struct grant_table *t, uint32_t max_gen)
 
 /* ---- what a grant is ---------------------------------------------------------- */
 
+uint32_t grant_holders(const struct grant *g)
+{
+	if (g->kind == GRANT_MEMREF || g->kind == GRANT_IMPORT)
+		return g->ref->obj->nr_refs;
+	return 1;
+}
+
 struct domain *grant_domain(const struct grant *g)
 {
-	return g->holder->domain;
+	switch (g->kind) {
+	case GRANT_MEMREF:
+	case GRANT_IMPORT:
+		return g->ref->obj->d;
+	default:
+		return g->holder->domain;
+	}
 }
 
 uint64_t grant_bytes(const struct grant *g)
@@ -200,6 +229,10 @@ uint64_t grant_bytes(const struct grant *g)
 				     : (uint64_t)KM_PAGE_SIZE << g->order;
 	case GRANT_SLAB:
 		return (uint64_t)KM_PAGE_SIZE << kmalloc_classes[g->cache].order;
+	case GRANT_MEMREF:
+		return g->ref->obj->bytes;
+	case GRANT_IMPORT:
+		return g->ref->share->size;
 	default:
 		return (uint64_t)g->area->nr_frames * grant_domain(g)->mm->pool.frame_size;
 	}
@@ -353,6 +386,10 @@ static void grant_free_memory(struct grant *g)
 	case GRANT_SLAB:
 		kmalloc_slab_free(d, g->cache, g->phys);
 		break;
+	case GRANT_MEMREF:
+	case GRANT_IMPORT:
+		memobj_drop(g->ref->obj, g); /* the memory goes with the last holder */
+		break;
 	default:
 		vmalloc_free(d, g->area);
 		break;
@@ -472,6 +509,38 @@ static int alloc_slab(struct grant *g, const void *arg)
 	return kmalloc_slab_alloc(grant_domain(g), g->cache, a->gfp, &g->phys);
 }
 
+/* A shareable grant: @g (just made, linked) becomes a MEMREF of a memobj
+ * whose frames are in a memfd of their own; on failure it is given back. */
+static int grant_make_shareable(struct grant_table *t, struct grant *g)
+{
+	struct memobj *o;
+	int err;
+
+	err = grant_to_memref(t, g, &o);
+	if (!err)
+		err = memobj_make_shareable(o);
+	if (err)
+		grant_release(t, g);
+	return err;
+}
+
+/* A shareable kmalloc: one large block of whole frames (2 or 4 MiB), so
+ * that it can live in a memfd of its own. */
+static int grant_kmalloc_shared(struct grant_table *t, struct conn *holder, uint64_t size,
+				unsigned int gfp, uint32_t count, struct grant **out)
+{
+	uint64_t frame_size = holder->domain->mm->pool.frame_size;
+	int err;
+
+	if (count != 1)
+		return -EINVAL;
+	if (size > KM_KMALLOC_MAX_SIZE)
+		return -ENOMEM;
+	size = (size + frame_size - 1) / frame_size * frame_size;
+	err = grant_kmalloc(t, holder, size, gfp & ~KM___GFP_SHARED, 1, out);
+	return err ? err : grant_make_shareable(t, out[0]);
+}
+
 int grant_kmalloc(struct grant_table *t, struct conn *holder, uint64_t size, unsigned int gfp,
 		  uint32_t count, struct grant **out)
 {
@@ -480,6 +549,8 @@ int grant_kmalloc(struct grant_table *t, struct conn *holder, uint64_t size, uns
 
 	if (size == 0 || count == 0)
 		return -EINVAL;
+	if (gfp & KM___GFP_SHARED)
+		return grant_kmalloc_shared(t, holder, size, gfp, count, out);
 	if (size > KM_KMALLOC_MAX_SIZE)
 		return -ENOMEM; /* order > MAX_PAGE_ORDER */
 	err = grant_admit(holder, kms_size_roundup(size), count);
@@ -510,6 +581,10 @@ int grant_vmalloc(struct grant_table *t, struct conn *holder, uint64_t size, uns
 		return -EINVAL;
 	if (size > d->mm->pool.size)
 		return -ENOMEM; /* "exceeds total pages"; also keeps the sum below from wrapping */
+	if (gfp & KM___GFP_SHARED) {
+		err = grant_vmalloc(t, holder, size, gfp & ~KM___GFP_SHARED, vaddr, caller, out);
+		return err ? err : grant_make_shareable(t, *out);
+	}
 	err = grant_admit(holder, (size + frame_size - 1) / frame_size * frame_size, 1);
 	if (err)
 		return err;
@@ -523,6 +598,62 @@ int grant_vmalloc(struct grant_table *t, struct conn *holder, uint64_t size, uns
 	}
 	g->area->vaddr = vaddr;
 	snprintf(g->area->caller, sizeof(g->area->caller), "%s", caller ? caller : "");
+	grant_link(t, holder, g);
+	*out = g;
+	return 0;
+}
+
+/* ---- shared memory ------------------------------------------------------------ */
+
+int grant_to_memref(struct grant_table *t, struct grant *g, struct memobj **out)
+{
+	static const enum memobj_kind kinds[] = {
+		[GRANT_KMALLOC] = MEMOBJ_KMALLOC,
+		[GRANT_SLAB] = MEMOBJ_SLAB,
+		[GRANT_VMALLOC] = MEMOBJ_VMALLOC,
+	};
+	struct memobj *o;
+
+	if (g->kind == GRANT_MEMREF) {
+		*out = g->ref->obj;
+		return 0;
+	}
+	if (g->kind > GRANT_VMALLOC)
+		return -EINVAL;
+	o = memobj_new(t->shares, grant_domain(g), kinds[g->kind]); /* room for a holder */
+	if (!o)
+		return -ENOMEM;
+	/* The grant's charge stays what it was: it still holds those bytes. */
+	o->bytes = grant_bytes(g);
+	if (g->kind == GRANT_VMALLOC) {
+		o->area = g->area; /* stays on t->areas (vmallocinfo) until the memobj dies */
+	} else {
+		o->phys = g->phys;
+		o->cache = g->cache;
+		o->order = g->order;
+	}
+	g->kind = GRANT_MEMREF;
+	memobj_hold(o, g, NULL, 0);
+	*out = o;
+	return 0;
+}
+
+int grant_import(struct grant_table *t, struct conn *holder, struct share *s, uint64_t handle_id,
+		 bool rdonly, struct grant **out)
+{
+	struct grant *g;
+	int err;
+
+	err = grant_admit(holder, s->size, 1);
+	if (!err)
+		err = memobj_reserve(s->obj);
+	if (err)
+		return err;
+	g = grant_new(t, GRANT_IMPORT);
+	if (!g)
+		return -ENOMEM;
+	g->flags = rdonly ? GRANT_RDONLY : 0;
+	memobj_hold(s->obj, g, s, handle_id);
 	grant_link(t, holder, g);
 	*out = g;
 	return 0;
@@ -591,6 +722,26 @@ int grant_restore(struct grant_table *t, struct conn *holder, uint64_t id, enum 
 		return err;
 	}
 	g->holder = holder;
+	grant_link(t, holder, g);
+	return 0;
+}
+
+int grant_restore_ref(struct grant_table *t, struct conn *holder, uint64_t id, struct memobj *o,
+		      struct share *s, uint64_t handle_id, bool rdonly)
+{
+	struct grant *g;
+
+	if (grant_set_reserve(&holder->grants, 1) || memobj_reserve(o))
+		return -ENOMEM;
+	g = grant_new_at(t, id, s ? GRANT_IMPORT : GRANT_MEMREF);
+	if (!g)
+		return -EUCLEAN;
+	g->flags = rdonly ? GRANT_RDONLY : 0;
+	g->holder = holder;
+	memobj_hold(o, g, s, handle_id);
+	/* vmallocinfo names an area by its exporter's grant, else any. */
+	if (o->area && (!o->area->grant || !s))
+		o->area->grant = g;
 	grant_link(t, holder, g);
 	return 0;
 }

@@ -33,12 +33,20 @@
 
 struct conn;
 struct domain;
+struct memobj;
+struct memobj_ref;
+struct share;
+struct share_table;
 struct vmalloc_area;
 
 enum grant_kind {
 	GRANT_KMALLOC, /* an object of a cache, or a large block */
 	GRANT_SLAB,    /* a whole slab of a cache, carved by the client */
 	GRANT_VMALLOC, /* a vmalloc area */
+	/* A reference on a memory object (share.h): the exporter's grant once
+	 * exported, or a shareable allocation from birth. */
+	GRANT_MEMREF,
+	GRANT_IMPORT, /* an import of a share: a reference on its memobj */
 	GRANT_KIND_MAX,
 };
 
@@ -50,14 +58,17 @@ struct grant {
 	union {
 		uint64_t phys;		   /* KMALLOC, SLAB: first byte */
 		struct vmalloc_area *area; /* VMALLOC */
-		uint64_t next_free;	   /* a free slot: the next one + 1, or 0 */
+		struct memobj_ref *ref; /* MEMREF, IMPORT: its entry among the memobj's holders */
+		uint64_t next_free;	/* a free slot: the next one + 1, or 0 */
 	};
 	uint32_t pos;  /* in holder->grants */
 	uint8_t kind;  /* enum grant_kind */
 	int8_t cache;  /* KMALLOC: class, or -1 for a large block; SLAB: class */
 	uint8_t order; /* KMALLOC large: order of its pages */
-	uint8_t spare;
+	uint8_t flags; /* GRANT_RDONLY */
 };
+
+#define GRANT_RDONLY 1u /* IMPORT: a read-only import */
 
 _Static_assert(sizeof(struct grant) == 32, "a grant is 32 bytes");
 
@@ -96,6 +107,7 @@ struct grant_table {
 	 * not every grant. */
 	TAILQ_HEAD(, vmalloc_area) areas;
 	uint32_t nr_areas;
+	struct share_table *shares; /* memobjs, shares and handles (share.h) */
 };
 
 int grant_table_init(struct grant_table *t);
@@ -105,10 +117,15 @@ void grant_table_fini(struct grant_table *t);
 /* The grant @id, whoever holds it, or NULL. */
 struct grant *grant_find(const struct grant_table *t, uint64_t id);
 
-/* The bytes @g holds: ksize, a slab's pages, or an area's frames. */
+/* The bytes @g holds: ksize, a slab's pages, or an area's frames; for a
+ * MEMREF what the grant it was made from held; for an import the share's
+ * size. */
 uint64_t grant_bytes(const struct grant *g);
 
-/* The domain whose memory @g is. */
+/* How many grants hold the memory @g holds: 1, or a memobj's holders. */
+uint32_t grant_holders(const struct grant *g);
+
+/* The domain whose memory @g is (a memobj's for MEMREF and IMPORT). */
 struct domain *grant_domain(const struct grant *g);
 
 /* @count kmalloc objects of @size bytes for @holder from its domain, all or
@@ -125,11 +142,26 @@ int grant_kmalloc(struct grant_table *t, struct conn *holder, uint64_t size, uns
 int grant_slabs(struct grant_table *t, struct conn *holder, uint64_t size, unsigned int gfp,
 		uint32_t count, struct grant **out);
 
+/* With KM___GFP_SHARED in @gfp (grant_kmalloc(): @count 1, else -EINVAL)
+ * the memory is whole frames in a memfd of their own (share.h) and the
+ * grant a MEMREF of a MEMFD_KMALLOC or MEMFD_VMALLOC memobj from birth. */
+
 /* A vmalloc area of @size bytes (whole frames) for @holder. @vaddr and
  * @caller (already printable) only label vmallocinfo. 0 and *out, -EDQUOT,
  * -ENOMEM. */
 int grant_vmalloc(struct grant_table *t, struct conn *holder, uint64_t size, unsigned int gfp,
 		  uint64_t vaddr, const char *caller, struct grant **out);
+
+/* Makes @g (KMALLOC, SLAB or VMALLOC) a MEMREF of a new memobj of its
+ * memory, in place (its id and charge stay); a MEMREF stays as it is.
+ * 0 and *out, -EINVAL for an IMPORT, -ENOMEM. */
+int grant_to_memref(struct grant_table *t, struct grant *g, struct memobj **out);
+
+/* An IMPORT grant of @s for @holder, charged the share's size as an
+ * allocation would be (-EDQUOT past the limits), through handle
+ * @handle_id. 0 and *out, -EDQUOT, -ENOMEM. */
+int grant_import(struct grant_table *t, struct conn *holder, struct share *s, uint64_t handle_id,
+		 bool rdonly, struct grant **out);
 
 /* The grant @id if @holder holds it, else NULL. */
 struct grant *grant_held(const struct grant_table *t, const struct conn *holder, uint64_t id);
@@ -154,6 +186,12 @@ void grant_set_fini(struct grant_set *s);
  * is taken; -ENOMEM. Once every grant is in, grant_table_restored(). */
 int grant_restore(struct grant_table *t, struct conn *holder, uint64_t id, enum grant_kind kind,
 		  const struct kmalloc_obj *obj, struct vmalloc_area *area);
+
+/* A predecessor's MEMREF (@s NULL) of @o, or IMPORT of share @s through
+ * handle @handle_id, with its @id, linked to @holder and holding @o.
+ * 0, -EUCLEAN (id taken), -ENOMEM. */
+int grant_restore_ref(struct grant_table *t, struct conn *holder, uint64_t id, struct memobj *o,
+		      struct share *s, uint64_t handle_id, bool rdonly);
 
 /* After grant_restore() of every grant: the free slots, and new ids above
  * the previous daemon's @max_gen. */

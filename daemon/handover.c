@@ -42,13 +42,15 @@
 #include "domain.h"
 #include "grant.h"
 #include "log.h"
+#include "loopstat.h"
 #include "notify.h"
 #include "reaper.h"
 #include "server.h"
+#include "share.h"
 #include "vmalloc.h"
 
 #define HANDOVER_MAGIC	 0x31524556484d4b00ull /* "\0KMHVER1" */
-#define HANDOVER_VERSION 3u		       /* 3: slab grants, slot ids */
+#define HANDOVER_VERSION 4u		       /* 4: shares (memobjs, shares, handles) */
 
 struct ho_header {
 	uint64_t magic;
@@ -66,6 +68,46 @@ struct ho_header {
 	uint32_t own_socket;
 	uint64_t next_conn_id;
 	uint64_t requests;
+	uint32_t nr_memobjs; /* each followed by its frames, shares and handles */
+	uint32_t pad;
+	uint64_t next_handle_id, next_share_id, next_memobj_id;
+};
+
+/* A memory object (share.h); VMALLOC kinds: its area's frames follow. */
+struct ho_memobj {
+	uint64_t id;
+	uint64_t bytes;
+	uint64_t phys;
+	uint64_t size;	/* VMALLOC kinds: the area's bytes asked for */
+	uint64_t vaddr; /* VMALLOC kinds */
+	uint32_t domain;
+	uint32_t kind;
+	int32_t cache;
+	uint32_t order;
+	int32_t memfd;	      /* MEMFD kinds */
+	uint32_t nr_frames;   /* MEMFD kinds: frames in the memfd */
+	uint32_t area_frames; /* VMALLOC kinds: frames that follow */
+	uint32_t nr_refs;     /* grants that hold it: checked on the way back */
+	uint32_t nr_shares;   /* that follow (after the frames) */
+	uint32_t pad;
+	char caller[VMALLOC_CALLER_LEN];
+};
+
+struct ho_share {
+	uint64_t id, offset, size, conn_id, age_ns;
+	int32_t pid;
+	uint32_t uid;
+	uint32_t nr_handles; /* that follow */
+	uint32_t pad;
+	char name[32];
+};
+
+struct ho_handle {
+	uint64_t id;
+	uint64_t age_ns;
+	int64_t expires_in_ms; /* -1: never */
+	uint32_t creator, flags, uid, max_imports, imports, revoked;
+	uint8_t secret[SHARE_SECRET_SIZE];
 };
 
 struct ho_domain {
@@ -92,20 +134,23 @@ struct ho_conn {
 struct ho_grant {
 	uint64_t id;
 	uint64_t conn;
-	uint64_t phys;	/* KMALLOC, SLAB */
-	uint64_t size;	/* VMALLOC: bytes asked for */
+	uint64_t phys;	/* KMALLOC, SLAB; MEMREF: the memobj's id; IMPORT: the share's */
+	uint64_t size;	/* VMALLOC: bytes asked for; IMPORT: the handle's id */
 	uint64_t vaddr; /* VMALLOC */
 	uint32_t kind;
 	int32_t cache;	    /* KMALLOC: class, -1 for large; SLAB: class */
-	uint32_t order;	    /* KMALLOC large: page order */
+	uint32_t order;	    /* KMALLOC large: page order; IMPORT: read-only */
 	uint32_t nr_frames; /* VMALLOC: frames follow, padded to 8 bytes */
 	char caller[VMALLOC_CALLER_LEN];
 };
 
 struct ho_packet {
 	uint64_t conn;
-	uint32_t len;	    /* bytes follow, padded to 8 */
-	uint32_t domain_fd; /* the packet carries this domain's memfd, or 0 */
+	uint32_t len;	       /* bytes follow, padded to 8 */
+	uint32_t domain_fd;    /* the packet carries this domain's memfd, or 0 */
+	uint64_t share_fd;     /* or this memobj's memfd (share.h), or 0 */
+	uint32_t share_rdonly; /* its read-only descriptor */
+	uint32_t pad;
 };
 
 /* ---- writing ----------------------------------------------------------- */
@@ -158,6 +203,7 @@ static int set_cloexec(int fd, bool on)
 /* Every descriptor the new image needs, CLOEXEC off (@keep) or back on. */
 static int keep_fds(struct server *srv, bool keep, int state_fd)
 {
+	struct memobj *o;
 	struct domain *d;
 	struct conn *c;
 	int err = 0;
@@ -167,9 +213,22 @@ static int keep_fds(struct server *srv, bool keep, int state_fd)
 	err |= set_cloexec(state_fd, !keep);
 	TAILQ_FOREACH(d, &srv->mm.domains, link)
 		err |= set_cloexec(d->memfd, !keep);
+	TAILQ_FOREACH(o, &srv->grants.shares->memobjs, link)
+		if (o->memfd >= 0)
+			err |= set_cloexec(o->memfd, !keep);
 	TAILQ_FOREACH(c, &srv->conns, link)
 		err |= set_cloexec(c->fd, !keep);
 	return err ? -EBADF : 0;
+}
+
+/* True when @a and @b are the same file: a queued packet holds its own
+ * duplicate of the descriptor it carries, never the same number. */
+static bool same_file(int a, int b)
+{
+	struct stat sa, sb;
+
+	return a >= 0 && b >= 0 && !fstat(a, &sa) && !fstat(b, &sb) && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
 }
 
 static uint32_t domain_of_fd(const struct server *srv, int fd)
@@ -177,8 +236,22 @@ static uint32_t domain_of_fd(const struct server *srv, int fd)
 	const struct domain *d;
 
 	TAILQ_FOREACH(d, &srv->mm.domains, link)
-		if (d->memfd == fd)
+		if (same_file(d->memfd, fd))
 			return d->id;
+	return 0;
+}
+
+/* The memobj whose memfd @fd is (0 if none), and whether @fd is read-only. */
+static uint64_t memobj_of_fd(const struct server *srv, int fd, uint32_t *rdonly)
+{
+	const struct memobj *o;
+
+	TAILQ_FOREACH(o, &srv->grants.shares->memobjs, link) {
+		if (same_file(o->memfd, fd)) {
+			*rdonly = (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDONLY;
+			return o->id;
+		}
+	}
 	return 0;
 }
 
@@ -200,6 +273,12 @@ static uint32_t write_grants(struct ho_buf *b, const struct conn *c)
 			hg.vaddr = g->area->vaddr;
 			hg.nr_frames = g->area->nr_frames;
 			memcpy(hg.caller, g->area->caller, sizeof(hg.caller));
+		} else if (g->kind == GRANT_MEMREF) {
+			hg.phys = g->ref->obj->id;
+		} else if (g->kind == GRANT_IMPORT) {
+			hg.phys = g->ref->share->id;
+			hg.size = g->ref->handle_id;
+			hg.order = g->flags & GRANT_RDONLY;
 		} else {
 			hg.phys = g->phys;
 		}
@@ -208,6 +287,83 @@ static uint32_t write_grants(struct ho_buf *b, const struct conn *c)
 			ho_put(b, g->area->frames, g->area->nr_frames * sizeof(uint32_t));
 	}
 	return i;
+}
+
+static void write_handle(struct ho_buf *b, const struct share_handle *h, uint64_t now)
+{
+	struct ho_handle hh = { .id = h->id,
+				.age_ns = now - h->created_ns,
+				.expires_in_ms = -1,
+				.creator = h->creator,
+				.flags = h->flags,
+				.uid = h->uid,
+				.max_imports = h->max_imports,
+				.imports = h->imports,
+				.revoked = h->revoked };
+
+	if (h->expiry_ns)
+		hh.expires_in_ms =
+			h->expiry_ns > now ? (int64_t)((h->expiry_ns - now) / 1000000) + 1 : 0;
+	memcpy(hh.secret, h->secret, sizeof(hh.secret));
+	ho_put(b, &hh, sizeof(hh));
+}
+
+static void write_share(struct ho_buf *b, const struct share *s, uint64_t now)
+{
+	struct ho_share hs = { .id = s->id,
+			       .offset = s->offset,
+			       .size = s->size,
+			       .conn_id = s->conn_id,
+			       .age_ns = now - s->created_ns,
+			       .pid = s->pid,
+			       .uid = s->uid };
+	const struct share_handle *h;
+
+	TAILQ_FOREACH(h, &s->handles, link)
+		hs.nr_handles++;
+	memcpy(hs.name, s->name, sizeof(hs.name));
+	ho_put(b, &hs, sizeof(hs));
+	TAILQ_FOREACH(h, &s->handles, link)
+		write_handle(b, h, now);
+}
+
+/* Every memobj, each followed by its area's frames, its shares and their
+ * handles. Returns how many. */
+static uint32_t write_memobjs(struct ho_buf *b, const struct share_table *t)
+{
+	uint64_t now = loopstat_now_ns();
+	const struct memobj *o;
+	const struct share *s;
+	uint32_t n = 0;
+
+	TAILQ_FOREACH(o, &t->memobjs, link) {
+		struct ho_memobj hm = { .id = o->id,
+					.bytes = o->bytes,
+					.phys = o->phys,
+					.domain = o->d->id,
+					.kind = o->kind,
+					.cache = o->cache,
+					.order = o->order,
+					.memfd = o->memfd,
+					.nr_frames = o->nr_frames,
+					.nr_refs = o->nr_refs };
+
+		if (o->area) {
+			hm.size = o->area->size;
+			hm.vaddr = o->area->vaddr;
+			hm.area_frames = o->area->nr_frames;
+			memcpy(hm.caller, o->area->caller, sizeof(hm.caller));
+		}
+		TAILQ_FOREACH(s, &o->shares, link)
+			hm.nr_shares++;
+		ho_put(b, &hm, sizeof(hm));
+		if (o->area)
+			ho_put(b, o->area->frames, o->area->nr_frames * sizeof(uint32_t));
+		TAILQ_FOREACH(s, &o->shares, link)
+			write_share(b, s, now);
+		n++;
+	}
+	return n;
 }
 
 /* The replies queued for @c, each followed by its bytes. Returns how many. */
@@ -220,6 +376,9 @@ static uint32_t write_packets(struct ho_buf *b, const struct server *srv, const 
 		struct ho_packet hp = { .conn = c->id,
 					.len = (uint32_t)p->len,
 					.domain_fd = p->fd >= 0 ? domain_of_fd(srv, p->fd) : 0 };
+
+		if (p->fd >= 0 && !hp.domain_fd)
+			hp.share_fd = memobj_of_fd(srv, p->fd, &hp.share_rdonly);
 
 		ho_put(b, &hp, sizeof(hp));
 		ho_put(b, p->data, p->len);
@@ -272,6 +431,10 @@ static int handover_write(struct server *srv, struct ho_buf *b)
 		ho_put(b, &hc, sizeof(hc));
 		h.nr_conns++;
 	}
+	h.nr_memobjs = write_memobjs(b, srv->grants.shares);
+	h.next_handle_id = srv->grants.shares->next_handle_id;
+	h.next_share_id = srv->grants.shares->next_share_id;
+	h.next_memobj_id = srv->grants.shares->next_memobj_id;
 	TAILQ_FOREACH(c, &srv->conns, link)
 		h.nr_grants += write_grants(b, c);
 	TAILQ_FOREACH(c, &srv->conns, link)
@@ -354,6 +517,7 @@ out:
  * itself excluded; stops at the first error. */
 static int for_each_named_fd(struct server *srv, int (*fn)(struct server *, int, const char *))
 {
+	struct memobj *o;
 	char name[64];
 	struct domain *d;
 	struct conn *c;
@@ -365,6 +529,12 @@ static int for_each_named_fd(struct server *srv, int (*fn)(struct server *, int,
 	for (d = TAILQ_FIRST(&srv->mm.domains); d && !err; d = TAILQ_NEXT(d, link)) {
 		snprintf(name, sizeof(name), "kmallocd-domain-%u", d->id);
 		err = fn(srv, d->memfd, name);
+	}
+	for (o = TAILQ_FIRST(&srv->grants.shares->memobjs); o && !err; o = TAILQ_NEXT(o, link)) {
+		if (o->memfd < 0)
+			continue;
+		snprintf(name, sizeof(name), "kmallocd-share-%" PRIu64, o->id);
+		err = fn(srv, o->memfd, name);
 	}
 	for (c = TAILQ_FIRST(&srv->conns); c && !err; c = TAILQ_NEXT(c, link)) {
 		snprintf(name, sizeof(name), "kmallocd-conn-%" PRIu64, c->id);
@@ -502,11 +672,31 @@ struct ho_lost_domain {
 	int fd;
 };
 
-/* What restoring needs besides the server: the domains it lost. */
+/* A memobj of the state: what it became (NULL when its domain was lost),
+ * the holders it had and the grant records found for it so far. */
+struct ho_memobj_ref {
+	uint64_t id;
+	struct memobj *obj;
+	uint32_t refs, seen;
+};
+
+/* A share of the state, by id, and its memobj's entry. */
+struct ho_share_ref {
+	uint64_t id;
+	struct share *share;
+	struct ho_memobj_ref *m;
+};
+
+/* What restoring needs besides the server: the domains it lost, and the
+ * memobjs and shares the grants name. */
 struct ho_restore {
 	struct server *srv;
 	struct ho_lost_domain *lost;
 	uint32_t nr_lost;
+	struct ho_memobj_ref *memobjs; /* in the state's order: by id */
+	uint32_t nr_memobjs;
+	struct ho_share_ref *shares; /* sorted by id once all are read */
+	uint32_t nr_shares, cap_shares;
 };
 
 static struct conn *conn_by_id(struct server *srv, uint64_t id)
@@ -537,6 +727,240 @@ static bool domain_is_lost(const struct ho_restore *ctx, uint32_t id)
 	return false;
 }
 
+/* The descriptor of "kmallocd-@what" (with "-@id" when @id is not 0). */
+static int fd_named(const struct handover_fds *fds, int recorded, const char *what, uint64_t id)
+{
+	char name[64];
+
+	if (!fds || !fds->resolve)
+		return recorded;
+	if (id)
+		snprintf(name, sizeof(name), "kmallocd-%s-%" PRIu64, what, id);
+	else
+		snprintf(name, sizeof(name), "kmallocd-%s", what);
+	return fds->resolve(fds->ctx, name, recorded);
+}
+
+/* True when @fd is a descriptor this process has open (after exec, a
+ * recorded number may name nothing if the old daemon lost it). */
+static bool fd_open(int fd)
+{
+	return fd >= 0 && fcntl(fd, F_GETFD) >= 0;
+}
+
+/* ---- shares ---- */
+
+static int cmp_memobj_ref(const void *key, const void *elt)
+{
+	uint64_t id = *(const uint64_t *)key, other = ((const struct ho_memobj_ref *)elt)->id;
+
+	return id < other ? -1 : id > other;
+}
+
+static int cmp_share_ref(const void *a, const void *b)
+{
+	uint64_t x = ((const struct ho_share_ref *)a)->id, y = ((const struct ho_share_ref *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+static struct ho_memobj_ref *memobj_ref_by_id(const struct ho_restore *ctx, uint64_t id)
+{
+	/* qsort() and bsearch() want a base even for 0 elements (UBSan). */
+	if (!ctx->nr_memobjs)
+		return NULL;
+	return bsearch(&id, ctx->memobjs, ctx->nr_memobjs, sizeof(*ctx->memobjs), cmp_memobj_ref);
+}
+
+static struct ho_share_ref *share_ref_by_id(const struct ho_restore *ctx, uint64_t id)
+{
+	struct ho_share_ref key = { .id = id };
+
+	if (!ctx->nr_shares)
+		return NULL;
+	return bsearch(&key, ctx->shares, ctx->nr_shares, sizeof(*ctx->shares), cmp_share_ref);
+}
+
+/* A MEMREF or IMPORT grant: a holder of a memobj restored before (or of
+ * one whose domain was lost: then nothing). Counted against the holders
+ * the memobj had. */
+static int restore_ref_grant(struct ho_restore *ctx, const struct ho_grant *hg)
+{
+	struct ho_memobj_ref *m = NULL;
+	struct ho_share_ref *sr = NULL;
+	struct conn *c = conn_by_id(ctx->srv, hg->conn);
+
+	if (hg->kind == GRANT_MEMREF)
+		m = memobj_ref_by_id(ctx, hg->phys);
+	else if ((sr = share_ref_by_id(ctx, hg->phys)))
+		m = sr->m;
+	if (!c || !m || ++m->seen > m->refs)
+		return -EUCLEAN;
+	if (!m->obj || !c->domain)
+		return 0; /* the memory's domain, or the holder's, was lost */
+	return grant_restore_ref(&ctx->srv->grants, c, hg->id, m->obj, sr ? sr->share : NULL,
+				 hg->size, hg->order & 1);
+}
+
+static int restore_handles(struct ho_restore *ctx, struct ho_reader *r, struct share *s,
+			   uint32_t nr)
+{
+	for (uint32_t i = 0; i < nr; i++) {
+		const struct ho_handle *hh = ho_get(r, sizeof(*hh));
+		struct share_handle h = { 0 };
+		int err;
+
+		if (!hh || !hh->id || (hh->flags & ~SHARE_EXPORT_FLAGS))
+			return -EUCLEAN;
+		if (!s)
+			continue;
+		h.id = hh->id;
+		memcpy(h.secret, hh->secret, sizeof(h.secret));
+		h.creator = hh->creator;
+		h.flags = hh->flags;
+		h.uid = hh->uid;
+		h.max_imports = hh->max_imports;
+		h.imports = hh->imports;
+		h.revoked = hh->revoked;
+		err = handle_restore(ctx->srv->grants.shares, s, &h, hh->age_ns, hh->expires_in_ms);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* The shares of memobj @m (NULL obj: lost, read past), with their handles. */
+static int restore_shares(struct ho_restore *ctx, struct ho_reader *r, struct ho_memobj_ref *m,
+			  uint32_t nr)
+{
+	for (uint32_t i = 0; i < nr; i++) {
+		const struct ho_share *hs = ho_get(r, sizeof(*hs));
+		struct share tmpl = { 0 }, *s = NULL;
+		int err;
+
+		if (!hs || !hs->id)
+			return -EUCLEAN;
+		if (ctx->nr_shares == ctx->cap_shares) {
+			uint32_t cap = ctx->cap_shares ? 2 * ctx->cap_shares : 16;
+			struct ho_share_ref *grown = realloc(ctx->shares, cap * sizeof(*grown));
+
+			if (!grown)
+				return -ENOMEM;
+			ctx->shares = grown;
+			ctx->cap_shares = cap;
+		}
+		if (m->obj) {
+			tmpl.id = hs->id;
+			tmpl.offset = hs->offset;
+			tmpl.size = hs->size;
+			tmpl.pid = hs->pid;
+			tmpl.uid = hs->uid;
+			tmpl.conn_id = hs->conn_id;
+			memcpy(tmpl.name, hs->name, sizeof(tmpl.name));
+			s = share_restore(ctx->srv->grants.shares, m->obj, &tmpl, hs->age_ns);
+			if (!s)
+				return -ENOMEM;
+		}
+		ctx->shares[ctx->nr_shares++] = (struct ho_share_ref){ hs->id, s, m };
+		err = restore_handles(ctx, r, s, hs->nr_handles);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* One memobj record: its memory taken back in its domain (a lost
+ * domain's: skipped, its memfd closed), then its shares. */
+static int restore_memobj(struct ho_restore *ctx, struct ho_reader *r,
+			  const struct handover_fds *fds, struct ho_memobj_ref *m)
+{
+	const struct ho_memobj *hm = ho_get(r, sizeof(*hm));
+	const uint32_t *frames = NULL;
+	struct memobj_state st = { 0 };
+	struct domain *d;
+	int err;
+
+	if (!hm || !hm->nr_refs || hm->kind >= MEMOBJ_KIND_MAX ||
+	    (m > ctx->memobjs && hm->id <= m[-1].id))
+		return -EUCLEAN;
+	if (hm->area_frames && !(frames = ho_get(r, hm->area_frames * sizeof(uint32_t))))
+		return -EUCLEAN;
+	*m = (struct ho_memobj_ref){ .id = hm->id, .refs = hm->nr_refs };
+	st = (struct memobj_state){ .id = hm->id,
+				    .kind = (enum memobj_kind)hm->kind,
+				    .bytes = hm->bytes,
+				    .phys = hm->phys,
+				    .cache = hm->cache,
+				    .order = hm->order,
+				    .nr_frames = hm->nr_frames,
+				    .memfd = -1 };
+	if (hm->kind == MEMOBJ_MEMFD_KMALLOC || hm->kind == MEMOBJ_MEMFD_VMALLOC) {
+		st.memfd = fd_named(fds, hm->memfd, "share", hm->id);
+		if (!fd_open(st.memfd))
+			st.memfd = -1;
+	}
+	d = domain_by_id(&ctx->srv->mm, hm->domain);
+	if (!d) {
+		if (st.memfd >= 0)
+			close(st.memfd);
+		return domain_is_lost(ctx, hm->domain) ? restore_shares(ctx, r, m, hm->nr_shares)
+						       : -EUCLEAN;
+	}
+	if (frames) {
+		st.area = calloc(1, sizeof(*st.area) + hm->area_frames * sizeof(uint32_t));
+		if (!st.area)
+			return -ENOMEM;
+		st.area->size = hm->size;
+		st.area->vaddr = hm->vaddr;
+		memcpy(st.area->caller, hm->caller, sizeof(st.area->caller));
+		st.area->caller[sizeof(st.area->caller) - 1] = '\0';
+		st.area->nr_frames = hm->area_frames;
+		memcpy(st.area->frames, frames, hm->area_frames * sizeof(uint32_t));
+	}
+	err = memobj_restore(ctx->srv->grants.shares, d, &st, &m->obj);
+	if (err == -ENODEV) { /* its holders lose it, the rest goes on */
+		log_err("handover: the memfd of share memory %" PRIu64 " did not come back: its "
+			"holders lose it",
+			hm->id);
+		m->obj = NULL;
+		err = 0;
+	}
+	return err ? err : restore_shares(ctx, r, m, hm->nr_shares);
+}
+
+static int restore_memobjs(struct ho_restore *ctx, struct ho_reader *r, uint32_t nr,
+			   const struct handover_fds *fds)
+{
+	int err = 0;
+
+	ctx->memobjs = calloc(nr ? nr : 1, sizeof(*ctx->memobjs));
+	if (!ctx->memobjs)
+		return -ENOMEM;
+	for (uint32_t i = 0; !err && i < nr; i++) {
+		err = restore_memobj(ctx, r, fds, &ctx->memobjs[i]);
+		ctx->nr_memobjs = i + 1;
+	}
+	if (ctx->nr_shares)
+		qsort(ctx->shares, ctx->nr_shares, sizeof(*ctx->shares), cmp_share_ref);
+	for (uint32_t i = 1; !err && i < ctx->nr_shares; i++)
+		if (ctx->shares[i].id == ctx->shares[i - 1].id)
+			err = -EUCLEAN;
+	return err;
+}
+
+/* Every memobj has exactly the holders it had (a holder whose domain was
+ * lost counts as found, and is gone). */
+static int restore_check_refs(const struct ho_restore *ctx)
+{
+	for (uint32_t i = 0; i < ctx->nr_memobjs; i++)
+		if (ctx->memobjs[i].seen != ctx->memobjs[i].refs) {
+			log_err("handover: memobj %" PRIu64 " had %u holders, %u came back",
+				ctx->memobjs[i].id, ctx->memobjs[i].refs, ctx->memobjs[i].seen);
+			return -EUCLEAN;
+		}
+	return 0;
+}
+
 /* One grant record (and, for vmalloc, its frames), remade for its holder
  * through the live allocators. */
 static int restore_grant(struct ho_restore *ctx, struct ho_reader *r)
@@ -549,6 +973,8 @@ static int restore_grant(struct ho_restore *ctx, struct ho_reader *r)
 
 	if (!hg || hg->kind >= GRANT_KIND_MAX)
 		return -EUCLEAN;
+	if (hg->kind == GRANT_MEMREF || hg->kind == GRANT_IMPORT)
+		return restore_ref_grant(ctx, hg);
 	if (hg->kind == GRANT_VMALLOC) {
 		frames = ho_get(r, hg->nr_frames * sizeof(uint32_t));
 		if (!frames)
@@ -578,27 +1004,6 @@ static int restore_grant(struct ho_restore *ctx, struct ho_reader *r)
 				   : (uint64_t)KM_PAGE_SIZE << (hg->order & 63);
 	}
 	return grant_restore(&ctx->srv->grants, c, hg->id, (enum grant_kind)hg->kind, &obj, area);
-}
-
-/* The descriptor of "kmallocd-@what" (with "-@id" when @id is not 0). */
-static int fd_named(const struct handover_fds *fds, int recorded, const char *what, uint64_t id)
-{
-	char name[64];
-
-	if (!fds || !fds->resolve)
-		return recorded;
-	if (id)
-		snprintf(name, sizeof(name), "kmallocd-%s-%" PRIu64, what, id);
-	else
-		snprintf(name, sizeof(name), "kmallocd-%s", what);
-	return fds->resolve(fds->ctx, name, recorded);
-}
-
-/* True when @fd is a descriptor this process has open (after exec, a
- * recorded number may name nothing if the old daemon lost it). */
-static bool fd_open(int fd)
-{
-	return fd >= 0 && fcntl(fd, F_GETFD) >= 0;
 }
 
 static int restore_domains(struct ho_restore *ctx, struct ho_reader *r, uint32_t nr,
@@ -692,6 +1097,16 @@ static int restore_conns(struct ho_restore *ctx, struct ho_reader *r, uint32_t n
 	return 0;
 }
 
+/* The share memfd a queued reply carried (an import's or a shareable
+ * allocation's), or -1 when it is lost (the client then finds no descriptor
+ * with a reply that says there is one, and fails that call). */
+static int packet_share_fd(const struct ho_restore *ctx, const struct ho_packet *hp)
+{
+	const struct ho_memobj_ref *m = hp->share_fd ? memobj_ref_by_id(ctx, hp->share_fd) : NULL;
+
+	return m && m->obj ? memobj_fd(m->obj, hp->share_rdonly) : -1;
+}
+
 static int restore_packets(struct ho_restore *ctx, struct ho_reader *r, uint32_t nr)
 {
 	struct server *srv = ctx->srv;
@@ -710,7 +1125,7 @@ static int restore_packets(struct ho_restore *ctx, struct ho_reader *r, uint32_t
 			continue; /* a client that died */
 		if (hp->domain_fd && !d)
 			return -EUCLEAN;
-		if (conn_send(c, data, hp->len, d ? d->memfd : -1) < 0)
+		if (conn_send(c, data, hp->len, d ? d->memfd : packet_share_fd(ctx, hp)) < 0)
 			return -EUCLEAN;
 	}
 	return 0;
@@ -774,6 +1189,8 @@ static int restore_finish(struct ho_restore *ctx)
 
 static void restore_free(struct ho_restore *ctx)
 {
+	free(ctx->memobjs);
+	free(ctx->shares);
 	for (uint32_t i = 0; i < ctx->nr_lost; i++)
 		if (ctx->lost[i].fd >= 0)
 			close(ctx->lost[i].fd);
@@ -852,9 +1269,15 @@ int handover_restore(struct server *srv, int fd, const struct handover_fds *fds)
 		err = restore_conns(&ctx, &r, h->nr_conns, fds);
 	if (!err)
 		release_lost_frames(&ctx);
+	if (!err)
+		err = restore_memobjs(&ctx, &r, h->nr_memobjs, fds);
 	for (i = 0; !err && i < h->nr_grants; i++)
 		err = restore_grant(&ctx, &r);
+	if (!err)
+		err = restore_check_refs(&ctx);
 	grant_table_restored(&srv->grants, (uint32_t)h->max_generation);
+	share_table_restored(srv->grants.shares, h->next_handle_id, h->next_share_id,
+			     h->next_memobj_id);
 	if (!err)
 		err = restore_packets(&ctx, &r, h->nr_packets);
 	if (!err)

@@ -124,6 +124,97 @@ size_t inspect_buddyinfo_page(const struct mm *mm, uint32_t offset, struct inspe
 	return n;
 }
 
+/* ---- the frame map ----------------------------------------------------- */
+
+/* True when frame @f lies in a free block of @map (a block of order o holding
+ * it starts at @f rounded down to 2^o). */
+static bool in_free_block(const struct buddy_map *map, unsigned int max_order, uint32_t f)
+{
+	for (unsigned int o = 0; o <= max_order && o < 32; o++) {
+		uint32_t head = f & ~((1u << o) - 1);
+
+		if (head < map->nr && map->order[head] == o)
+			return true;
+	}
+	return false;
+}
+
+/* A frame a domain split into pages: free blocks of its page buddy, slabs
+ * (on a cache's lists, or granted whole: slab_map) and, for the rest,
+ * kmalloc-large blocks below a frame's order (nothing else takes pages).
+ * Free pages do not count: a frame of slabs and free pages is "slab". */
+static uint8_t frame_pages_kind(const struct mm *mm, uint32_t f)
+{
+	uint32_t pfn = f << KM_FRAME_ORDER, end = pfn + POOL_PAGES_PER_FRAME;
+	uint32_t slab = 0, large = 0;
+	unsigned int order;
+
+	while (pfn < end) {
+		const struct slab *s = mm->slab_map.at[pfn];
+
+		order = mm->page_map.order[pfn];
+		if (order != BUDDY_NOT_FREE) {
+			/* free */
+		} else if (s) {
+			order = s->cache->cls->order;
+			slab += 1u << order;
+		} else if (mm->slab_map.granted[pfn]) {
+			order = mm->slab_map.granted[pfn] - 1u;
+			slab += 1u << order;
+		} else {
+			order = 0;
+			large++;
+		}
+		pfn += 1u << (order < KM_FRAME_ORDER ? order : KM_FRAME_ORDER);
+	}
+	if (slab && large)
+		return INSPECT_FRAME_MIXED;
+	if (slab)
+		return INSPECT_FRAME_SLAB;
+	return large ? INSPECT_FRAME_LARGE : INSPECT_FRAME_DOMAIN_FREE;
+}
+
+static uint8_t frame_kind(const struct mm *mm, uint32_t f)
+{
+	uint32_t owner = mm->frames.owner[f];
+	uint8_t use = mm->frame_use[f];
+
+	if (owner == FRAME_OWNER_NONE)
+		return INSPECT_FRAME_FREE;
+	if (owner == FRAME_OWNER_QUARANTINE)
+		return INSPECT_FRAME_QUARANTINED;
+	if (use & FRAME_USE_SHARED)
+		return INSPECT_FRAME_SHARED;
+	if (use == FRAME_USE_LARGE)
+		return INSPECT_FRAME_LARGE;
+	if (use == FRAME_USE_VMALLOC)
+		return INSPECT_FRAME_VMALLOC;
+	/* Every domain's free frames share one map; a free block holding a
+	 * frame of the domain is the domain's (blocks never cross owners). */
+	if (in_free_block(&mm->frame_map, mm->frames.free.max_order, f))
+		return INSPECT_FRAME_DOMAIN_FREE;
+	return frame_pages_kind(mm, f);
+}
+
+size_t inspect_frame_map(const struct mm *mm, uint32_t first, uint8_t *kinds, uint32_t *domains,
+			 size_t max)
+{
+	uint32_t nr = mm->pool.nr_frames;
+	size_t n;
+
+	if (first >= nr)
+		return 0;
+	if (max > nr - first)
+		max = nr - first;
+	for (n = 0; n < max; n++) {
+		uint32_t f = first + (uint32_t)n, owner = mm->frames.owner[f];
+
+		kinds[n] = frame_kind(mm, f);
+		domains[n] = owner == FRAME_OWNER_QUARANTINE ? 0 : owner;
+	}
+	return n;
+}
+
 size_t inspect_vmallocinfo(const struct server *srv, uint32_t offset, struct inspect_vmalloc *out,
 			   size_t max, bool *more)
 {
@@ -152,6 +243,8 @@ size_t inspect_vmallocinfo(const struct server *srv, uint32_t offset, struct ins
 			.pid = (uint32_t)g->holder->pid,
 			.domain = grant_domain(g)->id,
 			.caller = a->caller,
+			.name = g->holder->name,
+			.holders = grant_holders(g),
 		};
 		n++;
 	}
@@ -213,6 +306,8 @@ size_t inspect_accounts(const struct server *srv, uint32_t offset, struct inspec
 			.max_connections = a->limits.max_connections,
 			.max_grants = a->limits.max_grants,
 			.max_bytes = a->limits.max_bytes,
+			.handles = a->handles,
+			.max_handles = a->limits.max_handles,
 			.privileged = a->limits.privileged,
 		};
 		TAILQ_FOREACH(d, &srv->mm.domains, link)

@@ -64,6 +64,8 @@ struct inspect_vmalloc {
 	uint64_t grant;
 	uint32_t pid, domain;
 	const char *caller; /* points into the grant */
+	const char *name;   /* the owner connection's Hello name */
+	uint32_t holders;   /* grants holding it: more than 1 when shared */
 };
 
 struct inspect_client {
@@ -76,7 +78,8 @@ struct inspect_client {
 struct inspect_account {
 	uint32_t uid, domain, connections;
 	uint64_t grants, bytes, refusals;
-	uint64_t max_connections, max_grants, max_bytes; /* UINT64_MAX: unlimited */
+	uint64_t handles;
+	uint64_t max_connections, max_grants, max_bytes, max_handles; /* UINT64_MAX: unlimited */
 	bool privileged;
 };
 
@@ -86,6 +89,28 @@ size_t inspect_clients(const struct server *srv, uint32_t offset, struct inspect
 		       size_t max, bool *more);
 size_t inspect_accounts(const struct server *srv, uint32_t offset, struct inspect_account *out,
 			size_t max, bool *more);
+
+/* TABLE_MAP (kmctl map): what each frame of the pool is. */
+enum inspect_frame_kind {
+	INSPECT_FRAME_FREE = 0,	       /* the frame allocator's (no domain) */
+	INSPECT_FRAME_DOMAIN_FREE = 1, /* a domain's, whole and free (d->frames) */
+	INSPECT_FRAME_SLAB = 2,	       /* slab pages (and free pages) */
+	INSPECT_FRAME_LARGE = 3,       /* kmalloc-large (and free pages) */
+	INSPECT_FRAME_VMALLOC = 4,
+	INSPECT_FRAME_SHARED = 5, /* its pages in a shareable grant's own memfd */
+	INSPECT_FRAME_QUARANTINED = 6,
+	INSPECT_FRAME_MIXED = 7, /* slab and kmalloc-large pages in one frame */
+};
+
+/* Frames per TABLE_MAP page: a frame split into pages costs a look at up to
+ * 512 pages, so a page of the map stays a bounded piece of loop time. */
+#define INSPECT_MAP_FRAMES 256
+
+/* Frames [first, first + max) of the pool, fewer at its end: kinds[i] (enum
+ * inspect_frame_kind) and domains[i] (the owning domain's id, 0 for none)
+ * of frame first + i. Returns the count, 0 when @first is past the end. */
+size_t inspect_frame_map(const struct mm *mm, uint32_t first, uint8_t *kinds, uint32_t *domains,
+			 size_t max);
 
 /* The event loop's figures and the scale they were taken at; one row. */
 struct inspect_loop {

@@ -44,6 +44,7 @@ static int kmalloc_large(struct domain *d, size_t size, unsigned int gfp, struct
 		err = domain_alloc_frames(d, order - KM_FRAME_ORDER, gfp, &frame);
 		if (err)
 			return err;
+		domain_mark_frames(d, frame, 1u << (order - KM_FRAME_ORDER), FRAME_USE_LARGE);
 		obj->phys = (uint64_t)frame << KM_FRAME_SHIFT;
 	}
 	d->large_pages += 1ull << order;
@@ -101,11 +102,14 @@ void kmalloc_free(struct domain *d, const struct kmalloc_obj *obj)
 	}
 	assert(d->large_pages >= 1ull << obj->order);
 	d->large_pages -= 1ull << obj->order;
-	if (obj->order < KM_FRAME_ORDER)
+	if (obj->order < KM_FRAME_ORDER) {
 		domain_free_pages(d, (uint32_t)(obj->phys >> KM_PAGE_SHIFT), obj->order);
-	else
-		domain_free_frames(d, (uint32_t)(obj->phys >> KM_FRAME_SHIFT),
-				   obj->order - KM_FRAME_ORDER);
+	} else {
+		uint32_t frame = (uint32_t)(obj->phys >> KM_FRAME_SHIFT);
+
+		domain_mark_frames(d, frame, 1u << (obj->order - KM_FRAME_ORDER), FRAME_USE_PAGES);
+		domain_free_frames(d, frame, obj->order - KM_FRAME_ORDER);
+	}
 }
 
 int kmalloc_slab_alloc(struct domain *d, int cache, unsigned int gfp, uint64_t *phys)
@@ -162,6 +166,9 @@ int kmalloc_adopt(struct domain *d, const struct kmalloc_obj *obj)
 					     obj->order - KM_FRAME_ORDER);
 	if (err)
 		return -EUCLEAN;
+	if (obj->order >= KM_FRAME_ORDER)
+		domain_mark_frames(d, (uint32_t)(obj->phys >> KM_FRAME_SHIFT),
+				   1u << (obj->order - KM_FRAME_ORDER), FRAME_USE_LARGE);
 	d->large_pages += 1ull << obj->order;
 	return 0;
 }

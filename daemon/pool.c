@@ -269,7 +269,34 @@ int pool_memfd_create(const struct pool *pool, const char *name, int *fd)
 	return memfd_new(name, pool->hugetlb, pool->size, fd);
 }
 
-int pool_memfd_check(const struct pool *pool, int fd)
+/*
+ * A share memfd goes to clients of other uids, read-write or (another open
+ * file description of it, from /proc/self/fd) read-only. A read-only
+ * importer could open its descriptor again read-write through
+ * /proc/self/fd/N, which checks the inode's mode, not how the descriptor was
+ * opened: memfds are made 0777, so without this fchmod any uid could
+ * upgrade a read-only import to a writable one. 0600 leaves that to the
+ * daemon's own uid, which holds the pool anyway.
+ */
+int pool_share_memfd_create(const struct pool *pool, uint32_t nr_frames, int *fd)
+{
+	int err;
+
+	if (nr_frames == 0 || nr_frames > pool->nr_frames)
+		return -EINVAL;
+	err = memfd_new("kmallocd-share", pool->hugetlb, (uint64_t)nr_frames * pool->frame_size,
+			fd);
+	if (err)
+		return err;
+	if (fchmod(*fd, 0600) < 0) {
+		err = -errno;
+		close(*fd);
+		*fd = -1;
+	}
+	return err;
+}
+
+static int memfd_check(int fd, uint64_t size)
 {
 	const int want = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
 	struct stat st;
@@ -277,7 +304,7 @@ int pool_memfd_check(const struct pool *pool, int fd)
 
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	if ((uint64_t)st.st_size != pool->size)
+	if ((uint64_t)st.st_size != size)
 		return -EINVAL;
 	seals = fcntl(fd, F_GET_SEALS);
 	if (seals < 0)
@@ -287,6 +314,23 @@ int pool_memfd_check(const struct pool *pool, int fd)
 	if ((seals & want) != want && fcntl(fd, F_ADD_SEALS, want & ~seals) < 0)
 		return -errno;
 	return 0;
+}
+
+int pool_memfd_check(const struct pool *pool, int fd)
+{
+	return memfd_check(fd, pool->size);
+}
+
+int pool_share_memfd_check(const struct pool *pool, int fd, uint32_t nr_frames)
+{
+	int err;
+
+	if (nr_frames == 0 || nr_frames > pool->nr_frames)
+		return -EINVAL;
+	err = memfd_check(fd, (uint64_t)nr_frames * pool->frame_size);
+	if (!err && fchmod(fd, 0600) < 0)
+		err = -errno;
+	return err;
 }
 
 static bool frames_range_ok(const struct pool *pool, uint32_t frame, uint32_t nr)

@@ -45,6 +45,16 @@ void pool_fini(struct pool *pool);
  * sealed against growing and shrinking. 0 and *fd, or -errno. */
 int pool_memfd_create(const struct pool *pool, const char *name, int *fd);
 
+/* A memfd of @nr_frames frames of the pool's backing for one shareable
+ * grant (share.c), named "kmallocd-share", sealed as the domain memfds and
+ * of mode 0600 (only the daemon's uid may open it again by its /proc
+ * path). 0 and *fd, or -errno. */
+int pool_share_memfd_create(const struct pool *pool, uint32_t nr_frames, int *fd);
+
+/* pool_memfd_check() for a share memfd of @nr_frames frames, also made
+ * mode 0600 again. */
+int pool_share_memfd_check(const struct pool *pool, int fd, uint32_t nr_frames);
+
 /* Checks that @fd (a memfd a previous daemon made) can serve as a pool memfd:
  * the pool's size, and seals that keep a client from resizing it or adding
  * seals (F_SEAL_SEAL is added when missing). -EPERM when it carries a write

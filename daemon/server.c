@@ -32,9 +32,14 @@
 #include "handover.h"
 #include "notify.h"
 #include "reaper.h"
+#include "share.h"
 
 #define SERVER_TICK_USEC      1000000ull
 #define SERVER_TRIM_BUDGET_NS 500000ull /* 0.5 ms of give-back per turn */
+/* Share handles the tick looks at for expiry: a few milliseconds at most a
+ * tick, and every handle seen within nr_handles / 32768 ticks (8 s with 64
+ * uids at the default uid_max_handles). */
+#define SERVER_SWEEP_BUDGET 32768u
 
 bool server_is_admin(const struct server *srv, uid_t uid, gid_t gid, const gid_t *groups,
 		     size_t nr_groups)
@@ -161,6 +166,10 @@ static void server_on_tick(evutil_socket_t fd, short what, void *arg)
 	ticks++;
 	notify_watchdog();
 	frame_quarantine_retry(&srv->mm.frames);
+	/* Expired handles go within seconds, not at the next export of their
+	 * share (which may never come): kmctl shares stops listing them and
+	 * their uid gets its max_handles back. */
+	share_sweep_some(srv->grants.shares, SERVER_SWEEP_BUDGET);
 	server_trim_soon(srv);
 	if (every && ticks % every == 0) {
 		struct domain *d;
@@ -355,7 +364,10 @@ static int server_setup(struct server *srv, const struct settings *cfg, struct e
 	srv->rxbuf = malloc(cfg->max_packet);
 	if (!srv->rxbuf)
 		return -ENOMEM;
-	return grant_table_init(&srv->grants);
+	if (grant_table_init(&srv->grants))
+		return -ENOMEM;
+	srv->grants.shares->accounts = &srv->accounts; /* handles are charged there */
+	return 0;
 }
 
 /* A fresh start: a new pool, and the socket systemd passed (@listen_fd,

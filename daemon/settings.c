@@ -96,9 +96,13 @@ static const struct setting settings_table[] = {
 	{ { "uid_max_connections", "N", "64",
 	    "connections one unprivileged uid may have, by default" },
 	  parse_u32_field, FIELD(uid_max_connections), 1, 1u << 20 },
+	{ { "uid_max_handles", "N", "4096",
+	    "live share handles one unprivileged uid may have made, by default (bounds "
+	    "daemon memory)" },
+	  parse_size_field, FIELD(uid_max_handles), 1, UINT64_MAX },
 	{ { "limit", "SCOPE:KEY=VALUE,...", "",
 	    "limits of a user or group, as a [user:NAME], [uid:N], [group:NAME] or [gid:N] "
-	    "section does (keys max_bytes, max_grants, max_connections); may repeat" },
+	    "section does (keys max_bytes, max_grants, max_connections, max_handles); may repeat" },
 	  parse_limit_flag, 0, 0, 0 },
 	{ { "log_level", "LEVEL", "info", "err, warning, notice, info or debug" },
 	  parse_log_level, FIELD(log_level), 0, 0 },
@@ -431,6 +435,12 @@ int settings_set_limit(struct settings *cfg, const char *scope, const char *key,
 			return -EINVAL;
 		r->max_connections = (uint32_t)v;
 		r->has |= LIMIT_HAS_CONNS;
+		return 0;
+	}
+	if (!strcmp(key, "max_handles")) {
+		if (settings_parse_size(value, &r->max_handles) < 0)
+			return -EINVAL;
+		r->has |= LIMIT_HAS_HANDLES;
 		return 0;
 	}
 	return -EINVAL;

@@ -7,7 +7,7 @@
  *
  * Besides [kmallocd], the file may have limit sections, [user:NAME],
  * [uid:N], [group:NAME] and [gid:N], with the keys max_bytes (a size or a
- * percentage of the pool), max_grants and max_connections; the flag
+ * percentage of the pool), max_grants, max_connections and max_handles; the flag
  * --limit SCOPE:KEY=VALUE[,KEY=VALUE...] (SCOPE as a section name) says the
  * same. User and group names are resolved to numbers once, when the
  * settings are loaded (never on the event loop).
@@ -37,9 +37,10 @@ enum limit_scope {
 };
 
 /* Which fields of a limit rule were given. */
-#define LIMIT_HAS_BYTES	 0x1u
-#define LIMIT_HAS_GRANTS 0x2u
-#define LIMIT_HAS_CONNS	 0x4u
+#define LIMIT_HAS_BYTES	  0x1u
+#define LIMIT_HAS_GRANTS  0x2u
+#define LIMIT_HAS_CONNS	  0x4u
+#define LIMIT_HAS_HANDLES 0x8u
 
 /* Per-uid limits a [user:...] or [group:...] section sets. */
 struct limit_rule {
@@ -50,6 +51,7 @@ struct limit_rule {
 	uint32_t max_bytes_pct; /* percent of the pool, 0: max_bytes is absolute */
 	uint64_t max_grants;
 	uint32_t max_connections;
+	uint64_t max_handles;
 };
 
 struct settings {
@@ -68,6 +70,7 @@ struct settings {
 	uint32_t uid_max_share;	       /* percent of the pool one unprivileged uid may hold */
 	uint64_t uid_max_grants;       /* grants one unprivileged uid may hold */
 	uint32_t uid_max_connections;  /* connections one unprivileged uid may have */
+	uint64_t uid_max_handles;      /* live share handles one unprivileged uid may create */
 	enum log_level log_level;
 	bool paranoid;		     /* run the costly checkers after every request */
 	uint32_t reconcile_interval; /* seconds between phantom-frame checks, 0 = off */

@@ -126,14 +126,21 @@ out:
 int slab_map_init(struct slab_map *map, uint32_t nr_pages)
 {
 	map->at = calloc(nr_pages ? nr_pages : 1, sizeof(*map->at));
+	map->granted = calloc(nr_pages ? nr_pages : 1, sizeof(*map->granted));
 	map->nr_pages = nr_pages;
-	return map->at ? 0 : -ENOMEM;
+	if (!map->at || !map->granted) {
+		slab_map_fini(map);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 void slab_map_fini(struct slab_map *map)
 {
 	free(map->at);
+	free(map->granted);
 	map->at = NULL;
+	map->granted = NULL;
 	map->nr_pages = 0;
 }
 
@@ -340,8 +347,9 @@ int kmem_cache_free(struct kmem_cache *c, uint64_t phys)
 	return 0;
 }
 
-static void granted_count(struct kmem_cache *c, int sign)
+static void granted_count(struct kmem_cache *c, uint32_t pfn, int sign)
 {
+	c->map->granted[pfn] = sign > 0 ? (uint8_t)(c->cls->order + 1) : 0;
 	c->nr_granted += sign;
 	c->nr_slabs += sign;
 	c->nr_objs += sign * (int64_t)c->cls->objs_per_slab;
@@ -354,7 +362,7 @@ int kmem_cache_grant_slab(struct kmem_cache *c, unsigned int gfp, uint32_t *pfn)
 
 	if (ret)
 		return ret < 0 ? ret : -ENOMEM;
-	granted_count(c, 1);
+	granted_count(c, *pfn, 1);
 	return 0;
 }
 
@@ -367,14 +375,14 @@ int kmem_cache_grant_slab_at(struct kmem_cache *c, uint32_t pfn)
 	ret = c->ops.alloc_pages_at(c->ops.ctx, pfn, c->cls->order);
 	if (ret)
 		return ret == -ENOMEM ? ret : -EEXIST;
-	granted_count(c, 1);
+	granted_count(c, pfn, 1);
 	return 0;
 }
 
 void kmem_cache_ungrant_slab(struct kmem_cache *c, uint32_t pfn)
 {
 	assert(c->nr_granted > 0);
-	granted_count(c, -1);
+	granted_count(c, pfn, -1);
 	c->ops.free_pages(c->ops.ctx, pfn, c->cls->order);
 }
 

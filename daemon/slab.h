@@ -56,6 +56,9 @@ TAILQ_HEAD(slab_list, slab);
  * every cache (as the kernel finds a slab from its struct page). */
 struct slab_map {
 	struct slab **at; /* [pfn]: the slab whose first page it is, or NULL */
+	/* [pfn]: a slab granted whole to a client starts here: its order + 1;
+	 * else 0 (kmctl map tells slab pages from large kmallocs by these). */
+	uint8_t *granted;
 	uint32_t nr_pages;
 };
 

@@ -44,6 +44,7 @@ int vmalloc_alloc(struct domain *d, uint64_t size, unsigned int gfp, struct vmal
 		err = domain_alloc_frame_run(d, (uint32_t)(nr - i), gfp, &frame, &run);
 		if (err)
 			goto err_free;
+		domain_mark_frames(d, frame, run, FRAME_USE_VMALLOC);
 		while (run--)
 			a->frames[i++] = frame++;
 	}
@@ -54,8 +55,10 @@ int vmalloc_alloc(struct domain *d, uint64_t size, unsigned int gfp, struct vmal
 	return 0;
 
 err_free:
-	while (i--)
+	while (i--) {
+		domain_mark_frames(d, a->frames[i], 1, FRAME_USE_PAGES);
 		domain_free_frames(d, a->frames[i], 0);
+	}
 	free(a);
 	return err;
 }
@@ -68,10 +71,13 @@ int vmalloc_adopt(struct domain *d, const struct vmalloc_area *a)
 		return -EUCLEAN;
 	for (i = 0; i < a->nr_frames; i++) {
 		if (domain_alloc_frames_at(d, a->frames[i], 0) < 0) {
-			while (i--)
+			while (i--) {
+				domain_mark_frames(d, a->frames[i], 1, FRAME_USE_PAGES);
 				domain_free_frames(d, a->frames[i], 0);
+			}
 			return -EUCLEAN;
 		}
+		domain_mark_frames(d, a->frames[i], 1, FRAME_USE_VMALLOC);
 	}
 	d->vmalloc_frames += a->nr_frames;
 	return 0;
@@ -84,8 +90,10 @@ void vmalloc_free(struct domain *d, struct vmalloc_area *a)
 	assert(d->vmalloc_frames >= a->nr_frames);
 	/* Freed frames coalesce among the domain's free frames: the next area
 	 * finds them again as runs, whatever the order they come back in. */
-	for (i = 0; i < a->nr_frames; i++)
+	for (i = 0; i < a->nr_frames; i++) {
+		domain_mark_frames(d, a->frames[i], 1, FRAME_USE_PAGES);
 		domain_free_frames(d, a->frames[i], 0);
+	}
 	d->vmalloc_frames -= a->nr_frames;
 	free(a);
 }

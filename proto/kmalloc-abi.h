@@ -77,6 +77,9 @@
 #define KM___GFP_RETRY_MAYFAIL	0x4000u	 /* retry hard, may fail */
 #define KM___GFP_NOFAIL		0x8000u	 /* never fail */
 #define KM___GFP_NORETRY	0x10000u /* one try, no reclaim */
+/* The broker's own bit, above the kernel's: a grant backed by a memfd of its
+ * own (whole frames), so that another trust domain may import it. */
+#define KM___GFP_SHARED 0x10000000u
 
 #define KM_GFP_KERNEL                                                                              \
 	(KM___GFP_DIRECT_RECLAIM | KM___GFP_KSWAPD_RECLAIM | KM___GFP_IO | KM___GFP_FS)
@@ -88,5 +91,6 @@
 #define KM_GFP_RETRY_MAYFAIL KM___GFP_RETRY_MAYFAIL
 #define KM_GFP_NOWARN	     KM___GFP_NOWARN
 #define KM_GFP_ZERO	     KM___GFP_ZERO
+#define KM_GFP_SHARED	     KM___GFP_SHARED
 
 #endif /* KMALLOC_ABI_H */

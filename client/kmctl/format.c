@@ -399,6 +399,31 @@ int format_buddyinfo(FILE *f, const struct format_table *t, bool json)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Clients' names                                                           */
+
+/* The command shown for the client @pid that said Hello as @name. */
+static const char *client_comm(const struct format_table *t, uint32_t pid, const char *name)
+{
+	const char *comm = t->comm && pid ? t->comm(t->comm_ctx, pid) : NULL;
+
+	if (comm)
+		return comm;
+	return name ? name : "";
+}
+
+/* A name inside a comma-separated list of one field (kmctl shares'
+ * holders): as text_clean() for a field, commas also replaced. */
+static const char *list_clean(char *buf, size_t cap, const char *s)
+{
+	char *p;
+
+	text_clean(buf, cap, s, true);
+	for (p = buf; (p = strchr(p, ',')); p++)
+		*p = '?';
+	return buf;
+}
+
+/* ------------------------------------------------------------------------ */
 /* vmallocinfo                                                              */
 
 static json_object *vmallocinfo_json(const struct format_table *t)
@@ -411,7 +436,9 @@ static json_object *vmallocinfo_json(const struct format_table *t)
 		if (ju64(o, "start", row->start) || ju64(o, "end", row->start + row->size) ||
 		    ju64(o, "size", row->size) || jstr(o, "caller", row->caller) ||
 		    ju64(o, "pages", row->pages) || ju64(o, "pid", row->pid) ||
-		    ju64(o, "grant", row->grant) || ju64(o, "domain", row->domain))
+		    ju64(o, "grant", row->grant) || ju64(o, "domain", row->domain) ||
+		    jstr(o, "comm", client_comm(t, row->pid, row->name)) ||
+		    ju64(o, "holders", row->holders))
 			return jfail(rows);
 	}
 	return rows;
@@ -420,7 +447,7 @@ static json_object *vmallocinfo_json(const struct format_table *t)
 int format_vmallocinfo(FILE *f, const struct format_table *t, bool json)
 {
 	Kmalloc__VmallocRow *row;
-	char caller[TEXT_MAX];
+	char caller[TEXT_MAX], comm[TEXT_MAX];
 
 	if (json)
 		return json_print(f, vmallocinfo_json(t));
@@ -436,6 +463,13 @@ int format_vmallocinfo(FILE *f, const struct format_table *t, bool json)
 		fputs(" vmalloc", f);
 		if (row->pages)
 			fprintf(f, " N0=%" PRIu64, row->pages);
+		/* The owner, in tokens of their own after the kernel's: tools
+		 * split the line on blanks and read the key=value tokens they
+		 * know, as they skip "vmalloc" or "N0=". */
+		fprintf(f, " pid=%u comm=%s", row->pid,
+			text_clean(comm, sizeof(comm), client_comm(t, row->pid, row->name), true));
+		if (row->holders > 1)
+			fprintf(f, " shared=%u", row->holders);
 		fputc('\n', f);
 	}
 	return stream_status(f);
@@ -548,6 +582,7 @@ static json_object *limits_json(const struct format_table *t)
 		    ju64(o, "max_connections", row->max_connections) ||
 		    ju64(o, "grants", row->grants) || ju64(o, "max_grants", row->max_grants) ||
 		    ju64(o, "bytes", row->bytes) || ju64(o, "max_bytes", row->max_bytes) ||
+		    ju64(o, "handles", row->handles) || ju64(o, "max_handles", row->max_handles) ||
 		    ju64(o, "refusals", row->refusals) || jbool(o, "privileged", row->privileged))
 			return jfail(rows);
 	}
@@ -557,19 +592,22 @@ static json_object *limits_json(const struct format_table *t)
 int format_limits(FILE *f, const struct format_table *t, bool json)
 {
 	Kmalloc__AccountRow *row;
-	char a[24], b[24], c[24];
+	char a[24], b[24], c[24], h[24];
 
 	if (json)
 		return json_print(f, limits_json(t));
-	fprintf(f, "%6s %6s %5s %9s %10s %10s %14s %14s %8s %s\n", "UID", "DOMAIN", "CONNS",
-		"MAX_CONNS", "GRANTS", "MAX_GRANTS", "BYTES", "MAX_BYTES", "REFUSED", "PRIVILEGED");
+	fprintf(f, "%6s %6s %5s %9s %10s %10s %14s %14s %8s %11s %8s %s\n", "UID", "DOMAIN",
+		"CONNS", "MAX_CONNS", "GRANTS", "MAX_GRANTS", "BYTES", "MAX_BYTES", "HANDLES",
+		"MAX_HANDLES", "REFUSED", "PRIVILEGED");
 	for_each_row(t, accounts, row)
 		fprintf(f,
-			"%6u %6u %5u %9s %10" PRIu64 " %10s %14" PRIu64 " %14s %8" PRIu64 " %s\n",
+			"%6u %6u %5u %9s %10" PRIu64 " %10s %14" PRIu64 " %14s %8" PRIu64
+			" %11s %8" PRIu64 " %s\n",
 			row->uid, row->domain, row->connections,
 			limit_text(a, sizeof(a), row->max_connections), row->grants,
 			limit_text(b, sizeof(b), row->max_grants), row->bytes,
-			limit_text(c, sizeof(c), row->max_bytes), row->refusals,
+			limit_text(c, sizeof(c), row->max_bytes), row->handles,
+			limit_text(h, sizeof(h), row->max_handles), row->refusals,
 			row->privileged ? "yes" : "no");
 	return stream_status(f);
 }
@@ -764,4 +802,601 @@ int format_top(FILE *f, const Kmalloc__Meminfo *mi, const struct format_table *s
 	}
 	free(rows);
 	return err;
+}
+
+/* ------------------------------------------------------------------------ */
+/* shares                                                                   */
+
+#define EXPORT_UID    0x1u /* Export.flags */
+#define EXPORT_RDONLY 0x2u
+#define EXPIRES_NEVER (-1) /* ShareRow.expires_in_ms */
+
+/* The handle's public part as its text form (km_handle_format()) begins:
+ * the id's 8 bytes, little-endian, in hex. */
+static const char *handle_text(char buf[17], uint64_t id)
+{
+	int i;
+
+	for (i = 0; i < 8; i++)
+		snprintf(buf + 2 * i, 3, "%02x", (unsigned int)(id >> (8 * i)) & 0xff);
+	return buf;
+}
+
+/* A duration in one word: "12.3s", "5m03s", "2h05m", "3d04h". */
+static const char *duration_text(char *buf, size_t len, uint64_t ms)
+{
+	uint64_t s = ms / 1000;
+
+	if (ms < 60000)
+		snprintf(buf, len, "%" PRIu64 ".%" PRIu64 "s", s, ms % 1000 / 100);
+	else if (s < 3600)
+		snprintf(buf, len, "%" PRIu64 "m%02" PRIu64 "s", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(buf, len, "%" PRIu64 "h%02" PRIu64 "m", s / 3600, s % 3600 / 60);
+	else
+		snprintf(buf, len, "%" PRIu64 "d%02" PRIu64 "h", s / 86400, s % 86400 / 3600);
+	return buf;
+}
+
+static bool share_expired(const Kmalloc__ShareRow *row)
+{
+	return row->expires_in_ms != EXPIRES_NEVER && row->expires_in_ms <= 0;
+}
+
+/* Whether new imports may go through the handle, and if not why. */
+static const char *share_state(const Kmalloc__ShareRow *row)
+{
+	if (row->revoked)
+		return "revoked";
+	if (share_expired(row))
+		return "expired";
+	if (row->max_imports && row->imports >= row->max_imports)
+		return "used-up";
+	return "live";
+}
+
+/* Whether the exporter's pid still holds the share (then it is alive and
+ * its command can be looked up; a gone exporter's pid may be another
+ * process's by now). */
+static bool exporter_holds(const Kmalloc__ShareRow *row)
+{
+	size_t i;
+
+	for (i = 0; i < row->n_holders; i++)
+		if (row->holders[i]->exporter && row->holders[i]->pid == row->exporter_pid)
+			return true;
+	return false;
+}
+
+static const char *exporter_comm(const struct format_table *t, const Kmalloc__ShareRow *row)
+{
+	if (exporter_holds(row))
+		return client_comm(t, row->exporter_pid, row->exporter_name);
+	return row->exporter_name ? row->exporter_name : "";
+}
+
+/* "uid=N,rdonly,uses=k/max" (uses=k without a maximum). */
+static const char *share_flags_text(char *buf, size_t len, const Kmalloc__ShareRow *row)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	if (row->flags & EXPORT_UID)
+		n += (size_t)snprintf(buf + n, len - n, "uid=%u,", row->uid);
+	if (n < len && (row->flags & EXPORT_RDONLY))
+		n += (size_t)snprintf(buf + n, len - n, "rdonly,");
+	if (n < len && (row->flags & ~(EXPORT_UID | EXPORT_RDONLY)))
+		n += (size_t)snprintf(buf + n, len - n, "flags=%#x,",
+				      row->flags & ~(EXPORT_UID | EXPORT_RDONLY));
+	if (n < len && row->max_imports)
+		snprintf(buf + n, len - n, "uses=%u/%u", row->imports, row->max_imports);
+	else if (n < len)
+		snprintf(buf + n, len - n, "uses=%u", row->imports);
+	return buf;
+}
+
+/* "*pid:comm(uid)" for the exporter's grant, "pid:comm(uid):ro" for a
+ * read-only import, comma-separated; "-" for none. */
+static void share_holders_text(FILE *f, const struct format_table *t, const Kmalloc__ShareRow *row)
+{
+	char name[TEXT_MAX];
+	size_t i;
+
+	if (!row->n_holders)
+		fputc('-', f);
+	for (i = 0; i < row->n_holders; i++) {
+		const Kmalloc__ShareHolder *h = row->holders[i];
+
+		fprintf(f, "%s%s%u:%s(%u)%s", i ? "," : "", h->exporter ? "*" : "", h->pid,
+			list_clean(name, sizeof(name), client_comm(t, h->pid, h->name)), h->uid,
+			h->rdonly ? ":ro" : "");
+	}
+}
+
+#define SHARES_COLUMNS "%-16s %5s %-14s %10s %6s %-24s %-7s %7s %7s %-16s %s\n"
+
+static void share_text(FILE *f, const struct format_table *t, const Kmalloc__ShareRow *row)
+{
+	char handle[17], share[24], size[24], domain[16], exporter[TEXT_MAX + 32], name[TEXT_MAX];
+	char age[24], expires[24], flags[96], kind[TEXT_MAX];
+
+	snprintf(share, sizeof(share), "%" PRIu64, row->share);
+	snprintf(size, sizeof(size), "%" PRIu64, row->size);
+	snprintf(domain, sizeof(domain), "%u", row->domain);
+	snprintf(exporter, sizeof(exporter), "%u:%s(%u)", row->exporter_pid,
+		 list_clean(name, sizeof(name), exporter_comm(t, row)), row->exporter_uid);
+	if (row->expires_in_ms == EXPIRES_NEVER)
+		snprintf(expires, sizeof(expires), "never");
+	else if (share_expired(row))
+		snprintf(expires, sizeof(expires), "-");
+	else
+		duration_text(expires, sizeof(expires), (uint64_t)row->expires_in_ms);
+	/* The last column is written by itself: it has no width. */
+	fprintf(f, "%-16s %5s %-14s %10s %6s %-24s %-7s %7s %7s %-16s ",
+		handle_text(handle, row->handle_id), share,
+		text_clean(kind, sizeof(kind), row->kind, true), size, domain, exporter,
+		share_state(row), duration_text(age, sizeof(age), row->age_ms), expires,
+		share_flags_text(flags, sizeof(flags), row));
+	share_holders_text(f, t, row);
+	fputc('\n', f);
+}
+
+/* A member that is null (json-c's NULL object). */
+static int jnull(json_object *obj, const char *key)
+{
+	const unsigned int opts = JSON_C_OBJECT_ADD_KEY_IS_NEW | JSON_C_OBJECT_ADD_CONSTANT_KEY;
+
+	return obj && !json_object_object_add_ex(obj, key, NULL, opts) ? 0 : -ENOMEM;
+}
+
+static json_object *share_holders_json(const struct format_table *t, const Kmalloc__ShareRow *row)
+{
+	json_object *arr = json_object_new_array(), *o;
+	size_t i;
+
+	for (i = 0; i < row->n_holders; i++) {
+		const Kmalloc__ShareHolder *h = row->holders[i];
+
+		o = jappend_object(arr);
+		if (ju64(o, "pid", h->pid) || ju64(o, "uid", h->uid) ||
+		    jstr(o, "comm", client_comm(t, h->pid, h->name)) ||
+		    ju64(o, "grant", h->grant) || jbool(o, "exporter", h->exporter) ||
+		    jbool(o, "rdonly", h->rdonly))
+			return jfail(arr);
+	}
+	return arr;
+}
+
+static json_object *share_exporter_json(const struct format_table *t, const Kmalloc__ShareRow *row)
+{
+	json_object *o = json_object_new_object();
+
+	if (ju64(o, "pid", row->exporter_pid) || ju64(o, "uid", row->exporter_uid) ||
+	    jstr(o, "comm", exporter_comm(t, row)))
+		return jfail(o);
+	return o;
+}
+
+static json_object *shares_json(const struct format_table *t)
+{
+	json_object *doc = json_object_new_object(), *rows = jadd_array(doc, "rows"), *o;
+	Kmalloc__ShareRow *row;
+	char handle[17];
+
+	if (!rows)
+		return jfail(doc);
+	for_each_row(t, shares, row) {
+		o = jappend_object(rows);
+		if (jstr(o, "handle", handle_text(handle, row->handle_id)) ||
+		    ju64(o, "handle_id", row->handle_id) || ju64(o, "share", row->share) ||
+		    jstr(o, "kind", row->kind) || ju64(o, "size", row->size) ||
+		    ju64(o, "domain", row->domain) ||
+		    jadd(o, "exporter", share_exporter_json(t, row)) ||
+		    jstr(o, "state", share_state(row)) || jbool(o, "revoked", row->revoked) ||
+		    ju64(o, "age_ms", row->age_ms) ||
+		    (row->expires_in_ms == EXPIRES_NEVER
+			     ? jnull(o, "expires_in_ms")
+			     : jadd(o, "expires_in_ms",
+				    json_object_new_int64(row->expires_in_ms))) ||
+		    ju64(o, "flags", row->flags) ||
+		    (row->flags & EXPORT_UID ? ju64(o, "uid", row->uid) : jnull(o, "uid")) ||
+		    jbool(o, "rdonly", row->flags & EXPORT_RDONLY) ||
+		    ju64(o, "imports", row->imports) || ju64(o, "max_imports", row->max_imports) ||
+		    jadd(o, "holders", share_holders_json(t, row)))
+			return jfail(doc);
+	}
+	return doc;
+}
+
+int format_shares(FILE *f, const struct format_table *t, bool json)
+{
+	Kmalloc__ShareRow *row;
+
+	if (json)
+		return json_print(f, shares_json(t));
+	fprintf(f, SHARES_COLUMNS, "# handle", "share", "kind", "size", "domain", "exporter",
+		"state", "age", "expires", "flags", "holders");
+	for_each_row(t, shares, row)
+		share_text(f, t, row);
+	return stream_status(f);
+}
+
+/* ------------------------------------------------------------------------ */
+/* map                                                                      */
+
+static const struct frame_kind_info {
+	char cell;	  /* the plain text cell */
+	const char *name; /* JSON, SVG */
+	const char *what; /* the legend */
+	const char *sgr;  /* ANSI colours of its cells */
+	const char *fill; /* SVG colour */
+} frame_kinds[FORMAT_FRAME_NR_KINDS] = {
+	[FORMAT_FRAME_FREE] = { '.', "free", "free (no domain)", "2", "#e8e8e8" },
+	[FORMAT_FRAME_DOMAIN_FREE] = { 'd', "domain-free", "free, kept by a domain", "30;46",
+				       "#a6cee3" },
+	[FORMAT_FRAME_SLAB] = { 's', "slab", "slab", "30;42", "#33a02c" },
+	[FORMAT_FRAME_LARGE] = { 'L', "kmalloc-large", "kmalloc-large", "30;43", "#ff7f00" },
+	[FORMAT_FRAME_VMALLOC] = { 'v', "vmalloc", "vmalloc", "97;45", "#6a3d9a" },
+	[FORMAT_FRAME_SHARED] = { 'S', "shared", "shared (a memfd of its own)", "97;44",
+				  "#1f78b4" },
+	[FORMAT_FRAME_QUARANTINED] = { 'X', "quarantined", "quarantined", "97;41", "#e31a1c" },
+	[FORMAT_FRAME_MIXED] = { 'm', "mixed", "mixed (pages of several kinds)", "30;47",
+				 "#fdbf6f" },
+	[FORMAT_FRAME_UNKNOWN] = { '?', "unknown", "unknown to this kmctl", "97;40", "#000000" },
+};
+
+#define KNOWN_KINDS FORMAT_FRAME_UNKNOWN
+
+static enum format_frame_kind frame_kind(const struct format_map *m, uint32_t i)
+{
+	return m->kinds[i] < KNOWN_KINDS ? (enum format_frame_kind)m->kinds[i]
+					 : FORMAT_FRAME_UNKNOWN;
+}
+
+/* What the map holds: frames by kind, in all and per domain. */
+struct map_summary {
+	uint64_t kinds[FORMAT_FRAME_NR_KINDS];
+	uint32_t *domains; /* the domain numbers met (not 0), ascending */
+	uint64_t (*by_domain)[FORMAT_FRAME_NR_KINDS];
+	size_t nr_domains;
+};
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static size_t domain_index(const struct map_summary *s, uint32_t domain)
+{
+	size_t lo = 0, hi = s->nr_domains;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->domains[mid] < domain)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void map_summary_free(struct map_summary *s)
+{
+	free(s->domains);
+	free(s->by_domain);
+}
+
+static int map_summarize(const struct format_map *m, struct map_summary *s)
+{
+	uint32_t i;
+	size_t n = 0;
+
+	memset(s, 0, sizeof(*s));
+	if (!m->nr_frames)
+		return 0;
+	s->domains = malloc(m->nr_frames * sizeof(*s->domains));
+	if (!s->domains)
+		return -ENOMEM;
+	for (i = 0; i < m->nr_frames; i++)
+		if (m->domains[i])
+			s->domains[n++] = m->domains[i];
+	qsort(s->domains, n, sizeof(*s->domains), cmp_u32);
+	for (i = 0; i < n; i++)
+		if (!s->nr_domains || s->domains[s->nr_domains - 1] != s->domains[i])
+			s->domains[s->nr_domains++] = s->domains[i];
+	s->by_domain = calloc(s->nr_domains ? s->nr_domains : 1, sizeof(*s->by_domain));
+	if (!s->by_domain) {
+		map_summary_free(s);
+		return -ENOMEM;
+	}
+	for (i = 0; i < m->nr_frames; i++) {
+		enum format_frame_kind k = frame_kind(m, i);
+
+		s->kinds[k]++;
+		if (m->domains[i])
+			s->by_domain[domain_index(s, m->domains[i])][k]++;
+	}
+	return 0;
+}
+
+static uint64_t domain_frames(const struct map_summary *s, size_t d)
+{
+	uint64_t n = 0;
+	int k;
+
+	for (k = 0; k < FORMAT_FRAME_NR_KINDS; k++)
+		n += s->by_domain[d][k];
+	return n;
+}
+
+static unsigned int map_width(const struct format_map *m)
+{
+	if (!m->width)
+		return FORMAT_MAP_WIDTH;
+	return m->width > FORMAT_MAP_WIDTH_MAX ? FORMAT_MAP_WIDTH_MAX : m->width;
+}
+
+/* "2 MiB" or "4 kB": a frame's size for a header line. */
+static const char *frame_size_text(char *buf, size_t len, uint64_t bytes)
+{
+	if (bytes && !(bytes & ((1u << 20) - 1)))
+		snprintf(buf, len, "%" PRIu64 " MiB", bytes >> 20);
+	else
+		snprintf(buf, len, "%" PRIu64 " kB", bytes >> 10);
+	return buf;
+}
+
+/* A domain in one cell: 1-9, a-z for 10-35, A-Z for 36-61, '*' above. */
+static char domain_cell(uint32_t domain)
+{
+	if (domain < 10)
+		return (char)('0' + domain);
+	if (domain < 36)
+		return (char)('a' + domain - 10);
+	if (domain < 62)
+		return (char)('A' + domain - 36);
+	return '*';
+}
+
+static void map_cells(FILE *f, const struct format_map *m, bool colour)
+{
+	unsigned int width = map_width(m), digits = 1;
+	enum format_frame_kind prev = FORMAT_FRAME_NR_KINDS;
+	uint32_t i, n;
+	char cell;
+
+	for (n = m->nr_frames ? m->nr_frames - 1 : 0; n >= 10; n /= 10)
+		digits++;
+	for (i = 0; i < m->nr_frames; i++) {
+		enum format_frame_kind k = frame_kind(m, i);
+
+		if (i % width == 0)
+			fprintf(f, "%*u ", (int)digits, i);
+		cell = frame_kinds[k].cell;
+		if (colour) {
+			/* One escape per change of kind, the domain in the cell. */
+			if (k != prev)
+				fprintf(f, "\033[0;%sm", frame_kinds[k].sgr);
+			prev = k;
+			if (m->domains[i])
+				cell = domain_cell(m->domains[i]);
+		}
+		fputc(cell, f);
+		if (i % width == width - 1 || i + 1 == m->nr_frames) {
+			if (colour)
+				fputs("\033[0m", f);
+			prev = FORMAT_FRAME_NR_KINDS;
+			fputc('\n', f);
+		}
+	}
+}
+
+static void map_legend(FILE *f, const struct map_summary *s, bool colour)
+{
+	size_t d;
+	int k, last;
+
+	fputs("legend:\n", f);
+	for (k = 0; k < FORMAT_FRAME_NR_KINDS; k++) {
+		if (k == FORMAT_FRAME_UNKNOWN && !s->kinds[k])
+			continue;
+		if (colour)
+			fprintf(f, "  \033[0;%sm%c\033[0m", frame_kinds[k].sgr,
+				frame_kinds[k].cell);
+		else
+			fprintf(f, "  %c", frame_kinds[k].cell);
+		fprintf(f, " %-32s %8" PRIu64 "\n", frame_kinds[k].what, s->kinds[k]);
+	}
+	if (colour)
+		fputs("cells of a domain show its number: 1-9, a-z for 10-35, A-Z for 36-61, "
+		      "* above\n",
+		      f);
+	if (!s->nr_domains)
+		return;
+	/* Frames of each domain by kind; free ones are no domain's. */
+	last = s->kinds[FORMAT_FRAME_UNKNOWN] ? FORMAT_FRAME_UNKNOWN : FORMAT_FRAME_UNKNOWN - 1;
+	fprintf(f, "%6s %7s", "domain", "frames");
+	for (k = FORMAT_FRAME_DOMAIN_FREE; k <= last; k++)
+		fprintf(f, " %6c", frame_kinds[k].cell);
+	fputc('\n', f);
+	for (d = 0; d < s->nr_domains; d++) {
+		fprintf(f, "%6u %7" PRIu64, s->domains[d], domain_frames(s, d));
+		for (k = FORMAT_FRAME_DOMAIN_FREE; k <= last; k++)
+			fprintf(f, " %6" PRIu64, s->by_domain[d][k]);
+		fputc('\n', f);
+	}
+}
+
+static json_object *kind_counts_json(const uint64_t *counts)
+{
+	json_object *o = json_object_new_object();
+	int k;
+
+	for (k = 0; k < FORMAT_FRAME_NR_KINDS; k++)
+		if ((k < KNOWN_KINDS || counts[k]) && ju64(o, frame_kinds[k].name, counts[k]))
+			return jfail(o);
+	return o;
+}
+
+static json_object *map_json(const struct format_map *m, const struct map_summary *s)
+{
+	json_object *doc = json_object_new_object(), *domains, *frames, *o;
+	size_t d;
+	uint32_t i;
+
+	if (ju64(doc, "nr_frames", m->nr_frames) || ju64(doc, "frame_size", m->frame_size) ||
+	    jadd(doc, "counts", kind_counts_json(s->kinds)))
+		return jfail(doc);
+	domains = jadd_array(doc, "domains");
+	for (d = 0; domains && d < s->nr_domains; d++) {
+		o = jappend_object(domains);
+		if (ju64(o, "domain", s->domains[d]) || ju64(o, "frames", domain_frames(s, d)) ||
+		    jadd(o, "counts", kind_counts_json(s->by_domain[d])))
+			return jfail(doc);
+	}
+	frames = jadd_array(doc, "frames");
+	if (!domains || !frames)
+		return jfail(doc);
+	for (i = 0; i < m->nr_frames; i++) {
+		o = jappend_object(frames);
+		if (ju64(o, "frame", i) || jstr(o, "kind", frame_kinds[frame_kind(m, i)].name) ||
+		    ju64(o, "domain", m->domains[i]))
+			return jfail(doc);
+	}
+	return doc;
+}
+
+int format_map(FILE *f, const struct format_map *m, enum format_map_style style)
+{
+	struct map_summary s;
+	char size[32];
+	int err;
+
+	err = map_summarize(m, &s);
+	if (err)
+		return err;
+	if (style == FORMAT_MAP_JSON) {
+		err = json_print(f, map_json(m, &s));
+	} else {
+		fprintf(f, "pool: %u frames of %s, %u per row\n", m->nr_frames,
+			frame_size_text(size, sizeof(size), m->frame_size), map_width(m));
+		map_cells(f, m, style == FORMAT_MAP_COLOUR);
+		map_legend(f, &s, style == FORMAT_MAP_COLOUR);
+		err = stream_status(f);
+	}
+	map_summary_free(&s);
+	return err;
+}
+
+/* SVG geometry, in pixels. */
+#define SVG_CELL   12 /* a frame's cell, its gap included */
+#define SVG_MARGIN 8
+#define SVG_LINE   16 /* a line of text */
+#define SVG_DIGIT  7  /* the width of a digit at font-size 11 */
+#define SVG_MIN_W  360
+
+static void svg_cells(FILE *f, const struct format_map *m, unsigned int x0, unsigned int y0)
+{
+	unsigned int width = map_width(m);
+	uint32_t i;
+
+	for (i = 0; i < m->nr_frames; i++) {
+		enum format_frame_kind k = frame_kind(m, i);
+		unsigned int x = x0 + (i % width) * SVG_CELL, y = y0 + (i / width) * SVG_CELL;
+
+		if (i % width == 0)
+			fprintf(f, "<text x=\"%u\" y=\"%u\" text-anchor=\"end\">%u</text>\n",
+				x0 - 4, y + SVG_CELL - 2, i);
+		fprintf(f,
+			"<rect x=\"%u\" y=\"%u\" width=\"%d\" height=\"%d\" fill=\"%s\">"
+			"<title>frame %u: %s",
+			x, y, SVG_CELL - 1, SVG_CELL - 1, frame_kinds[k].fill, i,
+			frame_kinds[k].name);
+		if (m->domains[i])
+			fprintf(f, ", domain %u", m->domains[i]);
+		fputs("</title></rect>\n", f);
+	}
+}
+
+static unsigned int svg_legend(FILE *f, const struct map_summary *s, unsigned int y)
+{
+	size_t d;
+	int k;
+
+	for (k = 0; k < FORMAT_FRAME_NR_KINDS; k++) {
+		if (k == FORMAT_FRAME_UNKNOWN && !s->kinds[k])
+			continue;
+		fprintf(f,
+			"<rect x=\"%d\" y=\"%u\" width=\"%d\" height=\"%d\" fill=\"%s\"/>"
+			"<text x=\"%d\" y=\"%u\">%s: %" PRIu64 "</text>\n",
+			SVG_MARGIN, y, SVG_CELL - 1, SVG_CELL - 1, frame_kinds[k].fill,
+			SVG_MARGIN + SVG_CELL + 6, y + SVG_CELL - 2, frame_kinds[k].what,
+			s->kinds[k]);
+		y += SVG_LINE;
+	}
+	for (d = 0; d < s->nr_domains; d++) {
+		bool first = true;
+
+		uint64_t frames = domain_frames(s, d);
+
+		fprintf(f, "<text x=\"%d\" y=\"%u\">domain %u: %" PRIu64 " frame%s", SVG_MARGIN,
+			y + SVG_CELL - 2, s->domains[d], frames, frames == 1 ? "" : "s");
+		for (k = FORMAT_FRAME_DOMAIN_FREE; k < FORMAT_FRAME_NR_KINDS; k++) {
+			if (!s->by_domain[d][k])
+				continue;
+			fprintf(f, "%s%s %" PRIu64, first ? " (" : ", ", frame_kinds[k].name,
+				s->by_domain[d][k]);
+			first = false;
+		}
+		fputs(first ? "</text>\n" : ")</text>\n", f);
+		y += SVG_LINE;
+	}
+	return y;
+}
+
+int format_map_svg(FILE *f, const struct format_map *m)
+{
+	unsigned int width = map_width(m), digits = 1, label, rows, legend_lines, w, h, y;
+	struct map_summary s;
+	char size[32];
+	uint32_t n;
+	int err;
+
+	err = map_summarize(m, &s);
+	if (err)
+		return err;
+	for (n = m->nr_frames ? m->nr_frames - 1 : 0; n >= 10; n /= 10)
+		digits++;
+	label = SVG_MARGIN + digits * SVG_DIGIT + 4;
+	rows = (m->nr_frames + width - 1) / width;
+	legend_lines =
+		KNOWN_KINDS + (s.kinds[FORMAT_FRAME_UNKNOWN] ? 1 : 0) + (unsigned)s.nr_domains;
+	w = label + width * SVG_CELL + SVG_MARGIN;
+	if (w < SVG_MIN_W)
+		w = SVG_MIN_W;
+	h = SVG_MARGIN + SVG_LINE + 4 + rows * SVG_CELL + SVG_MARGIN + legend_lines * SVG_LINE +
+	    SVG_MARGIN;
+	frame_size_text(size, sizeof(size), m->frame_size);
+	/* Nothing in the document comes from a client: kinds are ours,
+	 * everything else numbers; no text needs escaping. */
+	fprintf(f,
+		"<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n"
+		"<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%u\" "
+		"height=\"%u\" viewBox=\"0 0 %u %u\" font-family=\"sans-serif\" "
+		"font-size=\"11\">\n"
+		"<title>kmallocd pool: %u frames of %s</title>\n"
+		"<rect x=\"0\" y=\"0\" width=\"%u\" height=\"%u\" fill=\"#ffffff\"/>\n"
+		"<text x=\"%d\" y=\"%d\">kmallocd pool: %u frames of %s, %u per row</text>\n",
+		w, h, w, h, m->nr_frames, size, w, h, SVG_MARGIN, SVG_MARGIN + 11, m->nr_frames,
+		size, width);
+	y = SVG_MARGIN + SVG_LINE + 4;
+	svg_cells(f, m, label, y);
+	y += rows * SVG_CELL + SVG_MARGIN;
+	svg_legend(f, &s, y);
+	fputs("</svg>\n", f);
+	map_summary_free(&s);
+	return stream_status(f);
 }

@@ -2,7 +2,8 @@
 /*
  * kmctl.c - the inspector: subcommand table, options, one connection to
  * kmallocd speaking the raw protocol (proto/kmalloc.proto), Inspect paging,
- * and the `top` loop. It does not link libkmclient: it never maps the pool, so
+ * the `top` loop, `map`'s frame paging and output file, and clients' commands
+ * from /proc. It does not link libkmclient: it never maps the pool, so
  * the domain memfd that comes with the Welcome is closed on arrival. Requests
  * go one at a time, so a reply must carry the id just sent. Everything printed
  * comes from format.c; this file only fetches and reports errors.
@@ -14,6 +15,7 @@
 #include "format.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -24,15 +26,28 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <sys/un.h>
 
 #include "kmalloc.pb-c.h"
 #include "wire.h"
 
 #define KM_PROTOCOL_VERSION 1
-#define KMCTL_REQUEST_MAX   256	  /* bytes: our requests are tiny */
-#define KMCTL_RECV_TIMEOUT  10	  /* seconds to wait for any reply */
-#define KMCTL_MAX_PAGES	    65536 /* a daemon that pages forever is broken */
+#define KMCTL_REQUEST_MAX   256	       /* bytes: our requests are tiny */
+#define KMCTL_RECV_TIMEOUT  10	       /* seconds to wait for any reply */
+#define KMCTL_MAX_PAGES	    65536      /* a daemon that pages forever is broken */
+#define KMCTL_MAX_FRAMES    (1u << 26) /* 128 TiB of 2 MiB frames: more is a broken reply */
+#define KMCTL_COMM_MAX	    64	       /* bytes of /proc/<pid>/comm read (the kernel's is 16) */
+
+/* Clients' commands read from /proc, by pid (NULL: unreadable). */
+struct comm_cache {
+	struct comm_entry {
+		uint32_t pid;
+		char *comm;
+	} * entries;
+	size_t nr, cap;
+	int usable; /* 0 not checked yet, 1 the daemon's pids are ours, -1 not */
+};
 
 struct kmctl {
 	const char *socket_path;
@@ -43,6 +58,10 @@ struct kmctl {
 	bool json;
 	double delay;		  /* seconds between `top` refreshes */
 	unsigned long iterations; /* `top` refreshes, 0: until SIGINT */
+	const char *svg_path;	  /* `map --svg`: write an SVG there ("-": stdout) */
+	unsigned int width;	  /* `map --width`: cells per row, 0: the default */
+	uint64_t frame_size;	  /* Welcome.frame_size */
+	struct comm_cache comms;
 };
 
 /* Every page of one Inspect table; the rows point into the replies. */
@@ -196,6 +215,8 @@ static int kmctl_hello(struct kmctl *k)
 	if (!reply->welcome || reply->welcome->version != KM_PROTOCOL_VERSION) {
 		report(k, EPROTO, "kmallocd speaks another protocol version");
 		ret = -1;
+	} else {
+		k->frame_size = reply->welcome->frame_size;
 	}
 	kmalloc__reply__free_unpacked(reply, NULL);
 	return ret;
@@ -288,6 +309,176 @@ err_free:
 	return -1;
 }
 
+/* ---- clients' commands --------------------------------------------------- */
+
+/*
+ * The pids in the daemon's rows are as the daemon sees them (SO_PEERCRED in
+ * its pid namespace). They name the same processes here only when kmctl runs
+ * in that namespace: the daemon's own pid (as this socket's peer) must be
+ * visible, and its /proc/<pid>/ns/pid must be ours. Reading another uid's
+ * ns link needs root (or CAP_SYS_PTRACE); without it the Hello names serve.
+ */
+static bool same_pid_namespace(int sock)
+{
+	char path[64], mine[128], theirs[128];
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	ssize_t a, b;
+
+	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.pid <= 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)cred.pid);
+	a = readlink("/proc/self/ns/pid", mine, sizeof(mine));
+	b = readlink(path, theirs, sizeof(theirs));
+	return a > 0 && a < (ssize_t)sizeof(mine) && a == b && !memcmp(mine, theirs, (size_t)a);
+}
+
+/* /proc/<pid>/comm without its newline, malloc'd; NULL if unreadable. */
+static char *read_comm(uint32_t pid)
+{
+	char path[64], buf[KMCTL_COMM_MAX];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%u/comm", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return buf[0] ? strdup(buf) : NULL;
+}
+
+/* format_table.comm: the command of @pid when it can be trusted to be the
+ * daemon's client (same pid namespace), else NULL for its Hello name. A
+ * client that exited since the daemon answered has no /proc entry; one
+ * whose pid was reused meanwhile would show the new process's command: the
+ * window is the time between the reply and this look-up. */
+static const char *kmctl_comm(void *ctx, uint32_t pid)
+{
+	struct kmctl *k = ctx;
+	struct comm_cache *cc = &k->comms;
+	struct comm_entry *e;
+	size_t i;
+
+	if (!cc->usable)
+		cc->usable = k->sock >= 0 && same_pid_namespace(k->sock) ? 1 : -1;
+	if (cc->usable < 0)
+		return NULL;
+	for (i = 0; i < cc->nr; i++)
+		if (cc->entries[i].pid == pid)
+			return cc->entries[i].comm;
+	if (cc->nr == cc->cap) {
+		size_t cap = cc->cap ? 2 * cc->cap : 64;
+
+		e = realloc(cc->entries, cap * sizeof(*e));
+		if (!e)
+			return NULL;
+		cc->entries = e;
+		cc->cap = cap;
+	}
+	e = &cc->entries[cc->nr++];
+	e->pid = pid;
+	e->comm = read_comm(pid);
+	return e->comm;
+}
+
+static void comm_cache_free(struct comm_cache *cc)
+{
+	size_t i;
+
+	for (i = 0; i < cc->nr; i++)
+		free(cc->entries[i].comm);
+	free(cc->entries);
+	memset(cc, 0, sizeof(*cc));
+}
+
+/* ---- the frame map ----------------------------------------------------------- */
+
+struct frames {
+	uint32_t nr;
+	uint8_t *kinds;
+	uint32_t *domains;
+};
+
+static void frames_free(struct frames *fr)
+{
+	free(fr->kinds);
+	free(fr->domains);
+	memset(fr, 0, sizeof(*fr));
+}
+
+/* Takes one FrameMap page into @fr: @first is the frame asked for. */
+static int frames_add(struct kmctl *k, struct frames *fr, uint32_t first,
+		      const Kmalloc__FrameMap *map)
+{
+	size_t n = map->kinds.len, i;
+
+	if (first == 0) {
+		if (map->nr_frames > KMCTL_MAX_FRAMES) {
+			report(k, EPROTO, "kmallocd sent a map of too many frames");
+			return -1;
+		}
+		fr->nr = map->nr_frames;
+		fr->kinds = malloc(fr->nr ? fr->nr : 1);
+		fr->domains = calloc(fr->nr ? fr->nr : 1, sizeof(*fr->domains));
+		if (!fr->kinds || !fr->domains) {
+			report(k, ENOMEM, NULL);
+			return -1;
+		}
+	}
+	if (map->nr_frames != fr->nr || map->first != first || (!n && first < fr->nr) ||
+	    n > fr->nr - first) {
+		report(k, EPROTO, "kmallocd sent a frame map page that does not fit");
+		return -1;
+	}
+	memcpy(fr->kinds + first, map->kinds.data, n);
+	/* A page without domains: every frame's is unknown, 0. */
+	for (i = 0; i < n && i < map->n_domains; i++)
+		fr->domains[first + i] = map->domains[i];
+	return 0;
+}
+
+/* Every frame of the pool: TABLE_MAP pages by frames, Inspect.offset the
+ * first wanted, until a page reaches FrameMap.nr_frames. */
+static int fetch_frames(struct kmctl *k, struct frames *fr)
+{
+	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
+	Kmalloc__Inspect body = KMALLOC__INSPECT__INIT;
+	Kmalloc__Reply *reply;
+	uint32_t got = 0;
+	int err;
+
+	memset(fr, 0, sizeof(*fr));
+	body.table = KMALLOC__INSPECT__TABLE__TABLE_MAP;
+	req.body_case = KMALLOC__REQUEST__BODY_INSPECT;
+	req.inspect = &body;
+	do {
+		body.offset = got;
+		if (kmctl_call(k, &req, KMALLOC__REPLY__BODY_INSPECT, &reply))
+			goto err_free;
+		if (!reply->inspect || !reply->inspect->map) {
+			report(k, EPROTO, "kmallocd sent no frame map");
+			err = -1;
+		} else {
+			err = frames_add(k, fr, got, reply->inspect->map);
+			got += (uint32_t)reply->inspect->map->kinds.len;
+		}
+		kmalloc__reply__free_unpacked(reply, NULL);
+		if (err)
+			goto err_free;
+	} while (got < fr->nr);
+	return 0;
+
+err_free:
+	frames_free(fr);
+	return -1;
+}
+
 static int print_result(struct kmctl *k, int err)
 {
 	if (err) {
@@ -321,8 +512,9 @@ static int cmd_table(struct kmctl *k, Kmalloc__Inspect__Table table,
 
 	if (fetch_table(k, table, &p))
 		return -1;
-	t.pages = p.inspect;
-	t.nr_pages = p.nr;
+	t = (struct format_table){
+		.pages = p.inspect, .nr_pages = p.nr, .comm = kmctl_comm, .comm_ctx = k
+	};
 	ret = print_result(k, format(stdout, &t, k->json));
 	pages_free(&p);
 	return ret;
@@ -343,9 +535,68 @@ static int cmd_vmallocinfo(struct kmctl *k)
 	return cmd_table(k, KMALLOC__INSPECT__TABLE__TABLE_VMALLOCINFO, format_vmallocinfo);
 }
 
+/* Colours on a terminal, unless NO_COLOR (no-color.org) or TERM=dumb. */
+static bool want_colour(void)
+{
+	const char *no_color = getenv("NO_COLOR"), *term = getenv("TERM");
+
+	return isatty(STDOUT_FILENO) && !(no_color && no_color[0]) &&
+	       !(term && !strcmp(term, "dumb"));
+}
+
+static int write_svg(struct kmctl *k, const struct format_map *m)
+{
+	bool to_stdout = !strcmp(k->svg_path, "-");
+	FILE *f = to_stdout ? stdout : fopen(k->svg_path, "we");
+	int err;
+
+	if (!f) {
+		fprintf(stderr, "kmctl: %s: cannot write %s: %s\n", k->cmd, k->svg_path,
+			strerror(errno));
+		return -1;
+	}
+	err = format_map_svg(f, m);
+	if (!to_stdout && fclose(f) && !err)
+		err = -errno;
+	if (err) {
+		fprintf(stderr, "kmctl: %s: writing %s: %s\n", k->cmd, k->svg_path, strerror(-err));
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_map(struct kmctl *k)
+{
+	struct format_map m;
+	struct frames fr;
+	int ret;
+
+	if (fetch_frames(k, &fr))
+		return -1;
+	m = (struct format_map){ .nr_frames = fr.nr,
+				 .kinds = fr.kinds,
+				 .domains = fr.domains,
+				 .frame_size = k->frame_size,
+				 .width = k->width };
+	if (k->svg_path)
+		ret = write_svg(k, &m);
+	else
+		ret = print_result(k, format_map(stdout, &m,
+						 k->json	 ? FORMAT_MAP_JSON
+						 : want_colour() ? FORMAT_MAP_COLOUR
+								 : FORMAT_MAP_PLAIN));
+	frames_free(&fr);
+	return ret;
+}
+
 static int cmd_clients(struct kmctl *k)
 {
 	return cmd_table(k, KMALLOC__INSPECT__TABLE__TABLE_CLIENTS, format_clients);
+}
+
+static int cmd_shares(struct kmctl *k)
+{
+	return cmd_table(k, KMALLOC__INSPECT__TABLE__TABLE_SHARES, format_shares);
 }
 
 static int cmd_limits(struct kmctl *k)
@@ -448,8 +699,10 @@ static const struct subcommand subcommands[] = {
 	{ "meminfo", cmd_meminfo, "pool totals, as /proc/meminfo" },
 	{ "slabinfo", cmd_slabinfo, "slab caches, as /proc/slabinfo 2.1 (slabtop's input)" },
 	{ "buddyinfo", cmd_buddyinfo, "free blocks per order per domain, as /proc/buddyinfo" },
-	{ "vmallocinfo", cmd_vmallocinfo, "vmalloc areas, as /proc/vmallocinfo" },
+	{ "vmallocinfo", cmd_vmallocinfo, "vmalloc areas, as /proc/vmallocinfo, and their owners" },
+	{ "map", cmd_map, "the pool, one cell per frame: what it holds, which domain" },
 	{ "clients", cmd_clients, "connected clients and what they hold" },
+	{ "shares", cmd_shares, "live share handles: exporter, holders, restrictions, age" },
 	{ "limits", cmd_limits, "each uid's connections, grants and bytes against its limits" },
 	{ "stats", cmd_stats, "how long requests and teardowns held the daemon's loop" },
 	{ "top", cmd_top, "slabtop-like summary and clients by bytes, refreshed" },
@@ -476,9 +729,13 @@ static void usage(FILE *f)
 		"                         (top: one document per refresh)\n"
 		"  -d, --delay SECONDS    top: time between refreshes (default 1)\n"
 		"  -n, --iterations N     top: exit after N refreshes (default: until SIGINT)\n"
+		"      --svg FILE         map: write an SVG picture to FILE (- for stdout)\n"
+		"  -w, --width N          map: frames per row (default %d, at most %d)\n"
 		"  -h, --help             show this help\n"
-		"  -V, --version          show the version\n",
-		KM_DEFAULT_SOCKET);
+		"  -V, --version          show the version\n"
+		"\n"
+		"Options may also follow the subcommand (kmctl map --svg pool.svg).\n",
+		KM_DEFAULT_SOCKET, FORMAT_MAP_WIDTH, FORMAT_MAP_WIDTH_MAX);
 }
 
 static const struct subcommand *find_subcommand(const char *name)
@@ -511,21 +768,45 @@ static bool parse_iterations(const char *arg, unsigned long *out)
 	return !errno && end != arg && !*end && *out && arg[0] != '-';
 }
 
-/* The options before the subcommand, into @k; *top_options tells whether
- * one that applies to `top` only was given. Returns -1 to go on, else the
- * exit status (0 after --help or --version, 2 for a usage error). */
-static int parse_options(struct kmctl *k, int argc, char **argv, bool *top_options)
+/* A --width: frames per row, 1 .. FORMAT_MAP_WIDTH_MAX. */
+static bool parse_width(const char *arg, unsigned int *out)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	*out = (unsigned int)v;
+	return !errno && end != arg && !*end && arg[0] != '-' && v >= 1 &&
+	       v <= FORMAT_MAP_WIDTH_MAX;
+}
+
+/* Options given that apply to one subcommand only. */
+struct only_options {
+	bool top; /* -d, -n */
+	bool map; /* --svg, --width */
+};
+
+#define OPT_SVG 256 /* --svg: no short form */
+
+/* The options (before or after the subcommand: getopt_long() permutes), into
+ * @k; @only tells which that apply to one subcommand were given. Returns -1
+ * to go on, else the exit status (0 after --help or --version, 2 for a usage
+ * error). */
+static int parse_options(struct kmctl *k, int argc, char **argv, struct only_options *only)
 {
 	static const struct option options[] = { { "socket", required_argument, NULL, 's' },
 						 { "json", no_argument, NULL, 'j' },
 						 { "delay", required_argument, NULL, 'd' },
 						 { "iterations", required_argument, NULL, 'n' },
+						 { "svg", required_argument, NULL, OPT_SVG },
+						 { "width", required_argument, NULL, 'w' },
 						 { "help", no_argument, NULL, 'h' },
 						 { "version", no_argument, NULL, 'V' },
 						 {} };
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "s:jd:n:hV", options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "s:jd:n:w:hV", options, NULL)) != -1) {
 		switch (opt) {
 		case 's':
 			k->socket_path = optarg;
@@ -539,7 +820,7 @@ static int parse_options(struct kmctl *k, int argc, char **argv, bool *top_optio
 					optarg);
 				return 2;
 			}
-			*top_options = true;
+			only->top = true;
 			break;
 		case 'n':
 			if (!parse_iterations(optarg, &k->iterations)) {
@@ -547,7 +828,23 @@ static int parse_options(struct kmctl *k, int argc, char **argv, bool *top_optio
 					optarg);
 				return 2;
 			}
-			*top_options = true;
+			only->top = true;
+			break;
+		case OPT_SVG:
+			if (!optarg[0]) {
+				fputs("kmctl: --svg needs a file name\n", stderr);
+				return 2;
+			}
+			k->svg_path = optarg;
+			only->map = true;
+			break;
+		case 'w':
+			if (!parse_width(optarg, &k->width)) {
+				fprintf(stderr, "kmctl: invalid width '%s' (1 to %d frames)\n",
+					optarg, FORMAT_MAP_WIDTH_MAX);
+				return 2;
+			}
+			only->map = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -565,7 +862,8 @@ static int parse_options(struct kmctl *k, int argc, char **argv, bool *top_optio
 
 /* The subcommand at argv[optind], alone after the options; NULL after
  * saying what is wrong. */
-static const struct subcommand *parse_subcommand(int argc, char **argv, bool top_options)
+static const struct subcommand *parse_subcommand(const struct kmctl *k, int argc, char **argv,
+						 const struct only_options *only)
 {
 	const struct subcommand *sub;
 
@@ -585,8 +883,16 @@ static const struct subcommand *parse_subcommand(int argc, char **argv, bool top
 			argv[optind + 1]);
 		return NULL;
 	}
-	if (top_options && sub->run != cmd_top) {
+	if (only->top && sub->run != cmd_top) {
 		fprintf(stderr, "kmctl: %s: -d and -n apply to top only\n", sub->name);
+		return NULL;
+	}
+	if (only->map && sub->run != cmd_map) {
+		fprintf(stderr, "kmctl: %s: --svg and --width apply to map only\n", sub->name);
+		return NULL;
+	}
+	if (k->svg_path && k->json) {
+		fprintf(stderr, "kmctl: %s: --svg and --json do not go together\n", sub->name);
 		return NULL;
 	}
 	return sub;
@@ -610,6 +916,7 @@ static int run_subcommand(struct kmctl *k, const struct subcommand *sub)
 	if (k->sock >= 0)
 		close(k->sock);
 	free(k->buf);
+	comm_cache_free(&k->comms);
 	if (fflush(stdout) || ferror(stdout)) {
 		if (!ret)
 			report(k, errno ? errno : EIO, "writing the output");
@@ -621,14 +928,14 @@ static int run_subcommand(struct kmctl *k, const struct subcommand *sub)
 int main(int argc, char **argv)
 {
 	struct kmctl k = { .sock = -1, .delay = 1.0 };
+	struct only_options only = { 0 };
 	const struct subcommand *sub;
-	bool top_options = false;
 	int ret;
 
-	ret = parse_options(&k, argc, argv, &top_options);
+	ret = parse_options(&k, argc, argv, &only);
 	if (ret >= 0)
 		return ret;
-	sub = parse_subcommand(argc, argv, top_options);
+	sub = parse_subcommand(&k, argc, argv, &only);
 	if (!sub)
 		return 2;
 	k.cmd = sub->name;

@@ -6,6 +6,9 @@
  * shows what the clients hold, --json is valid JSON of the shape scripts
  * expect, with integers kept integers, `kmctl stats` counts the requests
  * sent through the daemon, and a user outside the admin group is refused.
+ * `kmctl map` shows what was allocated, frame by frame (and as SVG an XML
+ * parser reads), vmallocinfo names the owner, `kmctl shares` lists shares
+ * with their holders.
  */
 #include "config.h"
 
@@ -24,6 +27,7 @@
 
 #include "daemon.h"
 #include "kmclient.h"
+#include "rawclient.h"
 #include "testutil.h"
 
 #define POOL_SIZE (64ull << 20)
@@ -422,8 +426,9 @@ struct stats {
 /* A request body's name as `kmctl stats` gives the worst one's. */
 static bool is_request_kind(const char *kind)
 {
-	static const char *const kinds[] = { "hello", "alloc",	 "slab_alloc", "vmalloc",
-					     "free",  "meminfo", "inspect",    "nop" };
+	static const char *const kinds[] = { "hello",  "alloc",	  "slab_alloc", "vmalloc",
+					     "free",   "meminfo", "inspect",	"export",
+					     "import", "revoke",  "nop" };
 
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		if (!strcmp(kind, kinds[i]))
@@ -570,7 +575,8 @@ START_TEST(test_json_is_valid)
 	} subs[] = {
 		{ "meminfo", "object" },   { "slabinfo", "rows" }, { "buddyinfo", "rows" },
 		{ "vmallocinfo", "rows" }, { "clients", "rows" },  { "limits", "rows" },
-		{ "top -n 1", "top" },	   { "stats", "object" },
+		{ "top -n 1", "top" },	   { "stats", "object" },  { "map", "object" },
+		{ "shares", "object" },
 	};
 	char cmd[4096];
 	size_t i;
@@ -616,6 +622,474 @@ START_TEST(test_unprivileged_user_refused)
 }
 END_TEST
 
+/* ---- map: one cell per frame ------------------------------------------------ */
+
+#define FRAME_KB 2048ull /* a frame, 2 MiB, in kB */
+
+/* `kmctl map` read back: the header's figures, the cells in order, and the
+ * legend's count per cell character. */
+struct map_view {
+	unsigned int frames, width;
+	char *cells;
+	unsigned long long counts[128];
+	unsigned long long legend[128];
+	bool coloured;
+};
+
+/* One line of `kmctl map`: a header, a row of cells, or a legend line. */
+static void map_line(struct map_view *v, const char *line, size_t *n)
+{
+	unsigned int first;
+	char cells[4097];
+
+	if (sscanf(line, "pool: %u frames of 2 MiB, %u per row", &v->frames, &v->width) == 2) {
+		v->cells = calloc(v->frames + 1, 1);
+		ck_assert_ptr_nonnull(v->cells);
+	} else if (line[0] == ' ' && line[1] == ' ' && line[2] && line[3] == ' ') {
+		const char *last = strrchr(line, ' ');
+
+		v->legend[(unsigned char)line[2]] = strtoull(last + 1, NULL, 10);
+	} else if (sscanf(line, "%u %4096s", &first, cells) == 2 && v->cells &&
+		   strspn(cells, ".dsLvSXm?") == strlen(cells)) {
+		ck_assert_uint_eq(first, *n); /* each row led by its first frame */
+		ck_assert_uint_le(*n + strlen(cells), v->frames);
+		memcpy(v->cells + *n, cells, strlen(cells));
+		for (const char *c = cells; *c; c++)
+			v->counts[(unsigned char)*c]++;
+		*n += strlen(cells);
+	}
+}
+
+static void map_read(struct map_view *v, const char *args)
+{
+	char *out = kmctl_ok(args), *line, *save;
+	size_t n = 0;
+
+	memset(v, 0, sizeof(*v));
+	v->coloured = strchr(out, '\033') != NULL;
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		map_line(v, line, &n);
+	free(out);
+	ck_assert_msg(v->cells, "no map header");
+	ck_assert_uint_eq(n, v->frames);
+	/* The legend counts what the cells show. */
+	for (const char *c = ".dsLvSXm"; *c; c++)
+		ck_assert_msg(v->legend[(unsigned char)*c] == v->counts[(unsigned char)*c],
+			      "legend says %llu '%c', the map shows %llu",
+			      v->legend[(unsigned char)*c], *c, v->counts[(unsigned char)*c]);
+}
+
+/* A line of the form "<label>: <value> kB" of `kmctl meminfo`, in kB. */
+static unsigned long long meminfo_kb(const char *label)
+{
+	char *out = kmctl_ok("meminfo"), *p = strstr(out, label);
+	unsigned long long v;
+
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(sscanf(p + strlen(label), ": %llu", &v), 1);
+	free(out);
+	return v;
+}
+
+/* Free pages of buddyinfo's zone @zone ("free": the frame allocator's). */
+static unsigned long long buddyinfo_pages(const char *zone)
+{
+	char *out = kmctl_ok("buddyinfo"), *line, *save;
+	unsigned long long pages = 0;
+
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		unsigned long v[11];
+		char z[32];
+
+		if (sscanf(line, "Node 0, zone %31s %lu %lu %lu %lu %lu %lu %lu %lu %lu %lu %lu", z,
+			   &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9],
+			   &v[10]) == 12 &&
+		    !strcmp(z, zone))
+			for (int o = 0; o < 11; o++)
+				pages += (unsigned long long)v[o] << o;
+	}
+	free(out);
+	return pages;
+}
+
+/* Until only this test's @mine connections and kmctl are connected:
+ * earlier tests' clients gone, their grants given back. */
+static void wait_for_quiet(unsigned int mine)
+{
+	struct stats st;
+
+	for (int i = 0; i < 1000; i++) {
+		stats_read(&st);
+		if (st.connections == mine + 1)
+			return;
+		usleep(10000);
+	}
+	ck_abort_msg("clients of earlier tests still connected");
+}
+
+/*
+ * `kmctl map` after known allocations: a 5 MiB vmalloc is 3 'v' frames (all
+ * of VmallocUsed), a 4 MiB kmalloc 2 'L' frames at least, a shareable 3 MiB
+ * kmalloc 2 'S' frames, the small objects
+ * slab frames ('s' or 'm'), the frame allocator's free frames '.' (its
+ * buddyinfo zone), a domain's free frames 'd' at most its free pages; no
+ * colours into a pipe; the JSON form says the same.
+ */
+START_TEST(test_map)
+{
+	struct map_view v, again;
+	unsigned long long vmalloc_kb, free_pages, domain_pages, total_kb;
+	char cmd[4096];
+	int tries;
+
+	hold_some_memory();
+	ck_assert_ptr_nonnull(km_kmalloc(holder, 4u << 20, KM_GFP_KERNEL));
+	/* Shareable: 2 frames in a memfd of their own. */
+	ck_assert_ptr_nonnull(km_kmalloc(holder, 3u << 20, KM_GFP_KERNEL | KM_GFP_SHARED));
+	wait_for_quiet(1);
+	/* The figures of one moment: a map, the figures, the same map again
+	 * (domains give frames back on a timer). */
+	for (tries = 0; tries < 50; tries++) {
+		map_read(&v, "map --width 16");
+		vmalloc_kb = meminfo_kb("VmallocUsed");
+		total_kb = meminfo_kb("MemTotal");
+		free_pages = buddyinfo_pages("free");
+		domain_pages = buddyinfo_pages("uid0");
+		map_read(&again, "map --width 16");
+		if (!strcmp(v.cells, again.cells))
+			break;
+		free(v.cells);
+		free(again.cells);
+		usleep(20000);
+	}
+	ck_assert_int_lt(tries, 50);
+	ck_assert(!v.coloured);
+	ck_assert_uint_eq(v.width, 16);
+	ck_assert_uint_eq(v.frames, POOL_SIZE >> 21);
+	ck_assert_uint_eq(v.frames * FRAME_KB, total_kb);
+	ck_assert_uint_eq(v.counts['v'], 3);
+	ck_assert_uint_eq(v.counts['v'] * FRAME_KB, vmalloc_kb);
+	ck_assert_uint_ge(v.counts['L'], 2);
+	ck_assert_uint_ge(v.counts['s'] + v.counts['m'], 1);
+	ck_assert_uint_eq(v.counts['.'] * 512, free_pages);
+	ck_assert_uint_le(v.counts['d'] * 512, domain_pages);
+	ck_assert_uint_eq(v.counts['S'], 2);
+	ck_assert_uint_eq(v.counts['X'] + v.counts['?'], 0);
+	free(v.cells);
+	free(again.cells);
+
+	if (system("python3 -c 'import json' 2>/dev/null") != 0)
+		return;
+	/* Counts add up to the frames; every frame but free and quarantined
+	 * ones is a domain's; 3 vmalloc frames. */
+	snprintf(cmd, sizeof(cmd),
+		 "%s --socket %s --json map | python3 -c '"
+		 "import json, sys\n"
+		 "d = json.load(sys.stdin)\n"
+		 "f = d[\"frames\"]\n"
+		 "ok = d[\"nr_frames\"] == len(f) == %u and d[\"frame_size\"] == 2097152\n"
+		 "ok = ok and sum(d[\"counts\"].values()) == len(f)\n"
+		 "ok = ok and d[\"counts\"][\"vmalloc\"] == 3\n"
+		 "ok = ok and all((x[\"domain\"] == 0) == (x[\"kind\"] in (\"free\", "
+		 "\"quarantined\")) for x in f)\n"
+		 "ok = ok and all(x[\"frame\"] == i for i, x in enumerate(f))\n"
+		 "ok = ok and sum(x[\"frames\"] for x in d[\"domains\"]) == "
+		 "len(f) - d[\"counts\"][\"free\"] - d[\"counts\"][\"quarantined\"]\n"
+		 "sys.exit(0 if ok else 1)'",
+		 getenv("KMCTL"), daemon_under_test.socket, (unsigned int)(POOL_SIZE >> 21));
+	ck_assert_msg(system(cmd) == 0, "kmctl --json map: not the figures expected");
+}
+END_TEST
+
+/* Whether @path is well-formed XML whose root is an SVG <svg> with one
+ * <rect> with a <title> per frame: 0 yes, 1 no, 77 no python3. */
+static int svg_check(const char *path, unsigned int frames)
+{
+	char cmd[2048];
+	int status;
+
+	if (system("python3 -c 'import xml.etree.ElementTree' 2>/dev/null") != 0)
+		return 77;
+	snprintf(cmd, sizeof(cmd),
+		 "python3 -c '"
+		 "import sys, xml.etree.ElementTree as ET\n"
+		 "ns = \"{http://www.w3.org/2000/svg}\"\n"
+		 "root = ET.parse(sys.argv[1]).getroot()\n"
+		 "titles = [r.find(ns + \"title\").text for r in root.iter(ns + \"rect\")\n"
+		 "          if r.find(ns + \"title\") is not None]\n"
+		 "ok = root.tag == ns + \"svg\" and len(titles) == %u\n"
+		 "ok = ok and all(t.startswith(\"frame %%d: \" %% i) for i, t in "
+		 "enumerate(titles))\n"
+		 "ok = ok and sum(\"vmalloc, domain \" in t for t in titles) == 3\n"
+		 "sys.exit(0 if ok else 1)' %s",
+		 frames, path);
+	status = system(cmd);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+/* `kmctl map --svg FILE`: a well-formed SVG document, one titled rect per
+ * frame; options that do not go with map, or with each other, refused. */
+START_TEST(test_map_svg)
+{
+	char path[160], args[256], *out, *doc;
+	size_t len = 0;
+	int status, rc;
+	FILE *f;
+
+	hold_some_memory();
+	snprintf(path, sizeof(path), "%s/map.svg", daemon_under_test.dir);
+	snprintf(args, sizeof(args), "map --svg %s", path);
+	out = kmctl_ok(args);
+	ck_assert_str_eq(out, ""); /* the picture goes to the file only */
+	free(out);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(getdelim(&doc, &len, '\0', f) > 0, 1);
+	fclose(f);
+	ck_assert_int_eq(strncmp(doc, "<?xml ", 6), 0);
+	ck_assert_ptr_nonnull(strstr(doc, "</svg>\n"));
+	free(doc);
+	rc = svg_check(path, (unsigned int)(POOL_SIZE >> 21));
+	ck_assert_msg(rc == 0 || rc == 77, "%s: not the SVG expected", path);
+	unlink(path);
+
+	out = kmctl_ok("map --svg - --width 8");
+	ck_assert_int_eq(strncmp(out, "<?xml ", 6), 0);
+	free(out);
+	for (const char *bad = "map --svg x --json\0meminfo --svg x\0map --width 0\0"
+			       "slabinfo --width 8\0map --width 99999\0map extra\0";
+	     *bad; bad += strlen(bad) + 1) {
+		out = kmctl(bad, &status);
+		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 2,
+			      "kmctl %s: status %#x, not a usage error", bad, status);
+		free(out);
+	}
+}
+END_TEST
+
+/* ---- owners and shares --------------------------------------------------------- */
+
+/* vmallocinfo names each area's owner after the kernel's fields, which
+ * still read as the kernel's; an area another connection imported is
+ * listed once, for its owner, with shared=2. */
+START_TEST(test_vmallocinfo_owner)
+{
+	char *out, *line, *save, needle[64], want[96], shared_needle[64], shared_want[96];
+	int found = 0, shared = 0;
+	km_client *other;
+	km_handle h;
+	void *area;
+	size_t imported;
+
+	hold_some_memory();
+	wait_for_quiet(1); /* no area of an earlier test's client at our address */
+	area = km_vmalloc(holder, 3u << 20);
+	ck_assert_ptr_nonnull(area);
+	ck_assert_int_eq(km_export(holder, area, &h), 0);
+	other = km_connect(daemon_under_test.socket);
+	ck_assert_ptr_nonnull(other);
+	ck_assert_ptr_nonnull(km_import(other, &h, &imported));
+	ck_assert_uint_ge(imported, 3u << 20); /* whole frames */
+	snprintf(shared_needle, sizeof(shared_needle), "0x%016lx-", (unsigned long)area);
+	snprintf(shared_want, sizeof(shared_want),
+		 " pages=1024 vmalloc N0=1024 pid=%d comm=%s shared=2", (int)getpid(),
+		 program_invocation_short_name);
+	out = kmctl_ok("vmallocinfo");
+	snprintf(needle, sizeof(needle), "0x%016lx-", (unsigned long)vm_area);
+	snprintf(want, sizeof(want), " vmalloc N0=1536 pid=%d comm=%s", (int)getpid(),
+		 program_invocation_short_name);
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		unsigned long start, end, size;
+		char caller[128], pages[32];
+
+		/* As tools read /proc/vmallocinfo: range, size, then tokens. */
+		ck_assert_int_ge(sscanf(line, "0x%lx-0x%lx %lu %127s %31s", &start, &end, &size,
+					caller, pages),
+				 4);
+		ck_assert_uint_eq(end - start, size);
+		ck_assert_ptr_nonnull(strstr(line, " pid="));
+		ck_assert_ptr_nonnull(strstr(line, " comm="));
+		if (strstr(line, " shared="))
+			shared++;
+		if (!strncmp(line, shared_needle, strlen(shared_needle)))
+			ck_assert_msg(strstr(line, shared_want) &&
+					      !strcmp(strstr(line, shared_want), shared_want),
+				      "'%s' does not end in '%s'", line, shared_want);
+		if (strncmp(line, needle, strlen(needle)))
+			continue;
+		found++;
+		ck_assert_msg(strstr(line, want) && !strcmp(strstr(line, want), want),
+			      "'%s' does not end in '%s'", line, want);
+	}
+	ck_assert_int_eq(found, 1);
+	ck_assert_int_eq(shared, 1);
+	free(out);
+	km_disconnect(other);
+}
+END_TEST
+
+static const char shares_header[] = "# handle         share kind                 size domain "
+				    "exporter                 state       age expires flags       "
+				    "     holders\n";
+
+/* Nothing exported: the header alone, and {"rows": []}. */
+START_TEST(test_shares_none)
+{
+	char *out;
+
+	wait_for_quiet(0); /* no share of an earlier test's client left */
+	out = kmctl_ok("shares");
+	ck_assert_str_eq(out, shares_header);
+	free(out);
+	out = kmctl_ok("--json shares");
+	ck_assert_str_eq(out, "{\n  \"rows\": [\n  ]\n}\n");
+	free(out);
+}
+END_TEST
+
+/* Request helpers for the share test, over raw connections. */
+static Kmalloc__Reply *raw_export(int fd, uint64_t id, uint64_t grant, uint32_t max_imports)
+{
+	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
+	Kmalloc__Export body = KMALLOC__EXPORT__INIT;
+
+	body.grant = grant;
+	body.max_imports = max_imports;
+	req.id = id;
+	req.body_case = KMALLOC__REQUEST__BODY_EXPORT_GRANT;
+	req.export_grant = &body;
+	return raw_call(fd, &req, NULL);
+}
+
+static Kmalloc__Reply *raw_import(int fd, uint64_t id, ProtobufCBinaryData handle, bool rdonly)
+{
+	Kmalloc__Request req = KMALLOC__REQUEST__INIT;
+	Kmalloc__ImportShare body = KMALLOC__IMPORT_SHARE__INIT;
+	int memfd = -1;
+	Kmalloc__Reply *reply;
+
+	body.handle = handle;
+	body.rdonly = rdonly;
+	req.id = id;
+	req.body_case = KMALLOC__REQUEST__BODY_IMPORT_SHARE;
+	req.import_share = &body;
+	reply = raw_call(fd, &req, &memfd);
+	if (memfd >= 0)
+		close(memfd);
+	return reply;
+}
+
+/* A kmalloc grant of connection a, exported (3 imports at most) and
+ * imported twice by connection b, the second time read-only. */
+struct share_setup {
+	int a, b;
+	uint64_t grant, size, imports[2];
+	char handle[17]; /* the handle's public part, as kmctl shows it */
+};
+
+static void share_setup(struct share_setup *s)
+{
+	Kmalloc__Reply *r, *exp;
+
+	s->a = raw_connect_hello(daemon_under_test.socket, NULL, NULL);
+	s->b = raw_connect_hello(daemon_under_test.socket, NULL, NULL);
+	ck_assert_int_ge(s->a, 0);
+	ck_assert_int_ge(s->b, 0);
+	r = raw_alloc(s->a, 2, 100000, KM_GFP_KERNEL, 1);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->error, 0);
+	s->grant = r->alloc->grants[0]->id;
+	s->size = r->alloc->grants[0]->size; /* what is shared: all of it */
+	kmalloc__reply__free_unpacked(r, NULL);
+	exp = raw_export(s->a, 3, s->grant, 3);
+	ck_assert_ptr_nonnull(exp);
+	ck_assert_msg(exp->error == 0, "export: %s", exp->message);
+	ck_assert_uint_eq(exp->export_grant->handle.len, 32);
+	for (int i = 0; i < 8; i++)
+		snprintf(s->handle + 2 * i, 3, "%02x", exp->export_grant->handle.data[i]);
+	for (int i = 0; i < 2; i++) {
+		r = raw_import(s->b, 4 + (uint64_t)i, exp->export_grant->handle, i == 1);
+		ck_assert_ptr_nonnull(r);
+		ck_assert_msg(r->error == 0, "import: %s", r->message);
+		s->imports[i] = r->import_share->id;
+		kmalloc__reply__free_unpacked(r, NULL);
+	}
+	kmalloc__reply__free_unpacked(exp, NULL);
+}
+
+/* `kmctl --json shares`: one row of @size bytes, imported twice, held by
+ * the exporter and two imports, one read-only. */
+static void shares_json_check(uint64_t size)
+{
+	char cmd[2048];
+
+	if (system("python3 -c 'import json' 2>/dev/null") != 0)
+		return;
+	snprintf(cmd, sizeof(cmd),
+		 "%s --socket %s --json shares | python3 -c '"
+		 "import json, sys\n"
+		 "r = json.load(sys.stdin)[\"rows\"]\n"
+		 "ok = len(r) == 1 and r[0][\"size\"] == %llu and r[0][\"imports\"] == 2\n"
+		 "h = r[0][\"holders\"]\n"
+		 "ok = ok and len(h) == 3 and sum(x[\"exporter\"] for x in h) == 1\n"
+		 "ok = ok and sum(x[\"rdonly\"] for x in h) == 1\n"
+		 "sys.exit(0 if ok else 1)'",
+		 getenv("KMCTL"), daemon_under_test.socket, (unsigned long long)size);
+	ck_assert_msg(system(cmd) == 0, "kmctl --json shares: not the share expected");
+}
+
+static void raw_free_ok(int fd, const uint64_t *ids, size_t n)
+{
+	Kmalloc__Reply *r = raw_free(fd, 10, ids, n);
+
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->error, 0);
+	kmalloc__reply__free_unpacked(r, NULL);
+}
+
+/*
+ * A 100000-byte kmalloc (a 128 KiB grant) exported (at most 3 imports) and
+ * imported twice, once read-only: one line, the handle as its text form
+ * begins, the exporter starred, the read-only import marked, uses=2/3,
+ * live; --json the same as integers. The exporter's free leaves the share
+ * to the importers; their frees end it.
+ */
+START_TEST(test_shares_listed)
+{
+	struct share_setup s;
+	char *out, exporter[32], line[512], *p, size[32];
+
+	wait_for_quiet(0);
+	share_setup(&s);
+	out = kmctl_ok("shares");
+	ck_assert_int_eq(strncmp(out, shares_header, strlen(shares_header)), 0);
+	p = strstr(out, s.handle);
+	ck_assert_msg(p && p[-1] == '\n', "handle %s not listed:\n%s", s.handle, out);
+	ck_assert_int_eq(sscanf(p, "%511[^\n]", line), 1);
+	snprintf(exporter, sizeof(exporter), "*%d:", (int)getpid());
+	snprintf(size, sizeof(size), " %llu ", (unsigned long long)s.size);
+	ck_assert_msg(strstr(line, " kmalloc ") && strstr(line, size) && strstr(line, " live ") &&
+			      strstr(line, " uses=2/3 ") && strstr(line, exporter) &&
+			      strstr(line, "):ro"),
+		      "share line: %s", line);
+	free(out);
+	shares_json_check(s.size);
+
+	/* The exporter's free: the importers still hold it. */
+	raw_free_ok(s.a, &s.grant, 1);
+	out = kmctl_ok("shares");
+	ck_assert_ptr_nonnull(strstr(out, s.handle));
+	ck_assert_ptr_null(strstr(out, exporter));
+	free(out);
+	raw_free_ok(s.b, s.imports, 2);
+	out = kmctl_ok("shares");
+	ck_assert_str_eq(out, shares_header);
+	free(out);
+	close(s.a);
+	close(s.b);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("kmctl");
@@ -634,6 +1108,11 @@ int main(void)
 	tcase_add_test(tc, test_stats);
 	tcase_add_test(tc, test_json_is_valid);
 	tcase_add_test(tc, test_unprivileged_user_refused);
+	tcase_add_test(tc, test_map);
+	tcase_add_test(tc, test_map_svg);
+	tcase_add_test(tc, test_vmallocinfo_owner);
+	tcase_add_test(tc, test_shares_none);
+	tcase_add_test(tc, test_shares_listed);
 	suite_add_tcase(s, tc);
 	return test_daemon_main(&daemon_under_test, s, POOL_SIZE, NULL);
 }

@@ -257,6 +257,7 @@ struct limits_row {
 	uint64_t connections, max_connections;
 	uint64_t grants, max_grants;
 	uint64_t bytes, max_bytes;
+	uint64_t handles, max_handles;
 	uint64_t refusals;
 	bool privileged;
 };
@@ -273,14 +274,18 @@ static bool limits_text_row(const char *out, unsigned int uid, struct limits_row
 
 	for (line = out; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
 		unsigned int u, domain, conns;
-		char mc[32], mg[32], mb[32], priv[8];
-		uint64_t grants, bytes, refused;
+		char mc[32], mg[32], mb[32], mh[32], priv[8];
+		uint64_t grants, bytes, handles, refused;
 
-		if (sscanf(line, "%u %u %u %31s %" SCNu64 " %31s %" SCNu64 " %31s %" SCNu64 " %7s",
-			   &u, &domain, &conns, mc, &grants, mg, &bytes, mb, &refused,
-			   priv) != 10 ||
+		if (sscanf(line,
+			   "%u %u %u %31s %" SCNu64 " %31s %" SCNu64 " %31s %" SCNu64
+			   " %31s %" SCNu64 " %7s",
+			   &u, &domain, &conns, mc, &grants, mg, &bytes, mb, &handles, mh, &refused,
+			   priv) != 12 ||
 		    u != uid)
 			continue;
+		row->handles = handles;
+		row->max_handles = limit_value(mh);
 		row->connections = conns;
 		row->max_connections = limit_value(mc);
 		row->grants = grants;
@@ -350,6 +355,8 @@ static bool limits_json_row(const char *out, unsigned int uid, struct limits_row
 		       json_u64(obj, end, "max_grants", &row->max_grants) &&
 		       json_u64(obj, end, "bytes", &row->bytes) &&
 		       json_u64(obj, end, "max_bytes", &row->max_bytes) &&
+		       json_u64(obj, end, "handles", &row->handles) &&
+		       json_u64(obj, end, "max_handles", &row->max_handles) &&
 		       json_u64(obj, end, "refusals", &row->refusals);
 	}
 	return false;
@@ -373,6 +380,8 @@ static void kmctl_limits_row(const char *sock, unsigned int uid, struct limits_r
 	ck_assert_uint_eq(json.max_grants, row->max_grants);
 	ck_assert_uint_eq(json.bytes, row->bytes);
 	ck_assert_uint_eq(json.max_bytes, row->max_bytes);
+	ck_assert_uint_eq(json.handles, row->handles);
+	ck_assert_uint_eq(json.max_handles, row->max_handles);
 	ck_assert_int_eq(json.privileged, row->privileged);
 	/* Refusals may move between the two runs only if someone is refused. */
 	ck_assert_uint_ge(json.refusals, row->refusals);
@@ -709,6 +718,8 @@ START_TEST(test_grant_limit)
 	kmctl_limits_row(sock, NOBODY, &row);
 	ck_assert_uint_eq(row.grants, UID_MAX_GRANTS);
 	ck_assert_uint_eq(row.max_grants, UID_MAX_GRANTS);
+	ck_assert_uint_eq(row.handles, 0);
+	ck_assert_uint_eq(row.max_handles, 4096); /* uid_max_handles' default */
 	ck_assert_uint_eq(row.connections, 1);
 	ck_assert_uint_ge(row.refusals, 1);
 	ck_assert(!row.privileged);
@@ -747,6 +758,7 @@ START_TEST(test_grant_limit)
 	ck_assert_uint_eq(row.grants, 3000);
 	ck_assert_uint_eq(row.max_grants, UINT64_MAX);
 	ck_assert_uint_eq(row.max_bytes, UINT64_MAX);
+	ck_assert_uint_eq(row.max_handles, UINT64_MAX);
 	ck_assert(row.privileged);
 	assert_serves(&main_daemon);
 	attacker_finish(&hog);

@@ -197,6 +197,19 @@ START_TEST(test_user_and_group_rules)
 	/* uid 100 and gid 100 are different scopes */
 	account_limits_for(&a, 100, 1, NULL, 0, &l);
 	limits_eq(&l, POOL_BYTES / 2, 262144, 64, false);
+
+	/* max_handles: the default, the most generous group, the user's own */
+	ck_assert_uint_eq(l.max_handles, 4096);
+	ck_assert_int_eq(settings_set_limit(&cfg, "gid:100", "max_handles", "10"), 0);
+	ck_assert_int_eq(settings_set_limit(&cfg, "gid:200", "max_handles", "20"), 0);
+	ck_assert_int_eq(settings_set_limit(&cfg, "uid:1000", "max_handles", "5"), 0);
+	ck_assert_int_eq(settings_set_limit(&cfg, "uid:1000", "max_handles", "x"), -EINVAL);
+	account_limits_for(&a, 1001, 100, in_200, 1, &l);
+	ck_assert_uint_eq(l.max_handles, 20);
+	account_limits_for(&a, 1000, 100, in_200, 1, &l);
+	ck_assert_uint_eq(l.max_handles, 5);
+	account_limits_for(&a, 0, 0, NULL, 0, &l);
+	ck_assert_uint_eq(l.max_handles, ACCOUNT_UNLIMITED);
 	accounts_fini(&a);
 	settings_fini(&cfg);
 }
@@ -279,7 +292,7 @@ START_TEST(test_limit_flags)
 			 "--config",
 			 "/dev/null",
 			 "--limit",
-			 "uid:1000:max_bytes=12M,max_grants=77,max_connections=2",
+			 "uid:1000:max_bytes=12M,max_grants=77,max_connections=2,max_handles=9",
 			 "--limit",
 			 "gid:100:max_bytes=40%",
 			 NULL };
@@ -293,8 +306,10 @@ START_TEST(test_limit_flags)
 	accounts_init(&a, &cfg, POOL_BYTES);
 	account_limits_for(&a, 1000, 1000, g100, 1, &l);
 	limits_eq(&l, 12 * MiB, 77, 2, false);
+	ck_assert_uint_eq(l.max_handles, 9);
 	account_limits_for(&a, 1001, 1001, g100, 1, &l);
 	limits_eq(&l, POOL_BYTES / 100 * 40, 262144, 64, false);
+	ck_assert_uint_eq(l.max_handles, 4096);
 	accounts_fini(&a);
 	settings_fini(&cfg);
 }

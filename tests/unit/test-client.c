@@ -10,10 +10,18 @@
  * flushes them, an ENOMEM that drains the lists and retries, kvmalloc's
  * fallback rule, vmalloc, meminfo adding up, and many threads filling the
  * release queue at once, after which every grant and every free byte must
- * be back. A probe connection reads the daemon's own grant count.
+ * be back. A probe connection reads the daemon's own grant count. Sharing
+ * within one client: an exported slab object (EXPORTED, GONE, never reused),
+ * exported large kmallocs and areas (never kept for reuse), KM_GFP_SHARED
+ * allocations.
  *
  * "fake": a scripted daemon that answers out of order, hangs up, or sends
- * replies that do not decode or do not fit the request.
+ * replies that do not decode or do not fit the request; and answers imports
+ * of each kind, with revocation events at the awkward moments (with the
+ * revoke's reply, unasked while the client is idle, before the import's
+ * reply).
+ *
+ * "text": km_handle_format() and km_handle_parse().
  */
 #include "config.h"
 
@@ -513,8 +521,9 @@ START_TEST(test_failed_send_keeps_release_queue)
 	for (i = 0; i < 5; i++)
 		km_kfree(c, p[i]);
 	ck_assert_uint_eq(core_grants(), 5);
-	ck_assert_int_eq(kmc_rpc_vmalloc(c, 2 * MIB, KM_GFP_KERNEL, 0, caller, &id, &frame, 1),
-			 -E2BIG);
+	ck_assert_int_eq(
+		kmc_rpc_vmalloc(c, 2 * MIB, KM_GFP_KERNEL, 0, caller, &id, &frame, 1, NULL),
+		-E2BIG);
 	ck_assert_uint_eq(core_grants(), 5);
 	ck_assert_int_eq(kmc_rpc_nop(c), 0);
 	ck_assert_uint_eq(core_grants(), 0);
@@ -1061,6 +1070,203 @@ START_TEST(test_refused_kfrees)
 }
 END_TEST
 
+/* ---- sharing against the real dispatcher ------------------------------------ */
+
+/* An exported object of a slab we carve: EXPORTED, then GONE at its kfree;
+ * never handed out again; the slab goes back once every other object is
+ * free; importing our own handle gives the same address, and each kfree
+ * drops one holder, the import first. */
+START_TEST(test_export_slab_object)
+{
+	km_client *c = core_start(true);
+	struct kmc_slab *s;
+	uint32_t idx;
+	km_handle h;
+	void *objs[1000];
+	char *p, *q;
+
+	p = km_kmalloc(c, 64, KM_GFP_KERNEL);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(km_export(c, p, &h), 0);
+	s = kmc_slab_of(c, p, &idx);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(s->state[idx], KMC_OBJ_EXPORTED);
+	ck_assert_uint_eq(km_ksize(c, p), 64);
+	/* A second handle for the same object. */
+	ck_assert_int_eq(km_export(c, p, &h), 0);
+
+	q = km_import(c, &h, NULL);
+	ck_assert_ptr_eq(q, p);
+	ck_assert_uint_eq(c->nr_dimports, 1);
+	km_kfree(c, q); /* the import */
+	ck_assert_uint_eq(c->nr_dimports, 0);
+	ck_assert_int_eq(s->state[idx], KMC_OBJ_EXPORTED);
+	km_kfree(c, p); /* the object itself */
+	ck_assert_int_eq(s->state[idx], KMC_OBJ_GONE);
+	errno = 0;
+	km_kfree(c, p); /* twice */
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_uint_eq(km_ksize(c, p), 0);
+
+	for (int i = 0; i < 1000; i++) {
+		objs[i] = km_kmalloc(c, 64, KM_GFP_KERNEL);
+		ck_assert_ptr_nonnull(objs[i]);
+		ck_assert_ptr_ne(objs[i], p);
+	}
+	km_kfree_bulk(c, 1000, objs);
+	kmc_tcache_drain_self(c);
+	grants_match(c);
+	/* The slab with the dead object went back once its other objects
+	 * were free (never kept empty: it is partly dead), and its memory with
+	 * it (nobody else held it). */
+	ck_assert_ptr_null(kmc_slab_of(c, p, &idx));
+	meminfo_adds_up(c);
+	core_stop(c);
+}
+END_TEST
+
+/* Large kmallocs and vmalloc areas, once exported, are never kept for
+ * reuse: their frees go back to the daemon. Refusals come back as errors,
+ * and a failed export leaves no mark. */
+START_TEST(test_export_large_and_areas)
+{
+	km_client *c = core_start(true);
+	unsigned int kept = c->nr_vkept;
+	km_handle h, forged = { { 0 } };
+	char *big, *v;
+
+	big = km_kmalloc(c, 100000, KM_GFP_KERNEL);
+	v = km_vmalloc(c, 3 * MIB);
+	ck_assert_ptr_nonnull(big);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_int_eq(km_export(c, big, &h), 0);
+	ck_assert_int_eq(km_export(c, v, &h), 0);
+	/* Our own vmalloc, imported back: frames side by side elsewhere. */
+	{
+		char *w = km_import(c, &h, NULL);
+
+		ck_assert_ptr_nonnull(w);
+		ck_assert_ptr_ne(w, v);
+		v[12345] = 'q';
+		ck_assert_int_eq(w[12345], 'q');
+		ck_assert_uint_eq(km_vmalloc_to_pfn(c, w + 5000), km_vmalloc_to_pfn(c, v + 5000));
+		km_kvfree(c, w);
+	}
+	km_kfree(c, big);
+	km_vfree(c, v);
+	ck_assert_uint_eq(c->nr_vkept, kept);
+	ck_assert_uint_eq(c->pcp_large_bytes, 0);
+	grants_match(c);
+
+	errno = 0;
+	ck_assert_ptr_null(km_import(c, &forged, NULL));
+	ck_assert_int_eq(errno, ENOENT);
+	errno = 0;
+	ck_assert_int_eq(km_revoke(c, &forged), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	meminfo_adds_up(c);
+	core_stop(c);
+}
+END_TEST
+
+/* KM_GFP_SHARED: whole frames in a memfd of their own, mapped apart, counted
+ * in the pool as any allocation; freed by kfree/vfree/kvfree. */
+START_TEST(test_shared_allocations)
+{
+	km_client *c = core_start(true);
+	km_meminfo before = meminfo_adds_up(c), mi;
+	char *k, *v, *kv;
+	uint64_t phys;
+
+	k = km_kmalloc(c, 100, KM_GFP_KERNEL | KM_GFP_SHARED);
+	ck_assert_ptr_nonnull(k);
+	ck_assert(!kmc_in_direct_map(c, k));
+	ck_assert_uint_eq(km_ksize(c, k), 2 * MIB);
+	phys = km_virt_to_phys(c, k);
+	ck_assert_uint_eq(phys % (2 * MIB), 0);
+	ck_assert_uint_eq(km_virt_to_phys(c, k + 4097), phys + 4097);
+	ck_assert_uint_eq(km_vmalloc_to_pfn(c, k + 8192), (phys + 8192) >> 12);
+	memset(k, 1, 2 * MIB);
+	mi = meminfo_adds_up(c);
+	ck_assert_uint_ge(mi.slab, before.slab + 2 * MIB);
+
+	v = km___vmalloc(c, 3 * MIB, KM_GFP_KERNEL | KM_GFP_SHARED);
+	ck_assert_ptr_nonnull(v);
+	memset(v, 2, 4 * MIB);
+	ck_assert_uint_ne(km_vmalloc_to_pfn(c, v + 3 * MIB), UINT64_MAX);
+	ck_assert_uint_eq(meminfo_adds_up(c).vmalloc_used, before.vmalloc_used + 4 * MIB);
+	kv = km_kvmalloc(c, 5 * MIB, KM_GFP_KERNEL | KM_GFP_SHARED);
+	ck_assert_ptr_nonnull(kv);
+	grants_match(c);
+
+	km_kfree(c, k);
+	km_vfree(c, v);
+	km_kvfree(c, kv);
+	ck_assert_uint_eq(c->nr_vkept, 0); /* never kept */
+	grants_match(c);
+	mi = meminfo_adds_up(c);
+	ck_assert_uint_eq(mi.vmalloc_used, before.vmalloc_used);
+	ck_assert_uint_eq(mi.slab, before.slab);
+	core_stop(c);
+}
+END_TEST
+
+/* Threads of one client export, import back, revoke and free at once: the
+ * imports table, the event queue and the revoked-id ring under contention.
+ * Every grant comes back. */
+struct share_worker {
+	km_client *c;
+	unsigned int seed;
+	int failures;
+};
+
+static void *share_work(void *arg)
+{
+	struct share_worker *w = arg;
+
+	for (int i = 0; i < 300; i++) {
+		size_t size =
+			(rand_r(&w->seed) & 1) ? 64 : 20000 + (size_t)(rand_r(&w->seed) % 9000);
+		char *p = km_kmalloc(w->c, size, KM_GFP_KERNEL), *q;
+		km_handle h;
+
+		if (!p || km_export(w->c, p, &h)) {
+			w->failures++;
+			continue;
+		}
+		q = km_import(w->c, &h, NULL);
+		w->failures += q != p;
+		if (i % 3 == 0)
+			w->failures += km_revoke(w->c, &h) != 1;
+		km_kfree(w->c, q);
+		km_kfree(w->c, p);
+	}
+	return NULL;
+}
+
+START_TEST(test_share_threads)
+{
+	km_client *c = core_start(true);
+	struct share_worker w[4];
+	pthread_t th[4];
+
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct share_worker){ .c = c, .seed = (unsigned int)test_rand() };
+		ck_assert_int_eq(pthread_create(&th[i], NULL, share_work, &w[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(w[i].failures, 0);
+	}
+	ck_assert_uint_eq(c->nr_imports, 0);
+	ck_assert_uint_eq(c->nr_dimports, 0);
+	kmc_tcache_drain_self(c);
+	grants_match(c);
+	meminfo_adds_up(c);
+	core_stop(c);
+}
+END_TEST
+
 /* ---- a scripted fake daemon -------------------------------------------------- */
 
 #define FAKE_POOL (8u << 20)
@@ -1072,7 +1278,22 @@ struct fake {
 	int malformed;	   /* answer Allocs by the malformed script below */
 	int alloc_requests;
 	int freed_ids;
+	/* Sharing: how ImportShare is answered (FAKE_IMPORT_*), and whether
+	 * an Event revoking the import goes before or right after the reply. */
+	int import_kind;
+	int event_before_reply, event_after_reply;
+	uint64_t import_id;    /* the last import's grant */
+	uint64_t export_grant; /* the last Export's fields */
+	uint64_t export_offset, export_size;
+	uint64_t gone[256]; /* ids given back (Free or release), in order */
+	int nr_gone;
 };
+#define FAKE_IMPORT_KMALLOC 1
+#define FAKE_IMPORT_VMALLOC 2
+#define FAKE_IMPORT_MEMFD   3
+#define FAKE_FRAME	    (2u << 20)
+#define FAKE_KM_PHYS	    (FAKE_FRAME * 2 + 3 * 4096 + 100) /* a kmalloc import's phys */
+#define FAKE_KM_SIZE	    200
 
 static struct fake *fake;
 static pid_t fake_pid;
@@ -1164,6 +1385,147 @@ static void fake_answer_malformed(int fd, Kmalloc__Request *req, int step, uint6
 	}
 }
 
+/* Notes ids the client gives back (Free, or riding on a request). */
+static void fake_note_gone(const uint64_t *ids, size_t n)
+{
+	for (size_t i = 0; i < n && fake->nr_gone < 256; i++)
+		fake->gone[fake->nr_gone++] = ids[i];
+}
+
+static bool fake_saw_gone(uint64_t id)
+{
+	for (int i = 0; i < fake->nr_gone; i++)
+		if (fake->gone[i] == id)
+			return true;
+	return false;
+}
+
+/* A memfd of one frame starting with @text; read-only when @rdonly (a
+ * separate O_RDONLY descriptor, as the daemon passes). */
+static int fake_memfd(const char *text, bool rdonly)
+{
+	int fd = memfd_create("fake-share", MFD_CLOEXEC), ro;
+	char path[64];
+
+	if (fd < 0 || ftruncate(fd, FAKE_FRAME) < 0 || pwrite(fd, text, strlen(text), 0) < 0)
+		_exit(6);
+	if (!rdonly)
+		return fd;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ro = open(path, O_RDONLY | O_CLOEXEC);
+	close(fd);
+	if (ro < 0)
+		_exit(6);
+	return ro;
+}
+
+static void fake_send_event(int fd, uint64_t id)
+{
+	Kmalloc__Reply r = KMALLOC__REPLY__INIT;
+	Kmalloc__Event ev = KMALLOC__EVENT__INIT;
+
+	ev.n_revoked = 1;
+	ev.revoked = &id;
+	r.body_case = KMALLOC__REPLY__BODY_EVENT;
+	r.event = &ev;
+	reply_send(fd, &r, -1);
+}
+
+/* ImportShare by fake->import_kind: a kmalloc at FAKE_KM_PHYS, the
+ * vmalloc frames 2 then 1, or a memfd of its own. */
+static void fake_answer_import(int fd, Kmalloc__Request *req, uint64_t *next_id)
+{
+	Kmalloc__Reply r = KMALLOC__REPLY__INIT;
+	Kmalloc__ImportReply im = KMALLOC__IMPORT_REPLY__INIT;
+	uint32_t frames[2] = { 2, 1 };
+	int memfd = -1;
+
+	im.id = fake->import_id = (*next_id)++;
+	im.rdonly = req->import_share->rdonly;
+	im.share = 7;
+	switch (fake->import_kind) {
+	case FAKE_IMPORT_KMALLOC:
+		im.kind = KMALLOC__IMPORT_REPLY__KIND__KIND_KMALLOC;
+		im.phys = FAKE_KM_PHYS;
+		im.size = FAKE_KM_SIZE;
+		break;
+	case FAKE_IMPORT_VMALLOC:
+		im.kind = KMALLOC__IMPORT_REPLY__KIND__KIND_VMALLOC;
+		im.size = 2 * FAKE_FRAME;
+		im.n_frames = 2;
+		im.frames = frames;
+		break;
+	default:
+		im.kind = KMALLOC__IMPORT_REPLY__KIND__KIND_MEMFD;
+		im.size = im.map_size = FAKE_FRAME;
+		memfd = fake_memfd("memfd", im.rdonly);
+		break;
+	}
+	if (fake->event_before_reply)
+		fake_send_event(fd, im.id);
+	r.id = req->id;
+	r.body_case = KMALLOC__REPLY__BODY_IMPORT_SHARE;
+	r.import_share = &im;
+	reply_send(fd, &r, memfd);
+	if (memfd >= 0)
+		close(memfd);
+	if (fake->event_after_reply) {
+		usleep(20000);
+		fake_send_event(fd, im.id);
+	}
+}
+
+/* Export: a handle whose first 8 bytes are the grant, Revoke: the Event
+ * for the last import, then the answer. */
+static void fake_answer_share(int fd, Kmalloc__Request *req)
+{
+	Kmalloc__Reply r = KMALLOC__REPLY__INIT;
+	Kmalloc__ExportReply ex = KMALLOC__EXPORT_REPLY__INIT;
+	Kmalloc__RevokeReply rv = KMALLOC__REVOKE_REPLY__INIT;
+	uint8_t handle[32];
+
+	r.id = req->id;
+	if (req->body_case == KMALLOC__REQUEST__BODY_EXPORT_GRANT) {
+		fake->export_grant = req->export_grant->grant;
+		fake->export_offset = req->export_grant->offset;
+		fake->export_size = req->export_grant->size;
+		memset(handle, 0xab, sizeof(handle));
+		memcpy(handle, &fake->export_grant, 8);
+		ex.handle.data = handle;
+		ex.handle.len = sizeof(handle);
+		r.body_case = KMALLOC__REPLY__BODY_EXPORT_GRANT;
+		r.export_grant = &ex;
+	} else {
+		fake_send_event(fd, fake->import_id);
+		rv.imports_ended = 1;
+		r.body_case = KMALLOC__REPLY__BODY_REVOKE;
+		r.revoke = &rv;
+	}
+	reply_send(fd, &r, -1);
+}
+
+/* A KM_GFP_SHARED Alloc: one frame in a memfd of its own, at pool frame 1. */
+static void fake_answer_shared_alloc(int fd, Kmalloc__Request *req, uint64_t *next_id)
+{
+	Kmalloc__Reply r = KMALLOC__REPLY__INIT;
+	Kmalloc__AllocReply body = KMALLOC__ALLOC_REPLY__INIT;
+	Kmalloc__Grant g = KMALLOC__GRANT__INIT, *gp = &g;
+	int memfd = fake_memfd("shared", false);
+
+	fake->alloc_requests++;
+	g.id = (*next_id)++;
+	g.phys = FAKE_FRAME;
+	g.size = FAKE_FRAME;
+	g.memfd = true;
+	body.n_grants = 1;
+	body.grants = &gp;
+	r.id = req->id;
+	r.body_case = KMALLOC__REPLY__BODY_ALLOC;
+	r.alloc = &body;
+	reply_send(fd, &r, memfd);
+	close(memfd);
+}
+
 static void fake_serve(int fd)
 {
 	static uint8_t buf[65536];
@@ -1184,6 +1546,7 @@ static void fake_serve(int fd)
 		if (fake->hang_up_after && ++requests > fake->hang_up_after)
 			return;
 		r.id = req->id;
+		fake_note_gone(req->release, req->n_release);
 		switch (req->body_case) {
 		case KMALLOC__REQUEST__BODY_HELLO: {
 			Kmalloc__Welcome w = KMALLOC__WELCOME__INIT;
@@ -1191,6 +1554,11 @@ static void fake_serve(int fd)
 			int memfd = memfd_create("fake-pool", MFD_CLOEXEC);
 
 			if (memfd < 0 || ftruncate(memfd, FAKE_POOL) < 0)
+				_exit(6);
+			/* Frames 1 and 2 say who they are; FAKE_KM_PHYS too. */
+			if (pwrite(memfd, "frame1", 6, FAKE_FRAME) < 0 ||
+			    pwrite(memfd, "frame2", 6, 2 * FAKE_FRAME) < 0 ||
+			    pwrite(memfd, "kmalloc", 7, FAKE_KM_PHYS) < 0)
 				_exit(6);
 			w.version = 1;
 			w.pool_size = FAKE_POOL;
@@ -1208,6 +1576,10 @@ static void fake_serve(int fd)
 			break;
 		}
 		case KMALLOC__REQUEST__BODY_ALLOC:
+			if (req->alloc->gfp & KM___GFP_SHARED) {
+				fake_answer_shared_alloc(fd, req, &next_id);
+				break;
+			}
 			if (fake->malformed) {
 				fake_answer_malformed(fd, req, fake->alloc_requests++, &next_id,
 						      &next_phys);
@@ -1231,6 +1603,7 @@ static void fake_serve(int fd)
 			Kmalloc__FreeReply f = KMALLOC__FREE_REPLY__INIT;
 
 			fake->freed_ids += (int)req->free->n_grants;
+			fake_note_gone(req->free->grants, req->free->n_grants);
 			f.freed = (uint32_t)req->free->n_grants;
 			r.body_case = KMALLOC__REPLY__BODY_FREE;
 			r.free = &f;
@@ -1245,6 +1618,13 @@ static void fake_serve(int fd)
 			reply_send(fd, &r, -1);
 			break;
 		}
+		case KMALLOC__REQUEST__BODY_IMPORT_SHARE:
+			fake_answer_import(fd, req, &next_id);
+			break;
+		case KMALLOC__REQUEST__BODY_EXPORT_GRANT:
+		case KMALLOC__REQUEST__BODY_REVOKE:
+			fake_answer_share(fd, req);
+			break;
 		default:
 			r.error = ENOSYS;
 			reply_send(fd, &r, -1);
@@ -1412,6 +1792,291 @@ START_TEST(test_malformed_replies)
 }
 END_TEST
 
+/* ---- sharing -------------------------------------------------------------- */
+
+START_TEST(test_handle_text)
+{
+	char buf[KM_HANDLE_STRLEN + 8], text[160];
+	km_handle h, back;
+
+	for (int i = 0; i < 32; i++)
+		h.bytes[i] = (uint8_t)(i * 37 + 0xf0);
+	ck_assert_int_eq(km_handle_format(&h, buf, sizeof(buf)), 64);
+	ck_assert_uint_eq(strlen(buf), 64);
+	ck_assert_str_eq(buf + 60, "466b"); /* bytes 30 and 31 */
+	for (int i = 0; i < 64; i++)
+		ck_assert_msg((buf[i] >= '0' && buf[i] <= '9') || (buf[i] >= 'a' && buf[i] <= 'f'),
+			      "%s", buf);
+	ck_assert_int_eq(km_handle_parse(buf, &back), 0);
+	ck_assert_mem_eq(back.bytes, h.bytes, 32);
+	/* Exactly KM_HANDLE_STRLEN is enough; one less is ERANGE. */
+	ck_assert_int_eq(km_handle_format(&h, buf, KM_HANDLE_STRLEN), 64);
+	errno = 0;
+	ck_assert_int_eq(km_handle_format(&h, buf, KM_HANDLE_STRLEN - 1), -1);
+	ck_assert_int_eq(errno, ERANGE);
+
+	/* Upper case, and white space around (a line read from a pipe). */
+	km_handle_format(&h, buf, sizeof(buf));
+	for (int i = 0; i < 64; i++)
+		text[i] = (char)(buf[i] >= 'a' ? buf[i] - 'a' + 'A' : buf[i]);
+	text[64] = 0;
+	memset(&back, 0, sizeof(back));
+	ck_assert_int_eq(km_handle_parse(text, &back), 0);
+	ck_assert_mem_eq(back.bytes, h.bytes, 32);
+	snprintf(text, sizeof(text), " \t%s\r\n", buf);
+	ck_assert_int_eq(km_handle_parse(text, &back), 0);
+	ck_assert_mem_eq(back.bytes, h.bytes, 32);
+
+	/* Anything else is EINVAL and leaves @out alone. */
+	{
+		static const char *const bad[] = { "", "   ", "0", "0x12" };
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			errno = 0;
+			ck_assert_int_eq(km_handle_parse(bad[i], &back), -1);
+			ck_assert_int_eq(errno, EINVAL);
+		}
+	}
+	snprintf(text, sizeof(text), "%.63s", buf); /* 63 digits */
+	ck_assert_int_eq(km_handle_parse(text, &back), -1);
+	snprintf(text, sizeof(text), "%s0", buf); /* 65 digits */
+	ck_assert_int_eq(km_handle_parse(text, &back), -1);
+	snprintf(text, sizeof(text), "%s x", buf); /* trailing junk */
+	ck_assert_int_eq(km_handle_parse(text, &back), -1);
+	snprintf(text, sizeof(text), "%.31s %s", buf, buf + 31); /* space inside */
+	ck_assert_int_eq(km_handle_parse(text, &back), -1);
+	snprintf(text, sizeof(text), "%s", buf);
+	text[10] = 'g';
+	ck_assert_int_eq(km_handle_parse(text, &back), -1);
+	text[10] = '\xc3'; /* not ASCII */
+	ck_assert_int_eq(km_handle_parse(text, &back), -1);
+	ck_assert_mem_eq(back.bytes, h.bytes, 32);
+	errno = 0;
+	ck_assert_int_eq(km_handle_parse(NULL, &back), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(km_handle_parse(buf, NULL), -1);
+	ck_assert_int_eq(km_handle_format(NULL, buf, sizeof(buf)), -1);
+}
+END_TEST
+
+/* How a child touching @p ends: 0 when it read (or wrote) fine, else the
+ * signal that killed it. */
+static int touch_in_child(volatile char *p, bool write)
+{
+	pid_t pid = fork();
+	int status;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		signal(SIGSEGV, SIG_DFL); /* die of it, even under AddressSanitizer */
+		if (write)
+			p[0] = 'x';
+		else
+			(void)p[0];
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	if (WIFSIGNALED(status))
+		return WTERMSIG(status);
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	return 0;
+}
+
+/* The daemon's Import kinds, as the client maps them; kfree/kvfree give
+ * each import back once. */
+START_TEST(test_import_kinds_fake)
+{
+	km_handle h = { { 1 } };
+	km_client *c;
+	size_t size;
+	char *p;
+
+	fake_start();
+	c = connect_fake();
+
+	/* A kmalloc of the domain, read-write: the direct map itself. */
+	fake->import_kind = FAKE_IMPORT_KMALLOC;
+	p = km_import(c, &h, &size);
+	ck_assert_ptr_eq(p, c->base + FAKE_KM_PHYS);
+	ck_assert_uint_eq(size, FAKE_KM_SIZE);
+	ck_assert_mem_eq(p, "kmalloc", 7);
+	ck_assert_uint_eq(km_ksize(c, p), FAKE_KM_SIZE);
+	km_kfree(c, p);
+	ck_assert_int_eq(kmc_rpc_nop(c), 0);
+	ck_assert(fake_saw_gone(fake->import_id));
+	ck_assert_uint_eq(km_ksize(c, p), 0);
+
+	/* Read-only: its own mapping of those pages, at the same offset. */
+	p = km_import_flags(c, &h, KM_IMPORT_RDONLY, &size);
+	ck_assert_ptr_nonnull(p);
+	ck_assert(!kmc_in_direct_map(c, p));
+	ck_assert_uint_eq((uintptr_t)p % 4096, FAKE_KM_PHYS % 4096);
+	ck_assert_mem_eq(p, "kmalloc", 7);
+	ck_assert_uint_eq(km_virt_to_phys(c, p), FAKE_KM_PHYS);
+	ck_assert_uint_eq(km_ksize(c, p), FAKE_KM_SIZE);
+	ck_assert_int_eq(touch_in_child(p, true), SIGSEGV);
+	km_kvfree(c, p);
+	ck_assert_int_eq(kmc_rpc_nop(c), 0);
+	ck_assert(fake_saw_gone(fake->import_id));
+
+	/* A vmalloc area: its frames side by side, in the reply's order. */
+	fake->import_kind = FAKE_IMPORT_VMALLOC;
+	p = km_import(c, &h, &size);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(size, 2 * FAKE_FRAME);
+	ck_assert_mem_eq(p, "frame2", 6);
+	ck_assert_mem_eq(p + FAKE_FRAME, "frame1", 6);
+	ck_assert_uint_eq(km_vmalloc_to_pfn(c, p + FAKE_FRAME + 4096), (FAKE_FRAME + 4096) >> 12);
+	p[100] = 'w';
+	km_vfree(c, p);
+	ck_assert_int_eq(kmc_rpc_nop(c), 0);
+	ck_assert(fake_saw_gone(fake->import_id));
+
+	/* A memfd of its own, read-only: no way to write it. */
+	fake->import_kind = FAKE_IMPORT_MEMFD;
+	p = km_import_flags(c, &h, KM_IMPORT_RDONLY, &size);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_mem_eq(p, "memfd", 5);
+	ck_assert_int_eq(touch_in_child(p, true), SIGSEGV);
+	ck_assert_int_eq(mprotect(p, 4096, PROT_READ | PROT_WRITE), -1);
+	ck_assert_int_eq(errno, EACCES);
+	km_kvfree(c, p);
+	ck_assert_int_eq(kmc_rpc_nop(c), 0);
+	ck_assert(fake_saw_gone(fake->import_id));
+
+	/* Importing as a client that does not know the flag. */
+	errno = 0;
+	ck_assert_ptr_null(km_import_flags(c, &h, 0x80, NULL));
+	ck_assert_int_eq(errno, EINVAL);
+	km_disconnect(c);
+	fake_stop();
+}
+END_TEST
+
+/* Revocation: the import's mapping becomes PROT_NONE and its id is never
+ * given back, whether the event comes with the revoke's own round trip,
+ * unasked later (seen at the next library call that is not a fast path),
+ * or before the import was even recorded (the import fails). */
+START_TEST(test_revocation_fake)
+{
+	km_handle h = { { 1 } };
+	km_client *c;
+	uint64_t id;
+	char *p;
+
+	fake_start();
+	c = connect_fake();
+	fake->import_kind = FAKE_IMPORT_VMALLOC;
+	p = km_import(c, &h, NULL);
+	ck_assert_ptr_nonnull(p);
+	id = fake->import_id;
+	ck_assert_int_eq(touch_in_child(p, false), 0);
+	ck_assert_int_eq(km_revoke(c, &h), 1);
+	ck_assert_int_eq(touch_in_child(p, false), SIGSEGV);
+	ck_assert_uint_eq(km_vmalloc_to_pfn(c, p), UINT64_MAX);
+	km_kvfree(c, p);
+	ck_assert_int_eq(kmc_rpc_nop(c), 0);
+	ck_assert(!fake_saw_gone(id));
+
+	/* Unasked: the client is idle when it comes. */
+	fake->import_kind = FAKE_IMPORT_MEMFD;
+	fake->event_after_reply = 1;
+	p = km_import(c, &h, NULL);
+	ck_assert_ptr_nonnull(p);
+	id = fake->import_id;
+	usleep(200000);
+	ck_assert_uint_eq(km_ksize(c, p), FAKE_FRAME); /* reads the event */
+	ck_assert_int_eq(touch_in_child(p, false), SIGSEGV);
+	km_kvfree(c, p);
+	ck_assert_int_eq(kmc_rpc_nop(c), 0);
+	ck_assert(!fake_saw_gone(id));
+
+	/* Before the import was recorded: it fails with EACCES. */
+	fake->event_after_reply = 0;
+	fake->event_before_reply = 1;
+	errno = 0;
+	ck_assert_ptr_null(km_import(c, &h, NULL));
+	ck_assert_int_eq(errno, EACCES);
+	fake->import_kind = FAKE_IMPORT_KMALLOC;
+	errno = 0;
+	ck_assert_ptr_null(km_import(c, &h, NULL));
+	ck_assert_int_eq(errno, EACCES);
+	ck_assert_uint_eq(km_ksize(c, c->base + FAKE_KM_PHYS), 0);
+	ck_assert_int_eq(kmc_rpc_nop(c), 0);
+	ck_assert(!fake_saw_gone(fake->import_id));
+
+	/* A revoked direct import stays readable (its own domain's memory)
+	 * and its kfree gives nothing back. */
+	fake->event_before_reply = 0;
+	p = km_import(c, &h, NULL);
+	ck_assert_ptr_eq(p, c->base + FAKE_KM_PHYS);
+	id = fake->import_id;
+	ck_assert_int_eq(km_revoke(c, &h), 1);
+	ck_assert_mem_eq(p, "kmalloc", 7);
+	km_kfree(c, p);
+	ck_assert_int_eq(kmc_rpc_nop(c), 0);
+	ck_assert(!fake_saw_gone(id));
+	ck_assert_uint_eq(c->nr_imports, 0);
+	ck_assert_uint_eq(c->nr_dimports, 0);
+	km_disconnect(c);
+	fake_stop();
+}
+END_TEST
+
+/* KM_GFP_SHARED: a memfd of its own, mapped apart; exports name its grant;
+ * kfree gives it back at once. Exports of what is not a grant: EINVAL. */
+START_TEST(test_shared_alloc_and_export_fake)
+{
+	km_handle h;
+	km_client *c;
+	uint64_t id;
+	char *p, *q;
+	int x;
+
+	fake_start();
+	c = connect_fake();
+	p = km_kmalloc(c, 100, KM_GFP_KERNEL | KM_GFP_SHARED);
+	ck_assert_ptr_nonnull(p);
+	ck_assert(!kmc_in_direct_map(c, p));
+	ck_assert_uint_eq((uintptr_t)p % FAKE_FRAME, 0);
+	ck_assert_mem_eq(p, "shared", 6);
+	ck_assert_uint_eq(km_ksize(c, p), FAKE_FRAME);
+	ck_assert_uint_eq(km_virt_to_phys(c, p + 5000), FAKE_FRAME + 5000);
+	p[FAKE_FRAME - 1] = 'z';
+	ck_assert_int_eq(km_export(c, p, &h), 0);
+	memcpy(&id, h.bytes, 8);
+	ck_assert_uint_eq(fake->export_grant, id);
+	ck_assert_uint_eq(fake->export_offset, 0);
+	ck_assert_uint_eq(fake->export_size, 0);
+	/* Only the start of a grant. */
+	errno = 0;
+	ck_assert_int_eq(km_export(c, p + 64, &h), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	km_kfree(c, p);
+	ck_assert_int_eq(kmc_rpc_nop(c), 0);
+	ck_assert(fake_saw_gone(id));
+
+	/* A large kmalloc of the direct map. */
+	q = km_kmalloc(c, 100000, KM_GFP_KERNEL);
+	ck_assert_ptr_nonnull(q);
+	ck_assert_int_eq(km_export(c, q, &h), 0);
+	ck_assert_uint_eq(fake->export_size, 0);
+	memcpy(&id, h.bytes, 8);
+	km_kfree(c, q);
+	ck_assert_int_eq(kmc_rpc_nop(c), 0);
+	ck_assert(fake_saw_gone(id));
+
+	errno = 0;
+	ck_assert_int_eq(km_export(c, &x, &h), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(km_export(c, c->base + 4096, &h), -1);
+	ck_assert_int_eq(km_export(c, NULL, &h), -1);
+	ck_assert_int_eq(km_export(c, q, &h), -1); /* freed */
+	km_disconnect(c);
+	fake_stop();
+}
+END_TEST
+
 static Suite *client_suite(void)
 {
 	Suite *s = suite_create("client");
@@ -1435,6 +2100,10 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, test_release_queue_race_with_lists);
 	tcase_add_test(tc, test_frees_from_other_threads);
 	tcase_add_test(tc, test_refused_kfrees);
+	tcase_add_test(tc, test_export_slab_object);
+	tcase_add_test(tc, test_export_large_and_areas);
+	tcase_add_test(tc, test_shared_allocations);
+	tcase_add_test(tc, test_share_threads);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("fake");
@@ -1442,6 +2111,13 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, test_out_of_order_replies);
 	tcase_add_test(tc, test_hang_up_fails_waiting_calls);
 	tcase_add_test(tc, test_malformed_replies);
+	tcase_add_test(tc, test_import_kinds_fake);
+	tcase_add_test(tc, test_revocation_fake);
+	tcase_add_test(tc, test_shared_alloc_and_export_fake);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("text");
+	tcase_add_test(tc, test_handle_text);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
 
 #include <json-c/json.h>
 
@@ -356,13 +358,14 @@ static const char *const slab_keys[] = { "name",	 "active_objs", "num_objs",
 					 "objsize",	 "objperslab",	"pagesperslab",
 					 "active_slabs", "num_slabs",	NULL };
 static const char *const buddy_keys[] = { "node", "zone", "nr_free", NULL };
-static const char *const vmalloc_keys[] = { "start", "end",   "size",	"caller", "pages",
-					    "pid",   "grant", "domain", NULL };
+static const char *const vmalloc_keys[] = { "start", "end",    "size", "caller",  "pages", "pid",
+					    "grant", "domain", "comm", "holders", NULL };
 static const char *const client_keys[] = { "pid",    "uid",   "name",  "domain",  "conn",
 					   "grants", "bytes", "admin", "closing", NULL };
 static const char *const limit_keys[] = {
-	"uid",	 "domain",    "connections", "max_connections", "grants", "max_grants",
-	"bytes", "max_bytes", "refusals",    "privileged",	NULL
+	"uid",	      "domain",	    "connections", "max_connections", "grants",
+	"max_grants", "bytes",	    "max_bytes",   "handles",	      "max_handles",
+	"refusals",   "privileged", NULL
 };
 static const char *const top_keys[] = { "slab", "meminfo", "clients", NULL };
 static const char *const top_slab_keys[] = { "active_objs",  "total_objs",    "active_slabs",
@@ -824,58 +827,21 @@ END_TEST
 /* ------------------------------------------------------------------------ */
 /* vmallocinfo                                                              */
 
-START_TEST(test_vmallocinfo)
+/* A fabricated /proc lookup: pid 42 runs "realcomm", nothing else is known. */
+static const char *fake_comm(void *ctx, uint32_t pid)
 {
-	Kmalloc__VmallocRow rows[3], *ptrs[3] = { &rows[0], &rows[1], &rows[2] };
-	Kmalloc__InspectReply page, *pages[1] = { &page };
-	struct format_table t = { .pages = pages, .nr_pages = 1 };
-	char *s, *line, *save = NULL;
-	json_object *j, *row;
-	regex_t re;
-	size_t i;
-	int n = 0;
+	(*(int *)ctx)++;
+	return pid == 42 ? "realcomm" : NULL;
+}
 
-	kmalloc__inspect_reply__init(&page);
-	for (i = 0; i < 3; i++)
-		kmalloc__vmalloc_row__init(&rows[i]);
-	rows[0].start = 0x7f1234000000;
-	rows[0].size = 8ull << 20; /* three frames and the guard */
-	rows[0].caller = "km_test_caller+0x10/0x40";
-	rows[0].pages = 1536;
-	rows[0].pid = 42;
-	rows[0].grant = 7;
-	rows[1].size = 4ull << 20; /* address unknown, no caller */
-	rows[1].pages = 512;
-	rows[2].start = 0x10000;
-	rows[2].size = 4ull << 20;
-	rows[2].caller = "evil caller\n\"x\"";
-	rows[2].pages = 512;
-	page.n_vmalloc = 3;
-	page.vmalloc = ptrs;
-	s = table_text(format_vmallocinfo, &t, false);
-	ck_assert_int_eq(
-		strncmp(s,
-			"0x00007f1234000000-0x00007f1234800000 8388608 km_test_caller+0x10/0x40 "
-			"pages=1536 vmalloc N0=1536\n"
-			"0x0000000000000000-0x0000000000400000 4194304 pages=512 vmalloc N0=512\n",
-			strlen("0x00007f1234000000-0x00007f1234800000 8388608 "
-			       "km_test_caller+0x10/0x40 "
-			       "pages=1536 vmalloc N0=1536\n"
-			       "0x0000000000000000-0x0000000000400000 4194304 pages=512 vmalloc "
-			       "N0=512\n")),
-		0);
-	ck_assert_int_eq(regcomp(&re,
-				 "^0x[0-9a-f]{16}-0x[0-9a-f]{16} +[0-9]+( [^ ]+)?"
-				 "( pages=[0-9]+)? vmalloc( N0=[0-9]+)?$",
-				 REG_EXTENDED | REG_NOSUB),
-			 0);
-	for (line = strtok_r(s, "\n", &save); line; line = strtok_r(NULL, "\n", &save), n++)
-		ck_assert_msg(!regexec(&re, line, 0, NULL, 0), "bad line '%s'", line);
-	ck_assert_int_eq(n, 3);
-	regfree(&re);
-	free(s);
-	rows[2].grant = UINT64_MAX;
-	s = table_text(format_vmallocinfo, &t, true);
+/* The --json form of the three rows test_vmallocinfo prints. */
+static void check_vmallocinfo_json(const struct format_table *t, const Kmalloc__VmallocRow *rows)
+{
+	json_object *j, *row;
+	size_t i;
+	char *s;
+
+	s = table_text(format_vmallocinfo, t, true);
 	/* '/' is not escaped: a caller reads as the kernel's "func+0x10/0x40". */
 	ck_assert_ptr_nonnull(strstr(s, "\"caller\": \"km_test_caller+0x10/0x40\""));
 	j = parse_json(s, json_type_array);
@@ -891,12 +857,711 @@ START_TEST(test_vmallocinfo)
 		ck_assert_uint_eq(member_u64(row, "pid"), rows[i].pid);
 		ck_assert_uint_eq(member_u64(row, "grant"), rows[i].grant);
 		ck_assert_uint_eq(member_u64(row, "domain"), rows[i].domain);
+		ck_assert_str_eq(member_str(row, "comm"), rows[i].name ? rows[i].name : "");
+		ck_assert_uint_eq(member_u64(row, "holders"), rows[i].holders);
 	}
 	ck_assert_uint_eq(member_u64(row_at(j, 0), "end"), 139716166942720ull);
 	ck_assert_str_eq(member_str(row_at(j, 2), "caller"), "evil caller\n\"x\"");
 	ck_assert_uint_eq(member_u64(row_at(j, 2), "grant"), UINT64_MAX);
 	json_object_put(j);
 	free(s);
+}
+
+START_TEST(test_vmallocinfo)
+{
+	Kmalloc__VmallocRow rows[3], *ptrs[3] = { &rows[0], &rows[1], &rows[2] };
+	Kmalloc__InspectReply page, *pages[1] = { &page };
+	struct format_table t = { .pages = pages, .nr_pages = 1 };
+	static const char *const want[] = {
+		"0x00007f1234000000-0x00007f1234800000 8388608 km_test_caller+0x10/0x40 "
+		"pages=1536 vmalloc N0=1536 pid=42 comm=producer shared=3",
+		"0x0000000000000000-0x0000000000400000 4194304 pages=512 vmalloc N0=512 pid=0 "
+		"comm=?",
+		"0x0000000000010000-0x0000000000410000 4194304 evil?caller?\"x\" pages=512 vmalloc "
+		"N0=512 pid=7 comm=two?words?",
+	};
+	char *s, *line, *save = NULL;
+	int n = 0, calls = 0;
+	regex_t re;
+	size_t i;
+
+	kmalloc__inspect_reply__init(&page);
+	for (i = 0; i < 3; i++)
+		kmalloc__vmalloc_row__init(&rows[i]);
+	rows[0].start = 0x7f1234000000;
+	rows[0].size = 8ull << 20; /* three frames and the guard */
+	rows[0].caller = "km_test_caller+0x10/0x40";
+	rows[0].pages = 1536;
+	rows[0].pid = 42;
+	rows[0].grant = 7;
+	rows[0].name = "producer";
+	rows[0].holders = 3;	   /* the exporter and two imports */
+	rows[1].size = 4ull << 20; /* address unknown, no caller, no owner */
+	rows[1].pages = 512;
+	rows[1].holders = 1;
+	rows[2].start = 0x10000;
+	rows[2].size = 4ull << 20;
+	rows[2].caller = "evil caller\n\"x\"";
+	rows[2].pages = 512;
+	rows[2].pid = 7;
+	rows[2].name = "two words\n";
+	page.n_vmalloc = 3;
+	page.vmalloc = ptrs;
+	s = table_text(format_vmallocinfo, &t, false);
+	/* Tools read /proc/vmallocinfo as: the address range, the size, the
+	 * caller, then blank-separated tokens (pages=, vmalloc, N0=, ...):
+	 * the owner's tokens come last, one word each. */
+	ck_assert_int_eq(regcomp(&re,
+				 "^0x[0-9a-f]{16}-0x[0-9a-f]{16} +[0-9]+( [^ =]+)?"
+				 "( pages=[0-9]+)? vmalloc( N0=[0-9]+)? pid=[0-9]+ comm=[^ ]+"
+				 "( shared=[0-9]+)?$",
+				 REG_EXTENDED | REG_NOSUB),
+			 0);
+	for (line = strtok_r(s, "\n", &save); line; line = strtok_r(NULL, "\n", &save), n++) {
+		char range[64], caller[64];
+		unsigned long size;
+
+		ck_assert_msg(!regexec(&re, line, 0, NULL, 0), "bad line '%s'", line);
+		ck_assert_str_eq(line, want[n]);
+		/* What a vmallocinfo reader scans first is still there. */
+		ck_assert_int_ge(sscanf(line, "%63s %lu %63s", range, &size, caller), 3);
+		ck_assert_uint_eq(size, rows[n].size);
+	}
+	ck_assert_int_eq(n, 3);
+	regfree(&re);
+	free(s);
+
+	/* A command from /proc wins over the Hello name; pid 0 is not looked up. */
+	t.comm = fake_comm;
+	t.comm_ctx = &calls;
+	s = table_text(format_vmallocinfo, &t, false);
+	ck_assert_ptr_nonnull(strstr(s, " pid=42 comm=realcomm shared=3\n"));
+	ck_assert_ptr_nonnull(strstr(s, " pid=0 comm=?\n"));
+	ck_assert_ptr_nonnull(strstr(s, " pid=7 comm=two?words?\n"));
+	ck_assert_int_eq(calls, 2);
+	free(s);
+	t.comm = NULL;
+
+	rows[2].grant = UINT64_MAX;
+	check_vmallocinfo_json(&t, rows);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* shares                                                                   */
+
+struct share_fixture {
+	Kmalloc__ShareHolder holders[5];
+	Kmalloc__ShareHolder *a_holders[3], *b_holders[1], *c_holders[1];
+	Kmalloc__ShareRow rows[4];
+	Kmalloc__ShareRow *page0[2], *page1[2];
+	Kmalloc__InspectReply pages[2];
+	Kmalloc__InspectReply *page_ptrs[2];
+	struct format_table t;
+};
+
+static void share_holder(Kmalloc__ShareHolder *h, uint32_t pid, uint32_t uid, const char *name,
+			 uint64_t grant, bool exporter, bool rdonly)
+{
+	kmalloc__share_holder__init(h);
+	h->pid = pid;
+	h->uid = uid;
+	h->name = (char *)name;
+	h->grant = grant;
+	h->exporter = exporter;
+	h->rdonly = rdonly;
+}
+
+/*
+ * Four handles over two pages:
+ * 0: a same-domain kmalloc, the exporter and two imports (one read-only),
+ *    unrestricted, never expires;
+ * 1: a shareable vmalloc area for uid 1001 only, read-only, one use (used),
+ *    expiring in 59.9 s; its exporter's name has a blank and a comma;
+ * 2: a revoked handle of a slab object, expired too, whose exporter left
+ *    (an import holds it);
+ * 3: a second handle on share 1, handle id all ones, nobody listed.
+ */
+/* Rows 2 and 3 of the fixture below (revoked, expired). */
+static void share_rows_2_3(struct share_fixture *fx)
+{
+	Kmalloc__ShareRow *r = fx->rows;
+
+	r[2].handle_id = 300;
+	r[2].share = 3;
+	r[2].size = 64;
+	r[2].kind = "slab";
+	r[2].domain = 1;
+	r[2].exporter_pid = 999;
+	r[2].exporter_uid = 1000;
+	r[2].exporter_name = "gone";
+	r[2].n_holders = 1;
+	r[2].holders = fx->c_holders;
+	r[2].max_imports = 3;
+	r[2].age_ms = 90061000; /* 1 day 1 h 1 min 1 s */
+	r[2].expires_in_ms = -5000;
+	r[2].revoked = true;
+
+	r[3].handle_id = UINT64_MAX;
+	r[3].share = 1;
+	r[3].size = 4096;
+	r[3].kind = "kmalloc";
+	r[3].domain = 1;
+	r[3].exporter_pid = 1234;
+	r[3].exporter_uid = 1000;
+	r[3].exporter_name = "producer";
+	r[3].expires_in_ms = 0; /* expired this very millisecond */
+	r[3].age_ms = 61000;
+}
+
+static void share_fixture_init(struct share_fixture *fx)
+{
+	Kmalloc__ShareRow *r = fx->rows;
+	int i;
+
+	memset(fx, 0, sizeof(*fx));
+	share_holder(&fx->holders[0], 1234, 1000, "producer", 10, true, false);
+	share_holder(&fx->holders[1], 1240, 1000, "consumer", 11, false, false);
+	share_holder(&fx->holders[2], 1300, 1001, "viewer", 12, false, true);
+	share_holder(&fx->holders[3], 77, 0, "two words,x", 13, true, false);
+	share_holder(&fx->holders[4], 1240, 1000, "consumer", 14, false, false);
+	for (i = 0; i < 3; i++)
+		fx->a_holders[i] = &fx->holders[i];
+	fx->b_holders[0] = &fx->holders[3];
+	fx->c_holders[0] = &fx->holders[4];
+	for (i = 0; i < 4; i++)
+		kmalloc__share_row__init(&r[i]);
+
+	r[0].handle_id = 1;
+	r[0].share = 1;
+	r[0].size = 4096;
+	r[0].kind = "kmalloc";
+	r[0].domain = 1;
+	r[0].exporter_pid = 1234;
+	r[0].exporter_uid = 1000;
+	r[0].exporter_name = "producer";
+	r[0].n_holders = 3;
+	r[0].holders = fx->a_holders;
+	r[0].imports = 2;
+	r[0].age_ms = 12345;
+	r[0].expires_in_ms = -1;
+
+	r[1].handle_id = 0x0123456789abcdefull;
+	r[1].share = 2;
+	r[1].size = 8ull << 20;
+	r[1].kind = "shared-vmalloc";
+	r[1].domain = 2;
+	r[1].exporter_pid = 77;
+	r[1].exporter_name = "two words,x";
+	r[1].n_holders = 1;
+	r[1].holders = fx->b_holders;
+	r[1].flags = 3; /* EXPORT_UID | EXPORT_RDONLY */
+	r[1].uid = 1001;
+	r[1].imports = 1;
+	r[1].max_imports = 1;
+	r[1].age_ms = 3723000; /* 1 h 2 min 3 s */
+	r[1].expires_in_ms = 59999;
+
+	share_rows_2_3(fx);
+
+	fx->page0[0] = &r[0];
+	fx->page0[1] = &r[1];
+	fx->page1[0] = &r[2];
+	fx->page1[1] = &r[3];
+	for (i = 0; i < 2; i++) {
+		kmalloc__inspect_reply__init(&fx->pages[i]);
+		fx->pages[i].table = KMALLOC__INSPECT__TABLE__TABLE_SHARES;
+		fx->pages[i].n_shares = 2;
+		fx->page_ptrs[i] = &fx->pages[i];
+	}
+	fx->pages[0].shares = fx->page0;
+	fx->pages[0].next_offset = 2;
+	fx->pages[1].shares = fx->page1;
+	fx->t.pages = fx->page_ptrs;
+	fx->t.nr_pages = 2;
+}
+
+static const char shares_want[] =
+	"# handle         share kind                 size domain exporter                 state   "
+	"    age expires flags            holders\n"
+	"0100000000000000     1 kmalloc              4096      1 1234:producer(1000)      live    "
+	"  12.3s   never uses=2           "
+	"*1234:producer(1000),1240:consumer(1000),1300:viewer(1001):ro\n"
+	"efcdab8967452301     2 shared-vmalloc    8388608      2 77:two?words?x(0)        used-up "
+	"  1h02m   59.9s uid=1001,rdonly,uses=1/1 *77:two?words?x(0)\n"
+	"2c01000000000000     3 slab                   64      1 999:gone(1000)           revoked "
+	"  1d01h       - uses=0/3         1240:consumer(1000)\n"
+	"ffffffffffffffff     1 kmalloc              4096      1 1234:producer(1000)      expired "
+	"  1m01s       - uses=0           -\n";
+
+START_TEST(test_shares_text)
+{
+	struct share_fixture fx;
+	int calls = 0;
+	char *s, *line, *save = NULL;
+	int n = 0;
+
+	share_fixture_init(&fx);
+	s = table_text(format_shares, &fx.t, false);
+	ck_assert_str_eq(s, shares_want);
+	/* Every line has the header's eleven fields, one word each. */
+	for (line = strtok_r(s, "\n", &save); line; line = strtok_r(NULL, "\n", &save), n++) {
+		char f[12][128];
+
+		ck_assert_int_eq(sscanf(line,
+					"%127s %127s %127s %127s %127s %127s %127s %127s "
+					"%127s %127s %127s %127s",
+					f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9],
+					f[10], f[11]),
+				 n == 0 ? 12 : 11); /* the header's "#" is a word of its own */
+	}
+	ck_assert_int_eq(n, 5);
+	free(s);
+
+	/* Commands from /proc name the holders, and the exporter while it
+	 * holds the share (pid 1234 is not 42: no change there), never an
+	 * exporter that left, whose pid may be another process's now. */
+	fx.holders[0].pid = 42;
+	fx.rows[0].exporter_pid = 42;
+	fx.rows[2].exporter_pid = 42;
+	fx.t.comm = fake_comm;
+	fx.t.comm_ctx = &calls;
+	s = table_text(format_shares, &fx.t, false);
+	ck_assert_ptr_nonnull(strstr(s, " 42:realcomm(1000)        live "));
+	ck_assert_ptr_nonnull(strstr(s, " *42:realcomm(1000),1240:consumer(1000),"));
+	ck_assert_ptr_nonnull(strstr(s, " 42:gone(1000)            revoked "));
+	ck_assert_int_gt(calls, 0);
+	free(s);
+
+	/* No handles: the header alone. */
+	fx.pages[0].n_shares = 0;
+	fx.pages[1].n_shares = 0;
+	s = table_text(format_shares, &fx.t, false);
+	ck_assert_str_eq(s,
+			 "# handle         share kind                 size domain exporter       "
+			 "          state       age expires flags            holders\n");
+	free(s);
+}
+END_TEST
+
+static const char *const share_keys[] = { "handle",  "handle_id", "share",	   "kind",
+					  "size",    "domain",	  "exporter",	   "state",
+					  "revoked", "age_ms",	  "expires_in_ms", "flags",
+					  "uid",     "rdonly",	  "imports",	   "max_imports",
+					  "holders", NULL };
+static const char *const share_exporter_keys[] = { "pid", "uid", "comm", NULL };
+static const char *const share_holder_keys[] = { "pid",	     "uid",    "comm", "grant",
+						 "exporter", "rdonly", NULL };
+
+START_TEST(test_shares_json)
+{
+	static const char *const handles[] = { "0100000000000000", "efcdab8967452301",
+					       "2c01000000000000", "ffffffffffffffff" };
+	static const char *const states[] = { "live", "used-up", "revoked", "expired" };
+	struct share_fixture fx;
+	json_object *j, *rows, *row, *holders, *h, *v;
+	size_t i, k;
+	char *s;
+
+	share_fixture_init(&fx);
+	s = table_text(format_shares, &fx.t, true);
+	j = parse_json(s, json_type_object);
+	rows = member(j, "rows", json_type_array);
+	ck_assert_uint_eq(json_object_array_length(rows), 4);
+	for (i = 0; i < 4; i++) {
+		const Kmalloc__ShareRow *r = &fx.rows[i];
+
+		row = row_at(rows, i);
+		assert_keys(row, share_keys);
+		ck_assert_str_eq(member_str(row, "handle"), handles[i]);
+		ck_assert_uint_eq(member_u64(row, "handle_id"), r->handle_id);
+		ck_assert_uint_eq(member_u64(row, "share"), r->share);
+		ck_assert_str_eq(member_str(row, "kind"), r->kind);
+		ck_assert_uint_eq(member_u64(row, "size"), r->size);
+		ck_assert_uint_eq(member_u64(row, "domain"), r->domain);
+		v = member(row, "exporter", json_type_object);
+		assert_keys(v, share_exporter_keys);
+		ck_assert_uint_eq(member_u64(v, "pid"), r->exporter_pid);
+		ck_assert_uint_eq(member_u64(v, "uid"), r->exporter_uid);
+		ck_assert_str_eq(member_str(v, "comm"), r->exporter_name);
+		ck_assert_str_eq(member_str(row, "state"), states[i]);
+		ck_assert_int_eq(member_bool(row, "revoked"), r->revoked);
+		ck_assert_uint_eq(member_u64(row, "age_ms"), r->age_ms);
+		/* Never: null; else the daemon's figure, negative once expired. */
+		v = member(row, "expires_in_ms", i == 0 ? json_type_null : json_type_int);
+		if (i)
+			ck_assert_int_eq(json_object_get_int64(v), r->expires_in_ms);
+		ck_assert_uint_eq(member_u64(row, "flags"), r->flags);
+		v = member(row, "uid", i == 1 ? json_type_int : json_type_null);
+		if (i == 1)
+			ck_assert_uint_eq(json_object_get_uint64(v), 1001);
+		ck_assert_int_eq(member_bool(row, "rdonly"), i == 1);
+		ck_assert_uint_eq(member_u64(row, "imports"), r->imports);
+		ck_assert_uint_eq(member_u64(row, "max_imports"), r->max_imports);
+		holders = member(row, "holders", json_type_array);
+		ck_assert_uint_eq(json_object_array_length(holders), r->n_holders);
+		for (k = 0; k < r->n_holders; k++) {
+			const Kmalloc__ShareHolder *want = r->holders[k];
+
+			h = row_at(holders, k);
+			assert_keys(h, share_holder_keys);
+			ck_assert_uint_eq(member_u64(h, "pid"), want->pid);
+			ck_assert_uint_eq(member_u64(h, "uid"), want->uid);
+			ck_assert_str_eq(member_str(h, "comm"), want->name);
+			ck_assert_uint_eq(member_u64(h, "grant"), want->grant);
+			ck_assert_int_eq(member_bool(h, "exporter"), want->exporter);
+			ck_assert_int_eq(member_bool(h, "rdonly"), want->rdonly);
+		}
+	}
+	/* Integers stay exact up to UINT64_MAX. */
+	ck_assert_uint_eq(member_u64(row_at(rows, 3), "handle_id"), UINT64_MAX);
+	json_object_put(j);
+	free(s);
+
+	/* No handles: an empty array, still under "rows". */
+	fx.t.nr_pages = 0;
+	s = table_text(format_shares, &fx.t, true);
+	j = parse_json(s, json_type_object);
+	ck_assert_uint_eq(json_object_array_length(member(j, "rows", json_type_array)), 0);
+	json_object_put(j);
+	free(s);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* map                                                                      */
+
+/*
+ * 20 frames in rows of 8: every kind twice in frames 0-15 (in FrameMap
+ * order), then two slab frames of domain 11 (a letter in colour), a value
+ * this kmctl does not know (9) and a free frame. Domains: 1 and 2, none for
+ * free and quarantined frames.
+ */
+#define MAP_FRAMES 20
+static const uint8_t map_kinds[MAP_FRAMES] = { 0, 1, 2, 3, 4, 5, 6, 7, 0, 1,
+					       2, 3, 4, 5, 6, 7, 2, 2, 9, 0 };
+static const uint32_t map_domains[MAP_FRAMES] = { 0, 1, 1, 1, 2, 2, 0,	2,  0, 1,
+						  1, 1, 2, 2, 0, 2, 11, 11, 1, 0 };
+
+static struct format_map sample_map(unsigned int width)
+{
+	return (struct format_map){ .nr_frames = MAP_FRAMES,
+				    .kinds = map_kinds,
+				    .domains = map_domains,
+				    .frame_size = 2ull << 20,
+				    .width = width };
+}
+
+static char *map_text(const struct format_map *m, enum format_map_style style)
+{
+	struct out o;
+
+	ck_assert_int_eq(format_map(out_open(&o), m, style), 0);
+	return out_close(&o);
+}
+
+static char *map_svg(const struct format_map *m)
+{
+	struct out o;
+
+	ck_assert_int_eq(format_map_svg(out_open(&o), m), 0);
+	return out_close(&o);
+}
+
+static const char map_plain_want[] = "pool: 20 frames of 2 MiB, 8 per row\n"
+				     " 0 .dsLvSXm\n"
+				     " 8 .dsLvSXm\n"
+				     "16 ss?.\n"
+				     "legend:\n"
+				     "  . free (no domain)                        3\n"
+				     "  d free, kept by a domain                  2\n"
+				     "  s slab                                    4\n"
+				     "  L kmalloc-large                           2\n"
+				     "  v vmalloc                                 2\n"
+				     "  S shared (a memfd of its own)             2\n"
+				     "  X quarantined                             2\n"
+				     "  m mixed (pages of several kinds)          2\n"
+				     "  ? unknown to this kmctl                   1\n"
+				     "domain  frames      d      s      L      v      S      X"
+				     "      m      ?\n"
+				     "     1       7      2      2      2      0      0      0"
+				     "      0      1\n"
+				     "     2       6      0      0      0      2      2      0"
+				     "      2      0\n"
+				     "    11       2      0      2      0      0      0      0"
+				     "      0      0\n";
+
+START_TEST(test_map_plain)
+{
+	struct format_map m = sample_map(8);
+	char *s, *line, *save = NULL;
+	int n = 0;
+
+	s = map_text(&m, FORMAT_MAP_PLAIN);
+	ck_assert_str_eq(s, map_plain_want);
+	ck_assert_ptr_null(strchr(s, '\033'));
+	free(s);
+
+	/* The default width: 64 frames a row, so one row here; no unknown
+	 * kind, no "?" line or column. */
+	m.width = 0;
+	m.kinds = (const uint8_t[MAP_FRAMES]){ 0, 1, 2, 3, 4, 5, 6, 7, 0, 1,
+					       2, 3, 4, 5, 6, 7, 2, 2, 0, 0 };
+	s = map_text(&m, FORMAT_MAP_PLAIN);
+	ck_assert_ptr_nonnull(strstr(s, "pool: 20 frames of 2 MiB, 64 per row\n"
+					" 0 .dsLvSXm.dsLvSXmss..\nlegend:\n"));
+	ck_assert_ptr_null(strstr(s, "unknown"));
+	for (line = strtok_r(s, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		n++;
+	ck_assert_int_eq(n, 2 + 1 + 8 + 1 + 3);
+	free(s);
+
+	/* A width past the maximum is the maximum; 4 kB frames say so. */
+	m.width = FORMAT_MAP_WIDTH_MAX + 1;
+	m.frame_size = 4096;
+	s = map_text(&m, FORMAT_MAP_PLAIN);
+	ck_assert_ptr_nonnull(strstr(s, "pool: 20 frames of 4 kB, 4096 per row\n"));
+	free(s);
+}
+END_TEST
+
+/* @s without its ANSI SGR sequences (ESC [ ... m). */
+static char *strip_sgr(const char *s)
+{
+	char *out = malloc(strlen(s) + 1), *p = out;
+
+	ck_assert_ptr_nonnull(out);
+	while (*s) {
+		if (s[0] == '\033' && s[1] == '[') {
+			s += 2;
+			while (*s && *s != 'm') {
+				ck_assert_msg(strchr("0123456789;", *s), "odd SGR byte %#x", *s);
+				s++;
+			}
+			ck_assert_int_eq(*s, 'm');
+			s++;
+		} else {
+			*p++ = *s++;
+		}
+	}
+	*p = '\0';
+	return out;
+}
+
+START_TEST(test_map_colour)
+{
+	struct format_map m = sample_map(8);
+	char *s, *plain;
+
+	s = map_text(&m, FORMAT_MAP_COLOUR);
+	/* Every row of cells ends by resetting the colours. */
+	ck_assert_ptr_nonnull(strstr(s, "\n 0 \033[0;2m.\033[0;30;46m1"));
+	ck_assert_ptr_nonnull(strstr(s, "\033[0m\n 8 "));
+	ck_assert_ptr_nonnull(strstr(s, "\033[0m\n16 "));
+	ck_assert_ptr_nonnull(strstr(s, "\033[0m\nlegend:\n"));
+	/* One escape per change of kind: the two slab frames of domain 11
+	 * share theirs. */
+	ck_assert_ptr_nonnull(strstr(s, "16 \033[0;30;42mbb\033[0;97;40m1\033[0;2m.\033[0m\n"));
+	/* Without the colours: owned frames show their domain, free and
+	 * quarantined ones their kind. */
+	plain = strip_sgr(s);
+	ck_assert_ptr_nonnull(strstr(plain, "\n 0 .11122X2\n 8 .11122X2\n16 bb1.\n"));
+	ck_assert_ptr_nonnull(strstr(plain, "  d free, kept by a domain                  2\n"));
+	ck_assert_ptr_nonnull(strstr(plain, "cells of a domain show its number"));
+	ck_assert_ptr_nonnull(strstr(plain, "    11       2      0      2      0"));
+	free(plain);
+	free(s);
+}
+END_TEST
+
+static const char *const map_keys[] = { "nr_frames", "frame_size", "counts",
+					"domains",   "frames",	   NULL };
+static const char *const map_count_keys[] = {
+	"free",	  "domain-free", "slab",  "kmalloc-large", "vmalloc",
+	"shared", "quarantined", "mixed", "unknown",	   NULL
+};
+
+START_TEST(test_map_json)
+{
+	static const char *const names[] = { "free",	      "domain-free", "slab",
+					     "kmalloc-large", "vmalloc",     "shared",
+					     "quarantined",   "mixed" };
+	static const uint64_t counts[] = { 3, 2, 4, 2, 2, 2, 2, 2, 1 };
+	static const uint32_t domains[] = { 1, 2, 11 }, domain_frames[] = { 7, 6, 2 };
+	struct format_map m = sample_map(8);
+	json_object *j, *o, *arr, *row;
+	char *s;
+	size_t i;
+
+	s = map_text(&m, FORMAT_MAP_JSON);
+	j = parse_json(s, json_type_object);
+	assert_keys(j, map_keys);
+	ck_assert_uint_eq(member_u64(j, "nr_frames"), MAP_FRAMES);
+	ck_assert_uint_eq(member_u64(j, "frame_size"), 2ull << 20);
+	o = member(j, "counts", json_type_object);
+	assert_keys(o, map_count_keys);
+	for (i = 0; map_count_keys[i]; i++)
+		ck_assert_uint_eq(member_u64(o, map_count_keys[i]), counts[i]);
+	arr = member(j, "domains", json_type_array);
+	ck_assert_uint_eq(json_object_array_length(arr), 3);
+	for (i = 0; i < 3; i++) {
+		row = row_at(arr, i);
+		ck_assert_uint_eq(member_u64(row, "domain"), domains[i]);
+		ck_assert_uint_eq(member_u64(row, "frames"), domain_frames[i]);
+		member(row, "counts", json_type_object);
+	}
+	ck_assert_uint_eq(member_u64(member(row_at(arr, 2), "counts", json_type_object), "slab"),
+			  2);
+	arr = member(j, "frames", json_type_array);
+	ck_assert_uint_eq(json_object_array_length(arr), MAP_FRAMES);
+	for (i = 0; i < MAP_FRAMES; i++) {
+		row = row_at(arr, i);
+		ck_assert_uint_eq(member_u64(row, "frame"), i);
+		ck_assert_str_eq(member_str(row, "kind"),
+				 map_kinds[i] < 8 ? names[map_kinds[i]] : "unknown");
+		ck_assert_uint_eq(member_u64(row, "domain"), map_domains[i]);
+	}
+	json_object_put(j);
+	free(s);
+
+	/* An empty pool: a document all the same. */
+	m.nr_frames = 0;
+	s = map_text(&m, FORMAT_MAP_JSON);
+	j = parse_json(s, json_type_object);
+	ck_assert_uint_eq(json_object_array_length(member(j, "frames", json_type_array)), 0);
+	ck_assert_uint_eq(json_object_array_length(member(j, "domains", json_type_array)), 0);
+	json_object_put(j);
+	free(s);
+}
+END_TEST
+
+/*
+ * An XML parser's view of an SVG document, one line each: "root <tag>",
+ * then "rect <fill> <title>" for every rect that has a title, "legend
+ * <fill>" for those that have none, "text <text>" for every text element.
+ * python3's xml.etree (expat) rejects anything not well-formed. Exit 77
+ * without python3 or expat.
+ */
+static const char svg_reader_py[] = "import sys\n"
+				    "try:\n"
+				    "    import xml.etree.ElementTree as ET\n"
+				    "except ImportError:\n"
+				    "    sys.exit(77)\n"
+				    "root = ET.parse(sys.argv[1]).getroot()\n"
+				    "ns = '{http://www.w3.org/2000/svg}'\n"
+				    "print('root', root.tag)\n"
+				    "for e in root.iter():\n"
+				    "    if e.tag == ns + 'rect':\n"
+				    "        t = e.find(ns + 'title')\n"
+				    "        if t is not None:\n"
+				    "            print('rect', e.get('fill'), t.text)\n"
+				    "        else:\n"
+				    "            print('legend', e.get('fill'))\n"
+				    "    elif e.tag == ns + 'text':\n"
+				    "        print('text', e.text)\n";
+
+/* Runs svg_reader_py on @doc; its output (malloc'd), or NULL when python3
+ * cannot run it. Fails the test when the parser rejects the document. */
+static char *svg_parsed(const char *doc)
+{
+	char path[] = "/tmp/test-format-svg-XXXXXX", cmd[256], buf[4096], *out = NULL;
+	size_t len = 0, n;
+	FILE *f, *p, *mem;
+	int fd, status;
+
+	if (system("python3 -c 'import xml.etree.ElementTree' >/dev/null 2>&1") != 0)
+		return NULL;
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	f = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fputs(doc, f) >= 0, 1);
+	ck_assert_int_eq(fclose(f), 0);
+	snprintf(cmd, sizeof(cmd), "python3 -c \"$SVG_READER\" %s", path);
+	ck_assert_int_eq(setenv("SVG_READER", svg_reader_py, 1), 0);
+	p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	mem = open_memstream(&out, &len);
+	while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
+		fwrite(buf, 1, n, mem);
+	status = pclose(p);
+	fclose(mem);
+	unlink(path);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "the SVG is not well-formed XML (status %#x):\n%s", status, doc);
+	return out;
+}
+
+/* Checks what needs no parser: the prologue, one <rect> with a <title>
+ * per frame, the end. */
+static void svg_structure(const char *doc, uint32_t nr_frames)
+{
+	const char *p;
+	uint32_t n = 0;
+
+	ck_assert_int_eq(strncmp(doc, "<?xml version=\"1.0\" encoding=\"UTF-8\"", 36), 0);
+	ck_assert_ptr_nonnull(strstr(doc, "<svg xmlns=\"http://www.w3.org/2000/svg\""));
+	for (p = doc; (p = strstr(p, "<title>frame ")); p++)
+		n++;
+	ck_assert_uint_eq(n, nr_frames);
+	ck_assert_int_eq(strcmp(doc + strlen(doc) - 7, "</svg>\n"), 0);
+	ck_assert_ptr_null(strchr(doc, '\033'));
+}
+
+START_TEST(test_map_svg)
+{
+	static const char *const fills[] = { "#e8e8e8", "#a6cee3", "#33a02c", "#ff7f00",
+					     "#6a3d9a", "#1f78b4", "#e31a1c", "#fdbf6f" };
+	struct format_map m = sample_map(8);
+	char *doc, *parsed, *line, *save = NULL, want[128];
+	uint32_t frame = 0;
+	int legends = 0, texts = 0;
+
+	doc = map_svg(&m);
+	svg_structure(doc, MAP_FRAMES);
+	ck_assert_ptr_nonnull(strstr(doc, "<title>frame 4: vmalloc, domain 2</title>"));
+	ck_assert_ptr_nonnull(strstr(doc, "<title>frame 0: free</title>"));
+	ck_assert_ptr_nonnull(strstr(doc, "<title>frame 18: unknown, domain 1</title>"));
+	parsed = svg_parsed(doc);
+	if (!parsed) {
+		fputs("test_map_svg: python3 with xml.etree missing: structure checked only\n",
+		      stderr);
+		free(doc);
+		return;
+	}
+	for (line = strtok_r(parsed, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (!strncmp(line, "root ", 5)) {
+			ck_assert_str_eq(line, "root {http://www.w3.org/2000/svg}svg");
+		} else if (!strncmp(line, "rect ", 5)) {
+			uint8_t k = map_kinds[frame];
+
+			ck_assert_uint_lt(frame, MAP_FRAMES);
+			snprintf(want, sizeof(want),
+				 "rect %s frame %u: ", k < 8 ? fills[k] : "#000000", frame);
+			ck_assert_msg(!strncmp(line, want, strlen(want)), "'%s', not '%s...'", line,
+				      want);
+			frame++;
+		} else if (!strncmp(line, "legend ", 7)) {
+			legends++;
+		} else {
+			ck_assert_int_eq(strncmp(line, "text ", 5), 0);
+			texts++;
+		}
+	}
+	ck_assert_uint_eq(frame, MAP_FRAMES);
+	/* The white background, then one swatch per kind (the unknown one too). */
+	ck_assert_int_eq(legends, 1 + 9);
+	/* The heading, one label per row, a line per kind and per domain. */
+	ck_assert_int_eq(texts, 1 + 3 + 9 + 3);
+	free(parsed);
+	free(doc);
+
+	/* No frames: still a document. */
+	m.nr_frames = 0;
+	doc = map_svg(&m);
+	svg_structure(doc, 0);
+	free(svg_parsed(doc));
+	free(doc);
 }
 END_TEST
 
@@ -1096,6 +1761,8 @@ START_TEST(test_limits)
 	rows[0].max_grants = UINT64_MAX;
 	rows[0].bytes = 4096;
 	rows[0].max_bytes = UINT64_MAX;
+	rows[0].handles = 3;
+	rows[0].max_handles = UINT64_MAX;
 	rows[0].privileged = true;
 	rows[1].uid = 1000;
 	rows[1].domain = 1;
@@ -1105,6 +1772,8 @@ START_TEST(test_limits)
 	rows[1].max_grants = 262144;
 	rows[1].bytes = 32ull << 20;
 	rows[1].max_bytes = 32ull << 20;
+	rows[1].handles = 4096;
+	rows[1].max_handles = 4096;
 	rows[1].refusals = 7;
 	page.n_accounts = 2;
 	page.accounts = ptrs;
@@ -1112,11 +1781,11 @@ START_TEST(test_limits)
 	ck_assert_str_eq(
 		s,
 		"   UID DOMAIN CONNS MAX_CONNS     GRANTS MAX_GRANTS          BYTES      MAX_BYTES"
-		"  REFUSED PRIVILEGED\n"
+		"  HANDLES MAX_HANDLES  REFUSED PRIVILEGED\n"
 		"     0      0     2 unlimited          5  unlimited           4096      unlimited"
-		"        0 yes\n"
+		"        3   unlimited        0 yes\n"
 		"  1000      1    64        64     262144     262144       33554432       33554432"
-		"        7 no\n");
+		"     4096        4096        7 no\n");
 	free(s);
 	s = table_text(format_limits, &t, true);
 	ck_assert_ptr_nonnull(strstr(s, "\"max_bytes\": 18446744073709551615,"));
@@ -1133,6 +1802,8 @@ START_TEST(test_limits)
 		ck_assert_uint_eq(member_u64(row, "max_grants"), rows[i].max_grants);
 		ck_assert_uint_eq(member_u64(row, "bytes"), rows[i].bytes);
 		ck_assert_uint_eq(member_u64(row, "max_bytes"), rows[i].max_bytes);
+		ck_assert_uint_eq(member_u64(row, "handles"), rows[i].handles);
+		ck_assert_uint_eq(member_u64(row, "max_handles"), rows[i].max_handles);
 		ck_assert_uint_eq(member_u64(row, "refusals"), rows[i].refusals);
 		ck_assert_int_eq(member_bool(row, "privileged"), rows[i].privileged);
 	}
@@ -1406,6 +2077,18 @@ static Suite *format_suite(void)
 
 	tc = tcase_create("vmallocinfo");
 	tcase_add_test(tc, test_vmallocinfo);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("shares");
+	tcase_add_test(tc, test_shares_text);
+	tcase_add_test(tc, test_shares_json);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("map");
+	tcase_add_test(tc, test_map_plain);
+	tcase_add_test(tc, test_map_colour);
+	tcase_add_test(tc, test_map_json);
+	tcase_add_test(tc, test_map_svg);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("clients");

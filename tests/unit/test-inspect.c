@@ -188,6 +188,144 @@ START_TEST(test_slab_grants_and_free_frames)
 }
 END_TEST
 
+/* Every frame of the pool once, through pages of @max frames. */
+static void frame_map_all(const struct mm *mm, uint8_t *kinds, uint32_t *domains, size_t max)
+{
+	uint32_t first = 0;
+	size_t n;
+
+	while ((n = inspect_frame_map(mm, first, kinds + first, domains + first, max)))
+		first += (uint32_t)n;
+	ck_assert_uint_eq(first, mm->pool.nr_frames);
+}
+
+static uint32_t frame_of(uint64_t phys)
+{
+	return (uint32_t)(phys >> KM_FRAME_SHIFT);
+}
+
+static void assert_frame(const uint8_t *kinds, const uint32_t *domains, uint32_t f, uint8_t kind,
+			 const struct domain *d)
+{
+	ck_assert_msg(kinds[f] == kind, "frame %u is of kind %u, not %u", f, kinds[f], kind);
+	ck_assert_uint_eq(domains[f], d->id);
+}
+
+/* Frames of @kind in the map. */
+static unsigned int frames_of_kind(const uint8_t *kinds, uint32_t nr, uint8_t kind)
+{
+	unsigned int n = 0;
+
+	for (uint32_t f = 0; f < nr; f++)
+		n += kinds[f] == kind;
+	return n;
+}
+
+/* Pages at any boundary say what one page of them all says (@kinds), and
+ * nothing comes past the end. */
+static void frame_map_paging(const struct mm *mm, const uint8_t *kinds)
+{
+	uint32_t nr = mm->pool.nr_frames, domains[16];
+	uint8_t again[16];
+
+	frame_map_all(mm, again, domains, 1);
+	ck_assert_int_eq(memcmp(kinds, again, nr), 0);
+	ck_assert_uint_eq(inspect_frame_map(mm, nr - 3, again, domains, 256), 3);
+	ck_assert_uint_eq(inspect_frame_map(mm, nr, again, domains, 256), 0);
+	ck_assert_uint_eq(inspect_frame_map(mm, UINT32_MAX, again, domains, 256), 0);
+}
+
+/*
+ * TABLE_MAP (kmctl map): each frame's kind and domain, as the allocators
+ * hold them: free frames, a frame of granted slabs (slab_map.granted), one
+ * of cache slabs (slab_map.at), slabs and a large kmalloc below a frame's
+ * order in one frame (mixed), a large kmalloc of its own, frames of large
+ * kmallocs and of vmalloc areas (frame_use[]), shared ones, a domain's free
+ * frames; paged at any boundary.
+ */
+START_TEST(test_frame_map)
+{
+	struct server srv;
+	struct domain *a, *b, *c;
+	struct kmalloc_obj small, large, pages, huge;
+	struct vmalloc_area *area;
+	uint8_t kinds[16];
+	uint32_t domains[16], nr;
+	uint64_t slab;
+
+	log_init(LOG_LEVEL_WARN);
+	server_up(&srv);
+	nr = srv.mm.pool.nr_frames;
+	ck_assert_uint_eq(nr, 16);
+	frame_map_all(&srv.mm, kinds, domains, 256);
+	ck_assert_uint_eq(frames_of_kind(kinds, nr, INSPECT_FRAME_FREE), nr);
+	for (uint32_t f = 0; f < nr; f++)
+		ck_assert_uint_eq(domains[f], 0);
+
+	ck_assert_int_eq(domain_get(&srv.mm, 1000, &a), 0);
+	ck_assert_int_eq(domain_get(&srv.mm, 1001, &b), 0);
+	ck_assert_int_eq(domain_get(&srv.mm, 1002, &c), 0);
+	ck_assert_int_eq(kmalloc_slab_alloc(a, kms_class_index(96), KM_GFP_KERNEL, &slab), 0);
+	ck_assert_int_eq(kmalloc_alloc(b, 100000, KM_GFP_KERNEL, &pages), 0);
+	ck_assert_int_eq(kmalloc_alloc(c, 64, KM_GFP_KERNEL, &small), 0);
+	ck_assert_int_eq(kmalloc_alloc(b, 4u << 20, KM_GFP_KERNEL, &huge), 0);
+	ck_assert_int_eq(vmalloc_alloc(c, 3u << 20, KM_GFP_KERNEL, &area), 0);
+	frame_map_all(&srv.mm, kinds, domains, 3);
+	assert_frame(kinds, domains, frame_of(slab), INSPECT_FRAME_SLAB, a);
+	assert_frame(kinds, domains, frame_of(pages.phys), INSPECT_FRAME_LARGE, b);
+	assert_frame(kinds, domains, frame_of(small.phys), INSPECT_FRAME_SLAB, c);
+	assert_frame(kinds, domains, frame_of(huge.phys), INSPECT_FRAME_LARGE, b);
+	assert_frame(kinds, domains, frame_of(huge.phys) + 1, INSPECT_FRAME_LARGE, b);
+	for (uint32_t i = 0; i < area->nr_frames; i++)
+		assert_frame(kinds, domains, area->frames[i], INSPECT_FRAME_VMALLOC, c);
+	ck_assert_uint_eq(frames_of_kind(kinds, nr, INSPECT_FRAME_VMALLOC), 2);
+	ck_assert_uint_eq(frames_of_kind(kinds, nr, INSPECT_FRAME_LARGE), 3);
+	ck_assert_uint_eq(frames_of_kind(kinds, nr, INSPECT_FRAME_SLAB), 2);
+	ck_assert_uint_eq(frames_of_kind(kinds, nr, INSPECT_FRAME_FREE),
+			  frame_nr_free(&srv.mm.frames));
+
+	/* A large kmalloc in the frame of a's granted slab: mixed. */
+	ck_assert_int_eq(kmalloc_alloc(a, 100000, KM_GFP_KERNEL, &large), 0);
+	ck_assert_uint_eq(frame_of(large.phys), frame_of(slab));
+	ck_assert_uint_eq(inspect_frame_map(&srv.mm, frame_of(slab), kinds, domains, 1), 1);
+	ck_assert_uint_eq(kinds[0], INSPECT_FRAME_MIXED);
+	/* Frames whose pages a share's memfd holds are shared, whatever
+	 * else they are. */
+	srv.mm.frame_use[frame_of(huge.phys)] |= FRAME_USE_SHARED;
+	ck_assert_uint_eq(inspect_frame_map(&srv.mm, frame_of(huge.phys), kinds, domains, 2), 2);
+	ck_assert_uint_eq(kinds[0], INSPECT_FRAME_SHARED);
+	ck_assert_uint_eq(kinds[1], INSPECT_FRAME_LARGE);
+	srv.mm.frame_use[frame_of(huge.phys)] &= (uint8_t)~FRAME_USE_SHARED;
+
+	/* Freed: the domains keep the frames, whole and free, until reclaim;
+	 * the frame of the freed large kmalloc's pages too. */
+	vmalloc_free(c, area);
+	kmalloc_free(b, &huge);
+	kmalloc_free(b, &pages);
+	frame_map_all(&srv.mm, kinds, domains, 256);
+	ck_assert_uint_eq(frames_of_kind(kinds, nr, INSPECT_FRAME_VMALLOC), 0);
+	ck_assert_uint_eq(frames_of_kind(kinds, nr, INSPECT_FRAME_LARGE), 0);
+	ck_assert_uint_eq(frames_of_kind(kinds, nr, INSPECT_FRAME_DOMAIN_FREE),
+			  a->frames.free_units + b->frames.free_units + c->frames.free_units);
+	ck_assert_uint_eq(frames_of_kind(kinds, nr, INSPECT_FRAME_DOMAIN_FREE), 3 + 2);
+	ck_assert_uint_eq(frames_of_kind(kinds, nr, INSPECT_FRAME_MIXED), 1);
+	frame_map_paging(&srv.mm, kinds);
+
+	kmalloc_free(a, &large);
+	kmalloc_slab_free(a, kms_class_index(96), slab);
+	kmalloc_free(c, &small);
+	domain_put(a);
+	domain_put(b);
+	domain_put(c);
+	while (mm_trim(&srv.mm, UINT64_MAX))
+		;
+	frame_map_all(&srv.mm, kinds, domains, 256);
+	ck_assert_uint_eq(frames_of_kind(kinds, nr, INSPECT_FRAME_FREE), nr);
+	mm_fini(&srv.mm);
+	grant_table_fini(&srv.grants);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("inspect");
@@ -195,6 +333,7 @@ int main(void)
 
 	tcase_add_test(tc, test_meminfo_buddyinfo_slabinfo_add_up);
 	tcase_add_test(tc, test_slab_grants_and_free_frames);
+	tcase_add_test(tc, test_frame_map);
 	suite_add_tcase(s, tc);
 	return test_run_suite(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -192,6 +192,7 @@ START_TEST(test_defaults_parse)
 	ck_assert_uint_eq(cfg.uid_max_share, 50);
 	ck_assert_uint_eq(cfg.uid_max_grants, 262144);
 	ck_assert_uint_eq(cfg.uid_max_connections, 64);
+	ck_assert_uint_eq(cfg.uid_max_handles, 4096);
 	ck_assert_uint_eq(cfg.max_clients, 1024);
 	ck_assert_uint_eq(cfg.reserved_connections, 16);
 	ck_assert_uint_eq(cfg.max_queued, 64 * 1024);
@@ -236,6 +237,10 @@ START_TEST(test_account_settings)
 		{ "uid_max_connections", "1048576", 0, 1048576 },
 		{ "uid_max_connections", "1048577", -EINVAL, 0 },
 		{ "uid_max_connections", "0", -EINVAL, 0 },
+		{ "uid_max_handles", "1", 0, 1 },
+		{ "uid-max-handles", "64K", 0, 65536 },
+		{ "uid_max_handles", "0", -EINVAL, 0 },
+		{ "uid_max_handles", "some", -EINVAL, 0 },
 		{ "max_queued", "4096", 0, 4096 },
 		{ "max-queued", "64K", 0, 65536 },
 		{ "max_queued", "16M", 0, 16 << 20 },
@@ -265,6 +270,8 @@ START_TEST(test_account_settings)
 			got = cfg.uid_max_share;
 		else if (strstr(cases[i].key, "grants"))
 			got = cfg.uid_max_grants;
+		else if (strstr(cases[i].key, "handles"))
+			got = cfg.uid_max_handles;
 		else if (strstr(cases[i].key, "uid"))
 			got = cfg.uid_max_connections;
 		else if (strstr(cases[i].key, "queued"))
