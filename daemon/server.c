@@ -186,8 +186,10 @@ static void server_on_signal(evutil_socket_t sig, short what, void *arg)
 	struct server *srv = arg;
 
 	if (sig == SIGUSR2) {
+		notify_reloading();
 		/* Returns only if the new image could not be started. */
 		handover_exec(srv, srv->argv);
+		notify_ready("reload failed: serving on with the running image");
 		return;
 	}
 

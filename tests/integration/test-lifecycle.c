@@ -552,6 +552,34 @@ END_TEST
 
 /* ---- under a stand-in for systemd (fakesd.h): LISTEN_FDS, the fd store --- */
 
+/* systemctl reload: RELOADING=1 before the re-exec and READY=1 from the new
+ * image (same pid), so that systemd holds the unit in "reloading" until the
+ * new image serves; the socket passed by systemd serves on. */
+START_TEST(test_reload_says_reloading_then_ready)
+{
+	struct fake_systemd sd;
+	km_meminfo mi;
+	km_client *c;
+	pid_t pid;
+
+	test_backing_prepare(32u << 20);
+	fake_systemd_init(&sd);
+	pid = fake_systemd_start(&sd, true);
+	c = km_connect(sd.sock);
+	ck_assert_msg(c != NULL, "km_connect: %s", strerror(errno));
+	kill(pid, SIGUSR2);
+	ck_assert_msg(fake_systemd_read(&sd, "RELOADING=1", 10000), "no RELOADING=1");
+	ck_assert_msg(fake_systemd_read(&sd, "READY=1", 10000), "no READY=1 after the re-exec");
+	ck_assert_int_eq(km_get_meminfo(c, &mi), 0);
+	km_disconnect(c);
+	c = km_connect(sd.sock);
+	ck_assert_msg(c != NULL, "km_connect after the reload: %s", strerror(errno));
+	km_disconnect(c);
+	fake_systemd_stop(&sd, pid);
+	fake_systemd_cleanup(&sd);
+}
+END_TEST
+
 /* systemctl restart with --fd-store: the old daemon leaves its state and
  * descriptors in the fd store, the new one takes them over; the client keeps
  * its connection, memory and grants across the restart. */
@@ -1180,6 +1208,7 @@ int main(void)
 	tcase_add_test(tc, test_handover_keeps_everything);
 	tcase_add_test(tc, test_handover_refuses_bad_state);
 	tcase_add_test(tc, test_restart_through_fd_store);
+	tcase_add_test(tc, test_reload_says_reloading_then_ready);
 	suite_add_tcase(s, tc);
 	/* Clients that die or are lost while the daemon is replaced. */
 	tc = tcase_create("restart-losses");
