@@ -84,6 +84,13 @@ void notify_stopping(void)
 	sd_notify(0, "STOPPING=1");
 }
 
+/* Before a re-exec: systemd holds the unit in "reloading" until the new
+ * image's READY=1, so a restart queued behind the reload waits for it. */
+void notify_reloading(void)
+{
+	sd_notify(0, "RELOADING=1");
+}
+
 uint64_t notify_watchdog_usec(void)
 {
 	uint64_t usec = 0;
@@ -136,6 +143,9 @@ void notify_status(const char *status)
 	(void)status;
 }
 void notify_stopping(void)
+{
+}
+void notify_reloading(void)
 {
 }
 uint64_t notify_watchdog_usec(void)

@@ -23,6 +23,7 @@ void notify_fdstore_remove(const char *name);
 void notify_ready(const char *status);
 void notify_status(const char *status);
 void notify_stopping(void);
+void notify_reloading(void);
 /* Microseconds between WATCHDOG=1 pings systemd expects, or 0. */
 uint64_t notify_watchdog_usec(void);
 void notify_watchdog(void);

@@ -121,9 +121,14 @@ static void hugepages_hint(uint32_t need, int64_t free_pages, char *buf, size_t 
  * free for the message. */
 static int pool_reserve_hugetlb(struct pool *pool, int64_t *free_pages)
 {
+	int64_t resv = read_counter(HUGEPAGES_DIR "resv_hugepages");
 	int fd, err;
 
+	/* Reserved pages are counted free but promised to mappings already
+	 * made (MAP_SHARED hugetlb mmaps reserve at mmap time). */
 	*free_pages = read_counter(HUGEPAGES_DIR "free_hugepages");
+	if (resv > 0 && *free_pages > 0)
+		*free_pages = resv < *free_pages ? *free_pages - resv : 0;
 	if (*free_pages < (int64_t)pool->nr_frames)
 		return -ENOMEM;
 	err = memfd_new("kmalloc-reserve", true, pool->size, &fd);

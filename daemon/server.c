@@ -186,8 +186,10 @@ static void server_on_signal(evutil_socket_t sig, short what, void *arg)
 	struct server *srv = arg;
 
 	if (sig == SIGUSR2) {
+		notify_reloading();
 		/* Returns only if the new image could not be started. */
 		handover_exec(srv, srv->argv);
+		notify_ready("reload failed: serving on with the running image");
 		return;
 	}
 
@@ -386,7 +388,6 @@ static int server_start_fresh(struct server *srv, int listen_fd)
 	if (err < 0)
 		return err;
 	if (listen_fd >= 0) {
-		fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
 		log_info("using the socket passed by systemd");
 		srv->listen_fd = listen_fd;
 		return 0;
@@ -406,6 +407,14 @@ static int server_start_serving(struct server *srv)
 	server_log_bounds(srv);
 	raise_nofile_limit();
 	if (srv->listen_fd >= 0) {
+		/* Whatever the start (fresh, socket-activated, re-exec, fd store):
+		 * systemd clears O_NONBLOCK on the socket at every start of the
+		 * service, and the accept loop runs until EAGAIN, so a blocking
+		 * socket would stop the event loop at the first accept too many. */
+		int fl = fcntl(srv->listen_fd, F_GETFL);
+
+		if (fl < 0 || fcntl(srv->listen_fd, F_SETFL, fl | O_NONBLOCK) < 0)
+			return -errno;
 		server_refuse_passed_fds(srv, srv->listen_fd);
 		srv->ev_listen = event_new(srv->base, srv->listen_fd, EV_READ | EV_PERSIST,
 					   server_on_accept, srv);

@@ -42,6 +42,11 @@
  * handles of a uid): one share's list stays short to sweep at an export.
  * Expired handles no held import came through are swept first. */
 #define SHARE_MAX_HANDLES 1024u
+/* Holders one memobj may have at once (its exporter's and the imports): a
+ * revoke or the memory's death ends them all in one event-loop turn, which
+ * this keeps short (~1 ms here), however many imports a uid's grant limit
+ * would allow. */
+#define SHARE_MAX_HOLDERS 4096u
 
 const char *const memobj_kind_names[MEMOBJ_KIND_MAX] = {
 	[MEMOBJ_KMALLOC] = "kmalloc",
@@ -753,6 +758,10 @@ int share_import(struct share_table *t, struct conn *c, const uint8_t *handle, s
 	if (o->d != c->domain && !memobj_is_memfd(o)) {
 		*why = "not shareable across domains: allocate it with KM_GFP_SHARED";
 		return -EACCES;
+	}
+	if (o->nr_refs >= SHARE_MAX_HOLDERS) {
+		*why = "too many holders of this memory";
+		return -EDQUOT;
 	}
 	rdonly = rdonly || (h->flags & SHARE_EXPORT_RDONLY);
 	if (memobj_is_memfd(o)) {

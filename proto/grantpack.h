@@ -24,6 +24,10 @@ struct grantpack_grant {
 /* Reply.body fields that hold an AllocReply. */
 #define GRANTPACK_ALLOC	     11 /* Reply.alloc */
 #define GRANTPACK_SLAB_ALLOC 17 /* Reply.slab_alloc */
+/* Reply.nop: an empty body, packed as an AllocReply with no grants (the
+ * same bytes): a Nop carries the releases that ride without waiting, and
+ * protobuf-c walks every field of Reply's oneof to pack one. */
+#define GRANTPACK_NOP 16
 
 /* Bytes grantpack_reply() may need at most for @nr grants and
  * @nr_failed release_failed ids. */

@@ -33,6 +33,7 @@
 
 #include "attacker.h"
 #include "daemon.h"
+#include "fakesd.h"
 #include "kmclient.h"
 #include "testutil.h"
 
@@ -549,159 +550,35 @@ START_TEST(test_handover_refuses_bad_state)
 }
 END_TEST
 
-/* ---- a stand-in for systemd: LISTEN_FDS, NOTIFY_SOCKET and the fd store -- */
+/* ---- under a stand-in for systemd (fakesd.h): LISTEN_FDS, the fd store --- */
 
-struct fake_systemd {
-	char dir[64];
-	char sock[96];
-	char notify[96];
-	char log[96];
-	int listen_fd;
-	int notify_fd;
-	int nr; /* stored descriptors */
-	int fds[64];
-	char names[64][48];
-	bool poll[64];	    /* stored without FDPOLL=0: dropped on hang-up */
-	int removed;	    /* FDSTOREREMOVE messages seen */
-	int stored;	    /* FDSTORE=1 messages seen */
-	int stored_fdpoll0; /* of those, with FDPOLL=0 */
-};
-
-static void fake_systemd_init(struct fake_systemd *sd)
+/* systemctl reload: RELOADING=1 before the re-exec and READY=1 from the new
+ * image (same pid), so that systemd holds the unit in "reloading" until the
+ * new image serves; the socket passed by systemd serves on. */
+START_TEST(test_reload_says_reloading_then_ready)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct fake_systemd sd;
+	km_meminfo mi;
+	km_client *c;
+	pid_t pid;
 
-	memset(sd, 0, sizeof(*sd));
-	snprintf(sd->dir, sizeof(sd->dir), "/tmp/kmsd.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(sd->dir));
-	snprintf(sd->sock, sizeof(sd->sock), "%s/sock", sd->dir);
-	snprintf(sd->notify, sizeof(sd->notify), "%s/notify", sd->dir);
-	snprintf(sd->log, sizeof(sd->log), "%s/log", sd->dir);
-	sd->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", sd->notify);
-	ck_assert_int_eq(bind(sd->notify_fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
-	sd->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", sd->sock);
-	ck_assert_int_eq(bind(sd->listen_fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
-	ck_assert_int_eq(listen(sd->listen_fd, 64), 0);
+	test_backing_prepare(32u << 20);
+	fake_systemd_init(&sd);
+	pid = fake_systemd_start(&sd, true);
+	c = km_connect(sd.sock);
+	ck_assert_msg(c != NULL, "km_connect: %s", strerror(errno));
+	kill(pid, SIGUSR2);
+	ck_assert_msg(fake_systemd_read(&sd, "RELOADING=1", 10000), "no RELOADING=1");
+	ck_assert_msg(fake_systemd_read(&sd, "READY=1", 10000), "no READY=1 after the re-exec");
+	ck_assert_int_eq(km_get_meminfo(c, &mi), 0);
+	km_disconnect(c);
+	c = km_connect(sd.sock);
+	ck_assert_msg(c != NULL, "km_connect after the reload: %s", strerror(errno));
+	km_disconnect(c);
+	fake_systemd_stop(&sd, pid);
+	fake_systemd_cleanup(&sd);
 }
-
-/* Reads NOTIFY_SOCKET messages until one contains @until (or 10 s pass),
- * taking FDSTORE descriptors into the store. */
-static bool fake_systemd_read(struct fake_systemd *sd, const char *until, int timeout_ms)
-{
-	for (int waited = 0; waited < timeout_ms;) {
-		char buf[512], ctl[CMSG_SPACE(sizeof(int) * 8)];
-		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
-		struct msghdr msg = { .msg_iov = &iov,
-				      .msg_iovlen = 1,
-				      .msg_control = ctl,
-				      .msg_controllen = sizeof(ctl) };
-		struct cmsghdr *cmsg;
-		ssize_t n = recvmsg(sd->notify_fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-		int fd = -1;
-
-		if (n < 0) {
-			usleep(10000);
-			waited += 10;
-			continue;
-		}
-		buf[n] = '\0';
-		for (cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg))
-			if (cmsg->cmsg_type == SCM_RIGHTS)
-				memcpy(&fd, CMSG_DATA(cmsg), sizeof(fd));
-		if (strstr(buf, "FDSTORE=1") && fd >= 0 && sd->nr < 64) {
-			const char *name = strstr(buf, "FDNAME=");
-
-			snprintf(sd->names[sd->nr], sizeof(sd->names[0]), "%s",
-				 name ? name + 7 : "");
-			sd->names[sd->nr][strcspn(sd->names[sd->nr], "\n")] = '\0';
-			sd->poll[sd->nr] = !strstr(buf, "FDPOLL=0");
-			sd->stored++;
-			sd->stored_fdpoll0 += !sd->poll[sd->nr];
-			sd->fds[sd->nr++] = fd;
-		} else if (fd >= 0) {
-			close(fd);
-		}
-		if (strstr(buf, "FDSTOREREMOVE=1")) {
-			const char *name = strstr(buf, "FDNAME=");
-			size_t len = name ? strcspn(name + 7, "\n") : 0;
-
-			/* As systemd: the named entry leaves the store (and our copy
-			 * of the descriptor with it). */
-			for (int i = 0; name && i < sd->nr; i++) {
-				if (sd->fds[i] >= 0 && strlen(sd->names[i]) == len &&
-				    !strncmp(sd->names[i], name + 7, len)) {
-					close(sd->fds[i]);
-					sd->fds[i] = -1;
-				}
-			}
-			sd->removed++;
-		}
-		if (until && strstr(buf, until))
-			return true;
-	}
-	return until == NULL;
-}
-
-/* Starts kmallocd as systemd would: the listening socket and the stored
- * descriptors from fd 3 on, with LISTEN_FDS, LISTEN_FDNAMES, LISTEN_PID. */
-static pid_t fake_systemd_start(struct fake_systemd *sd, bool fd_store)
-{
-	const char *exe = getenv("KMALLOCD");
-	bool hugetlb = !strcmp(test_backing(), "hugetlb");
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		char names[4096] = "kmallocd.socket", value[32], notify[128];
-		int logfd = open(sd->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		int i, n = 1, high[65];
-
-		/* First: the log's descriptor may have a number the stored ones
-		 * are about to take. */
-		dup2(logfd, STDERR_FILENO);
-
-		/* CLOEXEC on the high copies: the daemon must hold each stored
-		 * descriptor once, as under systemd, or closing one would not
-		 * hang its client up. Entries taken out of the store are gone. */
-		high[0] = fcntl(sd->listen_fd, F_DUPFD_CLOEXEC, 200);
-		for (i = 0; i < sd->nr; i++) {
-			if (sd->fds[i] < 0)
-				continue;
-			high[n++] = fcntl(sd->fds[i], F_DUPFD_CLOEXEC, 200);
-			strcat(names, ":");
-			strcat(names, sd->names[i]);
-		}
-		for (i = 0; i < n; i++)
-			dup2(high[i], 3 + i); /* dup2 clears CLOEXEC */
-		snprintf(value, sizeof(value), "%d", n);
-		setenv("LISTEN_FDS", value, 1);
-		setenv("LISTEN_FDNAMES", names, 1);
-		snprintf(value, sizeof(value), "%d", (int)getpid());
-		setenv("LISTEN_PID", value, 1);
-		snprintf(notify, sizeof(notify), "%s", sd->notify);
-		setenv("NOTIFY_SOCKET", notify, 1);
-		{
-			const char *argv[12] = { exe,		"--pool-size", "32M",
-						 "--log-level", "debug",       "--paranoid" };
-			int argc = 6;
-
-			if (hugetlb) {
-				argv[argc++] = "--require-hugepages";
-			} else {
-				argv[argc++] = "--backing";
-				argv[argc++] = "shmem";
-			}
-			if (fd_store)
-				argv[argc++] = "--fd-store";
-			argv[argc] = NULL;
-			execv(exe, (char *const *)argv);
-		}
-		_exit(127);
-	}
-	ck_assert_msg(fake_systemd_read(sd, "READY=1", 10000), "kmallocd never said READY=1");
-	return pid;
-}
+END_TEST
 
 /* systemctl restart with --fd-store: the old daemon leaves its state and
  * descriptors in the fd store, the new one takes them over; the client keeps
@@ -935,29 +812,6 @@ static int peer_do(struct attacker *peer, char op)
 	return res;
 }
 
-/* ---- the fake systemd's view of its store ---------------------------------- */
-
-/* Lines of the daemons' log with @needle (and @also, unless NULL). */
-static int fake_systemd_log_count2(const struct fake_systemd *sd, const char *needle,
-				   const char *also)
-{
-	return test_count_lines(sd->log, needle, also);
-}
-
-static int fake_systemd_log_count(const struct fake_systemd *sd, const char *needle)
-{
-	return fake_systemd_log_count2(sd, needle, NULL);
-}
-
-static void fake_systemd_dump_log(const struct fake_systemd *sd)
-{
-	char cmd[160];
-
-	snprintf(cmd, sizeof(cmd), "cat %s >&2", sd->log);
-	if (system(cmd) != 0)
-		fprintf(stderr, "no log at %s\n", sd->log);
-}
-
 /* The entry holding the daemon's end of @pid's connection, or -1. */
 static int fake_systemd_conn_of(const struct fake_systemd *sd, pid_t pid)
 {
@@ -1027,32 +881,6 @@ static int fake_systemd_poll_store(struct fake_systemd *sd)
 		}
 	}
 	return dropped;
-}
-
-static void fake_systemd_stop(struct fake_systemd *sd, pid_t pid)
-{
-	int status;
-
-	kill(pid, SIGTERM);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		fake_systemd_dump_log(sd);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
-}
-
-static void fake_systemd_cleanup(struct fake_systemd *sd)
-{
-	char cmd[160];
-
-	for (int i = 0; i < sd->nr; i++)
-		if (sd->fds[i] >= 0)
-			close(sd->fds[i]);
-	close(sd->listen_fd);
-	close(sd->notify_fd);
-	if (getenv("KM_TEST_KEEP"))
-		return; /* as test_daemon_cleanup(): the log stays */
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", sd->dir);
-	ck_assert_int_eq(system(cmd), 0);
 }
 
 /* MemTotal = MemFree + Slab + VmallocUsed + HardwareCorrupted: every byte
@@ -1380,6 +1208,7 @@ int main(void)
 	tcase_add_test(tc, test_handover_keeps_everything);
 	tcase_add_test(tc, test_handover_refuses_bad_state);
 	tcase_add_test(tc, test_restart_through_fd_store);
+	tcase_add_test(tc, test_reload_says_reloading_then_ready);
 	suite_add_tcase(s, tc);
 	/* Clients that die or are lost while the daemon is replaced. */
 	tc = tcase_create("restart-losses");

@@ -115,6 +115,9 @@ pid_t fake_systemd_start(struct fake_systemd *sd, bool fd_store)
 		 * descriptor once, as under systemd, or closing one would not
 		 * hang its client up. Entries taken out of the store are gone. */
 		high[0] = fcntl(sd->listen_fd, F_DUPFD_CLOEXEC, 200);
+		/* As systemd (NonBlocking=no) at every start: the daemon must set
+		 * O_NONBLOCK itself, whichever way it starts. */
+		fcntl(high[0], F_SETFL, fcntl(high[0], F_GETFL) & ~O_NONBLOCK);
 		for (i = 0; i < sd->nr; i++) {
 			if (sd->fds[i] < 0)
 				continue;

@@ -3,8 +3,8 @@
  * fakesd.h - a stand-in for systemd for the restart tests: the listening
  * socket passed with LISTEN_FDS, readiness and the fd store over
  * NOTIFY_SOCKET (FDSTORE=1, FDSTOREREMOVE=1), the stored descriptors
- * passed to the next kmallocd. The same as test-lifecycle.c's (which may
- * switch to this one), for other tests that restart the daemon.
+ * passed to the next kmallocd; for every test that restarts the daemon
+ * as systemd would (test-lifecycle.c, test-share.c, test-share-wire.c).
  */
 #pragma once
 

@@ -686,6 +686,39 @@ START_TEST(test_import_quota)
 }
 END_TEST
 
+/* One memobj has at most 4096 holders, so that revoking them all is one
+ * short turn of the event loop. */
+START_TEST(test_holder_cap)
+{
+	struct conn *a = holder_new(UID_A), *b = holder_new(UID_A);
+	struct grant *g = kmalloc_one(a, 64, 0);
+	struct share_import_result r;
+	struct share_revoked *ended;
+	uint8_t h[SHARE_HANDLE_SIZE];
+	const char *why;
+	struct timespec t0, t1;
+	size_t n, i;
+
+	b->limits.max_grants = 1u << 20;
+	export_ok(a, g, NULL, h);
+	for (i = 1; i < 4096; i++)
+		ck_assert_int_eq(import(b, h, false, &r), 0);
+	ck_assert_uint_eq(grant_holders(g), 4096);
+	ck_assert_int_eq(import(b, h, false, &r), -EDQUOT);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(share_revoke(table.shares, a, h, SHARE_HANDLE_SIZE, &ended, &n, &why), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	free(ended);
+	ck_assert_uint_eq(n, 4095);
+	ck_assert_uint_eq(b->grants.nr, 0);
+	ck_assert_uint_eq(grant_holders(g), 1);
+	fprintf(stderr, "revoke of 4095 imports: %ld us\n",
+		(long)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000));
+	holder_free(a);
+	holder_free(b);
+}
+END_TEST
+
 static Suite *share_suite(void)
 {
 	Suite *s = suite_create("share");
@@ -696,6 +729,7 @@ static Suite *share_suite(void)
 	tcase_add_test(tc, test_handle_restrictions);
 	tcase_add_test(tc, test_handle_sweep_and_cap);
 	tcase_add_test(tc, test_revoke);
+	tcase_add_test(tc, test_holder_cap);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("handle limits and sweep");

@@ -89,7 +89,9 @@ static uint64_t any_value(void)
 START_TEST(test_grantpack_matches_protobuf_c)
 {
 	enum { MAX = 40 };
-	static const unsigned int fields[2] = { GRANTPACK_ALLOC, GRANTPACK_SLAB_ALLOC };
+	static const unsigned int fields[3] = { GRANTPACK_ALLOC, GRANTPACK_SLAB_ALLOC,
+						GRANTPACK_NOP };
+	Kmalloc__Nop nop = KMALLOC__NOP__INIT;
 
 	for (int round = 0; round < 2000; round++) {
 		struct grantpack_grant g[MAX];
@@ -98,7 +100,7 @@ START_TEST(test_grantpack_matches_protobuf_c)
 		Kmalloc__Reply reply = KMALLOC__REPLY__INIT, *back;
 		uint64_t failed[8];
 		size_t nr = test_rand_below(MAX + 1), nr_failed = test_rand_below(9), len, max;
-		unsigned int field = fields[round & 1];
+		unsigned int field = fields[round % 3];
 		uint8_t want[4096], got[4096];
 
 		for (size_t i = 0; i < nr; i++) {
@@ -120,7 +122,11 @@ START_TEST(test_grantpack_matches_protobuf_c)
 		reply.release_failed = failed;
 		body.n_grants = nr;
 		body.grants = ptrs;
-		if (field == GRANTPACK_ALLOC) {
+		if (field == GRANTPACK_NOP) {
+			nr = 0; /* an empty body */
+			reply.body_case = KMALLOC__REPLY__BODY_NOP;
+			reply.nop = &nop;
+		} else if (field == GRANTPACK_ALLOC) {
 			reply.body_case = KMALLOC__REPLY__BODY_ALLOC;
 			reply.alloc = &body;
 		} else {
