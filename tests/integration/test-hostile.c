@@ -436,7 +436,29 @@ START_TEST(test_inspection_and_domains_across_uids)
 }
 END_TEST
 
-/* Seeded random traffic: valid and broken requests of every kind, ids the
+/* A handle for a random Import or Revoke: one an Export gave (maybe with a
+ * byte flipped), 32 random bytes, or a wrong length. */
+static void random_handle(uint8_t (*handles)[32], unsigned int nr, ProtobufCBinaryData *out,
+			  uint8_t *scratch)
+{
+	unsigned int pick = (unsigned int)test_rand_below(8);
+
+	out->data = scratch;
+	out->len = 32;
+	if (nr && pick < 5)
+		memcpy(scratch, handles[test_rand_below(nr)], 32);
+	else
+		for (int i = 0; i < 32; i++)
+			scratch[i] = (uint8_t)test_rand();
+	if (pick == 4)
+		scratch[test_rand_below(32)] ^= (uint8_t)(1 + test_rand_below(255));
+	if (pick == 7)
+		out->len = test_rand_below(40);
+}
+
+/* Seeded random traffic: valid and broken requests of every kind (sharing
+ * too: exports of held and foreign grants with random restrictions,
+ * imports and revokes of real, forged and truncated handles), ids the
  * client holds and ids it does not, mutated packets; the daemon (checking
  * itself after every request) must answer or hang up, and in the end give
  * every byte back. */
@@ -445,6 +467,8 @@ START_TEST(test_random_requests)
 	enum { CONNS = 4, ROUNDS = 3000 };
 	uint64_t before = pool_free();
 	uint64_t held[CONNS][64] = { { 0 } };
+	static uint8_t handles[64][32];
+	unsigned int nr_handles = 0, exports = 0, imports = 0;
 	int fds[CONNS], k, i;
 
 	for (k = 0; k < CONNS; k++) {
@@ -458,8 +482,11 @@ START_TEST(test_random_requests)
 		Kmalloc__Free fr = KMALLOC__FREE__INIT;
 		Kmalloc__Nop nop = KMALLOC__NOP__INIT;
 		Kmalloc__Inspect ins = KMALLOC__INSPECT__INIT;
+		Kmalloc__Export ex = KMALLOC__EXPORT__INIT;
+		Kmalloc__ImportShare im = KMALLOC__IMPORT_SHARE__INIT;
+		Kmalloc__Revoke rv = KMALLOC__REVOKE__INIT;
 		uint64_t ids[4], rel[2];
-		uint8_t buf[512];
+		uint8_t buf[512], hbuf[40];
 		size_t len, j;
 		Kmalloc__Reply *r;
 
@@ -491,7 +518,7 @@ START_TEST(test_random_requests)
 			req.n_release = 1 + test_rand_below(2);
 			req.release = rel;
 		}
-		switch (test_rand_below(6)) {
+		switch (test_rand_below(10)) {
 		case 0:
 		case 1:
 			alloc.size = test_rand_below(3) ? test_rand_below(9000)
@@ -518,8 +545,37 @@ START_TEST(test_random_requests)
 			req.body_case = KMALLOC__REQUEST__BODY_FREE;
 			req.free = &fr;
 			break;
+		case 5:
+		case 8:
+			ex.grant = test_rand_below(4) ? held[k][test_rand_below(64)] : test_rand();
+			if (test_rand_below(4) == 0) {
+				ex.offset =
+					test_rand_below(4) ? 64 * test_rand_below(64) : test_rand();
+				ex.size = test_rand_below(2) ? 64 : test_rand_below(9000);
+			}
+			/* Mostly importable: read-only or no restriction. */
+			ex.flags = test_rand_below(8) ? 2 * (uint32_t)test_rand_below(2)
+						      : (uint32_t)test_rand_below(8);
+			ex.uid = test_rand_below(2) ? 65534 : (uint32_t)test_rand();
+			ex.max_imports = (uint32_t)test_rand_below(3);
+			ex.lifetime_ms = test_rand_below(4) ? 0 : test_rand_below(2000);
+			req.body_case = KMALLOC__REQUEST__BODY_EXPORT_GRANT;
+			req.export_grant = &ex;
+			break;
+		case 6:
+			random_handle(handles, nr_handles, &im.handle, hbuf);
+			im.rdonly = test_rand_below(2);
+			im.vaddr = test_rand();
+			req.body_case = KMALLOC__REQUEST__BODY_IMPORT_SHARE;
+			req.import_share = &im;
+			break;
+		case 7:
+			random_handle(handles, nr_handles, &rv.handle, hbuf);
+			req.body_case = KMALLOC__REQUEST__BODY_REVOKE;
+			req.revoke = &rv;
+			break;
 		case 4:
-			ins.table = (Kmalloc__Inspect__Table)test_rand_below(6);
+			ins.table = (Kmalloc__Inspect__Table)test_rand_below(10);
 			ins.offset = (uint32_t)test_rand_below(3);
 			req.body_case = KMALLOC__REQUEST__BODY_INSPECT;
 			req.inspect = &ins;
@@ -567,11 +623,23 @@ START_TEST(test_random_requests)
 				held[k][test_rand_below(64)] = r->alloc->grants[j]->id;
 		if (r->body_case == KMALLOC__REPLY__BODY_VMALLOC)
 			held[k][test_rand_below(64)] = r->vmalloc->id;
+		if (r->body_case == KMALLOC__REPLY__BODY_IMPORT_SHARE) {
+			held[k][test_rand_below(64)] = r->import_share->id;
+			imports++;
+		}
+		if (r->body_case == KMALLOC__REPLY__BODY_EXPORT_GRANT &&
+		    r->export_grant->handle.len == 32) {
+			memcpy(handles[exports++ % 64], r->export_grant->handle.data, 32);
+			nr_handles = exports < 64 ? exports : 64;
+		}
 		kmalloc__reply__free_unpacked(r, NULL);
 	}
 	for (k = 0; k < CONNS; k++)
 		if (fds[k] >= 0)
 			close(fds[k]);
+	/* The sharing paths were taken, not only refused. */
+	ck_assert_uint_gt(exports, 0);
+	ck_assert_uint_gt(imports, 0);
 	ck_assert_uint_eq(wait_free_back(before), before);
 	assert_daemon_serves();
 }
