@@ -510,7 +510,11 @@ static int alloc_slab(struct grant *g, const void *arg)
 }
 
 /* A shareable grant: @g (just made, linked) becomes a MEMREF of a memobj
- * whose frames are in a memfd of their own; on failure it is given back. */
+ * whose frames are in a memfd of their own; on failure it is given back.
+ * Its pages there are new ones the kernel clears, so the allocation itself
+ * is made without __GFP_ZERO (SHARED_STRIP): clearing the frames in the
+ * domain memfd first would be the same work done twice on the loop. */
+#define SHARED_STRIP (KM___GFP_SHARED | KM___GFP_ZERO)
 static int grant_make_shareable(struct grant_table *t, struct grant *g)
 {
 	struct memobj *o;
@@ -537,7 +541,7 @@ static int grant_kmalloc_shared(struct grant_table *t, struct conn *holder, uint
 	if (size > KM_KMALLOC_MAX_SIZE)
 		return -ENOMEM;
 	size = (size + frame_size - 1) / frame_size * frame_size;
-	err = grant_kmalloc(t, holder, size, gfp & ~KM___GFP_SHARED, 1, out);
+	err = grant_kmalloc(t, holder, size, gfp & ~SHARED_STRIP, 1, out);
 	return err ? err : grant_make_shareable(t, out[0]);
 }
 
@@ -582,7 +586,7 @@ int grant_vmalloc(struct grant_table *t, struct conn *holder, uint64_t size, uns
 	if (size > d->mm->pool.size)
 		return -ENOMEM; /* "exceeds total pages"; also keeps the sum below from wrapping */
 	if (gfp & KM___GFP_SHARED) {
-		err = grant_vmalloc(t, holder, size, gfp & ~KM___GFP_SHARED, vaddr, caller, out);
+		err = grant_vmalloc(t, holder, size, gfp & ~SHARED_STRIP, vaddr, caller, out);
 		return err ? err : grant_make_shareable(t, *out);
 	}
 	err = grant_admit(holder, (size + frame_size - 1) / frame_size * frame_size, 1);

@@ -610,6 +610,34 @@ START_TEST(test_shared_kmalloc)
 }
 END_TEST
 
+/* __GFP_ZERO on a shareable kmalloc is kept without clearing the frame in
+ * the domain memfd first: the share memfd's pages are new ones. */
+START_TEST(test_shared_kmalloc_zeroed)
+{
+	struct conn *a = holder_new(UID_A);
+	struct grant *g = kmalloc_one(a, KM_FRAME_SIZE, 0);
+	uint64_t phys = g->phys;
+	uint8_t *p;
+
+	/* dirty a frame of the domain, then give it back */
+	p = mmap(NULL, KM_FRAME_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, a->domain->memfd,
+		 (off_t)phys);
+	ck_assert(p != MAP_FAILED);
+	memset(p, 0xa5, KM_FRAME_SIZE);
+	munmap(p, KM_FRAME_SIZE);
+	grant_release(&table, g);
+	g = kmalloc_one(a, 100, KM_GFP_SHARED | KM___GFP_ZERO);
+	p = mmap(NULL, KM_FRAME_SIZE, PROT_READ, MAP_SHARED, g->ref->obj->memfd, 0);
+	ck_assert(p != MAP_FAILED);
+	for (size_t i = 0; i < KM_FRAME_SIZE; i += 512)
+		ck_assert_uint_eq(p[i], 0);
+	munmap(p, KM_FRAME_SIZE);
+	grant_release(&table, g);
+	check_domains();
+	holder_free(a);
+}
+END_TEST
+
 START_TEST(test_shared_vmalloc)
 {
 	struct conn *a = holder_new(UID_A), *b = holder_new(UID_B);
@@ -749,6 +777,7 @@ static Suite *share_suite(void)
 	tc = tcase_create("shareable");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_shared_kmalloc);
+	tcase_add_test(tc, test_shared_kmalloc_zeroed);
 	tcase_add_test(tc, test_shared_vmalloc);
 	tcase_add_test(tc, test_shared_alloc_refusals);
 	tcase_add_test(tc, test_import_quota);
